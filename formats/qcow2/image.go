@@ -1,0 +1,191 @@
+package qcow2
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/guestinject/guestinject/formats/diskerr"
+	"github.com/klauspost/compress/zstd"
+)
+
+// File is what an Image needs of the host file.
+type File interface {
+	io.ReaderAt
+	io.WriterAt
+	Sync() error
+}
+
+// Backing is the disk an image falls back to for unallocated clusters.
+type Backing interface {
+	io.ReaderAt
+	Size() int64
+}
+
+// Options controls Open.
+type Options struct {
+	ReadOnly bool
+	// Backing must be given when the image names a backing file; the caller
+	// resolves, vets and opens it (policy lives above this package).
+	Backing Backing
+}
+
+// Image is an open qcow2 image: an io.ReaderAt and io.WriterAt over its
+// virtual disk. It is safe for concurrent use (calls are serialised).
+type Image struct {
+	mu       sync.Mutex
+	f        File
+	meta     *Meta
+	fileSize int64 // bytes of the host file known to hold data
+	backing  Backing
+	readOnly bool
+
+	l1 []uint64
+	l2 *tableCache
+
+	w *writer // nil until the first write
+
+	compVC  int64 // virtual cluster held in compBuf, -1 if none
+	compBuf []byte
+	zdec    *zstd.Decoder
+}
+
+// ReadMeta reads and validates the header of the qcow2 file f of the given
+// size, without opening the image (for a caller deciding on backing files).
+func ReadMeta(f io.ReaderAt, fileSize int64) (*Meta, error) {
+	n := min(fileSize, 64<<10)
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
+		return nil, diskerr.At(0, "read qcow2 header", err)
+	}
+	if len(buf) >= 24 {
+		cb := binary.BigEndian.Uint32(buf[20:24])
+		if cb > 16 && cb <= MaxClusterBits && fileSize > n {
+			buf = make([]byte, min(fileSize, int64(1)<<cb))
+			if _, err := f.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
+				return nil, diskerr.At(0, "read qcow2 header cluster", err)
+			}
+		}
+	}
+	return ParseHeader(buf, fileSize)
+}
+
+// Open opens the qcow2 image in f (fileSize bytes long).
+func Open(f File, fileSize int64, opts Options) (*Image, error) {
+	m, err := ReadMeta(f, fileSize)
+	if err != nil {
+		return nil, err
+	}
+	if m.BackingFile != "" && opts.Backing == nil {
+		return nil, &diskerr.Error{What: fmt.Sprintf("qcow2 backing file %q not supplied", m.BackingFile), Offset: -1, Err: diskerr.ErrBackingDenied}
+	}
+	img := &Image{f: f, meta: m, fileSize: fileSize, backing: opts.Backing, readOnly: opts.ReadOnly, compVC: -1}
+	if err := img.loadL1(); err != nil {
+		return nil, err
+	}
+	img.l2 = newTableCache(m.ClusterSize)
+	return img, nil
+}
+
+func (img *Image) loadL1() error {
+	m := img.meta
+	buf := make([]byte, int64(m.L1Size)*8)
+	if _, err := img.f.ReadAt(buf, int64(m.L1TableOffset)); err != nil {
+		return diskerr.At(int64(m.L1TableOffset), "read qcow2 L1 table", err)
+	}
+	img.l1 = make([]uint64, m.L1Size)
+	for i := range img.l1 {
+		img.l1[i] = binary.BigEndian.Uint64(buf[i*8:])
+	}
+	return nil
+}
+
+// Meta returns the parsed header.
+func (img *Image) Meta() *Meta { return img.meta }
+
+// Size is the virtual disk size.
+func (img *Image) Size() int64 { return int64(img.meta.Size) }
+
+// ReadAt reads the virtual disk.
+func (img *Image) ReadAt(p []byte, off int64) (int, error) {
+	img.mu.Lock()
+	defer img.mu.Unlock()
+	if off < 0 {
+		return 0, diskerr.At(off, "qcow2 read", diskerr.ErrOutOfRange)
+	}
+	size := img.Size()
+	if off >= size {
+		return 0, io.EOF
+	}
+	want := len(p)
+	if int64(want) > size-off {
+		p = p[:size-off]
+	}
+	if err := img.read(p, off); err != nil {
+		return 0, err
+	}
+	if len(p) < want {
+		return len(p), io.EOF
+	}
+	return len(p), nil
+}
+
+// read fills p from virtual offset off, cluster by cluster.
+func (img *Image) read(p []byte, off int64) error {
+	cs := img.meta.ClusterSize
+	for len(p) > 0 {
+		in := off & (cs - 1)
+		n := min(int64(len(p)), cs-in)
+		if err := img.readCluster(off>>img.meta.ClusterBits, in, p[:n]); err != nil {
+			return err
+		}
+		p, off = p[n:], off+n
+	}
+	return nil
+}
+
+// Flush writes pending data and syncs the host file.
+func (img *Image) Flush() error {
+	img.mu.Lock()
+	defer img.mu.Unlock()
+	if img.readOnly || img.w == nil {
+		return nil
+	}
+	return img.f.Sync()
+}
+
+// Close flushes. It does not close the host file, which the caller owns.
+func (img *Image) Close() error {
+	err := img.Flush()
+	if img.zdec != nil {
+		img.zdec.Close()
+	}
+	return err
+}
+
+// tableCache keeps recently used clusters of metadata (L2 tables, refcount
+// blocks), bounded to about 4 MiB and at least 4 tables.
+type tableCache struct {
+	max   int
+	m     map[int64][]byte
+	order []int64
+}
+
+func newTableCache(clusterSize int64) *tableCache {
+	return &tableCache{max: int(max(4, (4<<20)/clusterSize)), m: map[int64][]byte{}}
+}
+
+func (c *tableCache) get(off int64) []byte { return c.m[off] }
+
+func (c *tableCache) put(off int64, b []byte) {
+	if _, ok := c.m[off]; !ok {
+		if len(c.order) >= c.max {
+			delete(c.m, c.order[0])
+			c.order = c.order[1:]
+		}
+		c.order = append(c.order, off)
+	}
+	c.m[off] = b
+}

@@ -1,0 +1,236 @@
+package qcow2
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/guestinject/guestinject/formats/diskerr"
+)
+
+// WriteAt writes the virtual disk. Clusters are allocated at the end of the
+// file; a cluster that is compressed, shared (refcount > 1), zero or still
+// in the backing file is copied first. Each cluster is written in the order
+// data, refcount, L2 entry, L1 entry, so a crash can only leak clusters.
+func (img *Image) WriteAt(p []byte, off int64) (int, error) {
+	img.mu.Lock()
+	defer img.mu.Unlock()
+	if off < 0 || off > img.Size() || int64(len(p)) > img.Size()-off {
+		return 0, diskerr.At(off, fmt.Sprintf("qcow2 write of %d bytes", len(p)), diskerr.ErrOutOfRange)
+	}
+	if err := img.prepareWrite(); err != nil {
+		return 0, err
+	}
+	cs, done := img.meta.ClusterSize, 0
+	for done < len(p) {
+		in := off & (cs - 1)
+		n := int(min(int64(len(p)-done), cs-in))
+		if err := img.writeCluster(off>>img.meta.ClusterBits, in, p[done:done+n]); err != nil {
+			return done, err
+		}
+		done, off = done+n, off+int64(n)
+	}
+	return done, nil
+}
+
+// prepareWrite runs once before the first write: it refuses images we must
+// not write, loads the refcount table and clears the autoclear bits we do
+// not maintain (so stale persistent bitmaps are not trusted afterwards).
+func (img *Image) prepareWrite() error {
+	if img.w != nil {
+		return nil
+	}
+	m := img.meta
+	switch {
+	case img.readOnly:
+		return diskerr.At(-1, "qcow2 write", diskerr.ErrReadOnly)
+	case m.IncompatibleFeatures&IncompatCorrupt != 0:
+		return diskerr.Corrupt(offIncompat, "qcow2 image is marked corrupt; refusing to write")
+	case m.IncompatibleFeatures&IncompatDirty != 0:
+		return diskerr.At(offIncompat, "qcow2 write", diskerr.ErrDirty)
+	}
+	if m.Version >= 3 && m.AutoclearFeatures != 0 {
+		var z [8]byte
+		if _, err := img.f.WriteAt(z[:], offAutoclear); err != nil {
+			return diskerr.At(offAutoclear, "clear qcow2 autoclear features", err)
+		}
+		m.AutoclearFeatures = 0
+	}
+	return img.loadRefcountTable()
+}
+
+// writeCluster writes p at offset in of virtual cluster vc.
+func (img *Image) writeCluster(vc, in int64, p []byte) error {
+	if err := img.writableL2(vc / img.meta.L2Entries); err != nil {
+		return err
+	}
+	mp, err := img.lookup(vc)
+	if err != nil {
+		return err
+	}
+	host := mp.entry.HostOffset()
+	owned := false
+	if !mp.entry.Compressed() && host != 0 {
+		rc, err := img.refcount(host)
+		if err != nil {
+			return err
+		}
+		if rc == 0 {
+			return diskerr.Corrupt(host, "qcow2 data cluster of virtual cluster %d has refcount 0", vc)
+		}
+		owned = rc == 1
+	}
+	if owned && img.allocatedRange(mp, in, int64(len(p))) {
+		if err := img.writeHost(p, host+in); err != nil {
+			return err
+		}
+		if !mp.entry.Copied() {
+			return img.setL2(mp, L2Entry(uint64(mp.entry)|FlagCopied), mp.bitmap)
+		}
+		return nil
+	}
+	return img.rewriteCluster(mp, vc, in, p, owned)
+}
+
+// allocatedRange reports whether [in, in+n) of the cluster holds data in
+// the host cluster (not zero, not in the backing file).
+func (img *Image) allocatedRange(mp mapping, in, n int64) bool {
+	if !img.meta.ExtendedL2 {
+		return !mp.entry.Zero()
+	}
+	scs := img.meta.ClusterSize / Subclusters
+	for sc := in / scs; sc <= (in+n-1)/scs; sc++ {
+		if !mp.bitmap.Allocated(int(sc)) {
+			return false
+		}
+	}
+	return true
+}
+
+// rewriteCluster materialises the whole cluster (old contents + p) into the
+// host cluster we own, or into a new one, then repoints the L2 entry and
+// drops the reference to what it replaced.
+func (img *Image) rewriteCluster(mp mapping, vc, in int64, p []byte, owned bool) error {
+	buf := make([]byte, img.meta.ClusterSize)
+	if err := img.readCluster(vc, 0, buf); err != nil {
+		return err
+	}
+	copy(buf[in:], p)
+	if img.compVC == vc {
+		img.compVC = -1
+	}
+	full := SubclusterBitmap(0)
+	if img.meta.ExtendedL2 {
+		full = AllAllocated
+	}
+	if owned {
+		host := mp.entry.HostOffset()
+		if err := img.writeHost(buf, host); err != nil {
+			return err
+		}
+		return img.setL2(mp, L2Entry(uint64(host)|FlagCopied), full)
+	}
+	nc := img.reserve(1)
+	if err := img.writeHost(buf, nc); err != nil {
+		return err
+	}
+	if err := img.incRef(nc); err != nil {
+		return err
+	}
+	if err := img.setL2(mp, L2Entry(uint64(nc)|FlagCopied), full); err != nil {
+		return err
+	}
+	return img.release(mp.entry)
+}
+
+// release drops the references an old L2 entry held.
+func (img *Image) release(e L2Entry) error {
+	cb := img.meta.ClusterBits
+	if e.Compressed() {
+		off, sectors := e.CompressedRange(cb)
+		start := off &^ 511
+		end := start + sectors*512
+		for c := start >> cb; c <= (end-1)>>cb; c++ {
+			if err := img.decRef(c << cb); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if h := e.HostOffset(); h != 0 {
+		return img.decRef(h)
+	}
+	return nil
+}
+
+// setL2 rewrites one L2 entry (and its subcluster bitmap) on disk.
+func (img *Image) setL2(mp mapping, e L2Entry, bm SubclusterBitmap) error {
+	t, err := img.loadTable(img.l2, mp.l2Off, "L2 table")
+	if err != nil {
+		return err
+	}
+	w := int64(8)
+	if img.meta.ExtendedL2 {
+		w = 16
+		binary.BigEndian.PutUint64(t[mp.index*w+8:], uint64(bm))
+	}
+	binary.BigEndian.PutUint64(t[mp.index*w:], uint64(e))
+	return img.writeHost(t[mp.index*w:mp.index*w+w], mp.l2Off+mp.index*w)
+}
+
+func (img *Image) setL1(i int64, v uint64) error {
+	img.l1[i] = v
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	return img.writeHost(b[:], int64(img.meta.L1TableOffset)+i*8)
+}
+
+// writableL2 makes sure L1 entry i points at an L2 table we own: a missing
+// table is created empty, a shared one (internal snapshot) is copied.
+func (img *Image) writableL2(i int64) error {
+	if i >= int64(len(img.l1)) {
+		return diskerr.Corrupt(int64(img.meta.L1TableOffset), "qcow2 L1 index %d beyond the table", i)
+	}
+	e := L1Entry(img.l1[i])
+	off := e.L2Offset()
+	if off == 0 {
+		return img.newL2(i, nil)
+	}
+	rc, err := img.refcount(off)
+	if err != nil {
+		return err
+	}
+	switch {
+	case rc == 0:
+		return diskerr.Corrupt(off, "qcow2 L2 table (L1 index %d) has refcount 0", i)
+	case rc == 1 && e.Copied():
+		return nil
+	case rc == 1:
+		return img.setL1(i, uint64(off)|FlagCopied)
+	}
+	t, err := img.loadTable(img.l2, off, fmt.Sprintf("L2 table (L1 index %d)", i))
+	if err != nil {
+		return err
+	}
+	if err := img.newL2(i, append([]byte(nil), t...)); err != nil {
+		return err
+	}
+	return img.decRef(off)
+}
+
+// newL2 writes a new L2 table (a copy of old, or empty), counts it, then
+// links it into L1 entry i.
+func (img *Image) newL2(i int64, old []byte) error {
+	t := old
+	if t == nil {
+		t = make([]byte, img.meta.ClusterSize)
+	}
+	off := img.reserve(1)
+	if err := img.writeHost(t, off); err != nil {
+		return err
+	}
+	if err := img.incRef(off); err != nil {
+		return err
+	}
+	img.l2.put(off, t)
+	return img.setL1(i, uint64(off)|FlagCopied)
+}

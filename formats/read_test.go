@@ -1,0 +1,65 @@
+package formats
+
+import (
+	"path/filepath"
+	"testing"
+)
+
+// qcow2Variant is one way of building a qcow2 image with qemu-img.
+type qcow2Variant struct {
+	name  string
+	opts  string
+	extra []string // more convert flags (-c)
+	size  int64
+}
+
+var variants = []qcow2Variant{
+	{name: "v3-default", opts: "compat=1.1"},
+	{name: "v2-compat0.10", opts: "compat=0.10"},
+	{name: "cluster512", opts: "cluster_size=512", size: 2 << 20},
+	{name: "cluster2M", opts: "cluster_size=2M"},
+	{name: "refcount1", opts: "refcount_bits=1"},
+	{name: "refcount2", opts: "refcount_bits=2"},
+	{name: "refcount4", opts: "refcount_bits=4"},
+	{name: "refcount8", opts: "refcount_bits=8"},
+	{name: "refcount32", opts: "refcount_bits=32"},
+	{name: "refcount64", opts: "refcount_bits=64"},
+	{name: "extended-l2", opts: "extended_l2=on"},
+	{name: "lazy-refcounts", opts: "lazy_refcounts=on"},
+	{name: "compressed-zlib", opts: "compat=1.1", extra: []string{"-c"}},
+	{name: "compressed-zlib-v2", opts: "compat=0.10", extra: []string{"-c"}},
+	{name: "compressed-zstd", opts: "compression_type=zstd", extra: []string{"-c"}},
+	{name: "compressed-512", opts: "cluster_size=512", extra: []string{"-c"}, size: 2 << 20},
+}
+
+// buildVariant makes a raw pattern and its qcow2 conversion; returns both paths.
+func buildVariant(t testing.TB, dir string, v qcow2Variant) (raw, img string) {
+	t.Helper()
+	size := v.size
+	if size == 0 {
+		size = 9<<20 + 4096 // not a multiple of the cluster size
+	}
+	raw = patternRaw(t, dir, v.name+".raw", size, int64(len(v.name)))
+	img = filepath.Join(dir, v.name+".qcow2")
+	args := append([]string{"convert", "-f", "raw", "-O", "qcow2", "-o", v.opts}, v.extra...)
+	qemuImg(t, append(args, raw, img)...)
+	return raw, img
+}
+
+func TestReadVariants(t *testing.T) {
+	dir := t.TempDir()
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			_, img := buildVariant(t, dir, v)
+			d, err := Open(img, Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			if d.Info().Format != FormatQcow2 {
+				t.Fatalf("format %q", d.Info().Format)
+			}
+			mustEqual(t, readAll(t, d), toRaw(t, img), v.name)
+		})
+	}
+}
