@@ -1,0 +1,51 @@
+package inject
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinels of this package. Every error Plan and Apply return wraps one of
+// them (or a vfs/fs sentinel) in an *ItemError naming the item and the guest
+// path, so callers test them with errors.Is.
+var (
+	// ErrInvalidKey: a key is not a single OpenSSH authorized_keys line.
+	ErrInvalidKey = errors.New("invalid SSH public key")
+	// ErrNoSuchUser: a user named by the injection is missing from the
+	// guest's /etc/passwd or /etc/shadow.
+	ErrNoSuchUser = errors.New("no such user in the guest")
+	// ErrInvalidNetwork: the network description is inconsistent or holds
+	// an invalid interface name, address, gateway or MAC.
+	ErrInvalidNetwork = errors.New("invalid network configuration")
+	// ErrInvalidMeta: a metadata key or value is not valid UTF-8.
+	ErrInvalidMeta = errors.New("invalid metadata")
+	// ErrInvalidFile: a file to inject has an unusable guest path or mode.
+	ErrInvalidFile = errors.New("invalid file to inject")
+	// ErrInvalidPassword: the admin password request is inconsistent (no
+	// or two secrets, an unknown crypto, a hash that cannot sit in
+	// /etc/shadow).
+	ErrInvalidPassword = errors.New("invalid admin password")
+	// ErrBadShadow: the guest's /etc/shadow cannot be edited safely (the
+	// user's line lacks the password field, or the user has two lines).
+	ErrBadShadow = errors.New("malformed guest /etc/shadow")
+	// ErrTooLarge: a guest file the injection must read is larger than
+	// the injector accepts.
+	ErrTooLarge = errors.New("guest file too large")
+)
+
+// ItemError is the error of one injection item: which item, the guest path
+// it concerns, and why.
+type ItemError struct {
+	Kind Kind
+	Path string
+	Err  error
+}
+
+func (e *ItemError) Error() string {
+	if e.Path == "" {
+		return fmt.Sprintf("%s: %v", e.Kind, e.Err)
+	}
+	return fmt.Sprintf("%s %s: %v", e.Kind, e.Path, e.Err)
+}
+
+func (e *ItemError) Unwrap() error { return e.Err }

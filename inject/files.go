@@ -1,0 +1,65 @@
+package inject
+
+import (
+	"fmt"
+	"path"
+
+	"github.com/guestinject/guestinject/vfs"
+)
+
+// prepareFiles plans each file as its own item: missing parents created
+// (0755 root:root), contents replaced, the mode set when given.
+func prepareFiles(fsys vfs.FS, files []File) []*item {
+	items := make([]*item, 0, len(files))
+	seen := map[string]bool{}
+	for _, f := range files {
+		it := newItem(KindFiles, f.Path)
+		if seen[f.Path] {
+			items = append(items, it.fail(fmt.Errorf("%w: path given twice", ErrInvalidFile)))
+			continue
+		}
+		seen[f.Path] = true
+		if err := planFile(fsys, it, f); err != nil {
+			it.fail(err)
+		}
+		items = append(items, it)
+	}
+	return items
+}
+
+func planFile(fsys vfs.FS, it *item, f File) error {
+	if err := validFilePath(f.Path); err != nil {
+		return err
+	}
+	if f.Mode != nil && *f.Mode&^vfs.PermMask != 0 {
+		return fmt.Errorf("%w: mode %v has bits other than permissions", ErrInvalidFile, *f.Mode)
+	}
+	dir := path.Dir(f.Path)
+	if _, err := checkKind(fsys, dir, true); err != nil {
+		return err
+	}
+	if _, err := checkKind(fsys, f.Path, false); err != nil {
+		return err
+	}
+	if dir != "/" {
+		it.mkdir(dir)
+	}
+	it.replace(f.Path, f.Data)
+	if f.Mode != nil {
+		it.chmod(f.Path, *f.Mode)
+	}
+	it.rep.Summary = fmt.Sprintf("%d bytes", len(f.Data))
+	return nil
+}
+
+// validFilePath accepts a clean guest-absolute path naming something below
+// the root: no "." or ".." components, no doubled or trailing slash.
+func validFilePath(p string) error {
+	if err := vfs.CheckPath(p); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidFile, err)
+	}
+	if p == "/" || path.Clean(p) != p {
+		return fmt.Errorf("%w: %w: %q is not a clean path to a file", ErrInvalidFile, vfs.ErrInvalidPath, p)
+	}
+	return nil
+}

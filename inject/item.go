@@ -1,0 +1,105 @@
+package inject
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+
+	"github.com/guestinject/guestinject/vfs"
+)
+
+// item is one prepared injection: its report, its validation error, and
+// the writes that carry it out.
+type item struct {
+	rep   ItemReport
+	err   error
+	steps []step
+}
+
+// step is one planned write; the Action is what the report shows, the
+// other fields what the write needs.
+type step struct {
+	Action
+	data        []byte
+	mode        fs.FileMode
+	user, group string
+}
+
+func newItem(k Kind, p string) *item {
+	return &item{rep: ItemReport{Kind: k, Path: p}}
+}
+
+// fail records the item's validation error, wrapped with the item and path.
+func (it *item) fail(err error) *item {
+	it.err = &ItemError{Kind: it.rep.Kind, Path: it.rep.Path, Err: err}
+	it.steps = nil
+	return it
+}
+
+func (it *item) mkdir(p string) {
+	it.steps = append(it.steps, step{Action: Action{Op: OpMkdir, Path: p}})
+}
+
+func (it *item) append(p string, data []byte) {
+	it.steps = append(it.steps, step{Action: Action{Op: OpAppend, Path: p, Bytes: len(data)}, data: data})
+}
+
+func (it *item) replace(p string, data []byte) {
+	it.steps = append(it.steps, step{Action: Action{Op: OpReplace, Path: p, Bytes: len(data)}, data: data})
+}
+
+func (it *item) chmod(p string, m fs.FileMode) {
+	mode := fmt.Sprintf("%04o", vfs.UnixPerm(m))
+	it.steps = append(it.steps, step{Action: Action{Op: OpChmod, Path: p, Mode: mode}, mode: m})
+}
+
+// chown sets numeric ids, so the result does not depend on a second name
+// lookup.
+func (it *item) chown(p string, uid, gid int) {
+	u, g := strconv.Itoa(uid), strconv.Itoa(gid)
+	it.steps = append(it.steps, step{Action: Action{Op: OpChown, Path: p, Owner: u + ":" + g}, user: u, group: g})
+}
+
+// apply performs the steps in order and stops at the first failure.
+func (it *item) apply(fsys vfs.FS) error {
+	for _, s := range it.steps {
+		if err := s.run(fsys); err != nil {
+			return &ItemError{Kind: it.rep.Kind, Path: it.rep.Path, Err: fmt.Errorf("%s %s: %w", s.Op, s.Path, err)}
+		}
+	}
+	return nil
+}
+
+func (s *step) run(fsys vfs.FS) error {
+	switch s.Op {
+	case OpMkdir:
+		return fsys.MakePath(s.Path)
+	case OpAppend:
+		return fsys.AppendFile(s.Path, s.data)
+	case OpReplace:
+		return fsys.ReplaceFile(s.Path, s.data)
+	case OpChmod:
+		return fsys.SetPermissions(s.Path, s.mode)
+	case OpChown:
+		return fsys.SetOwnership(s.Path, s.user, s.group)
+	}
+	return errors.New("inject: unknown operation " + string(s.Op))
+}
+
+// reports returns the items' reports with their errors filled in.
+func reports(items []*item) []ItemReport {
+	out := make([]ItemReport, 0, len(items))
+	for _, it := range items {
+		r := it.rep
+		r.Actions = make([]Action, 0, len(it.steps))
+		for _, s := range it.steps {
+			r.Actions = append(r.Actions, s.Action)
+		}
+		if it.err != nil {
+			r.Err, r.Error = it.err, it.err.Error()
+		}
+		out = append(out, r)
+	}
+	return out
+}

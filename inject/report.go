@@ -1,0 +1,60 @@
+package inject
+
+// Status is the outcome of one item.
+type Status string
+
+const (
+	StatusPlanned Status = "planned" // validated; Plan writes nothing
+	StatusDone    Status = "done"    // written
+	StatusFailed  Status = "failed"  // validation or a write failed: see Error
+	StatusSkipped Status = "skipped" // not written because a mandatory item failed
+)
+
+// Report is the outcome of Plan or Apply, item by item. It marshals to JSON
+// as the CLI's --json output.
+type Report struct {
+	DryRun bool         `json:"dry_run"`
+	Items  []ItemReport `json:"items"`
+}
+
+// OK reports whether no item failed.
+func (r *Report) OK() bool {
+	for _, it := range r.Items {
+		if it.Status == StatusFailed {
+			return false
+		}
+	}
+	return true
+}
+
+// ItemReport is one item: what, where, its outcome and the writes it makes.
+type ItemReport struct {
+	Kind      Kind     `json:"kind"`
+	Path      string   `json:"path"` // the guest file the item is about
+	Status    Status   `json:"status"`
+	Mandatory bool     `json:"mandatory"`
+	Summary   string   `json:"summary,omitempty"` // e.g. "1 key added, 1 already present"
+	Actions   []Action `json:"actions,omitempty"`
+	Error     string   `json:"error,omitempty"`
+	Err       error    `json:"-"` // the error itself, for errors.Is
+}
+
+// Action is one filesystem operation of an item.
+type Action struct {
+	Op    Op     `json:"op"`
+	Path  string `json:"path"`
+	Mode  string `json:"mode,omitempty"`  // chmod: octal, e.g. "0600"
+	Owner string `json:"owner,omitempty"` // chown: "uid:gid" from the guest
+	Bytes int    `json:"bytes,omitempty"` // append, replace: bytes written
+}
+
+// Op is an operation of vfs.FS.
+type Op string
+
+const (
+	OpMkdir   Op = "mkdir"   // MakePath
+	OpAppend  Op = "append"  // AppendFile
+	OpReplace Op = "replace" // ReplaceFile
+	OpChmod   Op = "chmod"   // SetPermissions
+	OpChown   Op = "chown"   // SetOwnership
+)
