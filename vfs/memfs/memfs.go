@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -91,7 +92,7 @@ func (f *FS) resolve(p string, followLast bool) (vfs.Resolved[*node], error) {
 func (f *FS) lookup(op, p string, followLast bool) (*node, error) {
 	r, err := f.resolve(p, followLast)
 	if err != nil {
-		return nil, retag(op, err)
+		return nil, rewrap(op, p, err)
 	}
 	if !r.Exists {
 		return nil, vfs.PathErr(op, p, fs.ErrNotExist)
@@ -99,12 +100,13 @@ func (f *FS) lookup(op, p string, followLast bool) (*node, error) {
 	return r.Node, nil
 }
 
-// retag renames the op of a resolver error, keeping its guest path.
-func retag(op string, err error) error {
-	if pe, ok := err.(*fs.PathError); ok {
-		return &fs.PathError{Op: op, Path: pe.Path, Err: pe.Err}
+// rewrap re-labels a resolver error with op and the caller's guest path p.
+func rewrap(op, p string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
 	}
-	return err
+	return vfs.PathErr(op, p, err)
 }
 
 // link adds child under dir as name and touches dir.
@@ -138,32 +140,43 @@ func (f *FS) MakePath(p string) error {
 
 // makeOne makes sure the directory q exists and returns its canonical path.
 func (f *FS) makeOne(p, q string) (string, error) {
-	r, err := f.resolve(q, true)
+	l, err := f.resolve(q, false)
 	if err != nil {
-		return "", retag("mkdir", err)
+		return "", rewrap("mkdir", p, err)
 	}
-	if r.Exists {
-		if !r.Node.mode.IsDir() {
-			return "", vfs.PathErr("mkdir", p, vfs.ErrNotDir)
+	if !l.Exists {
+		link(l.Parent, l.Name, f.newNode(fs.ModeDir|0o755, 0, 0))
+		return l.Path, nil
+	}
+	n, canon := l.Node, l.Path
+	if n.mode&fs.ModeSymlink != 0 {
+		r, err := f.resolve(q, true)
+		switch {
+		case err != nil && !isAbsent(err):
+			return "", rewrap("mkdir", p, err)
+		case err != nil || !r.Exists:
+			return "", vfs.PathErr("mkdir", p, fmt.Errorf("dangling symlink %s: %w", q, fs.ErrExist))
 		}
-		return r.Path, nil
+		n, canon = r.Node, r.Path
 	}
-	if l, err := f.resolve(q, false); err == nil && l.Exists {
-		return "", vfs.PathErr("mkdir", p, fmt.Errorf("dangling symlink %s: %w", q, fs.ErrExist))
+	if !n.mode.IsDir() {
+		return "", vfs.PathErr("mkdir", p, vfs.ErrNotDir)
 	}
-	link(r.Parent, r.Name, f.newNode(fs.ModeDir|0o755, 0, 0))
-	return r.Path, nil
+	return canon, nil
 }
 
 // openWrite resolves p for writing, creating a missing regular file 0644
 // root:root (through a dangling final symlink, as open(O_CREAT) does).
 func (f *FS) openWrite(op, p string) (*node, error) {
-	if len(p) > 1 && strings.HasSuffix(p, "/") {
-		return nil, vfs.PathErr(op, p, vfs.ErrIsDir)
-	}
 	r, err := f.resolve(p, true)
 	if err != nil {
-		return nil, retag(op, err)
+		return nil, rewrap(op, p, err)
+	}
+	if strings.HasSuffix(p, "/") { // only a directory may end in "/"
+		if r.Exists && !r.Node.mode.IsDir() {
+			return nil, vfs.PathErr(op, p, vfs.ErrNotDir)
+		}
+		return nil, vfs.PathErr(op, p, vfs.ErrIsDir)
 	}
 	if !r.Exists {
 		n := f.newNode(0o644, 0, 0)
@@ -237,7 +250,7 @@ func (f *FS) HasFile(p string) (bool, error) {
 	case isAbsent(err):
 		return false, nil
 	}
-	return false, retag("stat", err)
+	return false, rewrap("stat", p, err)
 }
 
 // isAbsent reports whether a resolver error just means "no such object".
@@ -300,12 +313,12 @@ func (f *FS) stat(op, p string, follow bool) (vfs.FileInfo, error) {
 	defer f.mu.Unlock()
 	r, err := f.resolve(p, follow)
 	if err != nil {
-		return vfs.FileInfo{}, retag(op, err)
+		return vfs.FileInfo{}, rewrap(op, p, err)
 	}
 	if !r.Exists {
 		return vfs.FileInfo{}, vfs.PathErr(op, p, fs.ErrNotExist)
 	}
-	return info(r.Name, r.Node), nil
+	return info(path.Base(p), r.Node), nil
 }
 
 func info(name string, n *node) vfs.FileInfo {
@@ -386,7 +399,7 @@ func (f *FS) Symlink(target, p string) error {
 func (f *FS) create(op, p string, mode fs.FileMode, uid, gid uint32) (*node, error) {
 	r, err := f.resolve(p, false)
 	if err != nil {
-		return nil, retag(op, err)
+		return nil, rewrap(op, p, err)
 	}
 	if r.Exists {
 		return nil, vfs.PathErr(op, p, fs.ErrExist)
@@ -402,7 +415,7 @@ func (f *FS) Remove(p string) error {
 	defer f.mu.Unlock()
 	r, err := f.resolve(p, false)
 	if err != nil {
-		return retag("remove", err)
+		return rewrap("remove", p, err)
 	}
 	switch {
 	case !r.Exists:

@@ -119,3 +119,17 @@ func TestSetOwnershipUsesGuestDatabases(t *testing.T) {
 		t.Fatalf("error %v does not carry the guest path", err)
 	}
 }
+
+func TestTrailingSlashWrite(t *testing.T) {
+	f := New()
+	mustOK(t, f.ReplaceFile("/a", []byte("x")))
+	if err := f.AppendFile("/a/", nil); !errors.Is(err, vfs.ErrNotDir) {
+		t.Errorf("append /a/: %v, want ErrNotDir", err)
+	}
+	if err := f.ReplaceFile("/new/", nil); !errors.Is(err, vfs.ErrIsDir) {
+		t.Errorf("replace /new/: %v, want ErrIsDir", err)
+	}
+	if ok, _ := f.HasFile("/new"); ok {
+		t.Error("/new/ was created as a file")
+	}
+}

@@ -1,0 +1,13 @@
+package memfs_test
+
+import (
+	"testing"
+
+	"github.com/guestinject/guestinject/vfs"
+	"github.com/guestinject/guestinject/vfs/memfs"
+	"github.com/guestinject/guestinject/vfs/vfstest"
+)
+
+func TestConformance(t *testing.T) {
+	vfstest.Run(t, func(t *testing.T) vfs.FS { return memfs.New() })
+}

@@ -1,0 +1,148 @@
+package vfstest
+
+import (
+	"io/fs"
+	"testing"
+
+	"github.com/guestinject/guestinject/vfs"
+)
+
+// Outside is an absolute path that names nothing in the suite's guest; the
+// attack cases point symlinks at it the way a hostile image points them at
+// host directories. A backend with a host side repeats the cases with real
+// host paths.
+const Outside = "/guestinject-outside"
+
+// Key is the line the attack cases inject as an authorized key.
+const Key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB6n0fM8ZyEXAMPLEKEY test\n"
+
+// injectKey does what the SSH key injector does.
+func injectKey(fsys vfs.FS) error {
+	if err := fsys.MakePath("/root/.ssh"); err != nil {
+		return err
+	}
+	if err := fsys.SetPermissions("/root/.ssh", 0o700); err != nil {
+		return err
+	}
+	return fsys.AppendFile("/root/.ssh/authorized_keys", []byte(Key))
+}
+
+// wantUntouched checks that the guest's account files were not altered.
+func wantUntouched(t *testing.T, fsys vfs.FS) {
+	t.Helper()
+	WantContent(t, fsys, vfs.PasswdPath, Passwd)
+	WantContent(t, fsys, vfs.GroupPath, Group)
+	WantExists(t, fsys, Outside, false)
+}
+
+// /root/.ssh -> /etc: the key lands in the guest's /etc, never the host's.
+func attackSSHToEtc(t *testing.T, fsys vfs.FS) {
+	must(t, fsys.MakePath("/root"))
+	must(t, symlinker(t, fsys).Symlink("/etc", "/root/.ssh"))
+	must(t, injectKey(fsys))
+	WantContent(t, fsys, "/etc/authorized_keys", Key)
+	wantUntouched(t, fsys)
+}
+
+// /root/.ssh -> ../../../tmp/x: ".." stops at the guest root, so the link
+// means the guest's /tmp/x.
+func attackSSHRelative(t *testing.T, fsys vfs.FS) {
+	must(t, fsys.MakePath("/root"))
+	must(t, symlinker(t, fsys).Symlink("../../../tmp/x", "/root/.ssh"))
+	WantErr(t, fsys.MakePath("/root/.ssh"), fs.ErrExist, "/root/.ssh") // dangling
+	WantErr(t, fsys.AppendFile("/root/.ssh/authorized_keys", []byte(Key)), fs.ErrNotExist, "/root/.ssh/authorized_keys")
+	WantExists(t, fsys, "/tmp/x", false)
+	must(t, fsys.MakePath("/tmp/x"))
+	must(t, injectKey(fsys))
+	WantContent(t, fsys, "/tmp/x/authorized_keys", Key)
+	wantUntouched(t, fsys)
+}
+
+// /root -> /: the key lands in the guest's /.ssh.
+func attackRootIsSlash(t *testing.T, fsys vfs.FS) {
+	must(t, symlinker(t, fsys).Symlink("/", "/root"))
+	must(t, injectKey(fsys))
+	WantContent(t, fsys, "/.ssh/authorized_keys", Key)
+	wantUntouched(t, fsys)
+}
+
+// /root -> /../../..: the same, ".." cannot climb above the guest root.
+func attackRootIsDotDot(t *testing.T, fsys vfs.FS) {
+	must(t, symlinker(t, fsys).Symlink("/../../..", "/root"))
+	must(t, injectKey(fsys))
+	WantContent(t, fsys, "/.ssh/authorized_keys", Key)
+	WantContent(t, fsys, "/root/.ssh/authorized_keys", Key)
+	wantUntouched(t, fsys)
+}
+
+// /etc/network -> an absolute path outside: it is resolved in the guest,
+// where it does not exist, so nothing is written.
+func attackNetworkOut(t *testing.T, fsys vfs.FS) {
+	must(t, symlinker(t, fsys).Symlink(Outside+"/net", "/etc/network"))
+	WantErr(t, fsys.MakePath("/etc/network"), fs.ErrExist, "/etc/network")
+	WantErr(t, fsys.ReplaceFile("/etc/network/interfaces", []byte("auto lo\n")), fs.ErrNotExist, "/etc/network/interfaces")
+	WantExists(t, fsys, "/etc/network/interfaces", false)
+	wantUntouched(t, fsys)
+}
+
+// Loops of one and two links stop every operation with ErrTooManyLinks.
+func attackLoops(t *testing.T, fsys vfs.FS) {
+	for _, p := range []string{"/links/self", "/links/a", "/links/self/x", "/links/b/x/y"} {
+		WantErr(t, fsys.AppendFile(p, []byte("x")), vfs.ErrTooManyLinks, p)
+		WantErr(t, fsys.ReplaceFile(p, []byte("x")), vfs.ErrTooManyLinks, p)
+		WantErr(t, readErr(fsys, p), vfs.ErrTooManyLinks, p)
+		WantErr(t, fsys.SetPermissions(p, 0o777), vfs.ErrTooManyLinks, p)
+		WantErr(t, fsys.SetOwnership(p, "al", ""), vfs.ErrTooManyLinks, p)
+		_, err := fsys.HasFile(p)
+		WantErr(t, err, vfs.ErrTooManyLinks, p)
+	}
+	WantErr(t, fsys.MakePath("/links/a/sub"), vfs.ErrTooManyLinks, "/links/a/sub")
+	wantUntouched(t, fsys)
+}
+
+// ".." in injected paths stays inside the guest.
+func attackDotDot(t *testing.T, fsys vfs.FS) {
+	must(t, fsys.ReplaceFile("/../../etc/injected", []byte("in")))
+	WantContent(t, fsys, "/etc/injected", "in")
+	WantContent(t, fsys, "/../../../etc/passwd", Passwd)
+	must(t, fsys.MakePath("/../../x/../y/z"))
+	WantExists(t, fsys, "/y/z", true)
+	must(t, fsys.AppendFile("/data/../../../../data/file", []byte("+")))
+	WantContent(t, fsys, "/data/file", FileData+"+")
+	wantUntouched(t, fsys)
+}
+
+// A dangling link is missing to readers; writing through it creates its
+// target inside the guest; a target whose parent is missing is an error.
+func attackDangling(t *testing.T, fsys vfs.FS) {
+	WantExists(t, fsys, "/links/dangling", false)
+	WantErr(t, readErr(fsys, "/links/dangling"), fs.ErrNotExist, "/links/dangling")
+	must(t, fsys.AppendFile("/links/dangling", []byte("made")))
+	WantContent(t, fsys, "/data/new", "made")
+	wantMode(t, fsys, "/data/new", 0o644, 0, 0)
+	if fi, ok := stat(t, fsys, "/links/dangling", false); ok && fi.Mode.Type() != fs.ModeSymlink {
+		t.Errorf("/links/dangling was replaced instead of followed")
+	}
+	WantErr(t, fsys.ReplaceFile("/links/nowhere", []byte("x")), fs.ErrNotExist, "/links/nowhere")
+	WantExists(t, fsys, "/missing", false)
+	wantUntouched(t, fsys)
+}
+
+// A file replaced by a symlink between two writes: the second write
+// follows the link the guest way and finds nothing to write to.
+func attackSwap(t *testing.T, fsys vfs.FS) {
+	rm, ok := fsys.(vfs.Remover)
+	if !ok {
+		t.Logf("%T does not serve vfs.Remover", fsys)
+		return
+	}
+	must(t, fsys.ReplaceFile("/tmp/victim", []byte("v1")))
+	must(t, rm.Remove("/tmp/victim"))
+	must(t, symlinker(t, fsys).Symlink(Outside+"/victim", "/tmp/victim"))
+	WantErr(t, fsys.ReplaceFile("/tmp/victim", []byte("v2")), fs.ErrNotExist, "/tmp/victim")
+	must(t, rm.Remove("/tmp/victim"))
+	must(t, symlinker(t, fsys).Symlink("/etc/passwd", "/tmp/victim"))
+	must(t, fsys.AppendFile("/tmp/victim", []byte("x:x:1:1::/:/bin/sh\n")))
+	WantContent(t, fsys, vfs.PasswdPath, Passwd+"x:x:1:1::/:/bin/sh\n") // guest's own file
+	WantExists(t, fsys, Outside, false)
+}

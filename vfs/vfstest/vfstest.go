@@ -1,0 +1,197 @@
+// Package vfstest is the conformance suite every vfs.FS backend passes:
+// the seven operations, the optional read side, symlink creation and
+// removal, guest symlink semantics, and the attack cases of nova's
+// CVE-2012-3447 / CVE-2012-3360 class expressed in guest terms (a backend
+// with a host side adds host-side checks of its own).
+//
+// A backend's test calls Run with a constructor of empty guest roots; the
+// suite fills each one with Populate before a case runs.
+package vfstest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"testing"
+
+	"github.com/guestinject/guestinject/vfs"
+)
+
+// The guest accounts Populate installs.
+const (
+	Passwd = "root:x:0:0:root:/root:/bin/sh\n" +
+		"al:x:1000:1000:Al:/home/al:/bin/sh\n" +
+		"svc:x:200:50::/srv:/bin/false\n"
+	Group = "root:x:0:\nstaff:x:50:al\nal:x:1000:\n"
+	// FileData is the content of /data/file.
+	FileData = "hello guest\n"
+	// ChainLen is the number of links in /chain/0 -> /chain/1 -> ... ->
+	// /chain/<ChainLen-1> -> /data/file: resolving /chain/0 follows
+	// ChainLen links, one more than vfs.MaxSymlinkHops allows.
+	ChainLen = vfs.MaxSymlinkHops + 1
+)
+
+// Populate builds the suite's guest tree in an empty guest root:
+//
+//	/etc/passwd /etc/group      Passwd, Group
+//	/home/al /tmp /data/file (FileData)      (no /root: attack cases make it)
+//	/links/abs -> /data/file    /links/rel -> ../data/file
+//	/links/dir -> /data         /links/up  -> ../../../../data/file
+//	/links/dangling -> /data/new        (target's parent exists)
+//	/links/nowhere  -> /missing/x       (target's parent missing)
+//	/links/self -> self   /links/a -> b   /links/b -> a
+//	/links/toolong -> /chain/0      /chain/i -> i+1, last -> /data/file
+//
+// It needs vfs.Symlinker.
+func Populate(t testing.TB, fsys vfs.FS) {
+	t.Helper()
+	sl := symlinker(t, fsys)
+	for _, d := range []string{"/etc", "/home/al", "/tmp", "/data", "/links", "/chain"} {
+		must(t, fsys.MakePath(d))
+	}
+	must(t, fsys.ReplaceFile(vfs.PasswdPath, []byte(Passwd)))
+	must(t, fsys.ReplaceFile(vfs.GroupPath, []byte(Group)))
+	must(t, fsys.ReplaceFile("/data/file", []byte(FileData)))
+	links := [][2]string{
+		{"/data/file", "/links/abs"}, {"../data/file", "/links/rel"},
+		{"/data", "/links/dir"}, {"../../../../data/file", "/links/up"},
+		{"/data/new", "/links/dangling"}, {"/missing/x", "/links/nowhere"},
+		{"self", "/links/self"}, {"b", "/links/a"}, {"a", "/links/b"},
+		{"/chain/0", "/links/toolong"},
+	}
+	for i := 0; i < ChainLen-1; i++ {
+		links = append(links, [2]string{fmt.Sprint(i + 1), fmt.Sprintf("/chain/%d", i)})
+	}
+	links = append(links, [2]string{"/data/file", fmt.Sprintf("/chain/%d", ChainLen-1)})
+	for _, l := range links {
+		must(t, sl.Symlink(l[0], l[1]))
+	}
+}
+
+// Run runs the whole suite; newFS returns an empty guest root (only "/")
+// each time it is called. The backend must serve vfs.Symlinker (to build
+// the tree); the Reader and Remover cases run when it serves those.
+func Run(t *testing.T, newFS func(t *testing.T) vfs.FS) {
+	cases := []struct {
+		name string
+		fn   func(t *testing.T, fsys vfs.FS)
+	}{
+		{"MakePath", testMakePath},
+		{"AppendFile", testAppendFile},
+		{"ReplaceFile", testReplaceFile},
+		{"ReadFile", testReadFile},
+		{"HasFile", testHasFile},
+		{"SetPermissions", testSetPermissions},
+		{"SetOwnership", testSetOwnership},
+		{"InvalidPaths", testInvalidPaths},
+		{"Symlinks", testSymlinks},
+		{"Reader", testReader},
+		{"Remover", testRemover},
+		{"AttackSSHToEtc", attackSSHToEtc},
+		{"AttackSSHRelativeEscape", attackSSHRelative},
+		{"AttackRootIsSlash", attackRootIsSlash},
+		{"AttackRootIsDotDot", attackRootIsDotDot},
+		{"AttackNetworkOut", attackNetworkOut},
+		{"AttackLoops", attackLoops},
+		{"AttackDotDotPaths", attackDotDot},
+		{"AttackDangling", attackDangling},
+		{"AttackSwapLastComponent", attackSwap},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			fsys := newFS(t)
+			Populate(t, fsys)
+			c.fn(t, fsys)
+		})
+	}
+}
+
+func symlinker(t testing.TB, fsys vfs.FS) vfs.Symlinker {
+	t.Helper()
+	sl, ok := fsys.(vfs.Symlinker)
+	if !ok {
+		t.Fatalf("%T does not serve vfs.Symlinker, which the suite needs", fsys)
+	}
+	return sl
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// WantErr fails t unless err matches target with errors.Is and is an
+// *fs.PathError naming the guest path p.
+func WantErr(t testing.TB, err, target error, p string) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Errorf("%s: error %.200v, want %v", short(p), err, target)
+		return
+	}
+	var pe *fs.PathError
+	if !errors.As(err, &pe) || pe.Path != p {
+		t.Errorf("%s: error %.200v does not carry the guest path", short(p), err)
+	}
+}
+
+// WantContent fails t unless p reads back as want.
+func WantContent(t testing.TB, fsys vfs.FS, p, want string) {
+	t.Helper()
+	got, err := fsys.ReadFile(p)
+	if err != nil {
+		t.Errorf("ReadFile(%s): %v", p, err)
+		return
+	}
+	if !bytes.Equal(got, []byte(want)) {
+		t.Errorf("ReadFile(%s) = %q, want %q", p, got, want)
+	}
+}
+
+// WantExists fails t unless HasFile(p) answers want without error.
+func WantExists(t testing.TB, fsys vfs.FS, p string, want bool) {
+	t.Helper()
+	got, err := fsys.HasFile(p)
+	if err != nil || got != want {
+		t.Errorf("HasFile(%s) = %v, %v; want %v", p, got, err, want)
+	}
+}
+
+// stat returns p's FileInfo when the backend serves vfs.Reader.
+func stat(t testing.TB, fsys vfs.FS, p string, follow bool) (vfs.FileInfo, bool) {
+	t.Helper()
+	r, ok := fsys.(vfs.Reader)
+	if !ok {
+		return vfs.FileInfo{}, false
+	}
+	var fi vfs.FileInfo
+	var err error
+	if follow {
+		fi, err = r.Stat(p)
+	} else {
+		fi, err = r.Lstat(p)
+	}
+	if err != nil {
+		t.Fatalf("stat %s: %v", p, err)
+	}
+	return fi, true
+}
+
+// wantMode checks p's mode and owner when the backend serves vfs.Reader.
+func wantMode(t testing.TB, fsys vfs.FS, p string, mode fs.FileMode, uid, gid uint32) {
+	t.Helper()
+	fi, ok := stat(t, fsys, p, true)
+	if ok && (fi.Mode != mode || fi.UID != uid || fi.GID != gid) {
+		t.Errorf("%s: mode %v owner %d:%d, want %v %d:%d", p, fi.Mode, fi.UID, fi.GID, mode, uid, gid)
+	}
+}
+
+// short keeps test messages readable for the over-long paths.
+func short(p string) string {
+	if len(p) > 60 {
+		return fmt.Sprintf("%.60q...(%d bytes)", p, len(p))
+	}
+	return p
+}
