@@ -1,0 +1,183 @@
+package formats
+
+import (
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// randomWrites applies the same random writes to d and to the raw file ref:
+// small and large, inside one cluster and spanning several.
+func randomWrites(t testing.TB, d Disk, ref string, seed int64, n int) {
+	t.Helper()
+	f, err := os.OpenFile(ref, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := rand.New(rand.NewSource(seed))
+	size := d.Size()
+	for i := 0; i < n; i++ {
+		l := 1 + r.Int63n(int64([]int{512, 8 << 10, 200 << 10}[i%3]))
+		off := r.Int63n(size - l)
+		if i%4 == 0 {
+			off = size - l // the tail of the disk
+		}
+		b := make([]byte, l)
+		r.Read(b)
+		if _, err := d.WriteAt(b, off); err != nil {
+			t.Fatalf("write %d (%d bytes at %#x): %v", i, l, off, err)
+		}
+		if _, err := f.WriteAt(b, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// writeAndCheck writes into img, then checks it with qemu-img against a raw
+// file that got the same writes.
+func writeAndCheck(t *testing.T, img string, opts Options, seed int64) {
+	t.Helper()
+	ref := filepath.Join(t.TempDir(), "expect.raw")
+	if err := os.WriteFile(ref, toRaw(t, img), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(img, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	randomWrites(t, d, ref, seed, 40)
+	want, _ := os.ReadFile(ref)
+	mustEqual(t, readAll(t, d), want, "read back before close")
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, img)
+	compareSame(t, img, ref)
+}
+
+func TestWriteVariants(t *testing.T) {
+	dir := t.TempDir()
+	for i, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			_, img := buildVariant(t, dir, v)
+			writeAndCheck(t, img, Options{}, int64(i))
+		})
+	}
+}
+
+// TestWriteZeroClusters covers v3 zero clusters (with and without a
+// preallocated host cluster) and zeroed subclusters.
+func TestWriteZeroClusters(t *testing.T) {
+	for _, opts := range []string{"compat=1.1", "compat=0.10", "extended_l2=on"} {
+		t.Run(opts, func(t *testing.T) {
+			dir := t.TempDir()
+			raw := patternRaw(t, dir, "p.raw", 4<<20, 7)
+			img := filepath.Join(dir, "z.qcow2")
+			qemuImg(t, "convert", "-f", "raw", "-O", "qcow2", "-o", opts, raw, img)
+			qemuIO(t, img, "write -z 0 256k", "write -z -u 1m 128k", "write -z 2052k 2k", "write -P 0x33 3m 6k")
+			d, err := Open(img, Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustEqual(t, readAll(t, d), toRaw(t, img), "zero clusters")
+			d.Close()
+			writeAndCheck(t, img, Options{}, 11)
+		})
+	}
+}
+
+// TestBackingChain builds raw <- qcow2 <- qcow2 (extended L2) <- qcow2 with
+// writes at each level, reads the top and writes into it.
+func TestBackingChain(t *testing.T) {
+	dir := t.TempDir()
+	base := patternRaw(t, dir, "base.raw", 6<<20, 3)
+	mid := filepath.Join(dir, "mid.qcow2")
+	mid2 := filepath.Join(dir, "mid2.qcow2")
+	top := filepath.Join(dir, "top.qcow2")
+	qemuImg(t, "create", "-f", "qcow2", "-b", "base.raw", "-F", "raw", mid)
+	qemuIO(t, mid, "write -P 0x11 64k 200k", "write -z 1m 64k")
+	qemuImg(t, "create", "-f", "qcow2", "-o", "extended_l2=on", "-b", "mid.qcow2", "-F", "qcow2", mid2)
+	qemuIO(t, mid2, "write -P 0x22 100k 3k", "write -z 1100k 2k", "write -P 0x23 2m 64k")
+	qemuImg(t, "create", "-f", "qcow2", "-b", "mid2.qcow2", "-F", "qcow2", top, "8M")
+	qemuIO(t, top, "write -P 0x44 7m 100k", "write -P 0x45 90k 20k")
+	d, err := Open(top, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := d.Info().BackingChain
+	if len(chain) != 3 || chain[0].Format != "qcow2" || chain[2].Format != "raw" || chain[2].Name != "base.raw" {
+		t.Fatalf("backing chain %+v", chain)
+	}
+	mustEqual(t, readAll(t, d), toRaw(t, top), "chain")
+	d.Close()
+	writeAndCheck(t, top, Options{}, 5)
+	writeAndCheck(t, mid2, Options{}, 6) // extended L2 over a backing file
+	for _, p := range []string{mid, base} {
+		if strings.Contains(qemuImg(t, "check", mid), "leak") {
+			t.Fatalf("%s changed", p)
+		}
+	}
+}
+
+// TestWriteSnapshotShared writes into clusters shared with an internal
+// snapshot, then checks the snapshot still holds the old data.
+func TestWriteSnapshotShared(t *testing.T) {
+	for _, v := range []qcow2Variant{
+		{name: "snap", opts: "compat=1.1"},
+		{name: "snap-v2", opts: "compat=0.10"},
+		{name: "snap-compressed", opts: "compat=1.1", extra: []string{"-c"}},
+		{name: "snap-refcount64", opts: "refcount_bits=64"},
+		{name: "snap-extl2", opts: "extended_l2=on"},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			dir := t.TempDir()
+			_, img := buildVariant(t, dir, v)
+			before := toRaw(t, img)
+			qemuImg(t, "snapshot", "-c", "s1", img)
+			writeAndCheck(t, img, Options{}, 9)
+			snap := filepath.Join(dir, "snap.raw")
+			qemuImg(t, "convert", "-O", "raw", "-l", "snapshot.name=s1", img, snap)
+			got, _ := os.ReadFile(snap)
+			mustEqual(t, got, before, "snapshot content after writes")
+		})
+	}
+}
+
+// TestRefcountTableGrowth fills an image whose refcount table covers little
+// (512-byte clusters, 64-bit refcounts: a block counts 32 clusters), so the
+// table must move several times and new blocks must count themselves.
+func TestRefcountTableGrowth(t *testing.T) {
+	for _, opts := range []string{"cluster_size=512,refcount_bits=64", "cluster_size=512,refcount_bits=1", "cluster_size=1024,refcount_bits=16"} {
+		t.Run(opts, func(t *testing.T) {
+			dir := t.TempDir()
+			img := filepath.Join(dir, "grow.qcow2")
+			qemuImg(t, "create", "-f", "qcow2", "-o", opts, img, "3M")
+			ref := filepath.Join(dir, "grow.raw")
+			qemuImg(t, "create", "-f", "raw", ref, "3M")
+			d, err := Open(img, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rf, _ := os.OpenFile(ref, os.O_RDWR, 0)
+			r := rand.New(rand.NewSource(1))
+			chunk := make([]byte, 96<<10)
+			for off := int64(0); off < d.Size(); off += int64(len(chunk)) {
+				r.Read(chunk)
+				n := min(int64(len(chunk)), d.Size()-off)
+				if _, err := d.WriteAt(chunk[:n], off); err != nil {
+					t.Fatal(err)
+				}
+				rf.WriteAt(chunk[:n], off)
+			}
+			rf.Close()
+			if err := d.Close(); err != nil {
+				t.Fatal(err)
+			}
+			checkClean(t, img)
+			compareSame(t, img, ref)
+		})
+	}
+}
