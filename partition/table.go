@@ -1,0 +1,84 @@
+package partition
+
+import (
+	"fmt"
+	"io"
+)
+
+// Scheme names the kind of partition table found on a disk.
+type Scheme string
+
+// The schemes Read reports.
+const (
+	SchemeMBR  Scheme = "mbr"
+	SchemeGPT  Scheme = "gpt"
+	SchemeNone Scheme = "none" // no table: empty, or one filesystem on the whole disk
+)
+
+// Partition is one entry of a partition table, in bytes.
+type Partition struct {
+	// Number as Linux numbers it: MBR primaries 1-4, logicals 5 and up,
+	// GPT entry index + 1; 0 for the whole-disk pseudo-partition.
+	Number   int
+	Start    int64  // byte offset on the disk
+	Size     int64  // bytes
+	Type     string // MBR type byte ("0x83") or GPT type GUID (upper case)
+	TypeName string // "Linux", "Linux filesystem", "EFI System", "Extended", ...
+	Name     string // GPT partition name
+	GUID     string // GPT unique partition GUID
+	Bootable bool   // MBR active flag or GPT legacy BIOS bootable attribute
+	Logical  bool   // an MBR logical partition (inside an extended one)
+	Extended bool   // an MBR extended partition (a container, not a filesystem)
+}
+
+// End is the byte offset just past the partition.
+func (p Partition) End() int64 { return p.Start + p.Size }
+
+// Table is what Read found on a disk.
+type Table struct {
+	Scheme     Scheme
+	SectorSize int    // logical sector size the table was read with: 512 or 4096
+	DiskGUID   string // GPT disk GUID, or the MBR disk identifier as "0x1234abcd"
+	DiskSize   int64  // size of the disk Read was given, in bytes
+	Partitions []Partition
+	// Warnings lists oddities that did not stop reading, e.g. "primary
+	// GPT header corrupt, used backup" or a partition past the disk end.
+	Warnings []string
+	// Hybrid is set for a GPT disk whose MBR holds other partitions beside
+	// the protective 0xEE entry; the GPT is what Read reports.
+	Hybrid bool
+}
+
+// Partition returns the partition with the given number.
+func (t *Table) Partition(number int) (Partition, error) {
+	for _, p := range t.Partitions {
+		if p.Number == number {
+			return p, nil
+		}
+	}
+	return Partition{}, &Error{Where: "table", LBA: -1, Offset: -1, Msg: fmt.Sprintf("partition %d", number), Err: ErrNotFound}
+}
+
+// Open returns the section of disk holding partition number. It refuses an
+// extended partition (a container of EBRs) and a partition that does not
+// lie wholly inside the disk, so a write through the section can never
+// reach past the disk end or into another structure.
+func (t *Table) Open(disk io.ReaderAt, number int) (*Section, error) {
+	p, err := t.Partition(number)
+	if err != nil {
+		return nil, err
+	}
+	where := fmt.Sprintf("partition %d", number)
+	if p.Extended {
+		return nil, &Error{Where: where, LBA: -1, Offset: p.Start, Msg: "extended partition holds EBRs, not a filesystem", Err: ErrUnsupported}
+	}
+	if p.Start < 0 || p.Size <= 0 || p.Start > t.DiskSize || p.Size > t.DiskSize-p.Start {
+		return nil, &Error{Where: where, LBA: -1, Offset: p.Start,
+			Msg: fmt.Sprintf("%d bytes at offset %d do not fit in the %d-byte disk", p.Size, p.Start, t.DiskSize), Err: ErrOutOfRange}
+	}
+	return NewSection(disk, p.Start, p.Size), nil
+}
+
+func (t *Table) warnf(format string, args ...any) {
+	t.Warnings = append(t.Warnings, fmt.Sprintf(format, args...))
+}
