@@ -1,0 +1,560 @@
+// Package local serves a host directory that holds a guest root (an
+// unpacked rootfs, a mounted image) as a vfs.FS.
+//
+// Two layers keep every access inside the directory. Paths are resolved
+// with guest semantics by vfs.Resolve over Lstat and Readlink of the host
+// objects: an absolute guest symlink restarts at the directory, ".." stops
+// there, 40 hops at most. The symlink-free result is then opened through an
+// os.Root of the directory, which refuses anything that would leave it even
+// if a symlink is swapped in after resolution. New files are created with
+// O_EXCL (never following a symlink), and an existing file is opened
+// without truncation and checked to be the very object resolution found
+// before anything is written to it.
+package local
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/guestinject/guestinject/vfs"
+)
+
+// ErrChanged is wrapped when a guest object changed between resolution and
+// use (something else is modifying the directory).
+var ErrChanged = errors.New("guest object changed while being opened")
+
+// FS is a host directory holding a guest root.
+type FS struct {
+	root *os.Root
+	// hook, when set (by tests), runs between resolution and the final
+	// open, create or attribute change of op on the host-relative rel.
+	hook func(op, rel string)
+}
+
+var (
+	_ vfs.FS        = (*FS)(nil)
+	_ vfs.Reader    = (*FS)(nil)
+	_ vfs.Symlinker = (*FS)(nil)
+	_ vfs.Remover   = (*FS)(nil)
+)
+
+// Open serves the guest root held in the host directory dir.
+func Open(dir string) (*FS, error) {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open guest root: %w", err)
+	}
+	return &FS{root: r}, nil
+}
+
+// Close releases the directory.
+func (l *FS) Close() error { return l.root.Close() }
+
+// node is a host object named by its symlink-free path relative to the
+// root ("." for the root), with what Lstat said of it during resolution.
+type node struct {
+	rel string
+	fi  fs.FileInfo
+}
+
+// tree adapts the os.Root to vfs.Tree.
+type tree struct{ r *os.Root }
+
+func (t tree) Root() (node, error) {
+	fi, err := t.r.Lstat(".")
+	return node{".", fi}, err
+}
+
+func (t tree) Lookup(dir node, name string) (node, error) {
+	rel := join(dir.rel, name)
+	fi, err := t.r.Lstat(rel)
+	if err != nil {
+		return node{}, hostErr(err)
+	}
+	return node{rel, fi}, nil
+}
+
+func (t tree) Type(n node) (fs.FileMode, error) { return n.fi.Mode().Type(), nil }
+
+func (t tree) Readlink(n node) (string, error) {
+	s, err := t.r.Readlink(n.rel)
+	return s, hostErr(err)
+}
+
+func join(dir, name string) string {
+	if dir == "." {
+		return name
+	}
+	return dir + "/" + name
+}
+
+func (l *FS) resolve(op, p string, followLast bool) (vfs.Resolved[node], error) {
+	r, err := vfs.Resolve[node](tree{l.root}, p, followLast)
+	if err != nil {
+		return r, guestErr(op, p, err)
+	}
+	return r, nil
+}
+
+// existing resolves p to an existing object.
+func (l *FS) existing(op, p string, followLast bool) (node, error) {
+	r, err := l.resolve(op, p, followLast)
+	if err != nil {
+		return node{}, err
+	}
+	if !r.Exists {
+		return node{}, vfs.PathErr(op, p, fs.ErrNotExist)
+	}
+	return r.Node, nil
+}
+
+func (l *FS) before(op, rel string) {
+	if l.hook != nil {
+		l.hook(op, rel)
+	}
+}
+
+// hostErr strips the host path from an os error and maps errnos to the
+// vfs sentinels; guestErr then names the guest path.
+func hostErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *fs.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		err = pe.Err
+	case errors.As(err, &le):
+		err = le.Err
+	}
+	switch err {
+	case syscall.ENOTDIR:
+		return vfs.ErrNotDir
+	case syscall.EISDIR:
+		return vfs.ErrIsDir
+	case syscall.ELOOP:
+		return vfs.ErrTooManyLinks
+	case syscall.ENOSPC, syscall.EDQUOT:
+		return vfs.ErrNoSpace
+	case syscall.EROFS:
+		return vfs.ErrReadOnly
+	case syscall.ENOTEMPTY:
+		return fmt.Errorf("directory not empty: %w", fs.ErrExist)
+	}
+	return err
+}
+
+func guestErr(op, p string, err error) error {
+	return vfs.PathErr(op, p, hostErr(err))
+}
+
+// asRoot reports whether new objects should be given to root:root
+// explicitly (a process that is not root cannot, and its own ids are all
+// it can give).
+var asRoot = os.Geteuid() == 0
+
+// MakePath creates p and any missing parents, 0755 (root:root when run as
+// root). A non-directory on the way is ErrNotDir; a dangling symlink on the
+// way is fs.ErrExist, as mkdir(2) reports it.
+func (l *FS) MakePath(p string) error {
+	if err := vfs.CheckPath(p); err != nil {
+		return vfs.PathErr("mkdir", p, err)
+	}
+	cur := ""
+	for _, c := range strings.Split(p, "/") {
+		if c == "" || c == "." {
+			continue
+		}
+		next, err := l.makeOne(p, cur+"/"+c)
+		if err != nil {
+			return err
+		}
+		cur = strings.TrimSuffix(next, "/")
+	}
+	return nil
+}
+
+// makeOne makes sure the directory q exists and returns its canonical path.
+func (l *FS) makeOne(p, q string) (string, error) {
+	r, err := vfs.Resolve[node](tree{l.root}, q, false)
+	if err != nil {
+		return "", guestErr("mkdir", p, err)
+	}
+	if !r.Exists {
+		return r.Path, l.mkdir(p, join(r.Parent.rel, r.Name))
+	}
+	n, canon := r.Node, r.Path
+	if n.fi.Mode().Type() == fs.ModeSymlink {
+		f, err := vfs.Resolve[node](tree{l.root}, q, true)
+		switch {
+		case err != nil && !absent(err):
+			return "", guestErr("mkdir", p, err)
+		case err != nil || !f.Exists:
+			return "", vfs.PathErr("mkdir", p, fmt.Errorf("dangling symlink %s: %w", q, fs.ErrExist))
+		}
+		n, canon = f.Node, f.Path
+	}
+	if !n.fi.IsDir() {
+		return "", vfs.PathErr("mkdir", p, vfs.ErrNotDir)
+	}
+	return canon, nil
+}
+
+func (l *FS) mkdir(p, rel string) error {
+	l.before("mkdir", rel)
+	if err := l.root.Mkdir(rel, 0o755); err != nil {
+		return guestErr("mkdir", p, err)
+	}
+	return l.fixNew("mkdir", p, rel, 0o755)
+}
+
+// fixNew gives a just-created object its mode (whatever the umask) and,
+// when run as root, root:root. Lstat first: if rel is no longer what was
+// just made, nothing is changed.
+func (l *FS) fixNew(op, p, rel string, perm fs.FileMode) error {
+	fi, err := l.root.Lstat(rel)
+	if err != nil {
+		return guestErr(op, p, err)
+	}
+	if fi.Mode().Type() == fs.ModeSymlink {
+		return vfs.PathErr(op, p, ErrChanged)
+	}
+	if fi.Mode()&vfs.PermMask != perm {
+		if err := l.root.Chmod(rel, perm); err != nil {
+			return guestErr(op, p, err)
+		}
+	}
+	return l.chownRoot(op, p, rel)
+}
+
+func (l *FS) chownRoot(op, p, rel string) error {
+	if !asRoot {
+		return nil
+	}
+	if err := l.root.Lchown(rel, 0, 0); err != nil {
+		return guestErr(op, p, err)
+	}
+	return nil
+}
+
+// absent reports whether a resolver error just means "no such object".
+func absent(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, vfs.ErrNotDir)
+}
+
+// openWrite resolves p for writing and opens it write-only: an existing
+// regular file is opened without truncation and checked to be the object
+// resolved; a missing one is created 0644 with O_EXCL (through a dangling
+// final symlink, as open(O_CREAT) does, but never by following a link
+// that appears afterwards).
+func (l *FS) openWrite(op, p string, extra int) (*os.File, error) {
+	r, err := l.resolve(op, p, true)
+	if err != nil {
+		return nil, err
+	}
+	if strings.HasSuffix(p, "/") { // only a directory may end in "/"
+		if r.Exists && !r.Node.fi.IsDir() {
+			return nil, vfs.PathErr(op, p, vfs.ErrNotDir)
+		}
+		return nil, vfs.PathErr(op, p, vfs.ErrIsDir)
+	}
+	if !r.Exists {
+		return l.create(op, p, join(r.Parent.rel, r.Name))
+	}
+	if err := regular(op, p, r.Node.fi); err != nil {
+		return nil, err
+	}
+	return l.openSame(op, p, r.Node, os.O_WRONLY|extra)
+}
+
+func (l *FS) create(op, p, rel string) (*os.File, error) {
+	l.before(op, rel)
+	f, err := l.root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, guestErr(op, p, err)
+	}
+	if err = f.Chmod(0o644); err == nil && asRoot {
+		err = f.Chown(0, 0)
+	}
+	if err != nil {
+		f.Close()
+		return nil, guestErr(op, p, err)
+	}
+	return f, nil
+}
+
+// openSame opens the resolved regular file n (non-blocking, so a fifo
+// swapped in cannot hang us) and checks it is still the same object.
+func (l *FS) openSame(op, p string, n node, flag int) (*os.File, error) {
+	l.before(op, n.rel)
+	f, err := l.root.OpenFile(n.rel, flag|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, guestErr(op, p, err)
+	}
+	fi, err := f.Stat()
+	if err == nil && (!os.SameFile(fi, n.fi) || fi.Mode().Type() != n.fi.Mode().Type()) {
+		err = ErrChanged
+	}
+	if err != nil {
+		f.Close()
+		return nil, guestErr(op, p, err)
+	}
+	return f, nil
+}
+
+func regular(op, p string, fi fs.FileInfo) error {
+	switch {
+	case fi.IsDir():
+		return vfs.PathErr(op, p, vfs.ErrIsDir)
+	case !fi.Mode().IsRegular():
+		return vfs.PathErr(op, p, vfs.ErrNotRegular)
+	}
+	return nil
+}
+
+// AppendFile appends data to the regular file p, creating it if missing.
+func (l *FS) AppendFile(p string, data []byte) error {
+	f, err := l.openWrite("append", p, os.O_APPEND)
+	if err != nil {
+		return err
+	}
+	return l.finish("append", p, f, func() error {
+		_, err := f.Write(data)
+		return err
+	})
+}
+
+// ReplaceFile sets the content of the regular file p, creating it if
+// missing; an existing file keeps its inode, mode and owner.
+func (l *FS) ReplaceFile(p string, data []byte) error {
+	f, err := l.openWrite("replace", p, 0)
+	if err != nil {
+		return err
+	}
+	return l.finish("replace", p, f, func() error {
+		if err := f.Truncate(0); err != nil {
+			return err
+		}
+		_, err := f.WriteAt(data, 0)
+		return err
+	})
+}
+
+// finish runs write on f and closes it, reporting the first error.
+func (l *FS) finish(op, p string, f *os.File, write func() error) error {
+	err := write()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return guestErr(op, p, err)
+	}
+	return nil
+}
+
+// ReadFile returns the content of the regular file p.
+func (l *FS) ReadFile(p string) ([]byte, error) {
+	n, err := l.existing("read", p, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := regular("read", p, n.fi); err != nil {
+		return nil, err
+	}
+	f, err := l.openSame("read", p, n, os.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, guestErr("read", p, err)
+	}
+	return data, nil
+}
+
+// HasFile reports whether p names an existing object (after following
+// symlinks); a dangling symlink or a missing or non-directory parent is
+// false, a loop is an error.
+func (l *FS) HasFile(p string) (bool, error) {
+	r, err := vfs.Resolve[node](tree{l.root}, p, true)
+	switch {
+	case err == nil:
+		return r.Exists, nil
+	case absent(err):
+		return false, nil
+	}
+	return false, guestErr("stat", p, err)
+}
+
+// SetPermissions sets p's permission bits (following guest symlinks).
+// Bits outside vfs.PermMask are refused with fs.ErrInvalid.
+func (l *FS) SetPermissions(p string, mode fs.FileMode) error {
+	if mode&^vfs.PermMask != 0 {
+		return vfs.PathErr("chmod", p, fmt.Errorf("mode %v has bits beyond permissions: %w", mode, fs.ErrInvalid))
+	}
+	n, err := l.existing("chmod", p, true)
+	if err != nil {
+		return err
+	}
+	l.before("chmod", n.rel)
+	if err := l.root.Chmod(n.rel, mode); err != nil {
+		return guestErr("chmod", p, err)
+	}
+	return nil
+}
+
+// SetOwnership changes p's owner and group (following guest symlinks);
+// names are resolved in the guest's /etc/passwd and /etc/group. The
+// resolved object itself is changed with lchown, so a symlink swapped in
+// afterwards is never followed.
+func (l *FS) SetOwnership(p, user, group string) error {
+	if err := vfs.CheckPath(p); err != nil {
+		return vfs.PathErr("chown", p, err)
+	}
+	uid, gid, err := vfs.ResolveOwner(l, user, group)
+	if err != nil {
+		return vfs.PathErr("chown", p, err)
+	}
+	n, err := l.existing("chown", p, true)
+	if err != nil {
+		return err
+	}
+	l.before("chown", n.rel)
+	if err := l.root.Lchown(n.rel, uid, gid); err != nil {
+		return guestErr("chown", p, err)
+	}
+	return nil
+}
+
+// Stat describes the object p leads to, following a final symlink.
+func (l *FS) Stat(p string) (vfs.FileInfo, error) { return l.stat("stat", p, true) }
+
+// Lstat describes p itself; a symlink is described, not followed.
+func (l *FS) Lstat(p string) (vfs.FileInfo, error) { return l.stat("lstat", p, false) }
+
+func (l *FS) stat(op, p string, follow bool) (vfs.FileInfo, error) {
+	n, err := l.existing(op, p, follow)
+	if err != nil {
+		return vfs.FileInfo{}, err
+	}
+	fi, err := l.describe(path.Base(p), n.rel)
+	if err != nil {
+		return vfs.FileInfo{}, guestErr(op, p, err)
+	}
+	return fi, nil
+}
+
+// describe Lstats rel afresh and converts the answer.
+func (l *FS) describe(name, rel string) (vfs.FileInfo, error) {
+	fi, err := l.root.Lstat(rel)
+	if err != nil {
+		return vfs.FileInfo{}, err
+	}
+	out := vfs.FileInfo{Name: name, Mode: fi.Mode(), Size: fi.Size(), ModTime: fi.ModTime(), Nlink: 1}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		out.UID, out.GID, out.Nlink = st.Uid, st.Gid, uint32(st.Nlink)
+		out.Ino, out.Rdev = st.Ino, uint64(st.Rdev)
+	}
+	if fi.Mode().Type() == fs.ModeSymlink {
+		if out.Target, err = l.root.Readlink(rel); err != nil {
+			return vfs.FileInfo{}, err
+		}
+	}
+	return out, nil
+}
+
+// ReadDir lists the directory p leads to, sorted by name, each entry
+// described as by Lstat.
+func (l *FS) ReadDir(p string) ([]vfs.FileInfo, error) {
+	n, err := l.existing("readdir", p, true)
+	if err != nil {
+		return nil, err
+	}
+	if !n.fi.IsDir() {
+		return nil, vfs.PathErr("readdir", p, vfs.ErrNotDir)
+	}
+	f, err := l.openSame("readdir", p, n, os.O_RDONLY|syscall.O_DIRECTORY)
+	if err != nil {
+		return nil, err
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return nil, guestErr("readdir", p, err)
+	}
+	slices.Sort(names)
+	out := make([]vfs.FileInfo, 0, len(names))
+	for _, name := range names {
+		fi, err := l.describe(name, join(n.rel, name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed since the listing
+		}
+		if err != nil {
+			return nil, guestErr("readdir", p, err)
+		}
+		out = append(out, fi)
+	}
+	return out, nil
+}
+
+// Readlink returns the target of the symlink p; any other object is
+// fs.ErrInvalid, as readlink(2) reports it.
+func (l *FS) Readlink(p string) (string, error) {
+	n, err := l.existing("readlink", p, false)
+	if err != nil {
+		return "", err
+	}
+	if n.fi.Mode().Type() != fs.ModeSymlink {
+		return "", vfs.PathErr("readlink", p, fmt.Errorf("not a symlink: %w", fs.ErrInvalid))
+	}
+	s, err := l.root.Readlink(n.rel)
+	if err != nil {
+		return "", guestErr("readlink", p, err)
+	}
+	return s, nil
+}
+
+// Symlink creates the symlink p pointing to target (stored verbatim).
+func (l *FS) Symlink(target, p string) error {
+	if target == "" || len(target) > vfs.MaxPathLen || strings.IndexByte(target, 0) >= 0 {
+		return vfs.PathErr("symlink", p, fmt.Errorf("%w: bad symlink target %q", vfs.ErrInvalidPath, target))
+	}
+	r, err := l.resolve("symlink", p, false)
+	if err != nil {
+		return err
+	}
+	if r.Exists {
+		return vfs.PathErr("symlink", p, fs.ErrExist)
+	}
+	rel := join(r.Parent.rel, r.Name)
+	l.before("symlink", rel)
+	if err := l.root.Symlink(target, rel); err != nil {
+		return guestErr("symlink", p, err)
+	}
+	return l.chownRoot("symlink", p, rel)
+}
+
+// Remove deletes a file, a symlink (not its target) or an empty directory.
+func (l *FS) Remove(p string) error {
+	n, err := l.existing("remove", p, false)
+	if err != nil {
+		return err
+	}
+	if n.rel == "." {
+		return vfs.PathErr("remove", p, fmt.Errorf("cannot remove the guest root: %w", fs.ErrInvalid))
+	}
+	l.before("remove", n.rel)
+	if err := l.root.Remove(n.rel); err != nil {
+		return guestErr("remove", p, err)
+	}
+	return nil
+}
