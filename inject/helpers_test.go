@@ -214,3 +214,41 @@ func wantErr(t *testing.T, err error, targets ...error) {
 }
 
 func asItemError(err error, target **ItemError) bool { return errors.As(err, target) }
+
+// removeTree removes p and everything below it through vfs.Remover.
+func removeTree(fsys vfs.FS, p string) error {
+	r := fsys.(vfs.Reader)
+	ents, err := r.ReadDir(p)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		c := p + "/" + e.Name
+		if e.IsDir() {
+			err = removeTree(fsys, c)
+		} else {
+			err = fsys.(vfs.Remover).Remove(c)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return fsys.(vfs.Remover).Remove(p)
+}
+
+// findItemError returns the ItemError of kind k inside err (which may join
+// several), or nil.
+func findItemError(err error, k Kind) *ItemError {
+	var ie *ItemError
+	if errors.As(err, &ie) && ie.Kind == k {
+		return ie
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if ie := findItemError(e, k); ie != nil {
+				return ie
+			}
+		}
+	}
+	return nil
+}

@@ -161,7 +161,8 @@ func SetShadowHash(shadow []byte, user, hash string) ([]byte, error) {
 	if found < 0 {
 		return nil, fmt.Errorf("%w: %q in %s", ErrNoSuchUser, user, ShadowPath)
 	}
-	_, rest, ok := strings.Cut(lines[found], ":")
+	body, cr := strings.CutSuffix(lines[found], "\r") // keep a CRLF ending
+	_, rest, ok := strings.Cut(body, ":")
 	if !ok {
 		return nil, fmt.Errorf("%w: line %d of %q has no password field", ErrBadShadow, found+1, user)
 	}
@@ -169,6 +170,9 @@ func SetShadowHash(shadow []byte, user, hash string) ([]byte, error) {
 	line := user + ":" + hash
 	if more {
 		line += ":" + after
+	}
+	if cr {
+		line += "\r"
 	}
 	lines[found] = line
 	return []byte(strings.Join(lines, "\n")), nil
