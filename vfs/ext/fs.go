@@ -1,0 +1,148 @@
+package ext
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/guestinject/guestinject/vfs/ext/layout"
+)
+
+// Options tune Open.
+type Options struct {
+	// AllowDirtyJournal opens a filesystem whose journal needs recovery
+	// (read-only reads may then miss the newest metadata); Warn is told
+	// so. Without it such an open fails with an error wrapping
+	// ErrNeedsRecovery.
+	AllowDirtyJournal bool
+	Warn              func(msg string) // may be nil
+	// MaxReadFileSize caps what ReadFile loads into memory (default
+	// DefaultMaxReadFileSize); larger files are read through OpenFile.
+	MaxReadFileSize int64
+}
+
+// DefaultMaxReadFileSize is ReadFile's default cap.
+const DefaultMaxReadFileSize = 1 << 30
+
+// Cache sizes: small and fixed, whatever the filesystem's size.
+const (
+	blockCacheEntries = 64
+	inodeCacheEntries = 256
+	descCacheEntries  = 256
+)
+
+// FS is an open ext2/3/4 filesystem. It is safe for concurrent reads.
+type FS struct {
+	r    io.ReaderAt
+	size int64
+	opts Options
+	sb   *layout.Superblock
+	geo  geometry
+
+	blocks *lru[uint64, []byte]
+	inodes *lru[uint32, *inode]
+	descs  *lru[uint32, *layout.GroupDesc]
+}
+
+// geometry is what Open derives from the validated superblock.
+type geometry struct {
+	blockSize    int64
+	logBlock     uint32 // log2(blockSize)
+	clusterSize  int64
+	blocksCount  uint64
+	firstData    uint64
+	groups       uint32
+	bpg          uint32 // blocks per group
+	ipg          uint32 // inodes per group
+	inodeSize    int
+	firstIno     uint32
+	descSize     int
+	descPerBlock uint32
+	descBlocks   uint32 // blocks the descriptor table needs
+	metaCsum     bool   // metadata_csum
+	gdtCsum      bool   // gdt_csum (uninit_bg) without metadata_csum
+	csumSeed     uint32 // seed of every metadata_csum checksum
+	filetype     bool
+	extents      bool
+	hugeFile     bool
+	largeDir     bool
+	dirIndex     bool
+	hashUnsigned bool
+}
+
+// Open reads the superblock of the ext2/3/4 filesystem held in the first
+// size bytes of r and validates it. Nothing else is read until asked for.
+func Open(r io.ReaderAt, size int64, opts *Options) (*FS, error) {
+	f := &FS{r: r, size: size}
+	if opts != nil {
+		f.opts = *opts
+	}
+	if f.opts.MaxReadFileSize <= 0 {
+		f.opts.MaxReadFileSize = DefaultMaxReadFileSize
+	}
+	if err := f.loadSuperblock(); err != nil {
+		return nil, err
+	}
+	if err := f.checkJournalState(); err != nil {
+		return nil, err
+	}
+	f.blocks = newLRU[uint64, []byte](blockCacheEntries)
+	f.inodes = newLRU[uint32, *inode](inodeCacheEntries)
+	f.descs = newLRU[uint32, *layout.GroupDesc](descCacheEntries)
+	return f, nil
+}
+
+// Superblock returns a copy of the decoded superblock.
+func (f *FS) Superblock() layout.Superblock { return *f.sb }
+
+// BlockSize returns the filesystem block size in bytes.
+func (f *FS) BlockSize() int { return int(f.geo.blockSize) }
+
+// readAt reads len(p) bytes at off, refusing anything outside the image.
+func (f *FS) readAt(p []byte, off int64, what string, num uint64) error {
+	if off < 0 || off > f.size || int64(len(p)) > f.size-off {
+		return corrupt(what, num, 0, off, "%d bytes at offset %#x lie outside the %d-byte image", len(p), off, f.size)
+	}
+	n, err := f.r.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("ext: reading %s %d at offset %#x: %w", what, num, off, err)
+}
+
+// validBlock reports whether n may hold data or metadata: past the first
+// data block (which holds the superblock) and inside the filesystem.
+func (f *FS) validBlock(n uint64) bool {
+	return n > f.geo.firstData && n < f.geo.blocksCount
+}
+
+// validRange reports whether blocks [n, n+count) are all valid.
+func (f *FS) validRange(n, count uint64) bool {
+	return count > 0 && f.validBlock(n) && count <= f.geo.blocksCount-n
+}
+
+// block returns metadata block n through the cache. Callers must not
+// modify the returned slice.
+func (f *FS) block(n uint64, what string, ino uint32) ([]byte, error) {
+	if !f.validBlock(n) {
+		return nil, corrupt(what, n, ino, -1, "block number out of range (filesystem has %d blocks)", f.geo.blocksCount)
+	}
+	if b, ok := f.blocks.get(n); ok {
+		return b, nil
+	}
+	b := make([]byte, f.geo.blockSize)
+	if err := f.readAt(b, int64(n)*f.geo.blockSize, what, n); err != nil {
+		return nil, err
+	}
+	f.blocks.put(n, b)
+	return b, nil
+}
+
+// warn passes msg to Options.Warn, if set.
+func (f *FS) warn(msg string) {
+	if f.opts.Warn != nil {
+		f.opts.Warn(msg)
+	}
+}
