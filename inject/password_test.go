@@ -119,8 +119,8 @@ func TestRandomPassword(t *testing.T) {
 func TestSetShadowHash(t *testing.T) {
 	cases := []struct{ in, user, want string }{
 		{"root:*:1:0:99999:7:::\n", "root", "root:H:1:0:99999:7:::\n"},
-		{"a:x\nroot:\n", "root", "a:x\nroot:H\n"},          // empty field 2, no more fields
-		{"root:old\r\n", "root", "root:H\r\n"},              // a CR is not field 2
+		{"a:x\nroot:\n", "root", "a:x\nroot:H\n"},              // empty field 2, no more fields
+		{"root:old\r\n", "root", "root:H\r\n"},                 // a CR is not field 2
 		{"rooty:*:1\nroot:*:2", "root", "rooty:*:1\nroot:H:2"}, // exact name match
 		{"\n\nroot::::\n\n", "root", "\n\nroot:H:::\n\n"},
 	}
