@@ -36,7 +36,7 @@ func wantUntouched(t *testing.T, fsys vfs.FS) {
 }
 
 // /root/.ssh -> /etc: the key lands in the guest's /etc, never the host's.
-func attackSSHToEtc(t *testing.T, fsys vfs.FS) {
+func (s *suite) attackSSHToEtc(t *testing.T, fsys vfs.FS) {
 	must(t, fsys.MakePath("/root"))
 	must(t, symlinker(t, fsys).Symlink("/etc", "/root/.ssh"))
 	must(t, injectKey(fsys))
@@ -46,7 +46,7 @@ func attackSSHToEtc(t *testing.T, fsys vfs.FS) {
 
 // /root/.ssh -> ../../../tmp/x: ".." stops at the guest root, so the link
 // means the guest's /tmp/x.
-func attackSSHRelative(t *testing.T, fsys vfs.FS) {
+func (s *suite) attackSSHRelative(t *testing.T, fsys vfs.FS) {
 	must(t, fsys.MakePath("/root"))
 	must(t, symlinker(t, fsys).Symlink("../../../tmp/x", "/root/.ssh"))
 	WantErr(t, fsys.MakePath("/root/.ssh"), fs.ErrExist, "/root/.ssh") // dangling
@@ -59,7 +59,7 @@ func attackSSHRelative(t *testing.T, fsys vfs.FS) {
 }
 
 // /root -> /: the key lands in the guest's /.ssh.
-func attackRootIsSlash(t *testing.T, fsys vfs.FS) {
+func (s *suite) attackRootIsSlash(t *testing.T, fsys vfs.FS) {
 	must(t, symlinker(t, fsys).Symlink("/", "/root"))
 	must(t, injectKey(fsys))
 	WantContent(t, fsys, "/.ssh/authorized_keys", Key)
@@ -67,7 +67,7 @@ func attackRootIsSlash(t *testing.T, fsys vfs.FS) {
 }
 
 // /root -> /../../..: the same, ".." cannot climb above the guest root.
-func attackRootIsDotDot(t *testing.T, fsys vfs.FS) {
+func (s *suite) attackRootIsDotDot(t *testing.T, fsys vfs.FS) {
 	must(t, symlinker(t, fsys).Symlink("/../../..", "/root"))
 	must(t, injectKey(fsys))
 	WantContent(t, fsys, "/.ssh/authorized_keys", Key)
@@ -77,7 +77,7 @@ func attackRootIsDotDot(t *testing.T, fsys vfs.FS) {
 
 // /etc/network -> an absolute path outside: it is resolved in the guest,
 // where it does not exist, so nothing is written.
-func attackNetworkOut(t *testing.T, fsys vfs.FS) {
+func (s *suite) attackNetworkOut(t *testing.T, fsys vfs.FS) {
 	must(t, symlinker(t, fsys).Symlink(Outside+"/net", "/etc/network"))
 	WantErr(t, fsys.MakePath("/etc/network"), fs.ErrExist, "/etc/network")
 	WantErr(t, fsys.ReplaceFile("/etc/network/interfaces", []byte("auto lo\n")), fs.ErrNotExist, "/etc/network/interfaces")
@@ -86,7 +86,7 @@ func attackNetworkOut(t *testing.T, fsys vfs.FS) {
 }
 
 // Loops of one and two links stop every operation with ErrTooManyLinks.
-func attackLoops(t *testing.T, fsys vfs.FS) {
+func (s *suite) attackLoops(t *testing.T, fsys vfs.FS) {
 	for _, p := range []string{"/links/self", "/links/a", "/links/self/x", "/links/b/x/y"} {
 		WantErr(t, fsys.AppendFile(p, []byte("x")), vfs.ErrTooManyLinks, p)
 		WantErr(t, fsys.ReplaceFile(p, []byte("x")), vfs.ErrTooManyLinks, p)
@@ -101,7 +101,7 @@ func attackLoops(t *testing.T, fsys vfs.FS) {
 }
 
 // ".." in injected paths stays inside the guest.
-func attackDotDot(t *testing.T, fsys vfs.FS) {
+func (s *suite) attackDotDot(t *testing.T, fsys vfs.FS) {
 	must(t, fsys.ReplaceFile("/../../etc/injected", []byte("in")))
 	WantContent(t, fsys, "/etc/injected", "in")
 	WantContent(t, fsys, "/../../../etc/passwd", Passwd)
@@ -114,12 +114,12 @@ func attackDotDot(t *testing.T, fsys vfs.FS) {
 
 // A dangling link is missing to readers; writing through it creates its
 // target inside the guest; a target whose parent is missing is an error.
-func attackDangling(t *testing.T, fsys vfs.FS) {
+func (s *suite) attackDangling(t *testing.T, fsys vfs.FS) {
 	WantExists(t, fsys, "/links/dangling", false)
 	WantErr(t, readErr(fsys, "/links/dangling"), fs.ErrNotExist, "/links/dangling")
 	must(t, fsys.AppendFile("/links/dangling", []byte("made")))
 	WantContent(t, fsys, "/data/new", "made")
-	wantMode(t, fsys, "/data/new", 0o644, 0, 0)
+	s.wantMode(t, fsys, "/data/new", 0o644, 0, 0)
 	if fi, ok := stat(t, fsys, "/links/dangling", false); ok && fi.Mode.Type() != fs.ModeSymlink {
 		t.Errorf("/links/dangling was replaced instead of followed")
 	}
@@ -130,7 +130,7 @@ func attackDangling(t *testing.T, fsys vfs.FS) {
 
 // A file replaced by a symlink between two writes: the second write
 // follows the link the guest way and finds nothing to write to.
-func attackSwap(t *testing.T, fsys vfs.FS) {
+func (s *suite) attackSwap(t *testing.T, fsys vfs.FS) {
 	rm, ok := fsys.(vfs.Remover)
 	if !ok {
 		t.Logf("%T does not serve vfs.Remover", fsys)

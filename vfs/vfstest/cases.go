@@ -8,10 +8,10 @@ import (
 	"github.com/guestinject/guestinject/vfs"
 )
 
-func testMakePath(t *testing.T, fsys vfs.FS) {
+func (s *suite) testMakePath(t *testing.T, fsys vfs.FS) {
 	must(t, fsys.MakePath("/a/b/c"))
 	for _, d := range []string{"/a", "/a/b", "/a/b/c"} {
-		wantMode(t, fsys, d, fs.ModeDir|0o755, 0, 0)
+		s.wantMode(t, fsys, d, fs.ModeDir|0o755, 0, 0)
 	}
 	must(t, fsys.MakePath("/a/b/c")) // existing: no error
 	must(t, fsys.MakePath("/"))
@@ -31,9 +31,9 @@ func testMakePath(t *testing.T, fsys vfs.FS) {
 	WantErr(t, fsys.MakePath("/links/self/x"), vfs.ErrTooManyLinks, "/links/self/x")
 }
 
-func testAppendFile(t *testing.T, fsys vfs.FS) {
+func (s *suite) testAppendFile(t *testing.T, fsys vfs.FS) {
 	must(t, fsys.AppendFile("/tmp/f", []byte("one\n")))
-	wantMode(t, fsys, "/tmp/f", 0o644, 0, 0)
+	s.wantMode(t, fsys, "/tmp/f", 0o644, 0, 0)
 	must(t, fsys.AppendFile("/tmp/f", []byte("two\n")))
 	must(t, fsys.AppendFile("/tmp/f", nil))
 	WantContent(t, fsys, "/tmp/f", "one\ntwo\n")
@@ -48,20 +48,20 @@ func testAppendFile(t *testing.T, fsys vfs.FS) {
 	WantErr(t, fsys.AppendFile("/data/file/x", []byte("x")), vfs.ErrNotDir, "/data/file/x")
 	// An existing file keeps its mode and owner.
 	must(t, fsys.SetPermissions("/tmp/f", 0o600))
-	must(t, fsys.SetOwnership("/tmp/f", "al", "staff"))
+	s.chown(t, fsys, "/tmp/f", "al", "staff", 1000, 50)
 	must(t, fsys.AppendFile("/tmp/f", []byte("3")))
-	wantMode(t, fsys, "/tmp/f", 0o600, 1000, 50)
+	s.wantMode(t, fsys, "/tmp/f", 0o600, 1000, 50)
 }
 
-func testReplaceFile(t *testing.T, fsys vfs.FS) {
+func (s *suite) testReplaceFile(t *testing.T, fsys vfs.FS) {
 	must(t, fsys.ReplaceFile("/tmp/r", []byte("a long first content")))
-	wantMode(t, fsys, "/tmp/r", 0o644, 0, 0)
+	s.wantMode(t, fsys, "/tmp/r", 0o644, 0, 0)
 	must(t, fsys.SetPermissions("/tmp/r", 0o640))
-	must(t, fsys.SetOwnership("/tmp/r", "svc", ""))
+	s.chown(t, fsys, "/tmp/r", "svc", "", 200, 0)
 	before, hasReader := stat(t, fsys, "/tmp/r", false)
 	must(t, fsys.ReplaceFile("/tmp/r", []byte("short")))
 	WantContent(t, fsys, "/tmp/r", "short")
-	wantMode(t, fsys, "/tmp/r", 0o640, 200, 0)
+	s.wantMode(t, fsys, "/tmp/r", 0o640, 200, 0)
 	if after, _ := stat(t, fsys, "/tmp/r", false); hasReader && after.Ino != before.Ino {
 		t.Errorf("ReplaceFile changed the inode: %d -> %d", before.Ino, after.Ino)
 	}
@@ -77,7 +77,7 @@ func testReplaceFile(t *testing.T, fsys vfs.FS) {
 	WantContent(t, fsys, "/tmp/big", big)
 }
 
-func testReadFile(t *testing.T, fsys vfs.FS) {
+func (s *suite) testReadFile(t *testing.T, fsys vfs.FS) {
 	WantContent(t, fsys, "/data/file", FileData)
 	WantContent(t, fsys, "/links/abs", FileData)
 	WantContent(t, fsys, "/links/rel", FileData)
@@ -101,7 +101,7 @@ func readErr(fsys vfs.FS, p string) error {
 	return err
 }
 
-func testHasFile(t *testing.T, fsys vfs.FS) {
+func (s *suite) testHasFile(t *testing.T, fsys vfs.FS) {
 	for _, p := range []string{"/", "/data", "/data/file", "/links/abs", "/links/dir/file", "/links/up", "/chain/1"} {
 		WantExists(t, fsys, p, true)
 	}
@@ -117,16 +117,16 @@ func testHasFile(t *testing.T, fsys vfs.FS) {
 	}
 }
 
-func testSetPermissions(t *testing.T, fsys vfs.FS) {
+func (s *suite) testSetPermissions(t *testing.T, fsys vfs.FS) {
 	must(t, fsys.SetPermissions("/data/file", 0o600))
-	wantMode(t, fsys, "/data/file", 0o600, 0, 0)
+	s.wantMode(t, fsys, "/data/file", 0o600, 0, 0)
 	must(t, fsys.SetPermissions("/data/file", fs.ModeSetuid|fs.ModeSetgid|0o755))
-	wantMode(t, fsys, "/data/file", fs.ModeSetuid|fs.ModeSetgid|0o755, 0, 0)
+	s.wantMode(t, fsys, "/data/file", fs.ModeSetuid|fs.ModeSetgid|0o755, 0, 0)
 	must(t, fsys.SetPermissions("/tmp", fs.ModeSticky|0o777))
-	wantMode(t, fsys, "/tmp", fs.ModeDir|fs.ModeSticky|0o777, 0, 0)
+	s.wantMode(t, fsys, "/tmp", fs.ModeDir|fs.ModeSticky|0o777, 0, 0)
 	// Through a symlink: the target changes, the link does not.
 	must(t, fsys.SetPermissions("/links/abs", 0o400))
-	wantMode(t, fsys, "/data/file", 0o400, 0, 0)
+	s.wantMode(t, fsys, "/data/file", 0o400, 0, 0)
 	if fi, ok := stat(t, fsys, "/links/abs", false); ok && fi.Mode.Type() != fs.ModeSymlink {
 		t.Errorf("/links/abs is no longer a symlink: %v", fi.Mode)
 	}
@@ -137,30 +137,25 @@ func testSetPermissions(t *testing.T, fsys vfs.FS) {
 	WantExists(t, fsys, "/data/new", false)
 }
 
-func testSetOwnership(t *testing.T, fsys vfs.FS) {
-	must(t, fsys.SetOwnership("/data/file", "al", "staff"))
-	wantMode(t, fsys, "/data/file", 0o644, 1000, 50)
-	must(t, fsys.SetOwnership("/data/file", "", "root"))
-	wantMode(t, fsys, "/data/file", 0o644, 1000, 0)
-	must(t, fsys.SetOwnership("/data/file", "svc", ""))
-	wantMode(t, fsys, "/data/file", 0o644, 200, 0)
-	must(t, fsys.SetOwnership("/data/file", "4242", "4343")) // numeric, in no database
-	wantMode(t, fsys, "/data/file", 0o644, 4242, 4343)
-	must(t, fsys.SetOwnership("/data/file", "", ""))
-	wantMode(t, fsys, "/data/file", 0o644, 4242, 4343)
-	must(t, fsys.SetOwnership("/links/dir", "al", "al")) // follows the link
-	wantMode(t, fsys, "/data", fs.ModeDir|0o755, 1000, 1000)
+func (s *suite) testSetOwnership(t *testing.T, fsys vfs.FS) {
+	s.chown(t, fsys, "/data/file", "al", "staff", 1000, 50)
+	s.chown(t, fsys, "/data/file", "", "root", 1000, 0)
+	s.chown(t, fsys, "/data/file", "svc", "", 200, 0)
+	s.chown(t, fsys, "/data/file", "4242", "4343", 4242, 4343) // numeric, in no database
+	s.chown(t, fsys, "/data/file", "", "", 4242, 4343)
+	s.chown(t, fsys, "/links/dir", "al", "al", 1000, 1000) // follows the link
+	s.wantMode(t, fsys, "/data", fs.ModeDir|0o755, 1000, 1000)
 	if fi, ok := stat(t, fsys, "/links/dir", false); ok && fi.Mode.Type() != fs.ModeSymlink {
 		t.Errorf("/links/dir is no longer a symlink")
 	}
 	WantErr(t, fsys.SetOwnership("/data/file", "mallory", ""), vfs.ErrUnknownUser, "/data/file")
 	WantErr(t, fsys.SetOwnership("/data/file", "", "wheel"), vfs.ErrUnknownGroup, "/data/file")
-	wantMode(t, fsys, "/data/file", 0o644, 4242, 4343) // refused: nothing changed
+	s.wantMode(t, fsys, "/data/file", 0o644, 4242, 4343) // refused: nothing changed
 	WantErr(t, fsys.SetOwnership("/nope", "al", ""), fs.ErrNotExist, "/nope")
 	WantErr(t, fsys.SetOwnership("/links/a", "al", ""), vfs.ErrTooManyLinks, "/links/a")
 }
 
-func testInvalidPaths(t *testing.T, fsys vfs.FS) {
+func (s *suite) testInvalidPaths(t *testing.T, fsys vfs.FS) {
 	bad := []string{"", "relative", "data/file", "/nul\x00byte", "/" + strings.Repeat("n", vfs.MaxNameLen+1),
 		"/" + strings.Repeat("d/", vfs.MaxPathLen/2+1)}
 	for _, p := range bad {
@@ -179,7 +174,7 @@ func testInvalidPaths(t *testing.T, fsys vfs.FS) {
 	}
 }
 
-func testSymlinks(t *testing.T, fsys vfs.FS) {
+func (s *suite) testSymlinks(t *testing.T, fsys vfs.FS) {
 	sl := symlinker(t, fsys)
 	must(t, sl.Symlink("../data/file", "/tmp/l"))
 	WantContent(t, fsys, "/tmp/l", FileData)
@@ -200,7 +195,7 @@ func testSymlinks(t *testing.T, fsys vfs.FS) {
 	}
 }
 
-func testReader(t *testing.T, fsys vfs.FS) {
+func (s *suite) testReader(t *testing.T, fsys vfs.FS) {
 	r, ok := fsys.(vfs.Reader)
 	if !ok {
 		t.Logf("%T does not serve vfs.Reader", fsys)
@@ -208,7 +203,7 @@ func testReader(t *testing.T, fsys vfs.FS) {
 	}
 	fi, err := r.Stat("/links/abs")
 	must(t, err)
-	if fi.Mode != 0o644 || fi.Size != int64(len(FileData)) || fi.Name != "abs" || fi.UID != 0 {
+	if fi.Mode != 0o644 || fi.Size != int64(len(FileData)) || fi.Name != "abs" || fi.UID != s.rootUID() {
 		t.Errorf("Stat(/links/abs) = %+v, want the target /data/file", fi)
 	}
 	fi, err = r.Lstat("/links/abs")
@@ -229,7 +224,7 @@ func testReader(t *testing.T, fsys vfs.FS) {
 	}
 	_, err = r.Stat("/links/self")
 	WantErr(t, err, vfs.ErrTooManyLinks, "/links/self")
-	testReadDir(t, r)
+	s.testReadDir(t, r)
 	link, err := r.Readlink("/links/up")
 	if err != nil || link != "../../../../data/file" {
 		t.Errorf("Readlink(/links/up) = %q, %v", link, err)
@@ -240,7 +235,7 @@ func testReader(t *testing.T, fsys vfs.FS) {
 	WantErr(t, err, fs.ErrNotExist, "/nope")
 }
 
-func testReadDir(t *testing.T, r vfs.Reader) {
+func (s *suite) testReadDir(t *testing.T, r vfs.Reader) {
 	ents, err := r.ReadDir("/links/dir") // follows the link to /data
 	must(t, err)
 	if len(ents) != 1 || ents[0].Name != "file" || ents[0].Size != int64(len(FileData)) {
@@ -265,7 +260,7 @@ func testReadDir(t *testing.T, r vfs.Reader) {
 	WantErr(t, err, fs.ErrNotExist, "/nope")
 }
 
-func testRemover(t *testing.T, fsys vfs.FS) {
+func (s *suite) testRemover(t *testing.T, fsys vfs.FS) {
 	rm, ok := fsys.(vfs.Remover)
 	if !ok {
 		t.Logf("%T does not serve vfs.Remover", fsys)

@@ -69,34 +69,53 @@ func Populate(t testing.TB, fsys vfs.FS) {
 	}
 }
 
+// Options adapt the suite to what a backend can do.
+type Options struct {
+	// NoChown: the backend cannot give objects away (a host directory
+	// served by a process that is not root). New objects then belong to
+	// UID:GID instead of root:root, and every SetOwnership that would
+	// change an owner must fail with fs.ErrPermission.
+	NoChown  bool
+	UID, GID uint32
+}
+
+// suite is one run's options.
+type suite struct{ opts Options }
+
 // Run runs the whole suite; newFS returns an empty guest root (only "/")
 // each time it is called. The backend must serve vfs.Symlinker (to build
 // the tree); the Reader and Remover cases run when it serves those.
 func Run(t *testing.T, newFS func(t *testing.T) vfs.FS) {
+	RunOptions(t, newFS, Options{})
+}
+
+// RunOptions is Run for a backend that needs Options.
+func RunOptions(t *testing.T, newFS func(t *testing.T) vfs.FS, opts Options) {
+	s := &suite{opts}
 	cases := []struct {
 		name string
 		fn   func(t *testing.T, fsys vfs.FS)
 	}{
-		{"MakePath", testMakePath},
-		{"AppendFile", testAppendFile},
-		{"ReplaceFile", testReplaceFile},
-		{"ReadFile", testReadFile},
-		{"HasFile", testHasFile},
-		{"SetPermissions", testSetPermissions},
-		{"SetOwnership", testSetOwnership},
-		{"InvalidPaths", testInvalidPaths},
-		{"Symlinks", testSymlinks},
-		{"Reader", testReader},
-		{"Remover", testRemover},
-		{"AttackSSHToEtc", attackSSHToEtc},
-		{"AttackSSHRelativeEscape", attackSSHRelative},
-		{"AttackRootIsSlash", attackRootIsSlash},
-		{"AttackRootIsDotDot", attackRootIsDotDot},
-		{"AttackNetworkOut", attackNetworkOut},
-		{"AttackLoops", attackLoops},
-		{"AttackDotDotPaths", attackDotDot},
-		{"AttackDangling", attackDangling},
-		{"AttackSwapLastComponent", attackSwap},
+		{"MakePath", s.testMakePath},
+		{"AppendFile", s.testAppendFile},
+		{"ReplaceFile", s.testReplaceFile},
+		{"ReadFile", s.testReadFile},
+		{"HasFile", s.testHasFile},
+		{"SetPermissions", s.testSetPermissions},
+		{"SetOwnership", s.testSetOwnership},
+		{"InvalidPaths", s.testInvalidPaths},
+		{"Symlinks", s.testSymlinks},
+		{"Reader", s.testReader},
+		{"Remover", s.testRemover},
+		{"AttackSSHToEtc", s.attackSSHToEtc},
+		{"AttackSSHRelativeEscape", s.attackSSHRelative},
+		{"AttackRootIsSlash", s.attackRootIsSlash},
+		{"AttackRootIsDotDot", s.attackRootIsDotDot},
+		{"AttackNetworkOut", s.attackNetworkOut},
+		{"AttackLoops", s.attackLoops},
+		{"AttackDotDotPaths", s.attackDotDot},
+		{"AttackDangling", s.attackDangling},
+		{"AttackSwapLastComponent", s.attackSwap},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -180,12 +199,40 @@ func stat(t testing.TB, fsys vfs.FS, p string, follow bool) (vfs.FileInfo, bool)
 }
 
 // wantMode checks p's mode and owner when the backend serves vfs.Reader.
-func wantMode(t testing.TB, fsys vfs.FS, p string, mode fs.FileMode, uid, gid uint32) {
+func (s *suite) wantMode(t testing.TB, fsys vfs.FS, p string, mode fs.FileMode, uid, gid uint32) {
 	t.Helper()
-	fi, ok := stat(t, fsys, p, true)
-	if ok && (fi.Mode != mode || fi.UID != uid || fi.GID != gid) {
-		t.Errorf("%s: mode %v owner %d:%d, want %v %d:%d", p, fi.Mode, fi.UID, fi.GID, mode, uid, gid)
+	if fi, ok := stat(t, fsys, p, true); ok && fi.Mode != mode {
+		t.Errorf("%s: mode %v, want %v", p, fi.Mode, mode)
 	}
+	s.wantOwner(t, fsys, p, uid, gid)
+}
+
+// wantOwner checks p's owner when the backend serves vfs.Reader. Under
+// NoChown every object belongs to the process's ids.
+func (s *suite) wantOwner(t testing.TB, fsys vfs.FS, p string, uid, gid uint32) {
+	t.Helper()
+	if s.opts.NoChown {
+		uid, gid = s.opts.UID, s.opts.GID
+	}
+	if fi, ok := stat(t, fsys, p, true); ok && (fi.UID != uid || fi.GID != gid) {
+		t.Errorf("%s: owner %d:%d, want %d:%d", p, fi.UID, fi.GID, uid, gid)
+	}
+}
+
+// chown sets p's owner by names and checks the ids it gets; under NoChown
+// a change must be refused with fs.ErrPermission instead.
+func (s *suite) chown(t testing.TB, fsys vfs.FS, p, user, group string, uid, gid uint32) {
+	t.Helper()
+	err := fsys.SetOwnership(p, user, group)
+	if s.opts.NoChown && (user != "" && uid != s.opts.UID || group != "" && gid != s.opts.GID) {
+		WantErr(t, err, fs.ErrPermission, p)
+		return
+	}
+	if err != nil {
+		t.Errorf("SetOwnership(%s, %q, %q): %v", p, user, group, err)
+		return
+	}
+	s.wantOwner(t, fsys, p, uid, gid)
 }
 
 // short keeps test messages readable for the over-long paths.
@@ -194,4 +241,12 @@ func short(p string) string {
 		return fmt.Sprintf("%.60q...(%d bytes)", p, len(p))
 	}
 	return p
+}
+
+// rootUID is the owner new objects get.
+func (s *suite) rootUID() uint32 {
+	if s.opts.NoChown {
+		return s.opts.UID
+	}
+	return 0
 }
