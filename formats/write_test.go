@@ -181,3 +181,28 @@ func TestRefcountTableGrowth(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteDropsBitmaps: persistent dirty bitmaps we cannot maintain are
+// removed (autoclear bit, extension, clusters) before our first write, so
+// qemu never trusts a stale bitmap and qemu-img check finds no leaks.
+func TestWriteDropsBitmaps(t *testing.T) {
+	img := smallImage(t, t.TempDir())
+	qemuImg(t, "bitmap", "--add", img, "b0")
+	qemuImg(t, "bitmap", "--add", "-g", "512k", img, "b1")
+	qemuIO(t, img, "write -P 1 1m 300k", "write -P 2 3m 64k")
+	if !strings.Contains(qemuImg(t, "info", img), "name: b1") {
+		t.Fatal("setup: no bitmaps")
+	}
+	d, err := Open(img, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Info().Bitmaps {
+		t.Fatal("Info.Bitmaps false")
+	}
+	d.Close()
+	writeAndCheck(t, img, Options{}, 3)
+	if info := qemuImg(t, "info", img); strings.Contains(info, "bitmaps") {
+		t.Fatalf("bitmaps survived our write:\n%s", info)
+	}
+}

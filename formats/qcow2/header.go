@@ -20,7 +20,8 @@ type Meta struct {
 	BackingFormat   string // from the backing format extension, may be ""
 	DataFile        string // external data file name extension, may be ""
 	HasBitmaps      bool
-	ExtensionsEnd   int64 // first byte after the header extension area
+	Bitmaps         BitmapsExt // valid when HasBitmaps
+	ExtensionsEnd   int64      // first byte after the header extension area
 	FeatureNames    map[[2]uint8]string
 	UnknownIncompat IncompatFeature
 }
@@ -223,7 +224,15 @@ func (m *Meta) extension(typ uint32, d []byte, off int64) error {
 	case ExtDataFile:
 		m.DataFile = string(d)
 	case ExtBitmaps:
+		if len(d) < 24 {
+			return diskerr.Corrupt(off, "qcow2 bitmaps extension of %d bytes (need 24)", len(d))
+		}
 		m.HasBitmaps = true
+		m.Bitmaps = BitmapsExt{
+			NbBitmaps:       binary.BigEndian.Uint32(d[0:]),
+			DirectorySize:   binary.BigEndian.Uint64(d[8:]),
+			DirectoryOffset: binary.BigEndian.Uint64(d[16:]),
+		}
 	case ExtFeatureTable:
 		m.FeatureNames = map[[2]uint8]string{}
 		for i := 0; i+48 <= len(d); i += 48 {

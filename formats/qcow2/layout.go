@@ -100,6 +100,26 @@ type ExtHeader struct {
 	Length uint32 // 0x04
 }
 
+// BitmapsExt is the data of the bitmaps header extension.
+type BitmapsExt struct {
+	NbBitmaps       uint32 // 0x00
+	Reserved        uint32 // 0x04
+	DirectorySize   uint64 // 0x08
+	DirectoryOffset uint64 // 0x10
+}
+
+// BitmapDirEntry is the fixed part of a bitmap directory entry; extra data
+// and the name follow, padded to 8.
+type BitmapDirEntry struct {
+	TableOffset     uint64 // 0x00
+	TableSize       uint32 // 0x08 entries
+	Flags           uint32 // 0x0c
+	Type            uint8  // 0x10
+	GranularityBits uint8  // 0x11
+	NameSize        uint16 // 0x12
+	ExtraDataSize   uint32 // 0x14
+}
+
 // FeatureNameEntry is one 48-byte row of the feature name table extension.
 type FeatureNameEntry struct {
 	Type uint8    // 0x00 0 incompatible, 1 compatible, 2 autoclear

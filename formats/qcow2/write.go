@@ -48,14 +48,25 @@ func (img *Image) prepareWrite() error {
 	case m.IncompatibleFeatures&IncompatDirty != 0:
 		return diskerr.At(offIncompat, "qcow2 write", diskerr.ErrDirty)
 	}
-	if m.Version >= 3 && m.AutoclearFeatures != 0 {
-		var z [8]byte
-		if _, err := img.f.WriteAt(z[:], offAutoclear); err != nil {
-			return diskerr.At(offAutoclear, "clear qcow2 autoclear features", err)
-		}
-		m.AutoclearFeatures = 0
+	if err := img.loadRefcountTable(); err != nil {
+		return err
 	}
-	return img.loadRefcountTable()
+	if m.Version < 3 || m.AutoclearFeatures == 0 {
+		return nil
+	}
+	if m.HasBitmaps && m.AutoclearFeatures&AutoclearBitmaps != 0 {
+		if err := img.dropBitmaps(); err != nil {
+			img.w = nil
+			return err
+		}
+		return nil
+	}
+	var z [8]byte
+	if err := img.writeHost(z[:], offAutoclear); err != nil {
+		return err
+	}
+	m.AutoclearFeatures = 0
+	return nil
 }
 
 // writeCluster writes p at offset in of virtual cluster vc.
