@@ -111,24 +111,22 @@ func (s *scan) walkEBR(ext mbrEntry, next *int) error {
 	ss := s.t.SectorSize
 	extStart := uint64(ext.LBAFirst)
 	extEnd := extStart + uint64(ext.Sectors)
-	visited := make(map[uint64]bool)
-	cur := extStart
-	for {
-		if len(visited) >= maxLogical {
-			return corrupt("ebr", int64(cur), ss, "more than %d extended boot records in the chain", maxLogical)
-		}
-		if visited[cur] {
-			return corrupt("ebr", int64(cur), ss, "EBR chain loops back to this EBR")
-		}
-		visited[cur] = true
+	visited := map[uint64]bool{extStart: true}
+	for cur := extStart; ; {
 		link, done, err := s.readEBR(cur, next)
 		if err != nil || done {
 			return err
 		}
 		nxt := extStart + uint64(link.LBAFirst)
-		if nxt >= extEnd {
+		switch {
+		case nxt >= extEnd:
 			return corrupt("ebr", int64(cur), ss, "link to LBA %d lies outside the extended partition (LBA %d-%d)", nxt, extStart, extEnd-1)
+		case visited[nxt]:
+			return corrupt("ebr", int64(cur), ss, "link to LBA %d loops back to an EBR already read", nxt)
+		case len(visited) >= maxLogical:
+			return corrupt("ebr", int64(cur), ss, "more than %d extended boot records in the chain", maxLogical)
 		}
+		visited[nxt] = true
 		cur = nxt
 	}
 }
