@@ -112,7 +112,16 @@ func HashPassword(plain string, c Crypto) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return crypt.NewFromHash(s.prefix).Generate([]byte(plain), []byte(s.prefix+salt))
+	return hashWithSalt(plain, s.prefix, salt)
+}
+
+// hashWithSalt is crypt(3) of plain with the scheme prefix and salt.
+func hashWithSalt(plain, prefix, salt string) (string, error) {
+	h, err := crypt.NewFromHash(prefix).Generate([]byte(plain), []byte(prefix+salt))
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalidPassword, err)
+	}
+	return h, nil
 }
 
 // saltAlphabet is crypt(3)'s base-64 alphabet.

@@ -220,3 +220,18 @@ func FuzzSetShadowHash(f *testing.F) {
 		}
 	})
 }
+
+// Known answers computed with `openssl passwd -6 -salt ...` and
+// `openssl passwd -1 -salt ...` (glibc's crypt gives the same).
+func TestHashKnownAnswers(t *testing.T) {
+	for _, c := range []struct{ plain, prefix, salt, want string }{
+		{"pGBs2YfPpKKXE6p9ZmdX", "$6$", "0r9EjbPXdIClXyiw", "$6$0r9EjbPXdIClXyiw$wZQb1etlRHFDJ.F84dXSFQ/vCUdlZRxD/64ASdZWKnYauT2nmku6Wq4ImSM0QX3LZogwdz7LBMOMl1tZOpMHB1"},
+		{"pw", "$1$", "abcdefgh", "$1$abcdefgh$IQtUouv7y7Q9dRWkQEPCc."},
+	} {
+		got, err := hashWithSalt(c.plain, c.prefix, c.salt)
+		must(t, err)
+		if got != c.want {
+			t.Errorf("%s%s: %s, want %s", c.prefix, c.salt, got, c.want)
+		}
+	}
+}

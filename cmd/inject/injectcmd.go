@@ -1,0 +1,272 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/guestinject/guestinject/inject"
+)
+
+// injectArgs is the parsed command line of an injection.
+type injectArgs struct {
+	keys, metas, ips, files multi
+	keyUser, net            string
+	rootPassword, crypto    string
+	offset                  offsetFlag
+	dryRun, json            bool
+	target                  string
+}
+
+func parseInjectArgs(args []string) (*injectArgs, error) {
+	a := &injectArgs{}
+	fs := newFlagSet("inject")
+	fs.Var(&a.keys, "key", "")
+	fs.StringVar(&a.keyUser, "key-user", "", "")
+	fs.Var(&a.metas, "meta", "")
+	fs.StringVar(&a.net, "net", "", "")
+	fs.Var(&a.ips, "ip", "")
+	fs.Var(&a.files, "file", "")
+	fs.StringVar(&a.rootPassword, "root-password", "", "")
+	fs.StringVar(&a.crypto, "password-crypto", "", "")
+	fs.Var(&a.offset, "offset", "")
+	fs.BoolVar(&a.dryRun, "dry-run", false, "")
+	fs.BoolVar(&a.json, "json", false, "")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return nil, flagError(err)
+	}
+	switch {
+	case len(pos) != 1:
+		return nil, usagef("want exactly one TARGET, got %d arguments", len(pos))
+	case len(a.keys)+len(a.metas)+len(a.ips)+len(a.files) == 0 && a.net == "" && a.rootPassword == "":
+		return nil, usagef("nothing to inject: give --key, --meta, --net, --ip, --file or --root-password")
+	case a.keyUser != "" && len(a.keys) == 0:
+		return nil, usagef("--key-user needs --key")
+	case a.net != "" && len(a.ips) > 0:
+		return nil, usagef("--net and --ip exclude each other")
+	case a.crypto != "" && a.rootPassword == "":
+		return nil, usagef("--password-crypto needs --root-password")
+	case a.crypto != "" && a.crypto != "sha512" && a.crypto != "md5":
+		return nil, usagef("--password-crypto %q: want sha512 or md5", a.crypto)
+	}
+	a.target = pos[0]
+	return a, nil
+}
+
+// buildData reads the local inputs (key, network and file sources) and
+// turns the flags into inject.Data. random is the generated root password,
+// if one was asked for.
+func (a *injectArgs) buildData() (d *inject.Data, random string, err error) {
+	d = &inject.Data{KeyUser: a.keyUser}
+	if d.Keys, err = readKeys(a.keys); err != nil {
+		return nil, "", err
+	}
+	if d.Meta, err = parseMeta(a.metas); err != nil {
+		return nil, "", err
+	}
+	if d.Network, err = a.network(); err != nil {
+		return nil, "", err
+	}
+	if d.Files, err = readFiles(a.files); err != nil {
+		return nil, "", err
+	}
+	if d.AdminPassword, random, err = a.password(); err != nil {
+		return nil, "", err
+	}
+	return d, random, nil
+}
+
+// readKeys reads every key file: each non-blank line that is not a
+// comment is one key (the injector validates it).
+func readKeys(files []string) ([]string, error) {
+	var keys []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("--key: %w", err)
+		}
+		n := len(keys)
+		for _, line := range strings.Split(string(b), "\n") {
+			if line = strings.TrimSpace(line); line != "" && line[0] != '#' {
+				keys = append(keys, line)
+			}
+		}
+		if len(keys) == n {
+			return nil, fmt.Errorf("--key %s: %w: no key in the file", f, inject.ErrInvalidKey)
+		}
+	}
+	return keys, nil
+}
+
+func parseMeta(pairs []string) (map[string]string, error) {
+	if len(pairs) == 0 {
+		return nil, nil
+	}
+	m := map[string]string{}
+	for _, p := range pairs {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || k == "" {
+			return nil, usagef("--meta %q: want KEY=VALUE", p)
+		}
+		if _, dup := m[k]; dup {
+			return nil, usagef("--meta: key %q given twice", k)
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+func (a *injectArgs) network() (*inject.Network, error) {
+	if a.net != "" {
+		b, err := os.ReadFile(a.net)
+		if err != nil {
+			return nil, fmt.Errorf("--net: %w", err)
+		}
+		return &inject.Network{Verbatim: b}, nil
+	}
+	if len(a.ips) == 0 {
+		return nil, nil
+	}
+	n := &inject.Network{}
+	for _, s := range a.ips {
+		ifc, err := parseIP(s)
+		if err != nil {
+			return nil, usagef("%v", err)
+		}
+		n.Interfaces = append(n.Interfaces, ifc)
+	}
+	if err := inject.ValidateInterfaces(n.Interfaces); err != nil {
+		return nil, usagef("--ip: %v", err)
+	}
+	return n, nil
+}
+
+func readFiles(specs []string) ([]inject.File, error) {
+	var files []inject.File
+	for _, s := range specs {
+		guest, local, ok := strings.Cut(s, "=")
+		if !ok || guest == "" || local == "" {
+			return nil, usagef("--file %q: want GUESTPATH=LOCALFILE", s)
+		}
+		b, err := os.ReadFile(local)
+		if err != nil {
+			return nil, fmt.Errorf("--file %s: %w", guest, err)
+		}
+		files = append(files, inject.File{Path: guest, Data: b})
+	}
+	return files, nil
+}
+
+// password turns --root-password and --password-crypto into the request.
+func (a *injectArgs) password() (*inject.Password, string, error) {
+	if a.rootPassword == "" {
+		return nil, "", nil
+	}
+	p := &inject.Password{User: "root", Crypto: inject.Crypto(a.crypto)}
+	kind, val, _ := strings.Cut(a.rootPassword, ":")
+	switch kind {
+	case "password":
+		p.Plain = val
+	case "file":
+		line, err := firstLine(val)
+		if err != nil {
+			return nil, "", fmt.Errorf("--root-password: %w", err)
+		}
+		p.Plain = line
+	case "random":
+		if val != "" || strings.Contains(a.rootPassword, ":") {
+			return nil, "", usagef("--root-password random takes no value")
+		}
+		r, err := inject.RandomPassword(20)
+		if err != nil {
+			return nil, "", err
+		}
+		p.Plain = r
+		return p, r, nil
+	default:
+		return nil, "", usagef("--root-password %q: want password:TEXT, file:PATH or random", a.rootPassword)
+	}
+	if p.Plain == "" {
+		return nil, "", usagef("--root-password: empty password")
+	}
+	return p, "", nil
+}
+
+// firstLine returns the first line of the file at p, without its line end.
+func firstLine(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	line, err := bufio.NewReader(io.LimitReader(f, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("%s: %w", p, err)
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", fmt.Errorf("%s: the first line is empty", p)
+	}
+	return line, nil
+}
+
+func runInject(args []string, stdout, stderr io.Writer) int {
+	a, err := parseInjectArgs(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, helpText)
+		return exitOK
+	}
+	if err != nil {
+		return fail(stderr, err)
+	}
+	data, random, err := a.buildData()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	t, err := openTarget(a.target, targetOptions{offset: int64(a.offset), write: !a.dryRun})
+	if err != nil {
+		a.printJSONError(stdout, err)
+		return fail(stderr, fmt.Errorf("target %w", err))
+	}
+	defer t.close()
+	var rep *inject.Report
+	if a.dryRun {
+		rep, err = inject.Plan(t.fs, data, nil)
+	} else {
+		rep, err = inject.Apply(t.fs, data, nil)
+	}
+	a.printReport(stdout, rep, err)
+	announceRandom(stderr, rep, random)
+	if err != nil {
+		for _, it := range rep.Items {
+			if it.Err != nil {
+				fmt.Fprintf(stderr, "inject: %s: %v\n", a.target, it.Err)
+			}
+		}
+		return exitFail
+	}
+	return exitOK
+}
+
+// announceRandom prints a generated root password once, saying whether it
+// was set.
+func announceRandom(stderr io.Writer, rep *inject.Report, random string) {
+	if random == "" {
+		return
+	}
+	for _, it := range rep.Items {
+		switch {
+		case it.Kind != inject.KindPassword:
+		case it.Status == inject.StatusDone:
+			fmt.Fprintf(stderr, "inject: root password set to: %s\n", random)
+		case it.Status == inject.StatusPlanned:
+			fmt.Fprintf(stderr, "inject: dry run: root password would be: %s (not set)\n", random)
+		}
+	}
+}
+

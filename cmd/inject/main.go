@@ -1,0 +1,58 @@
+// Command inject edits a guest filesystem offline: it injects SSH keys,
+// network configuration, /meta.js, files and a root password hash into a
+// guest root directory or a raw ext image, and reads files and directories
+// back (cat, ls). Run `inject --help` for the flags.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Exit statuses.
+const (
+	exitOK    = 0 // success
+	exitFail  = 1 // the injection or a read failed
+	exitUsage = 2 // bad command line
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is the whole command: it parses args, does the work, writes to
+// stdout and stderr, and returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "cat":
+			return runCat(args[1:], stdout, stderr)
+		case "ls":
+			return runLs(args[1:], stdout, stderr)
+		}
+	}
+	return runInject(args, stdout, stderr)
+}
+
+// usageError is a bad command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error {
+	return &usageError{fmt.Sprintf(format, a...)}
+}
+
+// fail reports err on stderr and returns its exit status: 2 for a usage
+// error (with a pointer to --help), else 1.
+func fail(stderr io.Writer, err error) int {
+	var u *usageError
+	if errors.As(err, &u) || errors.Is(err, errOffsetOnDir) {
+		fmt.Fprintf(stderr, "inject: %v\nRun 'inject --help' for usage.\n", err)
+		return exitUsage
+	}
+	fmt.Fprintf(stderr, "inject: %v\n", err)
+	return exitFail
+}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+
+	"github.com/guestinject/guestinject/vfs"
+)
+
+// openForRead parses the read verbs' shared flags and opens TARGET
+// read-only. It returns the positional arguments after TARGET.
+func openForRead(verb string, args []string, long *bool, stderr io.Writer) (*target, []string, error) {
+	var offset offsetFlag
+	fs := newFlagSet(verb)
+	fs.Var(&offset, "offset", "")
+	if long != nil {
+		fs.BoolVar(long, "l", false, "")
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return nil, nil, flagError(err)
+	}
+	if len(pos) < 2 {
+		return nil, nil, usagef("%s: want TARGET GUESTPATH", verb)
+	}
+	warn := func(msg string) { fmt.Fprintf(stderr, "inject: warning: %s\n", msg) }
+	t, err := openTarget(pos[0], targetOptions{offset: int64(offset), allowDirty: true, warn: warn})
+	if err != nil {
+		return nil, nil, fmt.Errorf("target %w", err)
+	}
+	return t, pos[1:], nil
+}
+
+// runCat prints guest files in order; a failed one is reported and the
+// rest still printed (exit 1 at the end), as cat(1) does.
+func runCat(args []string, stdout, stderr io.Writer) int {
+	t, paths, err := openForRead("cat", args, nil, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, helpText)
+		return exitOK
+	}
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer t.close()
+	status := exitOK
+	for _, p := range paths {
+		b, err := t.fs.ReadFile(p)
+		if err != nil {
+			fmt.Fprintf(stderr, "inject: cat: %v\n", err)
+			status = exitFail
+			continue
+		}
+		stdout.Write(b)
+	}
+	return status
+}
+
+// runLs lists one guest directory (or describes one file).
+func runLs(args []string, stdout, stderr io.Writer) int {
+	var long bool
+	t, paths, err := openForRead("ls", args, &long, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, helpText)
+		return exitOK
+	}
+	if err == nil && len(paths) != 1 {
+		t.close()
+		err = usagef("ls: want exactly one GUESTPATH")
+	}
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer t.close()
+	r, ok := t.fs.(vfs.Reader)
+	if !ok {
+		return fail(stderr, fmt.Errorf("ls: this target cannot list directories: %w", vfs.ErrUnsupported))
+	}
+	ents, err := listing(r, paths[0])
+	if err != nil {
+		return fail(stderr, fmt.Errorf("ls: %w", err))
+	}
+	for _, e := range ents {
+		if long {
+			fmt.Fprintln(stdout, longLine(e))
+		} else {
+			fmt.Fprintln(stdout, e.Name)
+		}
+	}
+	return exitOK
+}
+
+// listing returns the entries of the directory p leads to, or p itself
+// when it is not a directory.
+func listing(r vfs.Reader, p string) ([]vfs.FileInfo, error) {
+	fi, err := r.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	if fi.IsDir() {
+		return r.ReadDir(p)
+	}
+	fi, err = r.Lstat(p)
+	if err != nil {
+		return nil, err
+	}
+	fi.Name = p
+	return []vfs.FileInfo{fi}, nil
+}
+
+// longLine is one `ls -l` line: mode, uid, gid, size, name, link target.
+func longLine(e vfs.FileInfo) string {
+	s := fmt.Sprintf("%s %5d %5d %10d %s", lsMode(e.Mode), e.UID, e.GID, e.Size, e.Name)
+	if e.Mode&fs.ModeSymlink != 0 {
+		s += " -> " + e.Target
+	}
+	return s
+}
+
+// lsMode renders m as ls(1) does: a type letter, then rwx triplets with
+// s/S for setuid and setgid and t/T for sticky.
+func lsMode(m fs.FileMode) string {
+	b := []byte("?rwxrwxrwx")
+	b[0] = typeLetter(m)
+	for i := 0; i < 9; i++ {
+		if m&(1<<uint(8-i)) == 0 {
+			b[i+1] = '-'
+		}
+	}
+	special(b, 3, m&fs.ModeSetuid != 0, 's')
+	special(b, 6, m&fs.ModeSetgid != 0, 's')
+	special(b, 9, m&fs.ModeSticky != 0, 't')
+	return string(b)
+}
+
+// special marks a setuid, setgid or sticky bit in the execute slot i:
+// lower case when the execute bit is set too, upper case when not.
+func special(b []byte, i int, set bool, c byte) {
+	if !set {
+		return
+	}
+	if b[i] == '-' {
+		c -= 'a' - 'A'
+	}
+	b[i] = c
+}
+
+func typeLetter(m fs.FileMode) byte {
+	switch {
+	case m.IsDir():
+		return 'd'
+	case m&fs.ModeSymlink != 0:
+		return 'l'
+	case m&fs.ModeCharDevice != 0:
+		return 'c'
+	case m&fs.ModeDevice != 0:
+		return 'b'
+	case m&fs.ModeNamedPipe != 0:
+		return 'p'
+	case m&fs.ModeSocket != 0:
+		return 's'
+	case m.IsRegular():
+		return '-'
+	}
+	return '?'
+}
