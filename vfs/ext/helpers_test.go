@@ -54,6 +54,14 @@ func srcTree(t testing.TB, manyEntries int) string {
 	fh.WriteAt([]byte("middle"), 5<<20)
 	fh.WriteAt([]byte("end"), 12<<20)
 	fh.Close()
+	frag, err := os.Create(filepath.Join(src, "frag.bin")) // more extents than the inode holds
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := int64(0); i < 12; i++ {
+		frag.WriteAt([]byte(fmt.Sprintf("chunk %d", i)), i*40_000)
+	}
+	frag.Close()
 	for i := 0; i < manyEntries; i++ {
 		w(fmt.Sprintf("many/entry-%05d-%s", i, strings.Repeat("x", i%40)), []byte(strconv.Itoa(i)), 0o644)
 	}

@@ -1,0 +1,97 @@
+package ext
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/guestinject/guestinject/internal/testtool"
+	"github.com/guestinject/guestinject/vfs/ext/layout"
+)
+
+// countingReader counts ReadAt calls.
+type countingReader struct {
+	r io.ReaderAt
+	n atomic.Int64
+}
+
+func (c *countingReader) ReadAt(p []byte, off int64) (int, error) {
+	c.n.Add(1)
+	return c.r.ReadAt(p, off)
+}
+
+func openCounting(t *testing.T, img string) (*FS, *countingReader) {
+	fh, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fh.Close() })
+	st, _ := fh.Stat()
+	cr := &countingReader{r: fh}
+	f, err := Open(cr, st.Size(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, cr
+}
+
+// TestHtreeLookup indexes a big directory with e2fsck -fD and checks that
+// every name is found through the index, reading only a few blocks.
+func TestHtreeLookup(t *testing.T) {
+	const n = 3000
+	src := srcTree(t, n)
+	for _, c := range []struct {
+		name string
+		args []string
+		ssv  []string // debugfs set_super_value commands before indexing
+	}{
+		{"csum-1k", []string{"-t", "ext4", "-b", "1024"}, nil},
+		{"nocsum-4k-unsigned-seed", []string{"-t", "ext4", "-b", "4096", "-O", "^metadata_csum"},
+			[]string{"hash_seed 01020304-0506-0708-090a-0b0c0d0e0f10", "flags 2"}},
+		{"ext3-tea", []string{"-t", "ext3", "-b", "1024"}, []string{"def_hash_version tea"}},
+		{"legacy-unsigned", []string{"-t", "ext4", "-b", "1024"}, []string{"def_hash_version legacy", "flags 2"}},
+		{"halfmd4-signed", []string{"-t", "ext4", "-b", "2048"}, []string{"flags 1"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			img := mkfs(t, src, 64, c.args...)
+			for _, s := range c.ssv {
+				testtool.Run(t, "debugfs", "-w", "-R", "ssv "+s, img)
+			}
+			if out, code := testtool.Output(t, "e2fsck", "-fyD", img); code > 1 {
+				t.Fatalf("e2fsck -fD: %d\n%s", code, out)
+			}
+			f, cr := openCounting(t, img)
+			r, dir, err := f.resolve("t", "/many", false)
+			if err != nil || !dir.flag(layout.FlagIndex) {
+				t.Fatalf("/many not indexed: %v %v", r, err)
+			}
+			if !f.useHtree(dir) {
+				t.Fatal("htree lookups are not wired (dirhash missing)")
+			}
+			for i := 0; i < n; i += 7 {
+				name := fmt.Sprintf("/many/entry-%05d-%s", i, strings.Repeat("x", i%40))
+				before := cr.n.Load()
+				f.inodes = newLRU[uint32, *inode](inodeCacheEntries)
+				f.blocks = newLRU[uint64, []byte](blockCacheEntries)
+				f.descs = newLRU[uint32, *layout.GroupDesc](descCacheEntries)
+				b, err := f.ReadFile(name)
+				if err != nil || string(b) != fmt.Sprint(i) {
+					t.Fatalf("%s: %q %v", name, b, err)
+				}
+				if reads := cr.n.Load() - before; reads > 16 {
+					t.Fatalf("%s: %d reads for one lookup", name, reads)
+				}
+			}
+			if ok, err := f.HasFile("/many/entry-99999"); ok || err != nil {
+				t.Fatalf("missing name: %v %v", ok, err)
+			}
+			ents, err := f.ReadDir("/many")
+			if err != nil || len(ents) != n {
+				t.Fatalf("readdir: %d entries, %v", len(ents), err)
+			}
+		})
+	}
+}
