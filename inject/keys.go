@@ -137,3 +137,10 @@ func newKeyData(existing []byte, keys []authorizedKey) (data []byte, added, dup 
 	}
 	return b.Bytes(), added, dup
 }
+
+// ValidateKeys checks keys as Apply does: each one OpenSSH authorized_keys
+// line. Errors wrap ErrInvalidKey and name the key by its 1-based index.
+func ValidateKeys(keys []string) error {
+	_, err := parseKeys(keys)
+	return err
+}

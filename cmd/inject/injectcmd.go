@@ -99,6 +99,9 @@ func readKeys(files []string) ([]string, error) {
 		if len(keys) == n {
 			return nil, fmt.Errorf("--key %s: %w: no key in the file", f, inject.ErrInvalidKey)
 		}
+		if err := inject.ValidateKeys(keys[n:]); err != nil {
+			return nil, fmt.Errorf("--key %s: %w", f, err)
+		}
 	}
 	return keys, nil
 }
@@ -269,4 +272,3 @@ func announceRandom(stderr io.Writer, rep *inject.Report, random string) {
 		}
 	}
 }
-
