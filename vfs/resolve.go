@@ -96,24 +96,34 @@ func Resolve[N any](t Tree[N], p string, followLast bool) (Resolved[N], error) {
 		}
 		return stack[len(stack)-1].node
 	}
+	// A trailing slash names a directory: the final symlink is followed
+	// and a final non-directory is ErrNotDir, as in the kernel.
+	slash := len(p) > 1 && p[len(p)-1] == '/'
+	followLast = followLast || slash
+	isDir := func(n N) error {
+		typ, err := t.Type(n)
+		if err == nil && !typ.IsDir() {
+			err = ErrNotDir
+		}
+		return err
+	}
 	todo := splitPath(p)
 	hops := 0
 	for len(todo) > 0 {
 		name := todo[0]
 		todo = todo[1:]
+		dir := cur()
+		if err := isDir(dir); err != nil {
+			return fail(err) // "x/name", "x/." and "x/.." need x to be a directory
+		}
+		if name == "." {
+			continue
+		}
 		if name == ".." {
 			if len(stack) > 0 {
 				stack = stack[:len(stack)-1]
 			}
 			continue
-		}
-		dir := cur()
-		typ, err := t.Type(dir)
-		if err != nil {
-			return fail(err)
-		}
-		if !typ.IsDir() {
-			return fail(ErrNotDir)
 		}
 		last := len(todo) == 0
 		n, err := t.Lookup(dir, name)
@@ -127,7 +137,7 @@ func Resolve[N any](t Tree[N], p string, followLast bool) (Resolved[N], error) {
 		if err != nil {
 			return fail(err)
 		}
-		typ, err = t.Type(n)
+		typ, err := t.Type(n)
 		if err != nil {
 			return fail(err)
 		}
@@ -154,6 +164,11 @@ func Resolve[N any](t Tree[N], p string, followLast bool) (Resolved[N], error) {
 		}
 		stack = append(stack, elem{name, n})
 	}
+	if slash {
+		if err := isDir(cur()); err != nil {
+			return fail(err)
+		}
+	}
 	r.Exists = true
 	r.Path = joinStack(len(stack), func(i int) string { return stack[i].name })
 	switch len(stack) {
@@ -168,12 +183,13 @@ func Resolve[N any](t Tree[N], p string, followLast bool) (Resolved[N], error) {
 	return r, nil
 }
 
-// splitPath returns p's components without empty ones and ".".
+// splitPath returns p's components without empty ones. A "." stays: the
+// component before it must be a directory.
 func splitPath(p string) []string {
 	parts := strings.Split(p, "/")
 	out := parts[:0]
 	for _, c := range parts {
-		if c != "" && c != "." {
+		if c != "" {
 			out = append(out, c)
 		}
 	}
