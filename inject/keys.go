@@ -113,7 +113,7 @@ func planKeyWrites(fsys vfs.FS, it *item, keys []authorizedKey, u vfs.User, sshD
 	it.chown(akPath, u.UID, u.GID)
 	it.chmod(akPath, 0o600)
 	it.rep.Summary = fmt.Sprintf("%d key(s) added, %d already present, for %s", added, dup, u.Name)
-	return nil
+	return planSELinux(fsys, it, sshDir)
 }
 
 // newKeyData returns the bytes to append to an authorized_keys file that
