@@ -44,3 +44,9 @@ func ownerOptions() vfstest.Options {
 	}
 	return vfstest.Options{NoChown: true, UID: uint32(os.Geteuid()), GID: uint32(os.Getegid())}
 }
+
+func TestReadOnlySuite(t *testing.T) {
+	l, _ := openGuest(t)
+	vfstest.Populate(t, l)
+	vfstest.RunReadOnly(t, l, ownerOptions())
+}

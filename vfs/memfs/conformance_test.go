@@ -11,3 +11,9 @@ import (
 func TestConformance(t *testing.T) {
 	vfstest.Run(t, func(t *testing.T) vfs.FS { return memfs.New() })
 }
+
+func TestReadOnlySuite(t *testing.T) {
+	f := memfs.New()
+	vfstest.Populate(t, f)
+	vfstest.RunReadOnly(t, f, vfstest.Options{})
+}

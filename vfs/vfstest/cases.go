@@ -174,6 +174,29 @@ func (s *suite) testInvalidPaths(t *testing.T, fsys vfs.FS) {
 	}
 }
 
+// testReadInvalidPaths is the read side of testInvalidPaths.
+func (s *suite) testReadInvalidPaths(t *testing.T, fsys vfs.FS) {
+	for _, p := range []string{"", "relative", "/nul\x00byte", "/" + strings.Repeat("n", vfs.MaxNameLen+1)} {
+		WantErr(t, readErr(fsys, p), vfs.ErrInvalidPath, p)
+		_, err := fsys.HasFile(p)
+		WantErr(t, err, vfs.ErrInvalidPath, p)
+		if r, ok := fsys.(vfs.Reader); ok {
+			_, err := r.Lstat(p)
+			WantErr(t, err, vfs.ErrInvalidPath, p)
+		}
+	}
+}
+
+// testPopulated checks the tree Populate made, modes and owners included.
+func (s *suite) testPopulated(t *testing.T, fsys vfs.FS) {
+	WantContent(t, fsys, vfs.PasswdPath, Passwd)
+	WantContent(t, fsys, vfs.GroupPath, Group)
+	for _, d := range []string{"/", "/etc", "/home/al", "/tmp", "/data", "/links", "/chain"} {
+		s.wantMode(t, fsys, d, fs.ModeDir|0o755, 0, 0)
+	}
+	s.wantMode(t, fsys, "/data/file", 0o644, 0, 0)
+}
+
 func (s *suite) testSymlinks(t *testing.T, fsys vfs.FS) {
 	sl := symlinker(t, fsys)
 	must(t, sl.Symlink("../data/file", "/tmp/l"))

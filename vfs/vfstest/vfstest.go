@@ -126,6 +126,26 @@ func RunOptions(t *testing.T, newFS func(t *testing.T) vfs.FS, opts Options) {
 	}
 }
 
+// RunReadOnly runs the cases that only read on fsys, which must already
+// hold Populate's tree: a read-only backend's image can be made by
+// Populate through vfs/local into a host directory, then "mke2fs -d" of it.
+func RunReadOnly(t *testing.T, fsys vfs.FS, opts Options) {
+	s := &suite{opts}
+	cases := []struct {
+		name string
+		fn   func(t *testing.T, fsys vfs.FS)
+	}{
+		{"Populated", s.testPopulated},
+		{"ReadFile", s.testReadFile},
+		{"HasFile", s.testHasFile},
+		{"Reader", s.testReader},
+		{"InvalidPaths", s.testReadInvalidPaths},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { c.fn(t, fsys) })
+	}
+}
+
 func symlinker(t testing.TB, fsys vfs.FS) vfs.Symlinker {
 	t.Helper()
 	sl, ok := fsys.(vfs.Symlinker)
