@@ -28,6 +28,9 @@ var (
 	// ErrBadShadow: the guest's /etc/shadow cannot be edited safely (the
 	// user's line lacks the password field, or the user has two lines).
 	ErrBadShadow = errors.New("malformed guest /etc/shadow")
+	// ErrUnsafeSymlink: a path whose mode and owner the injection sets
+	// (~/.ssh, authorized_keys) is a symlink in the guest.
+	ErrUnsafeSymlink = errors.New("refusing to set mode and owner through a guest symlink")
 	// ErrTooLarge: a guest file the injection must read is larger than
 	// the injector accepts.
 	ErrTooLarge = errors.New("guest file too large")

@@ -35,10 +35,10 @@ func planFile(fsys vfs.FS, it *item, f File) error {
 		return fmt.Errorf("%w: mode %v has bits other than permissions", ErrInvalidFile, *f.Mode)
 	}
 	dir := path.Dir(f.Path)
-	if _, err := checkKind(fsys, dir, true); err != nil {
+	if _, err := checkDirPath(fsys, dir); err != nil {
 		return err
 	}
-	if _, err := checkKind(fsys, f.Path, false); err != nil {
+	if err := checkNotDir(fsys, f.Path); err != nil {
 		return err
 	}
 	if dir != "/" {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 
 	"github.com/guestinject/guestinject/vfs"
 )
@@ -56,24 +57,68 @@ func readGuestOptional(fsys vfs.FS, p string) ([]byte, bool, error) {
 	return b, err == nil, err
 }
 
-// checkKind verifies, when the backend can stat, that p is missing or a
-// directory (wantDir) or missing or not a directory (!wantDir), so that a
-// conflict is found before the first write. It reports whether p exists.
-func checkKind(fsys vfs.FS, p string, wantDir bool) (bool, error) {
+// checkNotDir verifies, when the backend can stat, that p is missing or
+// not a directory, so that the conflict is found before the first write.
+func checkNotDir(fsys vfs.FS, p string) error {
 	r, ok := fsys.(vfs.Reader)
 	if !ok {
-		return fsys.HasFile(p)
+		return nil
 	}
 	fi, err := r.Stat(p)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return false, nil
+		return nil
 	case err != nil:
-		return false, err
-	case wantDir && !fi.IsDir():
-		return true, vfs.PathErr("stat", p, vfs.ErrNotDir)
-	case !wantDir && fi.IsDir():
-		return true, vfs.PathErr("stat", p, vfs.ErrIsDir)
+		return err
+	case fi.IsDir():
+		return vfs.PathErr("stat", p, vfs.ErrIsDir)
+	}
+	return nil
+}
+
+// checkDirPath verifies, when the backend can stat, that MakePath(dir)
+// will succeed as far as the guest's shape goes: each existing ancestor is
+// a directory and none is a dangling symlink (mkdir cannot create through
+// one). It reports whether dir exists.
+func checkDirPath(fsys vfs.FS, dir string) (bool, error) {
+	r, ok := fsys.(vfs.Reader)
+	if !ok {
+		return fsys.HasFile(dir)
+	}
+	prefix := ""
+	for _, c := range strings.Split(strings.TrimPrefix(dir, "/"), "/") {
+		if c == "" {
+			continue
+		}
+		prefix += "/" + c
+		fi, err := r.Stat(prefix)
+		switch {
+		case err == nil && !fi.IsDir():
+			return true, vfs.PathErr("mkdir", prefix, vfs.ErrNotDir)
+		case err == nil:
+			continue
+		case !errors.Is(err, fs.ErrNotExist):
+			return false, err
+		}
+		if _, lerr := r.Lstat(prefix); lerr == nil {
+			return false, vfs.PathErr("mkdir", prefix, fmt.Errorf("dangling symlink: %w", fs.ErrExist))
+		}
+		return false, nil
 	}
 	return true, nil
+}
+
+// refuseSymlink fails when p itself is a symlink (when the backend can
+// tell): the injectors change the mode and owner of what they write, and
+// must not do so to whatever a guest link points at (/root/.ssh -> /etc).
+func refuseSymlink(fsys vfs.FS, p string) error {
+	r, ok := fsys.(vfs.Reader)
+	if !ok {
+		return nil
+	}
+	fi, err := r.Lstat(p)
+	if err == nil && fi.Mode&fs.ModeSymlink != 0 {
+		return vfs.PathErr("lstat", p, fmt.Errorf("%w: is a symlink (to %q)", ErrUnsafeSymlink, fi.Target))
+	}
+	return nil
 }

@@ -85,15 +85,20 @@ func prepareKeys(fsys vfs.FS, keys []string, user string) *item {
 
 func planKeyWrites(fsys vfs.FS, it *item, keys []authorizedKey, u vfs.User, sshDir, akPath string) error {
 	home := path.Dir(sshDir)
-	homeExists, err := checkKind(fsys, home, true)
+	homeExists, err := checkDirPath(fsys, home)
 	if err != nil {
 		return err
 	}
-	if _, err := checkKind(fsys, sshDir, true); err != nil {
+	if _, err := checkDirPath(fsys, sshDir); err != nil {
 		return err
 	}
-	if _, err := checkKind(fsys, akPath, false); err != nil {
+	if err := checkNotDir(fsys, akPath); err != nil {
 		return err
+	}
+	for _, p := range []string{sshDir, akPath} {
+		if err := refuseSymlink(fsys, p); err != nil {
+			return err
+		}
 	}
 	existing, _, err := readGuestOptional(fsys, akPath)
 	if err != nil {

@@ -185,4 +185,68 @@ func TestNewKeyData(t *testing.T) {
 	}
 }
 
-var _ = fs.ModePerm
+func TestKeysRefuseSymlinkedSSHDir(t *testing.T) {
+	forEachGuest(t, func(t *testing.T, g guest) {
+		must(t, g.fs.(vfs.Symlinker).Symlink("/etc", "/root/.ssh"))
+		before := snapshot(t, g.fs)
+		_, err := Apply(g.fs, &Data{Keys: []string{demoKey}}, nil)
+		wantErr(t, err, ErrUnsafeSymlink)
+		if after := snapshot(t, g.fs); after != before {
+			t.Error("guest changed")
+		}
+		wantAttr(t, g.fs, "/etc", 0o755, 0, 0)
+	})
+}
+
+func TestKeysRefuseSymlinkedAuthorizedKeys(t *testing.T) {
+	forEachGuest(t, func(t *testing.T, g guest) {
+		must(t, g.fs.MakePath("/root/.ssh"))
+		must(t, g.fs.(vfs.Symlinker).Symlink("../../etc/shadow", "/root/.ssh/authorized_keys"))
+		_, err := Apply(g.fs, &Data{Keys: []string{demoKey}}, nil)
+		wantErr(t, err, ErrUnsafeSymlink)
+		wantAttr(t, g.fs, "/etc/shadow", 0o640, 0, 42)
+	})
+}
+
+func TestKeysDanglingSSHDirFailsBeforeWriting(t *testing.T) {
+	forEachGuest(t, func(t *testing.T, g guest) {
+		// Out of the guest on the host, and dangling inside the guest.
+		must(t, g.fs.(vfs.Symlinker).Symlink("../../../../../tmp/guestinject-escape", "/root/.ssh"))
+		before := snapshot(t, g.fs)
+		_, err := Apply(g.fs, &Data{Meta: map[string]string{"a": "b"}, Keys: []string{demoKey}}, nil)
+		wantErr(t, err, fs.ErrExist)
+		if after := snapshot(t, g.fs); after != before {
+			t.Error("guest changed")
+		}
+	})
+}
+
+func TestKeysThroughSymlinkedHome(t *testing.T) {
+	forEachGuest(t, func(t *testing.T, g guest) {
+		// /root -> /var/roothome, as on Fedora CoreOS: a symlinked
+		// ancestor is fine, the keys land inside the guest.
+		must(t, g.fs.MakePath("/var/roothome"))
+		must(t, g.fs.(vfs.Remover).Remove("/root/.bashrc"))
+		must(t, g.fs.(vfs.Remover).Remove("/root/.profile"))
+		must(t, g.fs.(vfs.Remover).Remove("/root"))
+		must(t, g.fs.(vfs.Symlinker).Symlink("var/roothome", "/root"))
+		_, err := Apply(g.fs, &Data{Keys: []string{demoKey}}, nil)
+		must(t, err)
+		if got := read(t, g.fs, "/var/roothome/.ssh/authorized_keys"); got != demoKey+"\n" {
+			t.Errorf("authorized_keys %q", got)
+		}
+		wantAttr(t, g.fs, "/var/roothome/.ssh", 0o700, 0, 0)
+	})
+}
+
+func TestFilesThroughDanglingParentFailBeforeWriting(t *testing.T) {
+	forEachGuest(t, func(t *testing.T, g guest) {
+		must(t, g.fs.(vfs.Symlinker).Symlink("/nowhere", "/opt"))
+		before := snapshot(t, g.fs)
+		_, err := Apply(g.fs, &Data{Meta: map[string]string{"a": "b"}, Files: []File{{Path: "/opt/app/x", Data: []byte("x")}}}, nil)
+		wantErr(t, err, fs.ErrExist)
+		if after := snapshot(t, g.fs); after != before {
+			t.Error("guest changed")
+		}
+	})
+}

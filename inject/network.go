@@ -44,10 +44,10 @@ func prepareNetwork(fsys vfs.FS, n *Network) *item {
 	if err != nil {
 		return it.fail(err)
 	}
-	if _, err := checkKind(fsys, "/etc/network", true); err != nil {
+	if _, err := checkDirPath(fsys, "/etc/network"); err != nil {
 		return it.fail(err)
 	}
-	if _, err := checkKind(fsys, InterfacesPath, false); err != nil {
+	if err := checkNotDir(fsys, InterfacesPath); err != nil {
 		return it.fail(err)
 	}
 	it.mkdir("/etc/network")
