@@ -320,3 +320,37 @@ func TestReplaceKeepsInodeAndTruncates(t *testing.T) {
 		t.Fatalf("replace: same inode %v, size %d", os.SameFile(before, after), after.Size())
 	}
 }
+
+// A host file hard-linked into the guest: reading it is harmless, but no
+// write, chmod or chown may reach it.
+func TestAttackHardLinkOut(t *testing.T) {
+	h := newHost(t)
+	mustOK(t, os.Remove(filepath.Join(h.guest, "data/file")))
+	mustOK(t, os.Link(h.outside+"/secret", filepath.Join(h.guest, "data/file")))
+	h.before = snapshot(t, h.base, h.guest)
+	vfstest.WantErr(t, h.fsys.AppendFile("/data/file", []byte("x")), vfs.ErrUnsupported, "/data/file")
+	vfstest.WantErr(t, h.fsys.ReplaceFile("/links/abs", []byte("x")), vfs.ErrUnsupported, "/links/abs")
+	vfstest.WantErr(t, h.fsys.SetPermissions("/data/file", 0o666), vfs.ErrUnsupported, "/data/file")
+	vfstest.WantErr(t, h.fsys.SetOwnership("/data/file", "al", ""), vfs.ErrUnsupported, "/data/file")
+	h.check(t)
+}
+
+// The guest's /etc/passwd pointing at the host's: owner names are looked
+// up in the guest only, so the host's accounts are never seen.
+func TestAttackPasswdLinkOut(t *testing.T) {
+	for _, target := range []string{"OUT", "../../outside/etc/passwd", "/etc/../../outside/etc/passwd"} {
+		t.Run(target, func(t *testing.T) {
+			h := newHost(t)
+			if target == "OUT" {
+				target = h.outside + "/etc/passwd"
+			}
+			h.link(t, target, "/etc/passwd")
+			err := h.fsys.SetOwnership("/data/file", "hostroot", "")
+			vfstest.WantErr(t, err, vfs.ErrUnknownUser, "/data/file")
+			if !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("error %v does not say the guest's passwd is missing", err)
+			}
+			h.check(t)
+		})
+	}
+}

@@ -9,7 +9,8 @@
 // if a symlink is swapped in after resolution. New files are created with
 // O_EXCL (never following a symlink), and an existing file is opened
 // without truncation and checked to be the very object resolution found
-// before anything is written to it.
+// before anything is written to it. A file with several hard links is
+// never changed: another of its names may be a host file outside.
 package local
 
 import (
@@ -272,6 +273,9 @@ func (l *FS) openWrite(op, p string, extra int) (*os.File, error) {
 	if err := regular(op, p, r.Node.fi); err != nil {
 		return nil, err
 	}
+	if err := singleLink(op, p, r.Node.fi); err != nil {
+		return nil, err
+	}
 	return l.openSame(op, p, r.Node, os.O_WRONLY|extra)
 }
 
@@ -308,6 +312,17 @@ func (l *FS) openSame(op, p string, n node, flag int) (*os.File, error) {
 		return nil, guestErr(op, p, err)
 	}
 	return f, nil
+}
+
+// singleLink refuses to change a non-directory with several hard links:
+// another name of it may lie outside the guest root (a host file linked
+// into the tree), and a change would reach it there.
+func singleLink(op, p string, fi fs.FileInfo) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if fi.IsDir() || !ok || st.Nlink <= 1 {
+		return nil
+	}
+	return vfs.PathErr(op, p, fmt.Errorf("%w: the file has %d hard links, one may be outside the guest root", vfs.ErrUnsupported, st.Nlink))
 }
 
 func regular(op, p string, fi fs.FileInfo) error {
@@ -405,6 +420,9 @@ func (l *FS) SetPermissions(p string, mode fs.FileMode) error {
 	if err != nil {
 		return err
 	}
+	if err := singleLink("chmod", p, n.fi); err != nil {
+		return err
+	}
 	l.before("chmod", n.rel)
 	if err := l.root.Chmod(n.rel, mode); err != nil {
 		return guestErr("chmod", p, err)
@@ -426,6 +444,9 @@ func (l *FS) SetOwnership(p, user, group string) error {
 	}
 	n, err := l.existing("chown", p, true)
 	if err != nil {
+		return err
+	}
+	if err := singleLink("chown", p, n.fi); err != nil {
 		return err
 	}
 	l.before("chown", n.rel)
