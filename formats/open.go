@@ -14,9 +14,10 @@ import (
 
 // Image is an open image file with its backing chain. It implements Disk.
 type Image struct {
-	info  Info
-	top   Disk
-	files []*os.File // the image and every backing file, closed by Close
+	info   Info
+	top    Disk
+	layers []Disk     // every backing layer, closed by Close
+	files  []*os.File // the image and every backing file, closed by Close
 }
 
 // Info describes the image.
@@ -34,6 +35,10 @@ func (img *Image) Close() error {
 	if img.top != nil {
 		err = img.top.Close()
 	}
+	for _, l := range img.layers {
+		l.Close()
+	}
+	img.layers = nil
 	for _, f := range img.files {
 		if e := f.Close(); err == nil {
 			err = e
@@ -107,6 +112,7 @@ func (img *Image) openQcow2(f *os.File, size int64, path string, readOnly bool, 
 		if err != nil {
 			return nil, err
 		}
+		img.layers = append(img.layers, backing)
 		info.BackingChain = append([]BackingInfo{{Name: meta.BackingFile, Path: bpath, Format: binfo.Format, VirtualSize: binfo.VirtualSize}}, binfo.BackingChain...)
 	}
 	q, err := qcow2.Open(f, size, qcow2.Options{ReadOnly: readOnly, Backing: backing})
