@@ -18,6 +18,14 @@ type Options struct {
 	// MaxReadFileSize caps what ReadFile loads into memory (default
 	// DefaultMaxReadFileSize); larger files are read through OpenFile.
 	MaxReadFileSize int64
+	// Writable opens the filesystem for writing: r must then also be an
+	// io.WriterAt (normally the same file or partition section). Open
+	// refuses, before anything is written, a filesystem the engine cannot
+	// write safely, naming the reason.
+	Writable bool
+	// Force writes even when the superblock says the filesystem has
+	// errors or may be mounted (s_state, mmp).
+	Force bool
 }
 
 // DefaultMaxReadFileSize is ReadFile's default cap.
