@@ -250,3 +250,27 @@ func TestFilesThroughDanglingParentFailBeforeWriting(t *testing.T) {
 		}
 	})
 }
+
+// FuzzAuthorizedKeys: any existing authorized_keys content is read without
+// panic, and appending to it keeps every existing byte and ends in a newline.
+func FuzzAuthorizedKeys(f *testing.F) {
+	f.Add([]byte(demoKey + "\n# comment\n" + rsaKey))
+	f.Add([]byte("no-pty " + ecdsaKey))
+	f.Add([]byte("\x00\n\n ssh-ed25519 AAAA"))
+	keys, err := parseKeys([]string{demoKey, rsaKey})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, existing []byte) {
+		add, added, dup := newKeyData(existing, keys)
+		if added+dup != len(keys) {
+			t.Fatalf("added %d + dup %d != %d", added, dup, len(keys))
+		}
+		if added > 0 && add[len(add)-1] != '\n' {
+			t.Fatalf("append %q lacks a final newline", add)
+		}
+		if added > 0 && len(existing) > 0 && existing[len(existing)-1] != '\n' && add[0] != '\n' {
+			t.Fatalf("append %q after %q lacks a separating newline", add, existing)
+		}
+	})
+}

@@ -124,3 +124,29 @@ func TestFilesErrors(t *testing.T) {
 		})
 	}
 }
+
+// FuzzMetaJSON: whatever the pairs, the output is JSON that decodes back to
+// them, with sorted keys.
+func FuzzMetaJSON(f *testing.F) {
+	f.Add("role", "web", "k\"\\", "é\x01😀")
+	f.Add("", "", "a", "\u2028")
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
+		in := map[string]string{k1: v1, k2: v2}
+		out, err := MetaJSON(in)
+		if err != nil {
+			return
+		}
+		var back map[string]string
+		if err := json.Unmarshal(out, &back); err != nil {
+			t.Fatalf("%s: %v", out, err)
+		}
+		if len(back) != len(in) || back[k1] != in[k1] || back[k2] != in[k2] {
+			t.Fatalf("round trip %q -> %s -> %q", in, out, back)
+		}
+		for _, c := range out {
+			if c >= 0x80 {
+				t.Fatalf("non-ASCII byte in %s", out)
+			}
+		}
+	})
+}

@@ -50,9 +50,13 @@ type offsetFlag int64
 
 func (o *offsetFlag) String() string { return strconv.FormatInt(int64(*o), 10) }
 func (o *offsetFlag) Set(s string) error {
-	v, err := strconv.ParseInt(s, 0, 64)
+	base, digits := 10, s
+	if h, ok := strings.CutPrefix(strings.ToLower(s), "0x"); ok {
+		base, digits = 16, h
+	}
+	v, err := strconv.ParseInt(digits, base, 64)
 	if err != nil || v < 0 {
-		return fmt.Errorf("want a byte count >= 0")
+		return fmt.Errorf("want a byte count >= 0, decimal or 0x hex")
 	}
 	*o = offsetFlag(v)
 	return nil
