@@ -229,6 +229,9 @@ func runInject(args []string, stdout, stderr io.Writer) int {
 	}
 	data, random, err := a.buildData()
 	if err != nil {
+		if !isUsage(err) {
+			a.printJSONError(stdout, err)
+		}
 		return fail(stderr, err)
 	}
 	t, err := openTarget(a.target, targetOptions{offset: int64(a.offset), write: !a.dryRun})

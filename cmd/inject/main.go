@@ -48,11 +48,16 @@ func usagef(format string, a ...any) error {
 // fail reports err on stderr and returns its exit status: 2 for a usage
 // error (with a pointer to --help), else 1.
 func fail(stderr io.Writer, err error) int {
-	var u *usageError
-	if errors.As(err, &u) || errors.Is(err, errOffsetOnDir) {
+	if isUsage(err) {
 		fmt.Fprintf(stderr, "inject: %v\nRun 'inject --help' for usage.\n", err)
 		return exitUsage
 	}
 	fmt.Fprintf(stderr, "inject: %v\n", err)
 	return exitFail
+}
+
+// isUsage reports whether err is a bad command line.
+func isUsage(err error) bool {
+	var u *usageError
+	return errors.As(err, &u) || errors.Is(err, errOffsetOnDir)
 }

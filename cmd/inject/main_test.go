@@ -273,6 +273,14 @@ func TestJSON(t *testing.T) {
 		t.Errorf("%+v", r)
 	}
 
+	out, errOut, code = cli("--json", "--key", "/nonexistent.pub", dir)
+	wantCode(t, code, exitFail, errOut)
+	r = jsonOut{}
+	must(t, json.Unmarshal([]byte(out), &r))
+	if r.OK || !strings.Contains(r.Error, "/nonexistent.pub") {
+		t.Errorf("%+v", r)
+	}
+
 	out, errOut, code = cli("--json", "--meta", "a=b", filepath.Join(dir, "missing"))
 	wantCode(t, code, exitFail, errOut)
 	r = jsonOut{}
