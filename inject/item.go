@@ -65,7 +65,11 @@ func (it *item) chown(p string, uid, gid int) {
 func (it *item) apply(fsys vfs.FS) error {
 	for _, s := range it.steps {
 		if err := s.run(fsys); err != nil {
-			return &ItemError{Kind: it.rep.Kind, Path: it.rep.Path, Err: fmt.Errorf("%s %s: %w", s.Op, s.Path, err)}
+			var pe *fs.PathError
+			if !errors.As(err, &pe) { // backends name op and path; add them if one did not
+				err = fmt.Errorf("%s %s: %w", s.Op, s.Path, err)
+			}
+			return &ItemError{Kind: it.rep.Kind, Path: it.rep.Path, Err: err}
 		}
 	}
 	return nil

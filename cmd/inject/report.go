@@ -46,7 +46,7 @@ func (a *injectArgs) printReport(w io.Writer, rep *inject.Report, err error) {
 	}
 	for _, it := range rep.Items {
 		fmt.Fprintf(w, "%-8s %-7s %s", it.Kind, it.Status, it.Path)
-		if it.Summary != "" {
+		if it.Summary != "" && it.Status != inject.StatusFailed {
 			fmt.Fprintf(w, ": %s", it.Summary)
 		}
 		fmt.Fprintln(w)
