@@ -30,6 +30,11 @@ var variants = []qcow2Variant{
 	{name: "compressed-zlib-v2", opts: "compat=0.10", extra: []string{"-c"}},
 	{name: "compressed-zstd", opts: "compression_type=zstd", extra: []string{"-c"}},
 	{name: "compressed-512", opts: "cluster_size=512", extra: []string{"-c"}, size: 2 << 20},
+	{name: "compressed-2M", opts: "cluster_size=2M", extra: []string{"-c"}},
+	{name: "compressed-extl2", opts: "extended_l2=on", extra: []string{"-c"}},
+	{name: "compressed-zstd-v3-lazy", opts: "compression_type=zstd,lazy_refcounts=on,refcount_bits=2", extra: []string{"-c"}},
+	{name: "prealloc-metadata", opts: "preallocation=metadata"},
+	{name: "prealloc-metadata-extl2", opts: "preallocation=metadata,extended_l2=on"},
 }
 
 // buildVariant makes a raw pattern and its qcow2 conversion; returns both paths.

@@ -30,6 +30,8 @@ type Options struct {
 	// Backing must be given when the image names a backing file; the caller
 	// resolves, vets and opens it (policy lives above this package).
 	Backing Backing
+	// Meta, when set, is the header ReadMeta already returned for f.
+	Meta *Meta
 }
 
 // Image is an open qcow2 image: an io.ReaderAt and io.WriterAt over its
@@ -74,9 +76,12 @@ func ReadMeta(f io.ReaderAt, fileSize int64) (*Meta, error) {
 
 // Open opens the qcow2 image in f (fileSize bytes long).
 func Open(f File, fileSize int64, opts Options) (*Image, error) {
-	m, err := ReadMeta(f, fileSize)
-	if err != nil {
-		return nil, err
+	m := opts.Meta
+	if m == nil {
+		var err error
+		if m, err = ReadMeta(f, fileSize); err != nil {
+			return nil, err
+		}
 	}
 	if m.BackingFile != "" && opts.Backing == nil {
 		return nil, &diskerr.Error{What: fmt.Sprintf("qcow2 backing file %q not supplied", m.BackingFile), Offset: -1, Err: diskerr.ErrBackingDenied}
