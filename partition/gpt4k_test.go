@@ -40,7 +40,13 @@ func guidBytes(t testing.TB, s string) [16]byte {
 // checked against sfdisk and `sgdisk -v`.
 func buildGPT(t testing.TB, img string, ss int, size int64, parts []testPart) {
 	t.Helper()
-	const n, es = 128, 128
+	buildGPTEntries(t, img, ss, size, 128, parts)
+}
+
+// buildGPTEntries is buildGPT with an entry array of n entries.
+func buildGPTEntries(t testing.TB, img string, ss int, size int64, n int, parts []testPart) {
+	t.Helper()
+	const es = 128
 	lbas := uint64(size) / uint64(ss)
 	arraySectors := uint64(n*es+ss-1) / uint64(ss)
 	entries := make([]byte, n*es)
@@ -68,7 +74,7 @@ func buildGPT(t testing.TB, img string, ss int, size int64, parts []testPart) {
 		dg := guidBytes(t, "6E5A1C3B-0F2D-4E8A-9B7C-1D2E3F405162")
 		copy(h[0x38:], dg[:])
 		binary.LittleEndian.PutUint64(h[0x48:], entriesLBA)
-		binary.LittleEndian.PutUint32(h[0x50:], n)
+		binary.LittleEndian.PutUint32(h[0x50:], uint32(n))
 		binary.LittleEndian.PutUint32(h[0x54:], es)
 		binary.LittleEndian.PutUint32(h[0x58:], crc32.ChecksumIEEE(entries))
 		binary.LittleEndian.PutUint32(h[0x10:], crc32.ChecksumIEEE(h[:92]))
