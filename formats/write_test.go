@@ -1,6 +1,8 @@
 package formats
 
 import (
+	"encoding/binary"
+	"errors"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -205,4 +207,84 @@ func TestWriteDropsBitmaps(t *testing.T) {
 	if info := qemuImg(t, "info", img); strings.Contains(info, "bitmaps") {
 		t.Fatalf("bitmaps survived our write:\n%s", info)
 	}
+}
+
+// TestWriteSubclusters aims writes at each subcluster state of an extended
+// L2 overlay: allocated (in place), unallocated in an allocated cluster
+// (backing data must be kept), zeroed, and a cluster of mixed states.
+func TestWriteSubclusters(t *testing.T) {
+	dir := t.TempDir()
+	patternRaw(t, dir, "base.raw", 2<<20, 8)
+	img := filepath.Join(dir, "ov.qcow2")
+	qemuImg(t, "create", "-q", "-f", "qcow2", "-o", "extended_l2=on", "-b", "base.raw", "-F", "raw", img)
+	// 64 KiB clusters, 2 KiB subclusters.
+	qemuIO(t, img, "write -P 0x11 4k 2k", "write -z 8k 4k", "write -P 0x12 70k 1k", "write -z 200k 64k")
+	ref := filepath.Join(dir, "expect.raw")
+	os.WriteFile(ref, toRaw(t, img), 0o644)
+	d, err := Open(img, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rf, _ := os.OpenFile(ref, os.O_RDWR, 0)
+	for i, w := range []struct{ off, n int64 }{
+		{4<<10 + 100, 10}, // allocated subcluster: in place
+		{20 << 10, 10},    // unallocated subcluster of the allocated cluster 0
+		{9 << 10, 3000},   // zeroed subclusters
+		{69 << 10, 4096},  // spans unallocated and allocated subclusters
+		{210 << 10, 100},  // zero cluster
+		{127<<10 + 1000, 2048},
+	} {
+		b := make([]byte, w.n)
+		for j := range b {
+			b[j] = byte(i*31 + j)
+		}
+		if _, err := d.WriteAt(b, w.off); err != nil {
+			t.Fatal(err)
+		}
+		rf.WriteAt(b, w.off)
+	}
+	rf.Close()
+	want, _ := os.ReadFile(ref)
+	mustEqual(t, readAll(t, d), want, "subclusters")
+	d.Close()
+	checkClean(t, img)
+	compareSame(t, img, ref)
+}
+
+// TestHostileRefcounts: refcount metadata that lies is refused on write,
+// without writing anything.
+func TestHostileRefcounts(t *testing.T) {
+	t.Run("refcount-block-past-eof", func(t *testing.T) {
+		img := smallImage(t, t.TempDir())
+		b, _ := os.ReadFile(img)
+		rt := int64(binary.BigEndian.Uint64(b[0x30:]))
+		patch(t, img, rt, 8, 1<<40)
+		d, err := Open(img, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		if _, err := d.WriteAt([]byte{1}, 1<<20); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("write: %v, want ErrCorrupt", err)
+		}
+	})
+	t.Run("referenced-cluster-refcount-zero", func(t *testing.T) {
+		img := smallImage(t, t.TempDir())
+		b, _ := os.ReadFile(img)
+		rt := int64(binary.BigEndian.Uint64(b[0x30:]))
+		rb := int64(binary.BigEndian.Uint64(b[rt:]))
+		host := l2EntryOffset(t, img) // the L2 table itself
+		patch(t, img, rb+2*(host>>16), 2, 0)
+		before, _ := os.ReadFile(img)
+		d, err := Open(img, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.WriteAt([]byte{1}, 0); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("write: %v, want ErrCorrupt", err)
+		}
+		d.Close()
+		after, _ := os.ReadFile(img)
+		mustEqual(t, after, before, "image after a refused write")
+	})
 }
