@@ -39,7 +39,7 @@ func (e *CorruptError) Error() string {
 	if e.What != "superblock" && e.What != "journal superblock" {
 		s += fmt.Sprintf(" %d", e.Num)
 	}
-	if e.Ino != 0 {
+	if e.Ino != 0 && !(e.What == "inode" && e.Num == uint64(e.Ino)) {
 		s += fmt.Sprintf(" of inode %d", e.Ino)
 	}
 	if e.Offset >= 0 {

@@ -81,7 +81,7 @@ func toBytes(ss []string) [][]byte {
 // panic or a hang fails.
 func fuzzWalk(t *testing.T, im *fuzzImage, off int64, patch []byte) {
 	o := &overlay{base: im.data, off: off, patch: patch}
-	f, err := Open(o, int64(len(im.data)), &Options{AllowDirtyJournal: true, MaxReadFileSize: 1 << 20})
+	f, err := Open(o, int64(len(im.data)), &Options{AllowDirtyJournal: true, MaxReadFileSize: 64 << 10})
 	if err != nil {
 		return
 	}

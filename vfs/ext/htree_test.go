@@ -41,7 +41,7 @@ func openCounting(t *testing.T, img string) (*FS, *countingReader) {
 // TestHtreeLookup indexes a big directory with e2fsck -fD and checks that
 // every name is found through the index, reading only a few blocks.
 func TestHtreeLookup(t *testing.T) {
-	const n = 3000
+	const n = 2000
 	src := srcTree(t, n)
 	for _, c := range []struct {
 		name string
@@ -56,7 +56,8 @@ func TestHtreeLookup(t *testing.T) {
 		{"halfmd4-signed", []string{"-t", "ext4", "-b", "2048"}, []string{"flags 1"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			img := mkfs(t, src, 64, c.args...)
+			t.Parallel()
+			img := mkfs(t, src, 24, c.args...)
 			for _, s := range c.ssv {
 				testtool.Run(t, "debugfs", "-w", "-R", "ssv "+s, img)
 			}

@@ -129,6 +129,7 @@ func TestMatrix(t *testing.T) {
 		{"ext4-1k", 64, []string{"-t", "ext4", "-b", "1024"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			img := mkfs(t, src, c.mb, c.args...)
 			f := mustOpen(t, img)
 			compareTree(t, f, src)

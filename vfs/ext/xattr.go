@@ -44,7 +44,7 @@ func (f *FS) ibodyXattrs(in *inode) ([]xattr, error) {
 		return nil, nil
 	}
 	region := in.rec[start+layout.XattrIbodyHeaderSize:]
-	return f.parseXattrs(region, region, "inode", uint64(in.num), in.num)
+	return f.parseXattrs(region, region, "inode", uint64(in.num), 0)
 }
 
 // blockXattrs reads, checks and parses xattr block blk of in.
@@ -92,7 +92,7 @@ func (f *FS) parseXattrs(entries, base []byte, what string, num uint64, ino uint
 		}
 		e, _ := layout.DecodeXattrEntry(entries[off:])
 		nameEnd := off + layout.XattrEntrySize + int(e.NameLen)
-		if e.NameLen == 0 || nameEnd > len(entries) {
+		if nameEnd > len(entries) { // an empty name is fine: the ACL indexes have none
 			return nil, corrupt(what, num, ino, -1, "xattr entry at %d has a %d-byte name", off, e.NameLen)
 		}
 		x, err := f.xattrEntry(e, string(entries[off+layout.XattrEntrySize:nameEnd]), base, what, num, ino)
