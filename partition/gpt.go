@@ -56,19 +56,37 @@ func (s *scan) gptAt(ss int) (*gptCopy, []string, error) {
 	if !isCorrupt(perr) {
 		return nil, nil, perr
 	}
-	if s.size/int64(ss) < 3 {
-		return nil, nil, perr
+	var berr error
+	for _, lba := range s.backupCandidates(ss) {
+		back, err := s.loadGPT(ss, lba, "gpt backup")
+		if err == nil {
+			return back, []string{fmt.Sprintf("primary GPT corrupt, used the backup at LBA %d: %v", lba, perr)}, nil
+		}
+		if !isCorrupt(err) {
+			return nil, nil, err
+		}
+		berr = err
 	}
-	last := uint64(s.size/int64(ss)) - 1
-	back, berr := s.loadGPT(ss, last, "gpt backup")
 	if berr == nil {
-		return back, []string{fmt.Sprintf("primary GPT corrupt, used the backup at LBA %d: %v", last, perr)}, nil
-	}
-	if !isCorrupt(berr) {
-		return nil, nil, berr
+		return nil, nil, perr
 	}
 	return nil, nil, &Error{Where: "gpt", LBA: -1, Offset: -1, Err: ErrCorrupt,
 		Msg: fmt.Sprintf("%d-byte sectors: primary and backup both invalid: %v; %v", ss, perr, berr)}
+}
+
+// backupCandidates lists where the backup header may be: the last LBA, and
+// the LBA a CRC-valid primary header names (a disk grown since it was
+// partitioned keeps its backup at the old end).
+func (s *scan) backupCandidates(ss int) []uint64 {
+	lbas := uint64(s.size / int64(ss))
+	if lbas < 3 {
+		return nil
+	}
+	out := []uint64{lbas - 1}
+	if hdr, err := s.loadHeader(ss, 1, "gpt primary"); err == nil && hdr.AlternateLBA > 1 && hdr.AlternateLBA < lbas-1 {
+		out = append(out, hdr.AlternateLBA)
+	}
+	return out
 }
 
 // checkBackup looks at the backup header a valid primary points to and

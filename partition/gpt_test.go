@@ -3,6 +3,7 @@ package partition
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"os"
 	"strings"
@@ -262,5 +263,34 @@ func TestGPTStaleWithoutProtectiveMBR(t *testing.T) {
 	st := sfdiskJSON(t, img)
 	if tab.Scheme != SchemeMBR || st.PartitionTable.Label != "dos" || len(tab.Partitions) != 1 {
 		t.Fatalf("scheme %q partitions %d; sfdisk %q", tab.Scheme, len(tab.Partitions), st.PartitionTable.Label)
+	}
+}
+
+// TestGPTDiskGrownPrimaryCorrupt: on a grown disk the backup is not at the
+// last LBA; a primary whose header is intact but whose entries are corrupt
+// still says where it is.
+func TestGPTDiskGrownPrimaryCorrupt(t *testing.T) {
+	img := gptImage(t)
+	if err := os.Truncate(img, 2*gptDiskSize); err != nil {
+		t.Fatal(err)
+	}
+	corruptAt(t, img, 1024+0x20)
+	tab := mustRead(t, img, Options{})
+	want := fmt.Sprintf("used the backup at LBA %d", gptDiskSize/512-1)
+	if len(tab.Partitions) != 6 || len(tab.Warnings) != 1 || !strings.Contains(tab.Warnings[0], want) {
+		t.Fatalf("partitions %d, warnings %q", len(tab.Partitions), tab.Warnings)
+	}
+}
+
+// TestGPTEmptyMBR: a GPT behind an MBR with the boot signature but no
+// entries (a wiped protective MBR) is still read, with a warning.
+func TestGPTEmptyMBR(t *testing.T) {
+	img := gptImage(t)
+	if _, err := openFile(t, img).WriteAt(make([]byte, 64), 0x1BE); err != nil {
+		t.Fatal(err)
+	}
+	tab := mustRead(t, img, Options{})
+	if tab.Scheme != SchemeGPT || len(tab.Partitions) != 6 || len(tab.Warnings) != 1 || !strings.Contains(tab.Warnings[0], "no protective MBR") {
+		t.Fatalf("scheme %q partitions %d warnings %q", tab.Scheme, len(tab.Partitions), tab.Warnings)
 	}
 }

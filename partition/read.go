@@ -85,9 +85,9 @@ func (s *scan) detect(o Options) error {
 	pmbr := mbrOK && hasProtective(&m)
 	gptSeen := s.gptSignatureAt(512) || s.gptSignatureAt(4096)
 	switch {
-	case pmbr || (gptSeen && !mbrOK):
+	case pmbr || (gptSeen && (!mbrOK || !anyUsed(&m))):
 		if !pmbr {
-			s.t.warnf("GPT header found but LBA 0 holds no valid protective MBR")
+			s.t.warnf("GPT header found but LBA 0 holds no protective MBR")
 		}
 		s.t.Hybrid = pmbr && isHybrid(&m)
 		return s.readGPT(o)
