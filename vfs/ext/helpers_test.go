@@ -201,3 +201,6 @@ func firstBlock(t testing.TB, img, path string) int64 {
 	t.Fatalf("debugfs blocks %s: %s", path, out)
 	return 0
 }
+
+// mkfsTool runs mke2fs with raw arguments.
+func mkfsTool(t testing.TB, args ...string) { testtool.Run(t, "mke2fs", args...) }
