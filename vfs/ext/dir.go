@@ -37,6 +37,9 @@ func (f *FS) forEachEntry(dir *inode, fn func(dirEntry) bool) error {
 		return err
 	}
 	nblocks := f.dirBlocks(dir)
+	if nblocks > f.geo.blocksCount {
+		return corrupt("inode", uint64(dir.num), 0, -1, "directory of %d blocks in a %d-block filesystem", nblocks, f.geo.blocksCount)
+	}
 	for lblk := uint64(0); lblk < nblocks; lblk++ {
 		b, kind, err := f.dirBlock(dir, m, lblk)
 		if err != nil {
@@ -129,7 +132,7 @@ func (f *FS) parseDirEntries(b []byte, lblk uint64, dir *inode, fn func(dirEntry
 		switch {
 		case rl < layout.DirentSize(1) || rl%4 != 0 || rl > len(b)-off:
 			return bad(off, "rec_len %d", rl)
-		case d.Inode != 0 && layout.DirentSize(nl) > rl:
+		case d.Inode != 0 && (layout.DirentSize(nl) > rl || nl > layout.MaxNameLen):
 			return bad(off, "name_len %d does not fit rec_len %d", nl, rl)
 		}
 		if d.Inode != 0 {

@@ -106,6 +106,10 @@ func (f *FS) fileInfo(in *inode, name string) (vfs.FileInfo, error) {
 	return fi, nil
 }
 
+// MaxDirEntries bounds what ReadDir collects: a directory whose blocks
+// repeat (a hostile block map) cannot make it allocate without limit.
+const MaxDirEntries = 1 << 21
+
 // ReadDir lists the directory at p (symlinks followed), sorted by name,
 // without "." and "..".
 func (f *FS) ReadDir(p string) ([]vfs.FileInfo, error) {
@@ -121,8 +125,11 @@ func (f *FS) ReadDir(p string) ([]vfs.FileInfo, error) {
 		if n := string(e.name); n != "." && n != ".." {
 			ents = append(ents, dirEntry{name: append([]byte(nil), e.name...), ino: e.ino})
 		}
-		return false
+		return len(ents) > MaxDirEntries
 	})
+	if err == nil && len(ents) > MaxDirEntries {
+		err = corrupt("inode", uint64(dir.num), 0, -1, "directory lists more than %d entries", MaxDirEntries)
+	}
 	if err != nil {
 		return nil, vfs.PathErr("readdir", p, err)
 	}

@@ -269,3 +269,33 @@ func TestCasefold(t *testing.T) {
 		}
 	}
 }
+
+var groupRe = regexp.MustCompile(`(?m)^Group (\d+):[^\n]*\n(?:[^\n]*\n)*?\s+Inode table at (\d+)-`)
+
+// TestGroupDescriptors reads every group's descriptor (placement, 32/64
+// bytes, checksums) and compares its inode table with dumpe2fs.
+func TestGroupDescriptors(t *testing.T) {
+	for _, c := range [][]string{
+		{"-t", "ext4", "-b", "1024", "-O", "meta_bg,^resize_inode"},
+		{"-t", "ext4", "-b", "1024", "-O", "meta_bg,^resize_inode,^64bit,^metadata_csum,uninit_bg"},
+		{"-t", "ext4", "-b", "1024", "-O", "sparse_super2"},
+		{"-t", "ext3", "-b", "1024"},
+		{"-t", "ext4", "-b", "1024", "-O", "bigalloc", "-C", "4096"},
+	} {
+		img := mkfs(t, "", 400, c...)
+		out := testtool.Run(t, "dumpe2fs", img)
+		f := mustOpen(t, img)
+		ms := groupRe.FindAllSubmatch(out, -1)
+		if len(ms) != int(f.geo.groups) || len(ms) < 4 {
+			t.Fatalf("%v: dumpe2fs lists %d groups, engine %d", c, len(ms), f.geo.groups)
+		}
+		for _, m := range ms {
+			g, _ := strconv.Atoi(string(m[1]))
+			it, _ := strconv.ParseUint(string(m[2]), 10, 64)
+			d, err := f.groupDesc(uint32(g))
+			if err != nil || d.InodeTable() != it {
+				t.Fatalf("%v: group %d: inode table %v (%v), want %d", c, g, d, err, it)
+			}
+		}
+	}
+}
