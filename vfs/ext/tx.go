@@ -1,0 +1,276 @@
+package ext
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/guestinject/guestinject/vfs"
+	"github.com/guestinject/guestinject/vfs/ext/layout"
+)
+
+// blockKind says what a block written by a transaction holds; it orders
+// the writes at commit (see writeorder.go): lower kinds reach the disk
+// first.
+type blockKind int
+
+const (
+	// kindData: file content (and slow symlink targets).
+	kindData blockKind = iota
+	// kindExtent: extent tree nodes below the inode's root.
+	kindExtent
+	// kindIndirect: ext2/ext3 indirect blocks.
+	kindIndirect
+	// kindXattr: extended attribute blocks.
+	kindXattr
+	// kindInodeTable: inode table blocks (inodes are encoded into them
+	// at commit; callers use tx.inode/tx.dirtyInode, not this kind).
+	kindInodeTable
+	// kindDir: directory blocks (leaves, htree roots and nodes). Their
+	// checksums are ext-dir's: set them before commit, or register a
+	// sealer with tx.onSeal.
+	kindDir
+	// kindBitmap: block and inode bitmaps (the transaction's own).
+	kindBitmap
+	// kindGDT: group descriptor blocks (the transaction's own).
+	kindGDT
+	numKinds
+)
+
+var kindNames = [numKinds]string{"data block", "extent node", "indirect block", "xattr block",
+	"inode table block", "directory block", "bitmap block", "group descriptor block"}
+
+func (k blockKind) String() string {
+	if k >= 0 && k < numKinds {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("block kind %d", int(k))
+}
+
+// txBlock is one block a transaction will write.
+type txBlock struct {
+	num  uint64
+	kind blockKind
+	buf  []byte
+	seal func(b []byte) // called on buf at commit, before writing (checksums)
+}
+
+// tx collects one vfs operation's changes in memory and writes them in the
+// crash-safe order (data, extent and indirect blocks, xattr blocks, inode
+// table blocks, directory blocks, bitmaps, group descriptors, superblock),
+// or nothing at all if the operation fails before commit.
+//
+// Use:
+//
+//	t, err := f.begin()
+//	if err != nil { return err }
+//	defer t.abort()           // a no-op once committed
+//	... t.inode / t.allocInode / t.mapBlock / t.metaBlock / t.newBlock ...
+//	return t.commit()
+//
+// Every buffer a tx hands out belongs to the tx: modify it in place; it is
+// written at commit. Blocks freed by a tx are not reused by the same tx,
+// so nothing it writes can land on a block the on-disk metadata still
+// references. A tx is not safe for concurrent use; writes to one FS are
+// serialised (begin takes a lock that commit/abort release).
+type tx struct {
+	f      *FS
+	w      io.WriterAt
+	now    time.Time
+	blocks map[uint64]*txBlock
+	inodes map[uint32]*inode // the tx's copies
+	dirty  map[uint32]bool   // inodes to encode at commit
+	groups map[uint32]*txGroup
+	files  map[uint32]*fileMap // extent maps being changed
+	freed  []blockRun          // blocks to free at commit
+	ifreed []uint32            // inodes to free at commit
+
+	freeBlocksDelta int64
+	freeInodesDelta int64
+	written         int64 // bytes written, for s_kbytes_written
+	setLargeFile    bool  // a file passed 2 GiB: set large_file
+	closed          bool
+}
+
+// blockRun is a run of physical blocks.
+type blockRun struct{ start, n uint64 }
+
+// writeLocks serialises writing transactions per FS.
+var writeLocks sync.Map // *FS -> *sync.Mutex
+
+// begin starts a transaction. It fails with an error wrapping
+// vfs.ErrReadOnly unless the FS was opened with Options.Writable over an
+// io.WriterAt, and with the reason when the filesystem cannot be written
+// safely (see checkWritable).
+func (f *FS) begin() (*tx, error) {
+	w, ok := f.r.(io.WriterAt)
+	if !f.opts.Writable || !ok {
+		return nil, fmt.Errorf("ext: opened read-only: %w", vfs.ErrReadOnly)
+	}
+	if err := f.checkWritable(); err != nil {
+		return nil, err
+	}
+	mu, _ := writeLocks.LoadOrStore(f, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	return &tx{
+		f: f, w: w, now: time.Now(),
+		blocks: map[uint64]*txBlock{}, inodes: map[uint32]*inode{}, dirty: map[uint32]bool{},
+		groups: map[uint32]*txGroup{}, files: map[uint32]*fileMap{},
+	}, nil
+}
+
+// abort drops everything the transaction collected; nothing was written.
+// It is safe to call after commit (it then does nothing).
+func (t *tx) abort() {
+	if t.closed {
+		return
+	}
+	t.closed = true
+	mu, _ := writeLocks.Load(t.f)
+	mu.(*sync.Mutex).Unlock()
+}
+
+// metaBlock returns the transaction's copy of block n to modify in place;
+// kind orders its write. Asking twice for the same block returns the same
+// buffer. Data blocks are read past the cache.
+func (t *tx) metaBlock(n uint64, kind blockKind) ([]byte, error) {
+	if b, ok := t.blocks[n]; ok {
+		if b.kind != kind {
+			return nil, fmt.Errorf("ext: internal error: block %d used as %s and %s in one transaction", n, b.kind, kind)
+		}
+		return b.buf, nil
+	}
+	if !t.f.validBlock(n) {
+		return nil, corrupt(kind.String(), n, 0, -1, "block number out of range (filesystem has %d blocks)", t.f.geo.blocksCount)
+	}
+	buf := make([]byte, t.f.geo.blockSize)
+	if kind == kindData {
+		if err := t.f.readAt(buf, int64(n)*t.f.geo.blockSize, kind.String(), n); err != nil {
+			return nil, err
+		}
+	} else {
+		b, err := t.f.block(n, kind.String(), 0)
+		if err != nil {
+			return nil, err
+		}
+		copy(buf, b)
+	}
+	t.blocks[n] = &txBlock{num: n, kind: kind, buf: buf}
+	return buf, nil
+}
+
+// newBlock returns a zeroed buffer for block n, which the transaction has
+// just allocated (mapBlock with isNew, or allocBlocks): its old content is
+// never read.
+func (t *tx) newBlock(n uint64, kind blockKind) []byte {
+	buf := make([]byte, t.f.geo.blockSize)
+	t.blocks[n] = &txBlock{num: n, kind: kind, buf: buf}
+	return buf
+}
+
+// onSeal registers fn to run on block n's buffer at commit, after every
+// change and before the write: the place to compute a block checksum
+// (directory dirent tails and dx tails). Block n must have been obtained
+// from metaBlock or newBlock.
+func (t *tx) onSeal(n uint64, fn func(b []byte)) error {
+	b, ok := t.blocks[n]
+	if !ok {
+		return fmt.Errorf("ext: internal error: sealing block %d the transaction does not hold", n)
+	}
+	b.seal = fn
+	return nil
+}
+
+// forget drops block n from the transaction (it was freed again).
+func (t *tx) forget(n uint64) { delete(t.blocks, n) }
+
+// inode returns the transaction's mutable copy of inode ino (validated as
+// the read side does). Record changes with dirtyInode.
+func (t *tx) inode(ino uint32) (*inode, error) {
+	if in, ok := t.inodes[ino]; ok {
+		return in, nil
+	}
+	in, err := t.f.inode(ino)
+	if err != nil {
+		return nil, err
+	}
+	c := in.clone()
+	t.inodes[ino] = c
+	return c, nil
+}
+
+// dirtyInode marks in (a copy from t.inode or t.allocInode) to be encoded,
+// checksummed and written at commit. Changes go into in.raw (the fields)
+// and in.size (kept in step with raw by setSize); in.rec past the extended
+// fields holds in-inode xattrs and is written as it stands.
+func (t *tx) dirtyInode(in *inode) {
+	in.raw.Encode(in.rec) // keep rec (read by iblock and the xattr code) in step
+	t.inodes[in.num] = in
+	t.dirty[in.num] = true
+}
+
+// clone deep-copies an inode.
+func (in *inode) clone() *inode {
+	raw := *in.raw
+	c := *in
+	c.raw = &raw
+	c.rec = append([]byte(nil), in.rec...)
+	return &c
+}
+
+// touch sets the inode's ctime and mtime to the transaction's time.
+func (t *tx) touch(in *inode) {
+	t.setTimes(in, false, true, true, true)
+	t.dirtyInode(in)
+}
+
+// checkWritable refuses a filesystem the engine cannot write safely. It
+// is called by begin; Open calls it too for Options.Writable.
+func (f *FS) checkWritable() error {
+	if err := checkWriteFeatures(f.sb); err != nil {
+		return err
+	}
+	return f.checkWriteState()
+}
+
+// Features this engine writes correctly (beyond what it reads).
+const (
+	writableROCompat = layout.ROCompatSparseSuper | layout.ROCompatLargeFile |
+		layout.ROCompatHugeFile | layout.ROCompatGdtCsum | layout.ROCompatDirNlink |
+		layout.ROCompatExtraIsize | layout.ROCompatMetadataCsum | layout.ROCompatProject |
+		layout.ROCompatBtreeDir | layout.ROCompatVerity
+	refusedCompat = layout.CompatExcludeBitmap | layout.CompatExcludeInode | layout.CompatLazyBG
+)
+
+// checkWriteFeatures names the first feature that makes writes unsafe.
+func checkWriteFeatures(sb *layout.Superblock) error {
+	ro := sb.FeatureROCompat
+	if bad := ro &^ writableROCompat; bad != 0 {
+		return fmt.Errorf("%w: writing a filesystem with ro_compat feature %s (%s)",
+			ErrUnsupportedFeature, bad, whyRefused(bad))
+	}
+	if bad := sb.FeatureCompat & refusedCompat; bad != 0 {
+		return fmt.Errorf("%w: writing a filesystem with compat feature %s", ErrUnsupportedFeature, bad)
+	}
+	if u := sb.FeatureCompat.Unknown(); u != 0 {
+		return fmt.Errorf("%w: writing a filesystem with unknown compat feature bits %#x", ErrUnsupportedFeature, uint32(u))
+	}
+	if sb.FeatureIncompat.Has(layout.IncompatRecover) {
+		return fmt.Errorf("%w: the journal needs recovery before anything is written", ErrNeedsRecovery)
+	}
+	return nil
+}
+
+// whyRefused explains the refused ro_compat features users meet.
+func whyRefused(f layout.ROCompatFeature) string {
+	switch {
+	case f.Has(layout.ROCompatBigalloc):
+		return "cluster allocation is not implemented"
+	case f.Has(layout.ROCompatQuota):
+		return "quota usage would not be updated"
+	case f.Has(layout.ROCompatOrphanPresent):
+		return "orphan inodes must be processed first"
+	}
+	return "not supported for writing"
+}

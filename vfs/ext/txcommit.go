@@ -1,0 +1,195 @@
+package ext
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/guestinject/guestinject/vfs/ext/layout"
+)
+
+// commit finishes the transaction and writes it: first everything that
+// can fail without I/O (extent trees, frees, inode encoding, bitmaps and
+// their checksums, descriptors, the superblock), then the blocks in the
+// crash-safe order, then the superblock. A failure before the first
+// write leaves the image unchanged.
+func (t *tx) commit() error {
+	if t.closed {
+		return fmt.Errorf("ext: internal error: commit of a closed transaction")
+	}
+	defer t.abort()
+	if err := t.prepare(); err != nil {
+		return err
+	}
+	sbuf, sb, err := t.superblock()
+	if err != nil {
+		return err
+	}
+	if err := t.writeBlocks(); err != nil {
+		return err
+	}
+	if err := t.writeAt(sbuf, layout.SuperblockOffset, "superblock", 0); err != nil {
+		return err
+	}
+	t.refreshCaches(sb)
+	return nil
+}
+
+// prepare does every in-memory step of commit.
+func (t *tx) prepare() error {
+	if err := t.flushFiles(); err != nil {
+		return err
+	}
+	if err := t.applyInodeFrees(); err != nil {
+		return err
+	}
+	if err := t.applyFrees(); err != nil {
+		return err
+	}
+	if err := t.flushInodes(); err != nil {
+		return err
+	}
+	if err := t.flushGroups(); err != nil {
+		return err
+	}
+	for _, b := range t.blocks {
+		if b.seal != nil {
+			b.seal(b.buf)
+		}
+	}
+	return nil
+}
+
+// flushGroups registers changed bitmaps, sets their checksums and the
+// descriptors' flags, and encodes the descriptors with their checksums.
+func (t *tx) flushGroups() error {
+	f := t.f
+	for g, gr := range t.groups {
+		d := &gr.desc
+		if gr.bbDirty {
+			t.blocks[d.BlockBitmap()] = &txBlock{num: d.BlockBitmap(), kind: kindBitmap, buf: gr.bb}
+			d.Flags &^= layout.GroupBlockUninit
+			if f.geo.metaCsum {
+				d.SetBlockBitmapCsum(t.bitmapCsum(gr.bb, t.bbBytes()), f.geo.descSize)
+			}
+			gr.descDirty = true
+		}
+		if gr.ibDirty {
+			t.blocks[d.InodeBitmap()] = &txBlock{num: d.InodeBitmap(), kind: kindBitmap, buf: gr.ib}
+			d.Flags &^= layout.GroupInodeUninit
+			if f.geo.metaCsum {
+				d.SetInodeBitmapCsum(t.bitmapCsum(gr.ib, t.ibBytes()), f.geo.descSize)
+			}
+			gr.descDirty = true
+		}
+		if !gr.descDirty {
+			continue
+		}
+		blk := f.descBlockLoc(g / f.geo.descPerBlock)
+		b, err := t.metaBlock(blk, kindGDT)
+		if err != nil {
+			return err
+		}
+		off := int(g%f.geo.descPerBlock) * f.geo.descSize
+		raw := b[off : off+f.geo.descSize]
+		d.Encode(raw, f.geo.descSize)
+		if f.hasGroupCsum() {
+			d.Checksum = f.descChecksum(g, raw)
+			raw[layout.GroupDescCsumOffset] = byte(d.Checksum)
+			raw[layout.GroupDescCsumOffset+1] = byte(d.Checksum >> 8)
+		}
+	}
+	return nil
+}
+
+// superblock builds the new primary superblock: free counts, write time,
+// kbytes written, features, checksum.
+func (t *tx) superblock() ([]byte, *layout.Superblock, error) {
+	sb := *t.f.sb
+	free := int64(sb.FreeBlocksCount()) + t.freeBlocksDelta
+	ifree := int64(sb.FreeInodesCount) + t.freeInodesDelta
+	if free < 0 || ifree < 0 || uint64(free) > t.f.geo.blocksCount || ifree > int64(sb.InodesCount) {
+		return nil, nil, corrupt("superblock", 0, 0, layout.SuperblockOffset, "free counts would become %d blocks, %d inodes", free, ifree)
+	}
+	sb.SetFreeBlocksCount(uint64(free))
+	sb.FreeInodesCount = uint32(ifree)
+	now := t.now.Unix()
+	sb.Wtime, sb.WtimeHi = uint32(now), uint8(now>>32)
+	if t.setLargeFile {
+		sb.FeatureROCompat |= layout.ROCompatLargeFile
+	}
+	for _, b := range t.blocks {
+		t.written += int64(len(b.buf))
+	}
+	sb.KbytesWritten += uint64(t.written+layout.SuperblockSize+1023) / 1024
+	buf := make([]byte, layout.SuperblockSize)
+	if err := sb.Encode(buf); err != nil {
+		return nil, nil, err
+	}
+	if t.f.geo.metaCsum {
+		sb.Checksum = crc32c(^uint32(0), buf[:layout.SuperblockChecksumOffset])
+		putLE32(buf[layout.SuperblockChecksumOffset:], sb.Checksum)
+	}
+	return buf, &sb, nil
+}
+
+// writeBlocks writes every block, kind by kind in the crash-safe order,
+// by block number within a kind.
+func (t *tx) writeBlocks() error {
+	all := make([]*txBlock, 0, len(t.blocks))
+	for _, b := range t.blocks {
+		all = append(all, b)
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].kind != all[j].kind {
+			return all[i].kind < all[j].kind
+		}
+		return all[i].num < all[j].num
+	})
+	bs := t.f.geo.blockSize
+	for _, b := range all {
+		if !t.f.validBlock(b.num) {
+			return fmt.Errorf("ext: internal error: writing %s %d outside the filesystem", b.kind, b.num)
+		}
+		if err := t.writeAt(b.buf, int64(b.num)*bs, b.kind.String(), b.num); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeAt writes p at off, inside the image.
+func (t *tx) writeAt(p []byte, off int64, what string, num uint64) error {
+	if off < 0 || off+int64(len(p)) > t.f.size {
+		return fmt.Errorf("ext: internal error: writing %s %d at %#x outside the image", what, num, off)
+	}
+	if _, err := t.w.WriteAt(p, off); err != nil {
+		return fmt.Errorf("ext: writing %s %d at offset %#x: %w", what, num, off, err)
+	}
+	return nil
+}
+
+// refreshCaches brings the read caches in step with what was written.
+func (t *tx) refreshCaches(sb *layout.Superblock) {
+	f := t.f
+	for n, b := range t.blocks {
+		if _, ok := f.blocks.get(n); ok {
+			f.blocks.put(n, append([]byte(nil), b.buf...))
+		}
+	}
+	for g, gr := range t.groups {
+		if gr.descDirty {
+			d := gr.desc
+			f.descs.put(g, &d)
+		}
+	}
+	for ino := range t.dirty {
+		in := t.inodes[ino]
+		if in.raw.LinksCount == 0 && !in.flag(layout.FlagEAInode) {
+			continue // freed: unreachable once its entry is gone
+		}
+		c := in.clone()
+		c.size, _ = f.inodeSize(c, -1)
+		f.inodes.put(ino, c)
+	}
+	*f.sb = *sb
+}
