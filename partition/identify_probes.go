@@ -28,6 +28,8 @@ const (
 	btrfsLabelOff         = 0x12B   // label[256]
 	isoPVDOff             = 0x8000  // primary volume descriptor (sector 16 of 2 KiB)
 	isoVolumeIDOff        = 0x28    // volume identifier[32]
+	isoCreatedOff         = 0x32D   // volume creation date[17]
+	isoModifiedOff        = 0x33E   // volume modification date[17]
 	luksUUIDOff           = 0xA8    // uuid[40], LUKS1 and LUKS2
 	luks2LabelOff         = 0x18    // label[48], LUKS2 only
 	swapUUIDOff           = 0x40C   // uuid[16]
@@ -70,11 +72,37 @@ func probeBtrfs(p *probe) (Signature, bool) {
 }
 
 func probeISO9660(p *probe) (Signature, bool) {
-	pvd := p.at(isoPVDOff, isoVolumeIDOff+32)
+	pvd := p.at(isoPVDOff, isoModifiedOff+17)
 	if pvd == nil || string(pvd[1:6]) != "CD001" {
 		return Signature{}, false
 	}
-	return Signature{Kind: "iso9660", Label: cstring(pvd[isoVolumeIDOff : isoVolumeIDOff+32])}, true
+	sig := Signature{Kind: "iso9660", Label: cstring(pvd[isoVolumeIDOff : isoVolumeIDOff+32])}
+	// Like blkid, name the volume by its modification date, or failing
+	// that its creation date (ISO 9660 has no UUID).
+	for _, off := range []int{isoModifiedOff, isoCreatedOff} {
+		if u := isoDate(pvd[off : off+16]); u != "" {
+			sig.UUID = u
+			break
+		}
+	}
+	return sig, true
+}
+
+// isoDate formats a 16-digit ISO 9660 date "YYYYMMDDHHMMSScc" as
+// "YYYY-MM-DD-HH-MM-SS-cc"; "" when it is unset or not digits.
+func isoDate(d []byte) string {
+	nonzero := false
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return ""
+		}
+		nonzero = nonzero || c != '0'
+	}
+	if !nonzero {
+		return ""
+	}
+	s := string(d)
+	return s[0:4] + "-" + s[4:6] + "-" + s[6:8] + "-" + s[8:10] + "-" + s[10:12] + "-" + s[12:14] + "-" + s[14:16]
 }
 
 func probeLUKS(p *probe) (Signature, bool) {
@@ -127,7 +155,7 @@ func probeNTFS(p *probe) (Signature, bool) {
 	if b == nil || !isNTFS(b) {
 		return Signature{}, false
 	}
-	return Signature{Kind: "ntfs", UUID: fmt.Sprintf("%016X", binary.LittleEndian.Uint64(b[0x48:]))}, true
+	return Signature{Kind: "ntfs", Label: ntfsLabel(p, b), UUID: fmt.Sprintf("%016X", binary.LittleEndian.Uint64(b[0x48:]))}, true
 }
 
 func isNTFS(b []byte) bool { return len(b) >= 512 && string(b[3:11]) == "NTFS    " }
