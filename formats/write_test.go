@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/guestinject/guestinject/internal/testtool"
 )
 
 // randomWrites applies the same random writes to d and to the raw file ref:
@@ -287,4 +289,45 @@ func TestHostileRefcounts(t *testing.T) {
 		after, _ := os.ReadFile(img)
 		mustEqual(t, after, before, "image after a refused write")
 	})
+}
+
+// TestCrashBeforeFlush copies the image file in the middle of a write
+// session (as a crash would leave it, before Flush) and checks that qemu-img
+// finds leaked clusters in the copy (the allocations made so far) and never
+// an error.
+func TestCrashBeforeFlush(t *testing.T) {
+	for _, v := range []qcow2Variant{
+		{name: "crash-plain", opts: "compat=1.1"},
+		{name: "crash-compressed", opts: "compat=1.1", extra: []string{"-c"}},
+		{name: "crash-extl2", opts: "extended_l2=on"},
+		{name: "crash-small-clusters", opts: "cluster_size=512,refcount_bits=2", size: 3 << 20},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			dir := t.TempDir()
+			_, img := buildVariant(t, dir, v)
+			qemuImg(t, "snapshot", "-c", "s1", img)
+			ref := filepath.Join(dir, "ref.raw")
+			os.WriteFile(ref, toRaw(t, img), 0o644)
+			d, err := Open(img, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			randomWrites(t, d, ref, 21, 30)
+			b, err := os.ReadFile(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			crashed := filepath.Join(dir, "crashed.qcow2")
+			os.WriteFile(crashed, b, 0o644)
+			out, rc := testtool.Output(t, "qemu-img", "check", crashed)
+			if rc != 3 || strings.Contains(string(out), "ERROR") {
+				t.Fatalf("crashed copy: qemu-img check exit %d\n%s", rc, out)
+			}
+			if err := d.Close(); err != nil {
+				t.Fatal(err)
+			}
+			checkClean(t, img)
+			compareSame(t, img, ref)
+		})
+	}
 }

@@ -26,6 +26,9 @@ func (img *Image) dropBitmaps() error {
 		return err
 	}
 	m.AutoclearFeatures = 0
+	if err := img.sync(); err != nil {
+		return err
+	}
 	if perr != nil {
 		return nil // unreadable directory: the clusters stay leaked
 	}
@@ -33,6 +36,9 @@ func (img *Image) dropBitmaps() error {
 		return err
 	}
 	m.HasBitmaps = false
+	if err := img.sync(); err != nil {
+		return err
+	}
 	for _, c := range clusters {
 		if err := img.decRef(c); err != nil {
 			return err

@@ -49,6 +49,11 @@ type Image struct {
 
 	w *writer // nil until the first write
 
+	// Metadata updates waiting for Flush (see flush.go).
+	dirtyL2     map[int64]bool // L2 tables changed in the cache
+	dirtyL1     map[int64]bool // L1 indices changed in img.l1
+	pendingFree []int64        // clusters whose reference goes away
+
 	compVC  int64 // virtual cluster held in compBuf, -1 if none
 	compBuf []byte
 	zdec    *zstd.Decoder
@@ -91,6 +96,8 @@ func Open(f File, fileSize int64, opts Options) (*Image, error) {
 		return nil, err
 	}
 	img.l2 = newTableCache(m.ClusterSize)
+	img.dirtyL2, img.dirtyL1 = map[int64]bool{}, map[int64]bool{}
+	img.l2.keep = func(off int64) bool { return img.dirtyL2[off] }
 	return img, nil
 }
 
@@ -151,14 +158,18 @@ func (img *Image) read(p []byte, off int64) error {
 	return nil
 }
 
-// Flush writes pending data and syncs the host file.
+// Flush writes the pending metadata in crash-safe order and syncs the
+// host file.
 func (img *Image) Flush() error {
 	img.mu.Lock()
 	defer img.mu.Unlock()
 	if img.readOnly || img.w == nil {
 		return nil
 	}
-	return img.f.Sync()
+	if err := img.flushMeta(); err != nil {
+		return err
+	}
+	return img.sync()
 }
 
 // Close flushes. It does not close the host file, which the caller owns.
@@ -176,6 +187,7 @@ type tableCache struct {
 	max   int
 	m     map[int64][]byte
 	order []int64
+	keep  func(off int64) bool // pinned (dirty) tables are never evicted
 }
 
 func newTableCache(clusterSize int64) *tableCache {
@@ -187,10 +199,20 @@ func (c *tableCache) get(off int64) []byte { return c.m[off] }
 func (c *tableCache) put(off int64, b []byte) {
 	if _, ok := c.m[off]; !ok {
 		if len(c.order) >= c.max {
-			delete(c.m, c.order[0])
-			c.order = c.order[1:]
+			c.evict()
 		}
 		c.order = append(c.order, off)
 	}
 	c.m[off] = b
+}
+
+// evict drops the oldest table that is not pinned.
+func (c *tableCache) evict() {
+	for i, o := range c.order {
+		if c.keep == nil || !c.keep(o) {
+			delete(c.m, o)
+			c.order = append(c.order[:i], c.order[i+1:]...)
+			return
+		}
+	}
 }

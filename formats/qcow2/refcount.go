@@ -197,6 +197,9 @@ func (img *Image) newRefcountBlock(ti int64) error {
 			return err
 		}
 	}
+	if err := img.sync(); err != nil {
+		return err
+	}
 	return img.setTableEntry(ti, uint64(b))
 }
 
@@ -293,8 +296,8 @@ func (img *Image) switchRefcountTable(tOff, tcl, entries int64, missing []int64)
 // installRefcountTable points the header at the new table, then frees the
 // old one.
 func (img *Image) installRefcountTable(tOff, tcl int64, newRT []uint64) error {
-	if err := img.f.Sync(); err != nil {
-		return diskerr.At(-1, "sync qcow2 image", err)
+	if err := img.sync(); err != nil {
+		return err
 	}
 	var h [12]byte
 	binary.BigEndian.PutUint64(h[0:], uint64(tOff))
@@ -306,6 +309,9 @@ func (img *Image) installRefcountTable(tOff, tcl int64, newRT []uint64) error {
 	oldOff, oldN := w.rtOff, int64(m.RefcountTableClusters)
 	w.rt, w.rtOff = newRT, tOff
 	m.RefcountTableOffset, m.RefcountTableClusters = uint64(tOff), uint32(tcl)
+	if err := img.sync(); err != nil {
+		return err
+	}
 	for i := int64(0); i < oldN; i++ {
 		if err := img.decRef(oldOff + i*m.ClusterSize); err != nil {
 			return err

@@ -9,8 +9,9 @@ import (
 
 // WriteAt writes the virtual disk. Clusters are allocated at the end of the
 // file; a cluster that is compressed, shared (refcount > 1), zero or still
-// in the backing file is copied first. Each cluster is written in the order
-// data, refcount, L2 entry, L1 entry, so a crash can only leak clusters.
+// in the backing file is copied first. Data and refcount increments are
+// written at once; L2 and L1 updates and reference drops wait for Flush,
+// which orders them so that a crash can only leak clusters.
 func (img *Image) WriteAt(p []byte, off int64) (int, error) {
 	img.mu.Lock()
 	defer img.mu.Unlock()
@@ -22,6 +23,9 @@ func (img *Image) WriteAt(p []byte, off int64) (int, error) {
 	}
 	cs, done := img.meta.ClusterSize, 0
 	for done < len(p) {
+		if err := img.flushIfFull(); err != nil {
+			return done, err
+		}
 		in := off & (cs - 1)
 		n := int(min(int64(len(p)-done), cs-in))
 		if err := img.writeCluster(off>>img.meta.ClusterBits, in, p[done:done+n]); err != nil {
@@ -153,7 +157,8 @@ func (img *Image) rewriteCluster(mp mapping, vc, in int64, p []byte, owned bool)
 	return img.release(mp.entry)
 }
 
-// release drops the references an old L2 entry held.
+// release queues the references an old L2 entry held; they are dropped
+// once the entry that replaced it is on disk (Flush).
 func (img *Image) release(e L2Entry) error {
 	cb := img.meta.ClusterBits
 	if e.Compressed() {
@@ -161,19 +166,18 @@ func (img *Image) release(e L2Entry) error {
 		start := off &^ 511
 		end := start + sectors*512
 		for c := start >> cb; c <= (end-1)>>cb; c++ {
-			if err := img.decRef(c << cb); err != nil {
-				return err
-			}
+			img.pendingFree = append(img.pendingFree, c<<cb)
 		}
 		return nil
 	}
 	if h := e.HostOffset(); h != 0 {
-		return img.decRef(h)
+		img.pendingFree = append(img.pendingFree, h)
 	}
 	return nil
 }
 
-// setL2 rewrites one L2 entry (and its subcluster bitmap) on disk.
+// setL2 changes one L2 entry (and its subcluster bitmap) in the cached
+// table, which stays pinned until Flush writes it.
 func (img *Image) setL2(mp mapping, e L2Entry, bm SubclusterBitmap) error {
 	t, err := img.loadTable(img.l2, mp.l2Off, "L2 table")
 	if err != nil {
@@ -185,14 +189,15 @@ func (img *Image) setL2(mp mapping, e L2Entry, bm SubclusterBitmap) error {
 		binary.BigEndian.PutUint64(t[mp.index*w+8:], uint64(bm))
 	}
 	binary.BigEndian.PutUint64(t[mp.index*w:], uint64(e))
-	return img.writeHost(t[mp.index*w:mp.index*w+w], mp.l2Off+mp.index*w)
+	img.dirtyL2[mp.l2Off] = true
+	return nil
 }
 
+// setL1 changes one active L1 entry in memory; Flush writes it.
 func (img *Image) setL1(i int64, v uint64) error {
 	img.l1[i] = v
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], v)
-	return img.writeHost(b[:], int64(img.meta.L1TableOffset)+i*8)
+	img.dirtyL1[i] = true
+	return nil
 }
 
 // writableL2 makes sure L1 entry i points at an L2 table we own: a missing
@@ -225,7 +230,8 @@ func (img *Image) writableL2(i int64) error {
 	if err := img.newL2(i, append([]byte(nil), t...)); err != nil {
 		return err
 	}
-	return img.decRef(off)
+	img.pendingFree = append(img.pendingFree, off)
+	return nil
 }
 
 // newL2 writes a new L2 table (a copy of old, or empty), counts it, then

@@ -1,0 +1,107 @@
+package qcow2
+
+import (
+	"encoding/binary"
+	"sort"
+
+	"github.com/guestinject/guestinject/formats/diskerr"
+)
+
+// Crash safety. A write reaches the file in this order, with a sync between
+// each step, so that whatever prefix survives a crash (of the process or of
+// the host) can only leak clusters, never make a table point at a cluster
+// that is unwritten or uncounted, or count a cluster too low:
+//
+//  1. data clusters, new L2 tables (empty or copied) and refcount increments
+//     — written by WriteAt as it goes; nothing points at them yet;
+//  2. changed L2 tables;
+//  3. changed L1 entries;
+//  4. refcount decrements of what the new entries replaced.
+
+// flushIfFull writes pending metadata when too much is pinned in memory.
+func (img *Image) flushIfFull() error {
+	if len(img.dirtyL2) >= max(2, img.l2.max/2) || len(img.pendingFree) >= 1<<14 {
+		return img.flushMeta()
+	}
+	return nil
+}
+
+func (img *Image) sync() error {
+	if err := img.f.Sync(); err != nil {
+		return diskerr.At(-1, "sync qcow2 image", err)
+	}
+	return nil
+}
+
+// flushMeta runs steps 2-4 above.
+func (img *Image) flushMeta() error {
+	if len(img.dirtyL2) == 0 && len(img.dirtyL1) == 0 && len(img.pendingFree) == 0 {
+		return nil
+	}
+	if err := img.sync(); err != nil {
+		return err
+	}
+	if err := img.writeDirtyL2(); err != nil {
+		return err
+	}
+	if err := img.writeDirtyL1(); err != nil {
+		return err
+	}
+	for len(img.pendingFree) > 0 {
+		c := img.pendingFree[0]
+		if err := img.decRef(c); err != nil {
+			return err
+		}
+		img.pendingFree = img.pendingFree[1:]
+	}
+	img.pendingFree = nil
+	return nil
+}
+
+func sortedKeys(m map[int64]bool) []int64 {
+	keys := make([]int64, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	return keys
+}
+
+func (img *Image) writeDirtyL2() error {
+	if len(img.dirtyL2) == 0 {
+		return nil
+	}
+	for _, off := range sortedKeys(img.dirtyL2) {
+		t := img.l2.get(off)
+		if t == nil {
+			return diskerr.At(off, "qcow2 dirty L2 table lost from the cache", diskerr.ErrCorrupt)
+		}
+		if err := img.writeHost(t, off); err != nil {
+			return err
+		}
+	}
+	if err := img.sync(); err != nil {
+		return err
+	}
+	clear(img.dirtyL2)
+	return nil
+}
+
+func (img *Image) writeDirtyL1() error {
+	if len(img.dirtyL1) == 0 {
+		return nil
+	}
+	base := int64(img.meta.L1TableOffset)
+	for _, i := range sortedKeys(img.dirtyL1) {
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], img.l1[i])
+		if err := img.writeHost(b[:], base+i*8); err != nil {
+			return err
+		}
+	}
+	if err := img.sync(); err != nil {
+		return err
+	}
+	clear(img.dirtyL1)
+	return nil
+}
