@@ -1,0 +1,73 @@
+package ext
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/guestinject/guestinject/vfs/ext/layout"
+)
+
+// ErrUnclean: the superblock says the filesystem was not cleanly unmounted
+// or has errors; Options.Force writes anyway.
+var ErrUnclean = errors.New("ext: filesystem is not clean")
+
+// checkWritableState decides, before anything is written, whether the
+// filesystem may be written. In order:
+//
+//  1. MMP (mmp feature): a node or e2fsck may hold the filesystem: refuse
+//     (ErrInUse) unless Force.
+//  2. s_state without VALID, or with ERROR_FS: refuse (ErrUnclean) unless
+//     Force.
+//  3. needs_recovery: replay the internal journal (replayJournal), or
+//     refuse with an error wrapping ErrNeedsRecovery when that cannot be
+//     done safely; then the replayed superblock's state is checked again.
+//  4. orphan inodes (s_last_orphan list, orphan_file entries): refuse
+//     (ErrOrphans) unless Force; e2fsck processes them.
+//
+// Nothing is written unless every check before the replay passes; the
+// replay is the only write this makes.
+func (f *FS) checkWritableState() error {
+	if err := f.checkMMP(); err != nil {
+		return err
+	}
+	if err := f.checkCleanState(); err != nil {
+		return err
+	}
+	if f.sb.FeatureIncompat.Has(layout.IncompatRecover) {
+		n, err := f.replayJournal()
+		if err != nil {
+			return err
+		}
+		f.warn(fmt.Sprintf("ext: replayed the journal: %d blocks written home", n))
+		if err := f.checkCleanState(); err != nil {
+			return err
+		}
+	}
+	if err := f.checkOrphans(); err != nil {
+		if !f.opts.Force || !errors.Is(err, ErrOrphans) {
+			return err
+		}
+		f.warn("ext: writing despite orphan inodes: " + err.Error())
+	}
+	return nil
+}
+
+// checkCleanState refuses, unless Force, a superblock whose state is not
+// VALID or records errors.
+func (f *FS) checkCleanState() error {
+	st := f.sb.State
+	var why string
+	switch {
+	case st&layout.StateErrors != 0:
+		why = fmt.Sprintf("the superblock records errors (state %#x)", st)
+	case st&layout.StateValid == 0:
+		why = fmt.Sprintf("it was not cleanly unmounted (state %#x)", st)
+	default:
+		return nil
+	}
+	if f.opts.Force {
+		f.warn("ext: writing although " + why)
+		return nil
+	}
+	return fmt.Errorf("%w: %s; run e2fsck, or force", ErrUnclean, why)
+}
