@@ -203,6 +203,7 @@ func (s *scan) fillGPT(c *gptCopy, ss int) error {
 	t.Scheme, t.SectorSize = SchemeGPT, ss
 	t.DiskGUID = guidString(c.hdr.DiskGUID)
 	lbas := uint64(s.size / int64(ss))
+	s.reserveGPT(c, ss, lbas)
 	if c.hdr.LastUsable >= lbas {
 		t.warnf("GPT last usable LBA %d is beyond the disk's last LBA %d (disk shrunk?)", c.hdr.LastUsable, lbas-1)
 	}
@@ -254,4 +255,21 @@ func gptName(n [36]uint16) string {
 		end++
 	}
 	return string(utf16.Decode(n[:end]))
+}
+
+// reserveGPT records the GPT's own bytes: everything before the first
+// usable LBA and after the last (protective MBR, both headers and, where
+// they normally sit, both entry arrays), and the array of the copy used
+// wherever it is. The header fields were bounded by validHeader; the
+// usable range is clamped to the disk.
+func (s *scan) reserveGPT(c *gptCopy, ss int, lbas uint64) {
+	sz := int64(ss)
+	first := min(c.hdr.FirstUsable, lbas)
+	last := min(c.hdr.LastUsable, lbas-1)
+	s.t.reserve(0, max(int64(first), 2)*sz, "GPT before the first usable LBA")
+	if last+1 < lbas {
+		s.t.reserve(int64(last+1)*sz, int64(lbas)*sz, "GPT after the last usable LBA")
+	}
+	arr := int64(c.hdr.EntriesLBA) * sz
+	s.t.reserve(arr, arr+int64(len(c.entries)), "GPT entry array")
 }

@@ -68,6 +68,7 @@ func (s *scan) readMBR(m *mbrSector, o Options) error {
 	if t.SectorSize == 0 {
 		t.SectorSize = s.guessMBRSectorSize(m)
 	}
+	t.reserve(0, mbrSectorSize, "MBR")
 	next := 5
 	for i, e := range m.Entries {
 		if !e.used() {
@@ -152,6 +153,7 @@ func (s *scan) readEBR(lba uint64, next *int) (link mbrEntry, done bool, err err
 		s.t.warnf("EBR at LBA %d has no 0x55AA signature; logical partitions after it are not read", lba)
 		return link, true, nil
 	}
+	s.t.reserve(off, off+mbrSectorSize, "EBR at LBA %d", lba)
 	if e := m.Entries[0]; e.used() && !isExtended(e.Type) {
 		p := mbrPartition(e, *next, lba, ss)
 		p.Logical = true

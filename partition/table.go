@@ -47,6 +47,20 @@ type Table struct {
 	// Hybrid is set for a GPT disk whose MBR holds other partitions beside
 	// the protective 0xEE entry; the GPT is what Read reports.
 	Hybrid bool
+
+	// reserved lists the bytes the table itself occupies (MBR, EBRs, GPT
+	// headers and entry arrays); Open refuses a partition overlapping them.
+	reserved []span
+}
+
+// span is a byte range [start, end) holding partition table metadata.
+type span struct {
+	start, end int64
+	what       string
+}
+
+func (t *Table) reserve(start, end int64, format string, args ...any) {
+	t.reserved = append(t.reserved, span{start, end, fmt.Sprintf(format, args...)})
 }
 
 // Partition returns the partition with the given number.
@@ -60,9 +74,10 @@ func (t *Table) Partition(number int) (Partition, error) {
 }
 
 // Open returns the section of disk holding partition number. It refuses an
-// extended partition (a container of EBRs) and a partition that does not
-// lie wholly inside the disk, so a write through the section can never
-// reach past the disk end or into another structure.
+// extended partition (a container of EBRs), a partition that does not lie
+// wholly inside the disk (ErrOutOfRange), and one that overlaps the
+// partition table or another partition (ErrCorrupt), so a write through
+// the section can reach nothing but the partition's own bytes.
 func (t *Table) Open(disk io.ReaderAt, number int) (*Section, error) {
 	p, err := t.Partition(number)
 	if err != nil {
@@ -76,7 +91,29 @@ func (t *Table) Open(disk io.ReaderAt, number int) (*Section, error) {
 		return nil, &Error{Where: where, LBA: -1, Offset: p.Start,
 			Msg: fmt.Sprintf("%d bytes at offset %d do not fit in the %d-byte disk", p.Size, p.Start, t.DiskSize), Err: ErrOutOfRange}
 	}
+	if err := t.checkClear(p); err != nil {
+		return nil, err
+	}
 	return NewSection(disk, p.Start, p.Size), nil
+}
+
+// checkClear refuses a partition that shares bytes with the partition
+// table or with another partition: writing through it would corrupt them.
+func (t *Table) checkClear(p Partition) error {
+	where := fmt.Sprintf("partition %d", p.Number)
+	for _, r := range t.reserved {
+		if p.Start < r.end && r.start < p.End() {
+			return &Error{Where: where, LBA: -1, Offset: p.Start,
+				Msg: fmt.Sprintf("overlaps the %s at bytes %d-%d", r.what, r.start, r.end), Err: ErrCorrupt}
+		}
+	}
+	for _, q := range t.Partitions {
+		if q.Number != p.Number && !q.Extended && q.Size > 0 && p.Start < q.End() && q.Start < p.End() {
+			return &Error{Where: where, LBA: -1, Offset: p.Start,
+				Msg: fmt.Sprintf("overlaps partition %d", q.Number), Err: ErrCorrupt}
+		}
+	}
+	return nil
 }
 
 func (t *Table) warnf(format string, args ...any) {
