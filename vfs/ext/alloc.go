@@ -224,8 +224,10 @@ func (t *tx) takeInode(gr *txGroup, idx uint32, dir bool) {
 // is the last user) are freed now, the inode gets dtime and no links, and
 // its bitmap bit is cleared at commit.
 func (t *tx) freeInode(in *inode) error {
-	if err := t.truncate(in, 0); err != nil {
-		return err
+	if !in.flag(layout.FlagInlineData) {
+		if err := t.truncate(in, 0); err != nil {
+			return err
+		}
 	}
 	if err := t.dropXattrBlock(in); err != nil {
 		return err

@@ -97,9 +97,6 @@ func (t *tx) writeData(in *inode, off int64, data []byte) error {
 		} else if b, err = t.metaBlock(p, kindData); err != nil {
 			return err
 		}
-		if !isNew && off+n >= in.size && inner+n < bs && off >= in.size-in.size%bs {
-			clear(b[inner+n:]) // past the new end: keep the block's tail zero
-		}
 		copy(b[inner:], data[:n])
 		data, off = data[n:], off+n
 		if off > in.size {
