@@ -70,3 +70,68 @@ func BenchmarkScatteredIO1TiB(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSession1TiB: per op, a whole session as an injection does it:
+// open for writing, 16 scattered 4 KiB writes at fresh offsets and 16
+// reads, then Close (pending metadata written with its syncs).
+func BenchmarkSession1TiB(b *testing.B) {
+	for _, format := range []string{"qcow2", "raw"} {
+		b.Run(format, func(b *testing.B) {
+			p := bigImage(b, format)
+			buf := make([]byte, 4096)
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				d, err := Open(p, Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, off := range scattered(d.Size(), 16, int64(i)) {
+					if _, err := d.WriteAt(buf, off); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := d.ReadAt(buf, off+4096); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := d.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkNovaLike1TiB: per op, a session shaped like an injection into a
+// fresh filesystem at the start of a 1 TiB disk: 12 writes of 4 KiB within
+// its first 64 MiB (superblock, bitmaps, inodes, a few files), 24 reads,
+// Close.
+func BenchmarkNovaLike1TiB(b *testing.B) {
+	for _, format := range []string{"qcow2", "raw"} {
+		b.Run(format, func(b *testing.B) {
+			p := bigImage(b, format)
+			buf := make([]byte, 4096)
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				d, err := Open(p, Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for j := int64(0); j < 12; j++ {
+					off := (j*5_300_007 + int64(i)*65536) % (64 << 20) &^ 4095
+					if _, err := d.ReadAt(buf, off); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := d.WriteAt(buf, off); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := d.ReadAt(buf, off+(32<<20)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := d.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -26,10 +26,16 @@ func (img *Image) flushIfFull() error {
 	return nil
 }
 
+// sync makes everything written so far durable (a no-op when nothing was
+// written since the last sync).
 func (img *Image) sync() error {
+	if !img.unsynced {
+		return nil
+	}
 	if err := img.f.Sync(); err != nil {
 		return diskerr.At(-1, "sync qcow2 image", err)
 	}
+	img.unsynced = false
 	return nil
 }
 

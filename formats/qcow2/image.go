@@ -53,6 +53,7 @@ type Image struct {
 	dirtyL2     map[int64]bool // L2 tables changed in the cache
 	dirtyL1     map[int64]bool // L1 indices changed in img.l1
 	pendingFree []int64        // clusters whose reference goes away
+	unsynced    bool           // written since the last sync
 
 	compVC  int64 // virtual cluster held in compBuf, -1 if none
 	compBuf []byte

@@ -168,6 +168,7 @@ func (img *Image) reserve(n int64) int64 {
 
 // writeHost writes host bytes and tracks the file size.
 func (img *Image) writeHost(p []byte, off int64) error {
+	img.unsynced = true
 	if _, err := img.f.WriteAt(p, off); err != nil {
 		return diskerr.At(off, "write qcow2 image", err)
 	}
