@@ -108,11 +108,12 @@ func (f *FS) begin() (*tx, error) {
 	if !f.opts.Writable || !ok {
 		return nil, fmt.Errorf("ext: opened read-only: %w", vfs.ErrReadOnly)
 	}
-	if err := f.checkWritable(); err != nil {
-		return nil, err
-	}
 	mu, _ := writeLocks.LoadOrStore(f, &sync.Mutex{})
 	mu.(*sync.Mutex).Lock()
+	if err := f.checkWritable(); err != nil {
+		mu.(*sync.Mutex).Unlock()
+		return nil, err
+	}
 	return &tx{
 		f: f, w: w, now: time.Now(),
 		blocks: map[uint64]*txBlock{}, inodes: map[uint32]*inode{}, dirty: map[uint32]bool{},
@@ -225,15 +226,6 @@ func (t *tx) touch(in *inode) {
 	t.dirtyInode(in)
 }
 
-// checkWritable refuses a filesystem the engine cannot write safely. It
-// is called by begin; Open calls it too for Options.Writable.
-func (f *FS) checkWritable() error {
-	if err := checkWriteFeatures(f.sb); err != nil {
-		return err
-	}
-	return f.checkWriteState()
-}
-
 // Features this engine writes correctly (beyond what it reads).
 const (
 	writableROCompat = layout.ROCompatSparseSuper | layout.ROCompatLargeFile |
@@ -255,9 +247,6 @@ func checkWriteFeatures(sb *layout.Superblock) error {
 	}
 	if u := sb.FeatureCompat.Unknown(); u != 0 {
 		return fmt.Errorf("%w: writing a filesystem with unknown compat feature bits %#x", ErrUnsupportedFeature, uint32(u))
-	}
-	if sb.FeatureIncompat.Has(layout.IncompatRecover) {
-		return fmt.Errorf("%w: the journal needs recovery before anything is written", ErrNeedsRecovery)
 	}
 	return nil
 }

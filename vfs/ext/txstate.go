@@ -2,33 +2,33 @@ package ext
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/guestinject/guestinject/vfs/ext/layout"
 )
 
-// ErrNotClean: the superblock says the filesystem has errors, was not
-// cleanly unmounted (it may be mounted), or is guarded by mmp; writes need
-// Options.Force.
-var ErrNotClean = fmt.Errorf("ext: filesystem not clean (Options.Force writes anyway): %w", ErrUnsupportedFeature)
+// writeChecked remembers, per FS, the outcome of the checks made before
+// its first write (they may replay the journal, which is done once).
+var writeChecked sync.Map // *FS -> *checkResult
 
-// checkWriteState refuses, unless Options.Force, a filesystem whose state
-// says it has errors or was not cleanly unmounted, or that uses mmp; and,
-// always, one with an orphan list to process.
-func (f *FS) checkWriteState() error {
-	sb := f.sb
-	if sb.LastOrphan != 0 {
-		return fmt.Errorf("%w: orphan inode list starts at inode %d (run e2fsck)", ErrUnsupportedFeature, sb.LastOrphan)
+type checkResult struct{ err error }
+
+// checkWritable refuses a filesystem the engine cannot write safely:
+// first the features it cannot keep consistent (nothing written), then
+// checkWritableState (mmp, s_state, journal replay, orphans; see
+// state.go), then a journal still needing recovery. The outcome is
+// remembered: the checks run once per FS, before its first write.
+func (f *FS) checkWritable() error {
+	if r, ok := writeChecked.Load(f); ok {
+		return r.(*checkResult).err
 	}
-	if f.opts.Force {
-		return nil
+	err := checkWriteFeatures(f.sb)
+	if err == nil {
+		err = f.checkWritableState()
 	}
-	switch {
-	case sb.State&layout.StateErrors != 0:
-		return fmt.Errorf("%w: the superblock records errors (state %#x)", ErrNotClean, sb.State)
-	case sb.State&layout.StateValid == 0:
-		return fmt.Errorf("%w: not cleanly unmounted, or mounted now (state %#x)", ErrNotClean, sb.State)
-	case sb.FeatureIncompat.Has(layout.IncompatMMP):
-		return fmt.Errorf("%w: multiple-mount protection (mmp) is on; the block is not checked", ErrNotClean)
+	if err == nil && f.sb.FeatureIncompat.Has(layout.IncompatRecover) {
+		err = fmt.Errorf("%w: the journal still needs recovery", ErrNeedsRecovery)
 	}
-	return nil
+	writeChecked.Store(f, &checkResult{err})
+	return err
 }
