@@ -119,8 +119,12 @@ func (f *FS) checkLeafChecksum(dir *inode, b []byte, pblk uint64) error {
 // parseDirEntries walks the entries of one directory block (or inline
 // region) b, bounding every rec_len and name_len by b.
 func (f *FS) parseDirEntries(b []byte, lblk uint64, dir *inode, fn func(dirEntry) bool) (bool, error) {
+	what := "directory block"
+	if dir.flag(layout.FlagInlineData) {
+		what = "inline directory part" // 0: i_block, 1: system.data
+	}
 	bad := func(off int, format string, args ...any) (bool, error) {
-		return false, corrupt("directory block", lblk, dir.num, -1, "entry at offset %d: "+format, append([]any{off}, args...)...)
+		return false, corrupt(what, lblk, dir.num, -1, "entry at offset %d: "+format, append([]any{off}, args...)...)
 	}
 	for off := 0; off < len(b); {
 		if off+layout.DirentHeaderSize > len(b) {

@@ -22,9 +22,6 @@ func (f *FS) readlink(in *inode) (string, error) {
 	}
 	var target []byte
 	if f.isFastSymlink(in) {
-		if in.size >= layout.InodeBlockSize {
-			return bad("fast symlink of %d bytes", in.size)
-		}
 		target = in.iblock()[:in.size]
 	} else {
 		d, err := f.openData(in)
@@ -45,15 +42,17 @@ func (f *FS) readlink(in *inode) (string, error) {
 	return string(target), nil
 }
 
-// isFastSymlink follows the kernel: no inline data, and no blocks besides
-// an xattr block.
+// isFastSymlink follows e2fsprogs: a target shorter than i_block lives
+// in it, unless the inode holds inline data, or has an extent tree that
+// maps blocks (a legacy slow symlink). i_blocks alone cannot decide: with
+// ea_inode it also counts the blocks of attribute inodes.
 func (f *FS) isFastSymlink(in *inode) bool {
-	if in.flag(layout.FlagInlineData) {
+	if in.flag(layout.FlagInlineData) || in.size >= layout.InodeBlockSize {
 		return false
 	}
 	var ea uint64
 	if in.raw.FileACL() != 0 {
 		ea = uint64(f.geo.clusterSize >> 9)
 	}
-	return f.blocks512(in) == ea
+	return !in.flag(layout.FlagExtents) || f.blocks512(in) <= ea
 }
