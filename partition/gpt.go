@@ -26,7 +26,9 @@ func (s *scan) readGPT(o Options) error {
 	sizes := []int{512, 4096}
 	if o.SectorSize != 0 {
 		sizes = []int{o.SectorSize}
-	} else if !s.gptSignatureAt(512) && s.gptSignatureAt(4096) {
+	} else if at512, err := s.gptSignatureAt(512); err != nil {
+		return err
+	} else if !at512 {
 		sizes = []int{4096, 512}
 	}
 	var first error

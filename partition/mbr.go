@@ -183,6 +183,9 @@ func (s *scan) guessMBRSectorSize(m *mbrSector) int {
 	return 512
 }
 
+// mbrScore counts the partitions whose contents are recognised when the
+// MBR is read with ss-byte sectors; -1 if a partition would then end past
+// the disk.
 func (s *scan) mbrScore(m *mbrSector, ss int64) int {
 	score := 0
 	for _, e := range m.Entries {
@@ -190,8 +193,8 @@ func (s *scan) mbrScore(m *mbrSector, ss int64) int {
 			continue
 		}
 		start := int64(e.LBAFirst) * ss
-		if start >= s.size {
-			continue
+		if start+int64(e.Sectors)*ss > s.size {
+			return -1
 		}
 		if isExtended(e.Type) {
 			if b, err := s.read("ebr", start, mbrSectorSize); err == nil && [2]byte(b[510:512]) == mbrSignature {

@@ -83,7 +83,10 @@ func (s *scan) detect(o Options) error {
 	}
 	mbrOK := validMBR(&m)
 	pmbr := mbrOK && hasProtective(&m)
-	gptSeen := s.gptSignatureAt(512) || s.gptSignatureAt(4096)
+	gptSeen, err := s.gptSeen()
+	if err != nil {
+		return err
+	}
 	switch {
 	case pmbr || (gptSeen && (!mbrOK || !anyUsed(&m))):
 		if !pmbr {
@@ -100,10 +103,26 @@ func (s *scan) detect(o Options) error {
 	return s.whole()
 }
 
-// gptSignatureAt tells whether "EFI PART" is at byte off.
-func (s *scan) gptSignatureAt(off int64) bool {
+// gptSeen tells whether a GPT header signature sits at LBA 1 for 512- or
+// 4096-byte sectors. A read failure is returned, not taken for "no".
+func (s *scan) gptSeen() (bool, error) {
+	for _, off := range []int64{512, 4096} {
+		ok, err := s.gptSignatureAt(off)
+		if ok || err != nil {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
+// gptSignatureAt tells whether "EFI PART" is at byte off; past the disk
+// end it is not.
+func (s *scan) gptSignatureAt(off int64) (bool, error) {
 	b, err := s.read("gpt header", off, len(gptSignature))
-	return err == nil && bytes.Equal(b, gptSignature[:])
+	if isCorrupt(err) {
+		return false, nil
+	}
+	return err == nil && bytes.Equal(b, gptSignature[:]), err
 }
 
 // whole fills a table with no partition scheme: one pseudo-partition over

@@ -133,3 +133,38 @@ func TestMBR4096(t *testing.T) {
 		}
 	}
 }
+
+// TestIOErrorsPropagate: a read failure anywhere Read looks is returned as
+// the disk's error (never taken for corruption or absence), located.
+func TestIOErrorsPropagate(t *testing.T) {
+	mbrImg, _, _, ebrs := logicalImage(t)
+	gptImg := gptImage(t)
+	corruptAt(t, gptImg, 512+0x10) // the backup header must be read
+	cases := []struct {
+		name     string
+		img      string
+		from, to int64
+	}{
+		{"MBR", mbrImg, 0, 1},
+		{"LBA 1 of an MBR disk", mbrImg, 512, 513},
+		{"second EBR", mbrImg, ebrs[1] * 512, ebrs[1]*512 + 1},
+		{"GPT backup header", gptImg, gptDiskSize - 512, gptDiskSize - 511},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := openFile(t, c.img)
+			st, err := f.Stat()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Read(&failingReader{r: f, from: c.from, to: c.to}, st.Size())
+			var pe *Error
+			if !errors.Is(err, errDisk) || isCorrupt(err) || !errors.As(err, &pe) {
+				t.Fatalf("err %v, want the disk's error", err)
+			}
+			if pe.Offset > c.from || pe.Offset+4096 < c.from {
+				t.Errorf("error located at offset %d, failure at %d", pe.Offset, c.from)
+			}
+		})
+	}
+}
