@@ -55,14 +55,14 @@ const maxReadPerTable = 20 << 20
 func checkTable(t *testing.T, head, tail []byte, extraSectors uint32) {
 	d := newSparseDisk(head, tail, extraSectors)
 	tab, err := Read(d, d.size)
+	if d.total > maxReadPerTable {
+		t.Fatalf("Read read %d bytes", d.total)
+	}
 	if err != nil {
 		if !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("error is not ErrCorrupt: %v", err)
 		}
 		return
-	}
-	if d.total > maxReadPerTable {
-		t.Fatalf("Read read %d bytes", d.total)
 	}
 	seen := map[int]bool{}
 	for _, p := range tab.Partitions {

@@ -168,3 +168,24 @@ func TestIOErrorsPropagate(t *testing.T) {
 		})
 	}
 }
+
+// TestReadCostFollowsTheTable: reading the table of a 1 TiB disk costs a
+// few KiB, like that of a small one.
+func TestReadCostFollowsTheTable(t *testing.T) {
+	const size = 1 << 40
+	gpt := newImage(t, size)
+	buildGPT(t, gpt, 512, size, parts4k)
+	mbr := newImage(t, size)
+	sfdiskScript(t, mbr, "label: dos\nsize=100G, type=83\ntype=5\nsize=200G, type=83\nsize=300G, type=8e\n")
+	for _, img := range []string{gpt, mbr} {
+		total := &totalReader{r: openFile(t, img)}
+		tab, err := Read(total, size)
+		if err != nil || len(tab.Partitions) < 3 {
+			t.Fatalf("Read: %+v, %v", tab, err)
+		}
+		t.Logf("%s: %d bytes", tab.Scheme, total.n)
+		if total.n > 128<<10 {
+			t.Errorf("%s: Read read %d bytes of a 1 TiB disk", tab.Scheme, total.n)
+		}
+	}
+}
