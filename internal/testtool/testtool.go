@@ -41,6 +41,8 @@ func Package(tool string) string {
 		return "e2fsprogs"
 	case "qemu-img", "qemu-io", "qemu-nbd":
 		return "qemu-utils"
+	case "mkswap", "blkid":
+		return "util-linux"
 	case "sfdisk", "fdisk":
 		return "fdisk"
 	case "sgdisk", "gdisk":

@@ -1,0 +1,175 @@
+// Package image opens a disk image as users have it — raw or qcow2, a thin
+// overlay on a base, partitioned (MBR with logical partitions, GPT) or not —
+// finds the guest's root filesystem and serves it as a vfs.FS:
+//
+//	formats.Open ─▶ partition.Read ─▶ partition section ─▶ ext.Open
+//
+// Policy lives here (which partition is the root, whether a backing file
+// may be opened, whether to write); the layers below only do what they are
+// told.
+package image
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/guestinject/guestinject/formats"
+	"github.com/guestinject/guestinject/partition"
+	"github.com/guestinject/guestinject/vfs/ext"
+)
+
+// Errors of root detection; test with errors.Is.
+var (
+	// ErrNoRoot: no partition holds an ext filesystem that looks like a
+	// guest root. The error lists what each partition holds.
+	ErrNoRoot = errors.New("no guest root filesystem found")
+	// ErrManyRoots: several partitions look like a guest root (a
+	// multi-boot disk); pick one with Partition.
+	ErrManyRoots = errors.New("several partitions look like a guest root")
+	// ErrBadPartition: the Partition option names no usable partition.
+	ErrBadPartition = errors.New("no such partition")
+	// ErrNotExt: the chosen partition holds no filesystem this tool can
+	// open (it names what it holds instead).
+	ErrNotExt = errors.New("partition holds no ext2/3/4 filesystem")
+)
+
+// Options say how to open an image and which filesystem to serve.
+type Options struct {
+	Format  string                // "", "raw" or "qcow2" ("" detects by magic)
+	Backing formats.BackingPolicy // which backing files the image may name
+	NoLock  bool                  // skip the qemu-compatible image locks
+
+	// Partition is "auto" (or ""): the one partition that looks like a
+	// guest root; "none": a filesystem on the whole disk; or a partition
+	// number as Linux numbers them (1-4 primary, 5+ logical, GPT index+1).
+	Partition string
+	// Offset, when non-zero, serves the filesystem starting at this byte
+	// of the disk and ignores any partition table.
+	Offset int64
+
+	Writable          bool // open the image and the filesystem for writing
+	Force             bool // ext.Options.Force
+	AllowDirtyJournal bool // ext.Options.AllowDirtyJournal (read-only opens)
+	Warn              func(string)
+}
+
+// Image is an opened image with the filesystem chosen in it.
+type Image struct {
+	Disk      *formats.Image
+	Table     *partition.Table // nil when Offset was given
+	Partition partition.Partition
+	FS        *ext.FS
+}
+
+// Open opens the image at path and the filesystem Options select in it.
+func Open(path string, o Options) (*Image, error) {
+	disk, err := formats.Open(path, formats.Options{Format: o.Format, ReadOnly: !o.Writable, Backing: o.Backing, NoLock: o.NoLock})
+	if err != nil {
+		return nil, err
+	}
+	im, err := openOn(disk, o)
+	if err != nil {
+		disk.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return im, nil
+}
+
+// Close flushes what was written and closes the image and its chain.
+func (im *Image) Close() error { return im.Disk.Close() }
+
+func openOn(disk *formats.Image, o Options) (*Image, error) {
+	im := &Image{Disk: disk}
+	if o.Offset != 0 {
+		if o.Offset < 0 || o.Offset >= disk.Size() {
+			return nil, fmt.Errorf("%w: offset %d is outside the %d-byte disk", ErrBadPartition, o.Offset, disk.Size())
+		}
+		im.Partition = partition.Partition{Start: o.Offset, Size: disk.Size() - o.Offset}
+		return im, im.openFS(partition.NewSection(disk, o.Offset, disk.Size()-o.Offset), o)
+	}
+	t, err := partition.Read(disk, disk.Size())
+	if err != nil {
+		return nil, err
+	}
+	im.Table = t
+	num, err := choose(disk, t, o)
+	if err != nil {
+		return nil, err
+	}
+	sec, err := section(disk, t, num)
+	if err != nil {
+		return nil, err
+	}
+	im.Partition = sec.part
+	return im, im.openFS(sec.Section, o)
+}
+
+func (im *Image) openFS(r io.ReaderAt, o Options) error {
+	size := im.Partition.Size
+	fsys, err := ext.Open(r, size, &ext.Options{Writable: o.Writable, Force: o.Force, AllowDirtyJournal: o.AllowDirtyJournal, Warn: o.Warn})
+	if err != nil {
+		return fmt.Errorf("%s: %w", describePart(im.Partition), err)
+	}
+	im.FS = fsys
+	return nil
+}
+
+// partSection is a partition and the section of the disk that holds it.
+type partSection struct {
+	*partition.Section
+	part partition.Partition
+}
+
+// section returns the bounded section of partition num; 0 is the whole
+// disk when the table is empty.
+func section(disk *formats.Image, t *partition.Table, num int) (partSection, error) {
+	if num == 0 && t.Scheme != partition.SchemeNone {
+		return partSection{}, fmt.Errorf("%w: partition 0 (the whole disk) of a disk with a %s table", ErrBadPartition, t.Scheme)
+	}
+	if num == 0 && len(t.Partitions) == 0 {
+		p := partition.Partition{Start: 0, Size: disk.Size()}
+		return partSection{partition.NewSection(disk, 0, disk.Size()), p}, nil
+	}
+	p, err := t.Partition(num)
+	if err != nil {
+		return partSection{}, fmt.Errorf("%w: %d: %w", ErrBadPartition, num, err)
+	}
+	s, err := t.Open(disk, num)
+	if err != nil {
+		return partSection{}, err
+	}
+	return partSection{s, p}, nil
+}
+
+// choose applies the Partition option.
+func choose(disk *formats.Image, t *partition.Table, o Options) (int, error) {
+	switch sel := strings.TrimSpace(o.Partition); sel {
+	case "", "auto":
+		c, err := findRoot(disk, t)
+		if err != nil {
+			return 0, err
+		}
+		return c.Number, nil
+	case "none":
+		return 0, nil
+	default:
+		n, err := strconv.Atoi(sel)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("%w: %q is not auto, none or a partition number", ErrBadPartition, sel)
+		}
+		return n, nil
+	}
+}
+
+func describePart(p partition.Partition) string {
+	if p.Number == 0 {
+		if p.Start == 0 {
+			return "whole disk"
+		}
+		return fmt.Sprintf("filesystem at offset %d", p.Start)
+	}
+	return fmt.Sprintf("partition %d", p.Number)
+}

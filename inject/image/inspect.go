@@ -1,0 +1,184 @@
+package image
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"strings"
+
+	"github.com/guestinject/guestinject/formats"
+	"github.com/guestinject/guestinject/partition"
+	"github.com/guestinject/guestinject/vfs/ext"
+)
+
+// Report is what `inject inspect` prints: the container, its backing
+// chain, the partition table, each filesystem and the detected root.
+type Report struct {
+	Path        string                `json:"path"`
+	Format      string                `json:"format"`
+	VirtualSize int64                 `json:"virtual_size"`
+	Qcow2       *formats.Info         `json:"qcow2,omitempty"`
+	Backing     []formats.BackingInfo `json:"backing_chain,omitempty"`
+	Table       TableReport           `json:"partition_table"`
+	Partitions  []PartitionReport     `json:"partitions"`
+	Root        *RootReport           `json:"root,omitempty"`
+	RootError   string                `json:"root_error,omitempty"`
+}
+
+// TableReport summarises the partition table.
+type TableReport struct {
+	Scheme     string   `json:"scheme"`
+	SectorSize int      `json:"sector_size"`
+	DiskGUID   string   `json:"disk_guid,omitempty"`
+	Hybrid     bool     `json:"hybrid_mbr,omitempty"`
+	Warnings   []string `json:"warnings,omitempty"`
+}
+
+// PartitionReport is one partition and what it holds.
+type PartitionReport struct {
+	partition.Partition
+	Content    Candidate `json:"content"`
+	Filesystem *FSReport `json:"filesystem,omitempty"`
+}
+
+// FSReport describes an ext filesystem.
+type FSReport struct {
+	Type       string   `json:"type"`
+	Label      string   `json:"label,omitempty"`
+	UUID       string   `json:"uuid"`
+	Size       int64    `json:"size"`
+	BlockSize  int      `json:"block_size"`
+	FreeBytes  int64    `json:"free_bytes"`
+	Inodes     uint32   `json:"inodes"`
+	FreeInodes uint32   `json:"free_inodes"`
+	Features   []string `json:"features"`
+	Clean      bool     `json:"clean"`
+	Journal    string   `json:"journal"`
+}
+
+// RootReport names the guest root and its operating system.
+type RootReport struct {
+	Partition  int    `json:"partition"`
+	OSID       string `json:"os_id,omitempty"`
+	OSName     string `json:"os_name,omitempty"`
+	OSVersion  string `json:"os_version,omitempty"`
+	PrettyName string `json:"pretty_name,omitempty"`
+}
+
+// Inspect opens path read-only and describes it. It reads the container's
+// headers, the partition table, each partition's first blocks, and the few
+// inodes of the root markers and os-release.
+func Inspect(path string, o Options) (*Report, error) {
+	o.Writable = false
+	disk, err := formats.Open(path, formats.Options{Format: o.Format, ReadOnly: true, Backing: o.Backing, NoLock: o.NoLock})
+	if err != nil {
+		return nil, err
+	}
+	defer disk.Close()
+	info := disk.Info()
+	r := &Report{Path: path, Format: info.Format, VirtualSize: info.VirtualSize, Backing: info.BackingChain}
+	if info.Format == formats.FormatQcow2 {
+		r.Qcow2 = info
+	}
+	t, err := partition.Read(disk, disk.Size())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	r.Table = TableReport{Scheme: string(t.Scheme), SectorSize: t.SectorSize, DiskGUID: t.DiskGUID, Hybrid: t.Hybrid, Warnings: t.Warnings}
+	for _, c := range Candidates(disk, disk.Size(), t) {
+		pr := PartitionReport{Content: c}
+		if p, err := t.Partition(c.Number); err == nil {
+			pr.Partition = p
+		} else {
+			pr.Partition = partition.Partition{Number: c.Number, Start: c.Start, Size: c.Size}
+		}
+		pr.Filesystem = describeFS(disk, t, c)
+		r.Partitions = append(r.Partitions, pr)
+	}
+	num, err := choose(disk, t, o)
+	if err != nil {
+		r.RootError = err.Error()
+		return r, nil
+	}
+	r.Root = describeRoot(disk, t, num)
+	return r, nil
+}
+
+func describeFS(disk *formats.Image, t *partition.Table, c Candidate) *FSReport {
+	if !strings.HasPrefix(c.Kind, "ext") {
+		return nil
+	}
+	sec, err := section(disk, t, c.Number)
+	if err != nil {
+		return nil
+	}
+	fsys, err := ext.Open(sec, sec.Size(), &ext.Options{AllowDirtyJournal: true})
+	if err != nil {
+		return nil
+	}
+	in := fsys.Info()
+	feats := append(append(append([]string{}, in.Compat...), in.Incompat...), in.ROCompat...)
+	j := string(in.Journal.Kind)
+	if in.Journal.NeedsRecovery {
+		j += " (needs recovery)"
+	}
+	return &FSReport{
+		Type: c.Kind, Label: in.Label, UUID: ext.UUIDString(in.UUID),
+		Size: int64(in.BlocksCount) * int64(in.BlockSize), BlockSize: in.BlockSize,
+		FreeBytes: int64(in.FreeBlocks) * int64(in.BlockSize), Inodes: in.InodesCount, FreeInodes: in.FreeInodes,
+		Features: feats, Clean: in.Clean && !in.Errors, Journal: j,
+	}
+}
+
+func describeRoot(disk *formats.Image, t *partition.Table, num int) *RootReport {
+	rr := &RootReport{Partition: num}
+	sec, err := section(disk, t, num)
+	if err != nil {
+		return rr
+	}
+	fsys, err := ext.Open(sec, sec.Size(), &ext.Options{AllowDirtyJournal: true})
+	if err != nil {
+		return rr
+	}
+	for _, p := range []string{"/etc/os-release", "/usr/lib/os-release"} {
+		data, err := fsys.ReadFile(p)
+		if err != nil || len(data) > 64<<10 {
+			continue
+		}
+		kv := ParseOSRelease(data)
+		rr.OSID, rr.OSName, rr.OSVersion, rr.PrettyName = kv["ID"], kv["NAME"], kv["VERSION_ID"], kv["PRETTY_NAME"]
+		break
+	}
+	return rr
+}
+
+// ParseOSRelease reads the KEY=value lines of an os-release file (values
+// optionally quoted with " or ', backslash escapes inside double quotes).
+func ParseOSRelease(data []byte) map[string]string {
+	kv := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		kv[k] = unquote(strings.TrimSpace(v))
+	}
+	return kv
+}
+
+func unquote(v string) string {
+	if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+		q := v[0]
+		v = v[1 : len(v)-1]
+		if q == '"' {
+			r := strings.NewReplacer(`\"`, `"`, `\\`, `\`, "\\$", "$", "\\`", "`")
+			v = r.Replace(v)
+		}
+	}
+	return v
+}
