@@ -40,6 +40,7 @@ func CreateOverlay(newPath, basePath string, o OverlayOptions) error {
 	if size == 0 {
 		size = info.VirtualSize
 	}
+	size = (size + 511) &^ 511 // qemu sizes disks in whole sectors
 	if size < info.VirtualSize {
 		return &diskerr.Error{Path: newPath, What: fmt.Sprintf("overlay size %d < base %s virtual size %d", size, basePath, info.VirtualSize), Offset: -1, Err: ErrTooSmall}
 	}

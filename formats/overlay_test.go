@@ -71,3 +71,31 @@ func TestCreateOverlayAbsoluteBase(t *testing.T) {
 	d.Close()
 	checkClean(t, ov)
 }
+
+// TestCreateOverlaySizes: odd and huge sizes give images qemu-img accepts.
+func TestCreateOverlaySizes(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "odd.raw")
+	os.WriteFile(base, []byte("not a whole sector"), 0o644)
+	for i, size := range []int64{0, 1000, 1 << 40, 1 << 50} {
+		ov := filepath.Join(dir, "ov"+string(rune('a'+i))+".qcow2")
+		if err := CreateOverlay(ov, base, OverlayOptions{Size: size}); err != nil {
+			t.Fatalf("size %d: %v", size, err)
+		}
+		checkClean(t, ov)
+		d, err := Open(ov, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, 18)
+		d.ReadAt(got, 0)
+		if string(got) != "not a whole sector" || d.Size()%512 != 0 {
+			t.Fatalf("size %d: read %q, virtual size %d", size, got, d.Size())
+		}
+		if _, err := d.WriteAt([]byte("x"), d.Size()-1); err != nil {
+			t.Fatal(err)
+		}
+		d.Close()
+		checkClean(t, ov)
+	}
+}

@@ -55,6 +55,7 @@ func TestReadVariants(t *testing.T) {
 	dir := t.TempDir()
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
 			_, img := buildVariant(t, dir, v)
 			d, err := Open(img, Options{ReadOnly: true})
 			if err != nil {

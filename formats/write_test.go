@@ -66,6 +66,7 @@ func TestWriteVariants(t *testing.T) {
 	dir := t.TempDir()
 	for i, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
 			_, img := buildVariant(t, dir, v)
 			writeAndCheck(t, img, Options{}, int64(i))
 		})

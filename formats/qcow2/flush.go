@@ -100,7 +100,7 @@ func (img *Image) writeDirtyL1() error {
 	base := int64(img.meta.L1TableOffset)
 	for _, i := range sortedKeys(img.dirtyL1) {
 		var b [8]byte
-		binary.BigEndian.PutUint64(b[:], img.l1[i])
+		binary.BigEndian.PutUint64(b[:], img.l1[i/l1Chunk][i%l1Chunk])
 		if err := img.writeHost(b[:], base+i*8); err != nil {
 			return err
 		}

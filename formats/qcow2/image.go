@@ -44,14 +44,14 @@ type Image struct {
 	backing  Backing
 	readOnly bool
 
-	l1 []uint64
+	l1 [][]uint64 // chunks of the active L1 table, nil until read
 	l2 *tableCache
 
 	w *writer // nil until the first write
 
 	// Metadata updates waiting for Flush (see flush.go).
 	dirtyL2     map[int64]bool // L2 tables changed in the cache
-	dirtyL1     map[int64]bool // L1 indices changed in img.l1
+	dirtyL1     map[int64]bool // L1 indices changed in memory
 	pendingFree []int64        // clusters whose reference goes away
 	unsynced    bool           // written since the last sync
 
@@ -102,17 +102,34 @@ func Open(f File, fileSize int64, opts Options) (*Image, error) {
 	return img, nil
 }
 
+// l1Chunk is how many L1 entries are read at a time: the L1 table is read
+// lazily, so opening a huge image costs what the clusters touched cost.
+const l1Chunk = 4096
+
 func (img *Image) loadL1() error {
-	m := img.meta
-	buf := make([]byte, int64(m.L1Size)*8)
-	if _, err := img.f.ReadAt(buf, int64(m.L1TableOffset)); err != nil {
-		return diskerr.At(int64(m.L1TableOffset), "read qcow2 L1 table", err)
-	}
-	img.l1 = make([]uint64, m.L1Size)
-	for i := range img.l1 {
-		img.l1[i] = binary.BigEndian.Uint64(buf[i*8:])
-	}
+	img.l1 = make([][]uint64, (int64(img.meta.L1Size)+l1Chunk-1)/l1Chunk)
 	return nil
+}
+
+// l1Entry returns active L1 entry i (i < L1Size), reading its chunk of the
+// table on first use.
+func (img *Image) l1Entry(i int64) (uint64, error) {
+	c := i / l1Chunk
+	if img.l1[c] == nil {
+		first := c * l1Chunk
+		n := min(int64(img.meta.L1Size)-first, l1Chunk)
+		off := int64(img.meta.L1TableOffset) + first*8
+		buf := make([]byte, n*8)
+		if _, err := img.f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
+			return 0, diskerr.At(off, "read qcow2 L1 table", err)
+		}
+		chunk := make([]uint64, n)
+		for k := range chunk {
+			chunk[k] = binary.BigEndian.Uint64(buf[k*8:])
+		}
+		img.l1[c] = chunk
+	}
+	return img.l1[c][i%l1Chunk], nil
 }
 
 // Meta returns the parsed header.

@@ -48,10 +48,14 @@ func (img *Image) roundedFileSize() int64 {
 func (img *Image) lookup(vc int64) (mapping, error) {
 	m := img.meta
 	l1i := vc / m.L2Entries
-	if l1i >= int64(len(img.l1)) {
+	if l1i >= int64(m.L1Size) {
 		return mapping{}, nil
 	}
-	l1e := L1Entry(img.l1[l1i])
+	v, err := img.l1Entry(l1i)
+	if err != nil {
+		return mapping{}, err
+	}
+	l1e := L1Entry(v)
 	l2off := l1e.L2Offset()
 	if l2off == 0 {
 		return mapping{}, nil
@@ -214,7 +218,7 @@ func (img *Image) inflate(src, dst []byte) error {
 	var r io.Reader
 	if img.meta.CompressionType == CompressionZstd {
 		if img.zdec == nil {
-			d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxMemory(64<<20))
+			d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxMemory(8<<20))
 			if err != nil {
 				return err
 			}

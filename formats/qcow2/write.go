@@ -195,7 +195,10 @@ func (img *Image) setL2(mp mapping, e L2Entry, bm SubclusterBitmap) error {
 
 // setL1 changes one active L1 entry in memory; Flush writes it.
 func (img *Image) setL1(i int64, v uint64) error {
-	img.l1[i] = v
+	if _, err := img.l1Entry(i); err != nil {
+		return err
+	}
+	img.l1[i/l1Chunk][i%l1Chunk] = v
 	img.dirtyL1[i] = true
 	return nil
 }
@@ -203,10 +206,14 @@ func (img *Image) setL1(i int64, v uint64) error {
 // writableL2 makes sure L1 entry i points at an L2 table we own: a missing
 // table is created empty, a shared one (internal snapshot) is copied.
 func (img *Image) writableL2(i int64) error {
-	if i >= int64(len(img.l1)) {
+	if i >= int64(img.meta.L1Size) {
 		return diskerr.Corrupt(int64(img.meta.L1TableOffset), "qcow2 L1 index %d beyond the table", i)
 	}
-	e := L1Entry(img.l1[i])
+	v, err := img.l1Entry(i)
+	if err != nil {
+		return err
+	}
+	e := L1Entry(v)
 	off := e.L2Offset()
 	if off == 0 {
 		return img.newL2(i, nil)
