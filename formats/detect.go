@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/guestinject/guestinject/formats/diskerr"
 )
@@ -82,4 +83,19 @@ func Detect(r io.ReaderAt, size int64) (string, error) {
 // unsupported is the error for a recognised format we cannot read.
 func unsupported(path, name string) error {
 	return &diskerr.Error{Path: path, What: fmt.Sprintf("%s images are not supported yet (convert with 'qemu-img convert -O qcow2')", name), Offset: -1, Err: ErrUnsupportedFormat}
+}
+
+// DetectFile names the container format of the file at path (see Detect),
+// e.g. for reporting what an unsupported image is.
+func DetectFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return "", err
+	}
+	return Detect(f, size)
 }

@@ -87,3 +87,22 @@ type Info struct {
 	Snapshots     int
 	BackingChain  []BackingInfo // nearest backing file first
 }
+
+// Features lists the notable qcow2 features of the image for display
+// ("lazy_refcounts", "extended_l2", "compression=zstd", "dirty", ...).
+func (i *Info) Features() []string {
+	var out []string
+	add := func(on bool, name string) {
+		if on {
+			out = append(out, name)
+		}
+	}
+	add(i.Compression == "zstd", "compression=zstd")
+	add(i.ExtendedL2, "extended_l2")
+	add(i.LazyRefcounts, "lazy_refcounts")
+	add(i.Bitmaps, "bitmaps")
+	add(i.Snapshots > 0, "snapshots")
+	add(i.Dirty, "dirty")
+	add(i.Corrupt, "corrupt")
+	return out
+}

@@ -1,6 +1,7 @@
 package formats
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 )
@@ -67,5 +68,28 @@ func TestReadVariants(t *testing.T) {
 			}
 			mustEqual(t, readAll(t, d), toRaw(t, img), v.name)
 		})
+	}
+}
+
+func TestInfo(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "i.qcow2")
+	qemuImg(t, "create", "-q", "-f", "qcow2", "-o", "cluster_size=16k,extended_l2=on,lazy_refcounts=on,compression_type=zstd,refcount_bits=8", img, "3G")
+	qemuImg(t, "snapshot", "-c", "s", img)
+	d, err := Open(img, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	i := d.Info()
+	if i.Format != "qcow2" || i.VirtualSize != 3<<30 || i.ClusterSize != 16384 || i.Version != 3 ||
+		i.RefcountBits != 8 || i.Compression != "zstd" || !i.ExtendedL2 || !i.LazyRefcounts || i.Snapshots != 1 {
+		t.Fatalf("info %+v", i)
+	}
+	if got := fmt.Sprint(i.Features()); got != "[compression=zstd extended_l2 lazy_refcounts snapshots]" {
+		t.Fatalf("features %s", got)
+	}
+	if f, err := DetectFile(img); err != nil || f != "qcow2" {
+		t.Fatalf("DetectFile: %q %v", f, err)
 	}
 }
