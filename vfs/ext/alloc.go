@@ -56,13 +56,16 @@ func (t *tx) allocIn(g uint32, from, n uint64) (uint64, uint64, error) {
 	}
 	got := uint64(0)
 	for i+got < size && got < n && !testBit(b, i+got) {
-		setBit(b, i+got)
 		got++
 	}
 	start := t.f.groupFirst(g) + i
 	if !t.f.validRange(start, got) {
 		return 0, 0, corrupt("block bitmap", uint64(g), 0, -1, "blocks %d+%d marked free lie outside the filesystem", start, got)
 	}
+	if err := t.checkFreeRun(gr, start, got); err != nil {
+		return 0, 0, err
+	}
+	setRange(b, i, i+got)
 	if uint64(gr.desc.FreeBlocksCount()) < got {
 		return 0, 0, corrupt("group descriptor", uint64(g), 0, -1, "bitmap has more free blocks than the %d counted", gr.desc.FreeBlocksCount())
 	}
@@ -70,6 +73,21 @@ func (t *tx) allocIn(g uint32, from, n uint64) (uint64, uint64, error) {
 	gr.bbDirty, gr.descDirty = true, true
 	t.freeBlocksDelta -= int64(got)
 	return start, got, nil
+}
+
+// checkFreeRun refuses blocks a (damaged) bitmap calls free although
+// they hold the group's own superblock copy, descriptors, bitmaps or
+// inode table, or are used by this transaction.
+func (t *tx) checkFreeRun(gr *txGroup, start, n uint64) error {
+	f, d := t.f, &gr.desc
+	sb, sn := f.superAndDescBlocks(gr.g)
+	it, itn := d.InodeTable(), f.itableBlocks()
+	for b := start; b < start+n; b++ {
+		if (b >= sb && b < sb+sn) || b == d.BlockBitmap() || b == d.InodeBitmap() || (b >= it && b < it+itn) || t.blocks[b] != nil {
+			return corrupt("block bitmap", uint64(gr.g), 0, -1, "block %d is marked free but holds metadata", b)
+		}
+	}
+	return nil
 }
 
 // allocBlock allocates one block near goal.
