@@ -2,8 +2,10 @@ package ext
 
 import (
 	"fmt"
+	"io"
 	"sync"
 
+	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/ext/layout"
 )
 
@@ -31,4 +33,15 @@ func (f *FS) checkWritable() error {
 	}
 	writeChecked.Store(f, &checkResult{err})
 	return err
+}
+
+// openWritable is Open's writable path (Options.Writable): the reader
+// must also be an io.WriterAt, and a filesystem the engine cannot write
+// is refused at Open, before anything is written, rather than at the
+// first write.
+func (f *FS) openWritable() error {
+	if _, ok := f.r.(io.WriterAt); !ok {
+		return fmt.Errorf("ext: Options.Writable needs an io.WriterAt, %T is not one: %w", f.r, vfs.ErrReadOnly)
+	}
+	return f.checkWritable()
 }
