@@ -21,7 +21,11 @@ var ErrUnclean = errors.New("ext: filesystem is not clean")
 //  3. needs_recovery: replay the internal journal (replayJournal), or
 //     refuse with an error wrapping ErrNeedsRecovery when that cannot be
 //     done safely; then the replayed superblock's state is checked again.
-//  4. orphan inodes (s_last_orphan list, orphan_file entries): refuse
+//  4. the internal journal's superblock must be sound, with no error
+//     recorded (s_errno, an aborted journal: e2fsck would flag the
+//     filesystem) and no log left while needs_recovery is clear: refuse
+//     (ErrUnclean) unless Force.
+//  5. orphan inodes (s_last_orphan list, orphan_file entries): refuse
 //     (ErrOrphans) unless Force; e2fsck processes them.
 //
 // Nothing is written unless every check before the replay passes; the
@@ -43,6 +47,9 @@ func (f *FS) checkWritableState() error {
 			return err
 		}
 	}
+	if err := f.checkJournalHealth(); err != nil {
+		return err
+	}
 	if err := f.checkOrphans(); err != nil {
 		if !f.opts.Force || !errors.Is(err, ErrOrphans) {
 			return err
@@ -62,6 +69,35 @@ func (f *FS) checkCleanState() error {
 		why = fmt.Sprintf("the superblock records errors (state %#x)", st)
 	case st&layout.StateValid == 0:
 		why = fmt.Sprintf("it was not cleanly unmounted (state %#x)", st)
+	default:
+		return nil
+	}
+	if f.opts.Force {
+		f.warn("ext: writing although " + why)
+		return nil
+	}
+	return fmt.Errorf("%w: %s; run e2fsck, or force", ErrUnclean, why)
+}
+
+// checkJournalHealth refuses, unless Force, an internal journal whose
+// superblock records an error or still holds a log the filesystem does
+// not ask to replay. A journal superblock that fails validation is
+// refused whatever Force says.
+func (f *FS) checkJournalHealth() error {
+	js := f.journalStatus()
+	if js.Kind != JournalInternal {
+		return nil
+	}
+	j, err := f.Journal()
+	if err != nil {
+		return fmt.Errorf("ext: checking the journal before writing: %w", err)
+	}
+	var why string
+	switch {
+	case j.Errno != 0:
+		why = fmt.Sprintf("the journal records error %d (it was aborted)", j.Errno)
+	case j.Start != 0 && !js.NeedsRecovery:
+		why = fmt.Sprintf("the journal holds a log from block %d but needs_recovery is clear", j.Start)
 	default:
 		return nil
 	}
