@@ -24,7 +24,7 @@ func randomWrites(t testing.TB, d Disk, ref string, seed int64, n int) {
 	r := rand.New(rand.NewSource(seed))
 	size := d.Size()
 	for i := 0; i < n; i++ {
-		l := 1 + r.Int63n(int64([]int{512, 8 << 10, 200 << 10}[i%3]))
+		l := 1 + r.Int63n(min(int64([]int{512, 8 << 10, 200 << 10}[i%3]), size/2))
 		off := r.Int63n(size - l)
 		if i%4 == 0 {
 			off = size - l // the tail of the disk

@@ -158,12 +158,46 @@ func (img *Image) decRef(off int64) error {
 	return img.setRefcount(off, rc-1)
 }
 
-// reserve hands out n contiguous clusters at the end of the file. Their
-// refcounts are set by the caller once their contents are written.
-func (img *Image) reserve(n int64) int64 {
-	off := img.w.end
-	img.w.end += n * img.meta.ClusterSize
-	return off
+// maxSkip bounds how many already-counted clusters past the end of the
+// file (leaks, e.g. from e2image) the allocator steps over.
+const maxSkip = 1 << 20
+
+// reserve hands out n contiguous free clusters at the end of the file,
+// stepping over clusters that are counted but lie past the end (leaked).
+// Their refcounts are set by the caller once their contents are written.
+func (img *Image) reserve(n int64) (int64, error) {
+	off, err := img.freeRun(n)
+	if err != nil {
+		return 0, err
+	}
+	img.w.end = off + n*img.meta.ClusterSize
+	return off, nil
+}
+
+// freeRun finds n clusters with refcount 0 at or after the allocation
+// pointer, moving the pointer past counted ones.
+func (img *Image) freeRun(n int64) (int64, error) {
+	w, cs := img.w, img.meta.ClusterSize
+	start, skipped := w.end, int64(0)
+	for {
+		used := int64(-1)
+		for i := int64(0); i < n && used < 0; i++ {
+			rc, err := img.refcount(w.end + i*cs)
+			if err != nil {
+				return 0, err
+			}
+			if rc != 0 {
+				used = i
+			}
+		}
+		if used < 0 {
+			return w.end, nil
+		}
+		w.end += (used + 1) * cs
+		if skipped += used + 1; skipped > maxSkip {
+			return 0, diskerr.Corrupt(start, "qcow2 has more than %d counted clusters past the end of the file", maxSkip)
+		}
+	}
 }
 
 // writeHost writes host bytes and tracks the file size.
@@ -183,7 +217,10 @@ func (img *Image) writeHost(p []byte, off int64) error {
 // and only then is it linked into the table.
 func (img *Image) newRefcountBlock(ti int64) error {
 	w, cs := img.w, img.meta.ClusterSize
-	b := img.reserve(1)
+	b, err := img.reserve(1)
+	if err != nil {
+		return err
+	}
 	buf := make([]byte, cs)
 	self := (b>>img.meta.ClusterBits)/w.rpb == ti
 	if self {
@@ -227,13 +264,24 @@ func (img *Image) growRefcountTable(minIdx int64) error {
 		if entries*8 > MaxRefcountTable {
 			return diskerr.At(-1, "qcow2 refcount table would exceed 8 MiB", diskerr.ErrNoSpace)
 		}
-		tOff, tcl = w.end, entries/perCluster
+		var err error
+		if tOff, err = img.freeRun(1); err != nil {
+			return err
+		}
+		tcl = entries / perCluster
 		missing = img.missingBlocks(tOff>>img.meta.ClusterBits, tcl)
 		last := (tOff>>img.meta.ClusterBits + tcl + int64(len(missing)) - 1) / w.rpb
-		if last < entries {
+		if last >= entries {
+			entries *= 2
+			continue
+		}
+		run, err := img.freeRun(tcl + int64(len(missing)))
+		if err != nil {
+			return err
+		}
+		if run == tOff {
 			break
 		}
-		entries *= 2
 	}
 	return img.switchRefcountTable(tOff, tcl, entries, missing)
 }
@@ -261,7 +309,9 @@ func (img *Image) missingBlocks(first, n int64) []int64 {
 
 func (img *Image) switchRefcountTable(tOff, tcl, entries int64, missing []int64) error {
 	w, cs, cb := img.w, img.meta.ClusterSize, img.meta.ClusterBits
-	img.reserve(tcl + int64(len(missing)))
+	if got, err := img.reserve(tcl + int64(len(missing))); err != nil || got != tOff {
+		return diskerr.At(tOff, "qcow2 refcount table placement moved", errors.Join(err, diskerr.ErrCorrupt))
+	}
 	newRT := make([]uint64, entries)
 	copy(newRT, w.rt)
 	blocks := map[int64][]byte{}

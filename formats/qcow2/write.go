@@ -144,7 +144,10 @@ func (img *Image) rewriteCluster(mp mapping, vc, in int64, p []byte, owned bool)
 		}
 		return img.setL2(mp, L2Entry(uint64(host)|FlagCopied), full)
 	}
-	nc := img.reserve(1)
+	nc, err := img.reserve(1)
+	if err != nil {
+		return err
+	}
 	if err := img.writeHost(buf, nc); err != nil {
 		return err
 	}
@@ -248,7 +251,10 @@ func (img *Image) newL2(i int64, old []byte) error {
 	if t == nil {
 		t = make([]byte, img.meta.ClusterSize)
 	}
-	off := img.reserve(1)
+	off, err := img.reserve(1)
+	if err != nil {
+		return err
+	}
 	if err := img.writeHost(t, off); err != nil {
 		return err
 	}
