@@ -16,13 +16,11 @@ import (
 	"github.com/guestinject/guestinject/vfs"
 )
 
-const rpCorpusDir = "/work/shared/corpus/e2fsprogs"
-
 // rpCorpusImages lists the corpus images whose superblock needs journal
 // recovery or has orphans, or that use MMP, from index.tsv.
 func rpCorpusImages(t *testing.T) []string {
 	t.Helper()
-	fh, err := os.Open(filepath.Join(rpCorpusDir, "index.tsv"))
+	fh, err := os.Open(filepath.Join(testtool.CorpusDir(t, "e2fsprogs"), "index.tsv"))
 	if err != nil {
 		t.Fatalf("corpus index: %v", err)
 	}
@@ -46,7 +44,7 @@ func rpCorpusImages(t *testing.T) []string {
 // bytes.
 func rpGunzip(t *testing.T, name, dir string) (string, []byte) {
 	t.Helper()
-	fh, err := os.Open(filepath.Join(rpCorpusDir, name+".img.gz"))
+	fh, err := os.Open(filepath.Join(testtool.CorpusDir(t, "e2fsprogs"), name+".img.gz"))
 	if err != nil {
 		t.Fatal(err)
 	}
