@@ -91,10 +91,8 @@ func (t *tx) writeData(in *inode, off int64, data []byte) error {
 		if err != nil {
 			return err
 		}
-		var b []byte
-		if isNew || (inner == 0 && n == bs) {
-			b = t.newBlock(p, kindData)
-		} else if b, err = t.metaBlock(p, kindData); err != nil {
+		b, err := t.dataBlock(p, !isNew && (inner != 0 || n != bs))
+		if err != nil {
 			return err
 		}
 		copy(b[inner:], data[:n])
@@ -105,4 +103,21 @@ func (t *tx) writeData(in *inode, off int64, data []byte) error {
 	}
 	t.dirtyInode(in)
 	return nil
+}
+
+// dataBlock returns the transaction's buffer for data block p: its
+// content when read is set, else zeros (the caller overwrites it all). A
+// block the transaction already holds as metadata is refused (a
+// cross-linked file).
+func (t *tx) dataBlock(p uint64, read bool) ([]byte, error) {
+	if b, ok := t.blocks[p]; ok {
+		if b.kind != kindData {
+			return nil, corrupt("data block", p, 0, -1, "block is also used as a %s", b.kind)
+		}
+		return b.buf, nil
+	}
+	if read {
+		return t.metaBlock(p, kindData)
+	}
+	return t.newBlock(p, kindData), nil
 }
