@@ -40,8 +40,9 @@ func (f *FS) forEachEntry(dir *inode, fn func(dirEntry) bool) error {
 	if nblocks > f.geo.blocksCount {
 		return corrupt("inode", uint64(dir.num), 0, -1, "directory of %d blocks in a %d-block filesystem", nblocks, f.geo.blocksCount)
 	}
+	seen := make(map[uint64]bool)
 	for lblk := uint64(0); lblk < nblocks; lblk++ {
-		b, kind, err := f.dirBlock(dir, m, lblk)
+		b, kind, err := f.dirBlock(dir, m, lblk, seen)
 		if err != nil {
 			return err
 		}
@@ -61,14 +62,22 @@ func (f *FS) dirBlocks(dir *inode) uint64 {
 }
 
 // dirBlock reads logical block lblk of dir, says what kind of block it is
-// and verifies its checksum.
-func (f *FS) dirBlock(dir *inode, m mapper, lblk uint64) ([]byte, dirBlockKind, error) {
+// and verifies its checksum. When seen is given, a physical block met
+// twice is corruption: a hostile map cannot make one scan read a block
+// over and over.
+func (f *FS) dirBlock(dir *inode, m mapper, lblk uint64, seen map[uint64]bool) ([]byte, dirBlockKind, error) {
 	r, err := m.mapBlock(lblk)
 	if err != nil {
 		return nil, 0, err
 	}
 	if r.zero {
 		return nil, 0, corrupt("directory block", lblk, dir.num, -1, "directory has a hole at logical block %d", lblk)
+	}
+	if seen != nil {
+		if seen[r.pblk] {
+			return nil, 0, corrupt("directory block", lblk, dir.num, -1, "block %d appears twice in the directory", r.pblk)
+		}
+		seen[r.pblk] = true
 	}
 	b, err := f.block(r.pblk, "directory block", dir.num)
 	if err != nil {

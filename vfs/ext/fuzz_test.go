@@ -95,35 +95,48 @@ func fuzzWalk(t *testing.T, im *fuzzImage, off int64, patch []byte) {
 	}
 }
 
-func walkAll(f *FS, p string, depth int) {
-	if depth > 10 {
-		return
+// walkAll reads every object reachable from p once: a hostile image can
+// make directories contain themselves, so each directory inode is listed
+// only once and the total work is capped.
+func walkAll(f *FS, p string, _ int) {
+	seen := map[uint64]bool{}
+	budget, dirs := 2000, 64
+	var walk func(p string, depth int)
+	walk = func(p string, depth int) {
+		if depth > 10 || budget <= 0 || dirs <= 0 {
+			return
+		}
+		dirs--
+		ents, err := f.ReadDir(p)
+		if err != nil {
+			return
+		}
+		for _, e := range ents {
+			if budget--; budget <= 0 {
+				return
+			}
+			c := p + e.Name
+			if p != "/" {
+				c = p + "/" + e.Name
+			}
+			names, _ := f.ListXattr(c)
+			for _, n := range names {
+				_, _ = f.GetXattr(c, n)
+			}
+			switch {
+			case e.Mode.IsDir():
+				if !seen[e.Ino] {
+					seen[e.Ino] = true
+					walk(c, depth+1)
+				}
+			case e.Mode.IsRegular():
+				_, _ = f.ReadFile(c)
+			default:
+				_, _ = f.Readlink(c)
+			}
+		}
 	}
-	ents, err := f.ReadDir(p)
-	if err != nil {
-		return
-	}
-	for i, e := range ents {
-		if i > 200 {
-			break
-		}
-		c := p + e.Name
-		if p != "/" {
-			c = p + "/" + e.Name
-		}
-		names, _ := f.ListXattr(c)
-		for _, n := range names {
-			_, _ = f.GetXattr(c, n)
-		}
-		switch {
-		case e.Mode.IsDir():
-			walkAll(f, c, depth+1)
-		case e.Mode.IsRegular():
-			_, _ = f.ReadFile(c)
-		default:
-			_, _ = f.Readlink(c)
-		}
-	}
+	walk(p, 0)
 }
 
 // inodeAt returns the byte offset of inode n's record in im.

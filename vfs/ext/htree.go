@@ -75,7 +75,7 @@ func (f *FS) htreeLookup(dir *inode, key []byte, fold bool) (uint32, bool, error
 
 // probe reads the root, hashes key and descends to its first leaf.
 func (t *htree) probe(key []byte) (uint64, error) {
-	root, kind, err := t.f.dirBlock(t.dir, t.m, 0)
+	root, kind, err := t.f.dirBlock(t.dir, t.m, 0, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -163,7 +163,7 @@ func (t *htree) descend() (uint64, error) {
 		if len(t.path) > t.levels {
 			return blk, nil
 		}
-		b, kind, err := t.f.dirBlock(t.dir, t.m, blk)
+		b, kind, err := t.f.dirBlock(t.dir, t.m, blk, nil)
 		if err != nil {
 			return 0, err
 		}
@@ -208,7 +208,7 @@ func (t *htree) descendFirst() (uint64, bool, error) {
 		if len(t.path) > t.levels {
 			return blk, true, nil
 		}
-		b, kind, err := t.f.dirBlock(t.dir, t.m, blk)
+		b, kind, err := t.f.dirBlock(t.dir, t.m, blk, nil)
 		if err != nil {
 			return 0, false, err
 		}
@@ -224,7 +224,7 @@ func (t *htree) descendFirst() (uint64, bool, error) {
 
 // scanLeaf looks for key in leaf block lblk.
 func (t *htree) scanLeaf(lblk uint64, key []byte, fold bool) (uint32, bool, error) {
-	b, kind, err := t.f.dirBlock(t.dir, t.m, lblk)
+	b, kind, err := t.f.dirBlock(t.dir, t.m, lblk, nil)
 	if err != nil {
 		return 0, false, err
 	}
