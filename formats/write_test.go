@@ -1,6 +1,7 @@
 package formats
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"math/rand"
@@ -330,4 +331,31 @@ func TestCrashBeforeFlush(t *testing.T) {
 			compareSame(t, img, ref)
 		})
 	}
+}
+
+// TestWriteCorruptBitmapDirectory: a bitmap directory we cannot parse is
+// not trusted: the autoclear bit is cleared (its clusters stay leaked), the
+// write proceeds, and qemu-img finds no error.
+func TestWriteCorruptBitmapDirectory(t *testing.T) {
+	img := smallImage(t, t.TempDir())
+	qemuImg(t, "bitmap", "--add", img, "b0")
+	b, _ := os.ReadFile(img)
+	ext := int64(bytes.Index(b[:4096], []byte{0x23, 0x85, 0x28, 0x75}))
+	if ext < 0 {
+		t.Fatal("no bitmaps extension")
+	}
+	patch(t, img, ext+8+16, 8, 1<<40) // directory offset past the end
+	d, err := Open(img, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.WriteAt([]byte("hello"), 4096); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	b, _ = os.ReadFile(img)
+	if binary.BigEndian.Uint64(b[0x58:]) != 0 {
+		t.Fatal("autoclear bits not cleared")
+	}
+	leaked(t, img) // fails on any error
 }

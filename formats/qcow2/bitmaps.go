@@ -15,7 +15,10 @@ import (
 // header extension, then the clusters they used are freed. A crash in
 // between only leaks clusters; the bitmaps are never trusted afterwards.
 
-const maxBitmapDir = 64 << 20
+const (
+	maxBitmapDir   = 1 << 20  // larger directories are not parsed (leaked)
+	maxBitmapTable = 16 << 20 // per bitmap table, likewise
+)
 
 // dropBitmaps removes consistent persistent bitmaps before a write.
 func (img *Image) dropBitmaps() error {
@@ -80,6 +83,9 @@ func (img *Image) bitmapClusters() ([]int64, error) {
 // bitmapTable returns the data clusters one bitmap table points at.
 func (img *Image) bitmapTable(e BitmapDirEntry) ([]int64, error) {
 	n := int64(e.TableSize) * 8
+	if n > maxBitmapTable {
+		return nil, diskerr.Corrupt(int64(e.TableOffset), "qcow2 bitmap table of %d entries", e.TableSize)
+	}
 	if err := checkArea("bitmap table", -1, e.TableOffset, n, img.meta.ClusterSize, img.fileSize); err != nil {
 		return nil, err
 	}
