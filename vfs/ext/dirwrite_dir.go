@@ -31,6 +31,10 @@ type dirw struct {
 	// hashName hashes a name for an index of the given dx_root hash
 	// version (folding and the signed/unsigned choice included).
 	hashName func(name []byte, version uint8) (uint32, error)
+	// makeIndexed, when set, turns a full one-block linear directory into
+	// an indexed one (as the kernel's make_indexed_dir): it is given the
+	// hash version for the new root and marks the inode indexed.
+	makeIndexed func() (version uint8)
 }
 
 func (w *dirw) leafCorrupt(lblk uint64, err error) error {
@@ -95,6 +99,15 @@ func (w *dirw) linearAdd(name []byte, match func([]byte) bool, ino uint32, ftype
 			if _, ok, _ := leafRoom(b, w.lf, direntSize(need)); ok {
 				room = int64(lblk)
 			}
+		}
+	}
+	if room < 0 && w.makeIndexed != nil && w.st.blocks() == 1 {
+		converted, err := w.toIndexed()
+		if err != nil {
+			return err
+		}
+		if converted {
+			return w.dxAdd(name, match, ino, ftype)
 		}
 	}
 	var b []byte

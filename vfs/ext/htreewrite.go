@@ -433,3 +433,36 @@ func (w *dirw) initDxRoot(b []byte, self, parent uint32, version uint8, leaf uin
 	layout.PutDxEntry(b, off, 0, layout.DxEntry{Block: uint32(leaf)})
 	w.sealDx(b, off)
 }
+
+// toIndexed turns the full single block of a linear directory into an
+// index root: the entries after "." and ".." move to a new leaf, block
+// 1, and the root indexes it. A block that does not start with "." and
+// ".." is left alone (converted false; the directory stays linear).
+func (w *dirw) toIndexed() (bool, error) {
+	b, err := w.leaf(0)
+	if err != nil {
+		return false, err
+	}
+	es, err := leafEntries(b, w.lf)
+	if err != nil {
+		return false, w.leafCorrupt(0, err)
+	}
+	if len(es) < 2 || string(es[0].name) != "." || string(es[1].name) != ".." {
+		return false, nil
+	}
+	lblk, nb, err := w.newLeaf()
+	if err != nil {
+		return false, err
+	}
+	if lblk != 1 {
+		return false, fmt.Errorf("ext: directory inode %d: new leaf at block %d, want 1", w.ino, lblk)
+	}
+	if err := fillLeaf(nb, w.lf, es[2:]); err != nil {
+		return false, err
+	}
+	w.sealLeaf(nb)
+	version := w.makeIndexed()
+	w.indexed = true
+	w.initDxRoot(b, es[0].ino, es[1].ino, version, 1)
+	return true, nil
+}

@@ -220,3 +220,37 @@ func TestHtreeDamagedNodeRefused(t *testing.T) {
 		t.Fatalf("count 0: %v", err)
 	}
 }
+
+func TestLinearBecomesIndexed(t *testing.T) {
+	w, st := newLinear(1024, true)
+	w.maxLevels = layout.DxMaxLevels
+	w.hashName = func(name []byte, v uint8) (uint32, error) {
+		h, _, err := dirhash.Hash(name, dirhash.Version(v), testSeed)
+		return h, err
+	}
+	marked := false
+	w.makeIndexed = func() uint8 { marked = true; return layout.HashTea }
+	const n = 500
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("f%04d", i)
+		var err error
+		if w.indexed {
+			err = w.dxAdd([]byte(name), exact(name), uint32(100+i), 1)
+		} else {
+			err = w.linearAdd([]byte(name), exact(name), uint32(100+i), 1)
+		}
+		if err != nil {
+			t.Fatalf("add %d: %v", i, err)
+		}
+	}
+	if !marked || !w.indexed {
+		t.Fatal("the directory was not indexed")
+	}
+	if got, depth := checkTree(t, w); got != n || depth != 1 {
+		t.Fatalf("%d names at depth %d", got, depth)
+	}
+	root, _ := st.block(0)
+	if names := names(t, root, leafFmt{bs: 1024, filetype: true}); fmt.Sprint(names) != "[. ..]" {
+		t.Fatalf("root entries %v", names)
+	}
+}
