@@ -21,6 +21,9 @@ func (t *tx) allocBlocks(goal, n uint64) (uint64, uint64, error) {
 	if n == 0 {
 		return 0, 0, fmt.Errorf("ext: internal error: allocating 0 blocks")
 	}
+	if int64(f.sb.FreeBlocksCount())+t.freeBlocksDelta <= 0 {
+		return 0, 0, errNoSpace("no free block for %d more", n)
+	}
 	if !f.validBlock(goal) {
 		goal = f.geo.firstData + 1
 	}
