@@ -54,6 +54,7 @@ type Image struct {
 	dirtyL1     map[int64]bool // L1 indices changed in memory
 	pendingFree []int64        // clusters whose reference goes away
 	unsynced    bool           // written since the last sync
+	scratch     []byte         // one cluster, for copy-on-write
 
 	compVC  int64 // virtual cluster held in compBuf, -1 if none
 	compBuf []byte

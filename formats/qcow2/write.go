@@ -125,9 +125,14 @@ func (img *Image) allocatedRange(mp mapping, in, n int64) bool {
 // host cluster we own, or into a new one, then repoints the L2 entry and
 // drops the reference to what it replaced.
 func (img *Image) rewriteCluster(mp mapping, vc, in int64, p []byte, owned bool) error {
-	buf := make([]byte, img.meta.ClusterSize)
-	if err := img.readCluster(vc, 0, buf); err != nil {
-		return err
+	if img.scratch == nil {
+		img.scratch = make([]byte, img.meta.ClusterSize)
+	}
+	buf := img.scratch
+	if int64(len(p)) < img.meta.ClusterSize { // else p replaces it all
+		if err := img.readCluster(vc, 0, buf); err != nil {
+			return err
+		}
 	}
 	copy(buf[in:], p)
 	if img.compVC == vc {
