@@ -73,17 +73,25 @@ const helpText = `inject edits a guest filesystem offline: no root, no mount, no
 
 Usage:
   inject [flags] TARGET             inject into a guest
-  inject cat [--offset BYTES] TARGET GUESTPATH...
+  inject cat [IMAGE FLAGS] TARGET GUESTPATH...
                                     print guest files
-  inject ls [-l] [--offset BYTES] TARGET GUESTPATH
+  inject ls [-l] [IMAGE FLAGS] TARGET GUESTPATH
                                     list a guest directory (with -l: mode, uid,
                                     gid, size, name, and -> target for symlinks)
+  inject inspect [--json] [--format F] [--backing B] [--partition P] IMAGE
+                                    describe an image: format, virtual size,
+                                    qcow2 details, backing chain, partition
+                                    table, filesystems, the guest root and its
+                                    OS (from os-release)
 
-TARGET is a directory holding a guest root (an unpacked rootfs), or a raw
-image file holding an ext2/3/4 filesystem at --offset (ext images are
-read-only for now: cat and ls work, injection reports the read-only error).
-Every input is validated against the guest before the first write; if any
-item fails, nothing is written.
+TARGET is a directory holding a guest root (an unpacked rootfs), or a disk
+image file: raw or qcow2 (detected by its magic; vmdk, vhd, vhdx, vdi and iso
+are refused), possibly a thin overlay on a backing file, with an MBR (logical
+partitions too) or GPT partition table, or one filesystem on the whole disk.
+The guest root must be ext2/3/4. The read verbs (cat, ls, inspect) and
+--dry-run open images read-only. An image a running VM (qemu) holds is
+refused as "in use". Every input is validated against the guest before the
+first write; if any item fails, nothing is written.
 
 Flags:
   --key FILE                  SSH public key file (repeatable); every key line
@@ -114,21 +122,64 @@ Flags:
                               hash scheme for --root-password (default sha512;
                               md5 for old guests)
                                 e.g. --password-crypto md5
-  --offset BYTES              byte offset of the filesystem in an image file
-                              (default 0)
-                                e.g. --offset 1048576
+  --overlay NEW.qcow2         do not touch TARGET: create NEW.qcow2, a qcow2
+                              overlay backed by TARGET (raw or qcow2), and
+                              inject into the overlay; TARGET is only ever
+                              opened read-only. NEW.qcow2 must not exist; if
+                              the injection fails it is removed again. The
+                              overlay names TARGET relative to its own
+                              directory when TARGET lies inside it, else by
+                              absolute path (reading such an overlay later
+                              needs --backing allow)
+                                e.g. inject --overlay vm1.qcow2 --key id.pub base.qcow2
+  --size SIZE                 with --overlay: its virtual size, bytes or with
+                              a K, M, G or T suffix (powers of 1024); default
+                              the size of TARGET, and smaller is refused
+                                e.g. --overlay vm1.qcow2 --size 20G
   --dry-run                   validate and report the plan, write nothing
+                              (with --overlay: check it, create nothing)
                                 e.g. inject --dry-run --key id.pub ./rootfs
-  --json                      machine-readable report on stdout
+  --json                      machine-readable report on stdout (inject and
+                              inspect)
                                 e.g. inject --json --meta a=b ./rootfs | jq .
+                                     inject inspect --json disk.qcow2
   -h, --help                  this help
 
+Image flags (inject, cat, ls; inspect takes all but --offset):
+  --format raw|qcow2          the container format of TARGET, instead of
+                              detecting it by its magic
+                                e.g. --format raw
+  --backing allow|deny        which backing files an image may name. Default:
+                              relative names that resolve beside the image or
+                              below its directory are allowed; absolute names
+                              and names escaping the directory are denied.
+                              allow opens whatever the image names; deny
+                              refuses any image with a backing file
+                                e.g. --backing allow
+  --partition N|auto|none     which filesystem: auto (default) picks the one
+                              partition holding an ext filesystem with /etc and
+                              one of /sbin/init, /usr/lib/os-release,
+                              /etc/os-release (none or several is an error
+                              listing the candidates); N is a partition number
+                              as Linux numbers them (1-4 primary, 5+ logical,
+                              GPT entry index+1); none is a filesystem on the
+                              whole disk
+                                e.g. --partition 2
+  --offset BYTES              the filesystem starts at this byte of the disk
+                              (decimal or 0x hex); bypasses the partition table,
+                              not with --partition
+                                e.g. --offset 1048576
+
 Exit status: 0 success, 1 the injection or a read failed (stderr names the
-path and why), 2 usage error.
+image, the partition and the path, and why), 2 usage error.
 
 Examples:
   inject --key id.pub --meta role=web --ip eth0=192.0.2.10/24,gw=192.0.2.1 ./rootfs
+  inject --key id.pub --root-password random disk.qcow2
+  inject --overlay vm1.qcow2 --size 20G --key id.pub --meta uuid=vm1 base.qcow2
   inject --dry-run --json --root-password random ./rootfs
   inject cat disk.img /etc/os-release
+  inject cat --partition 2 disk.qcow2 /etc/fstab
   inject ls -l disk.img /etc
+  inject inspect disk.qcow2
 `

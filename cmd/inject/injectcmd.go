@@ -17,9 +17,11 @@ type injectArgs struct {
 	keys, metas, ips, files multi
 	keyUser, net            string
 	rootPassword, crypto    string
-	offset                  offsetFlag
+	img                     imageFlags
+	overlay                 overlayRequest
 	dryRun, json            bool
 	target                  string
+	where                   string // the opened filesystem, for messages
 }
 
 func parseInjectArgs(args []string) (*injectArgs, error) {
@@ -33,13 +35,20 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 	fs.Var(&a.files, "file", "")
 	fs.StringVar(&a.rootPassword, "root-password", "", "")
 	fs.StringVar(&a.crypto, "password-crypto", "", "")
-	fs.Var(&a.offset, "offset", "")
+	a.img.register(fs)
+	var size sizeFlag
+	fs.StringVar(&a.overlay.path, "overlay", "", "")
+	fs.Var(&size, "size", "")
 	fs.BoolVar(&a.dryRun, "dry-run", false, "")
 	fs.BoolVar(&a.json, "json", false, "")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return nil, flagError(err)
 	}
+	if err := a.img.parsed(fs); err != nil {
+		return nil, err
+	}
+	a.overlay.size = int64(size)
 	switch {
 	case len(pos) != 1:
 		return nil, usagef("want exactly one TARGET, got %d arguments", len(pos))
@@ -53,6 +62,8 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 		return nil, usagef("--password-crypto needs --root-password")
 	case a.crypto != "" && a.crypto != "sha512" && a.crypto != "md5":
 		return nil, usagef("--password-crypto %q: want sha512 or md5", a.crypto)
+	case a.overlay.size != 0 && a.overlay.path == "":
+		return nil, usagef("--size needs --overlay")
 	}
 	a.target = pos[0]
 	return a, nil
@@ -234,29 +245,63 @@ func runInject(args []string, stdout, stderr io.Writer) int {
 		}
 		return fail(stderr, err)
 	}
-	t, err := openTarget(a.target, targetOptions{offset: int64(a.offset), write: !a.dryRun})
+	g, err := a.open()
 	if err != nil {
 		a.printJSONError(stdout, err)
 		return fail(stderr, fmt.Errorf("target %w", err))
 	}
-	defer t.close()
+	defer g.release()
+	a.where = g.where
 	var rep *inject.Report
 	if a.dryRun {
-		rep, err = inject.Plan(t.fs, data, nil)
+		rep, err = inject.Plan(g.fs, data, nil)
 	} else {
-		rep, err = inject.Apply(t.fs, data, nil)
+		rep, err = inject.Apply(g.fs, data, nil)
+	}
+	if err == nil {
+		err = g.release() // flushes the image
+	}
+	if err != nil && g.created != "" {
+		err = fmt.Errorf("%w; %s", err, discardOverlay(g))
 	}
 	a.printReport(stdout, rep, err)
 	announceRandom(stderr, rep, random)
 	if err != nil {
-		for _, it := range rep.Items {
-			if it.Err != nil {
-				fmt.Fprintf(stderr, "inject: %s: %v\n", a.target, it.Err)
-			}
-		}
+		a.reportFailure(stderr, rep, err)
 		return exitFail
 	}
 	return exitOK
+}
+
+// open opens TARGET for the injection: read-only for a dry run, through a
+// new overlay with --overlay (a dry run only checks that request).
+func (a *injectArgs) open() (*guest, error) {
+	o := openOptions{write: !a.dryRun, img: a.img}
+	if a.overlay.path == "" {
+		return openGuest(a.target, o)
+	}
+	if !a.dryRun {
+		return openOverlay(a.target, a.overlay, o)
+	}
+	if err := checkOverlay(a.target, a.overlay, o); err != nil {
+		return nil, err
+	}
+	return openGuest(a.target, o)
+}
+
+// reportFailure names, on stderr, each failed item with the image and
+// partition it was written to, or the error that failed the whole run.
+func (a *injectArgs) reportFailure(stderr io.Writer, rep *inject.Report, err error) {
+	named := false
+	for _, it := range rep.Items {
+		if it.Err != nil {
+			fmt.Fprintf(stderr, "inject: %s: %v\n", a.where, it.Err)
+			named = true
+		}
+	}
+	if !named || a.overlay.path != "" && !a.dryRun {
+		fmt.Fprintf(stderr, "inject: %s: %v\n", a.where, err)
+	}
 }
 
 // announceRandom prints a generated root password once, saying whether it

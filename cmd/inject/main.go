@@ -1,7 +1,8 @@
 // Command inject edits a guest filesystem offline: it injects SSH keys,
 // network configuration, /meta.js, files and a root password hash into a
-// guest root directory or a raw ext image, and reads files and directories
-// back (cat, ls). Run `inject --help` for the flags.
+// guest root directory or a disk image (raw or qcow2, a thin overlay on a
+// base, partitioned or not), reads files and directories back (cat, ls),
+// and describes an image (inspect). Run `inject --help` for the flags.
 package main
 
 import (
@@ -31,6 +32,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runCat(args[1:], stdout, stderr)
 		case "ls":
 			return runLs(args[1:], stdout, stderr)
+		case "inspect":
+			return runInspect(args[1:], stdout, stderr)
 		}
 	}
 	return runInject(args, stdout, stderr)
@@ -59,5 +62,5 @@ func fail(stderr io.Writer, err error) int {
 // isUsage reports whether err is a bad command line.
 func isUsage(err error) bool {
 	var u *usageError
-	return errors.As(err, &u) || errors.Is(err, errOffsetOnDir)
+	return errors.As(err, &u) || errors.Is(err, errOffsetOnDir) || errors.Is(err, errImageFlagOnDir)
 }

@@ -14,12 +14,14 @@ import (
 )
 
 func TestHelpDocumentsEveryFlag(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"-h"}, {"cat", "--help"}, {"ls", "-h"}} {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"cat", "--help"}, {"ls", "-h"}, {"inspect", "--help"}} {
 		out, errOut, code := cli(args...)
 		wantCode(t, code, exitOK, errOut)
 		for _, f := range []string{"--key FILE", "--key-user NAME", "--meta KEY=VALUE", "--net FILE", "--ip IFACE=",
 			"--file GUESTPATH=LOCALFILE", "--root-password SELECTOR", "--password-crypto", "--offset BYTES",
-			"--dry-run", "--json", "inject cat", "inject ls [-l]", "Exit status"} {
+			"--dry-run", "--json", "inject cat", "inject ls [-l]", "Exit status",
+			"inject inspect", "--format raw|qcow2", "--backing allow|deny", "--partition N|auto|none",
+			"--overlay NEW.qcow2", "--size SIZE"} {
 			if !strings.Contains(out, f) {
 				t.Errorf("%v: help lacks %q", args, f)
 			}
@@ -27,7 +29,8 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 	}
 	// Every flag the parser knows has an example in the help.
 	out, _, _ := cli("--help")
-	for _, f := range []string{"key", "key-user", "meta", "net", "ip", "file", "root-password", "password-crypto", "offset", "dry-run", "json"} {
+	for _, f := range []string{"key", "key-user", "meta", "net", "ip", "file", "root-password", "password-crypto", "offset", "dry-run", "json",
+		"format", "backing", "partition", "overlay", "size"} {
 		if !regexp.MustCompile(`(e\.g\.|\n  )[^\n]*--` + f + `[ =]`).MatchString(out) {
 			t.Errorf("no example of --%s", f)
 		}

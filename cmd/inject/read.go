@@ -12,10 +12,10 @@ import (
 
 // openForRead parses the read verbs' shared flags and opens TARGET
 // read-only. It returns the positional arguments after TARGET.
-func openForRead(verb string, args []string, long *bool, stderr io.Writer) (*target, []string, error) {
-	var offset offsetFlag
+func openForRead(verb string, args []string, long *bool, stderr io.Writer) (*guest, []string, error) {
+	var img imageFlags
 	fs := newFlagSet(verb)
-	fs.Var(&offset, "offset", "")
+	img.register(fs)
 	if long != nil {
 		fs.BoolVar(long, "l", false, "")
 	}
@@ -23,15 +23,22 @@ func openForRead(verb string, args []string, long *bool, stderr io.Writer) (*tar
 	if err != nil {
 		return nil, nil, flagError(err)
 	}
+	if err := img.parsed(fs); err != nil {
+		return nil, nil, err
+	}
 	if len(pos) < 2 {
 		return nil, nil, usagef("%s: want TARGET GUESTPATH", verb)
 	}
-	warn := func(msg string) { fmt.Fprintf(stderr, "inject: warning: %s\n", msg) }
-	t, err := openTarget(pos[0], targetOptions{offset: int64(offset), allowDirty: true, warn: warn})
+	g, err := openGuest(pos[0], openOptions{allowDirty: true, warn: warner(stderr), img: img})
 	if err != nil {
 		return nil, nil, fmt.Errorf("target %w", err)
 	}
-	return t, pos[1:], nil
+	return g, pos[1:], nil
+}
+
+// warner prints warnings of the layers below on stderr.
+func warner(stderr io.Writer) func(string) {
+	return func(msg string) { fmt.Fprintf(stderr, "inject: warning: %s\n", msg) }
 }
 
 // runCat prints guest files in order; a failed one is reported and the
@@ -45,12 +52,12 @@ func runCat(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	defer t.close()
+	defer t.release()
 	status := exitOK
 	for _, p := range paths {
 		b, err := t.fs.ReadFile(p)
 		if err != nil {
-			fmt.Fprintf(stderr, "inject: cat: %v\n", err)
+			fmt.Fprintf(stderr, "inject: cat: %s: %v\n", t.where, err)
 			status = exitFail
 			continue
 		}
@@ -68,20 +75,20 @@ func runLs(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if err == nil && len(paths) != 1 {
-		t.close()
+		t.release()
 		err = usagef("ls: want exactly one GUESTPATH")
 	}
 	if err != nil {
 		return fail(stderr, err)
 	}
-	defer t.close()
+	defer t.release()
 	r, ok := t.fs.(vfs.Reader)
 	if !ok {
 		return fail(stderr, fmt.Errorf("ls: this target cannot list directories: %w", vfs.ErrUnsupported))
 	}
 	ents, err := listing(r, paths[0])
 	if err != nil {
-		return fail(stderr, fmt.Errorf("ls: %w", err))
+		return fail(stderr, fmt.Errorf("ls: %s: %w", t.where, err))
 	}
 	for _, e := range ents {
 		if long {

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"os"
 	"strings"
+	"syscall"
 
 	"github.com/guestinject/guestinject/formats"
 	"github.com/guestinject/guestinject/partition"
@@ -14,15 +16,34 @@ import (
 // Report is what `inject inspect` prints: the container, its backing
 // chain, the partition table, each filesystem and the detected root.
 type Report struct {
-	Path        string                `json:"path"`
-	Format      string                `json:"format"`
-	VirtualSize int64                 `json:"virtual_size"`
-	Qcow2       *formats.Info         `json:"qcow2,omitempty"`
-	Backing     []formats.BackingInfo `json:"backing_chain,omitempty"`
-	Table       TableReport           `json:"partition_table"`
-	Partitions  []PartitionReport     `json:"partitions"`
-	Root        *RootReport           `json:"root,omitempty"`
-	RootError   string                `json:"root_error,omitempty"`
+	Path        string            `json:"path"`
+	Format      string            `json:"format"`
+	VirtualSize int64             `json:"virtual_size"`
+	FileSize    int64             `json:"file_size"` // bytes the image file occupies on the host
+	Qcow2       *Qcow2Report      `json:"qcow2,omitempty"`
+	Backing     []BackingReport   `json:"backing_chain,omitempty"` // nearest first
+	Table       TableReport       `json:"partition_table"`
+	Partitions  []PartitionReport `json:"partitions"`
+	Root        *RootReport       `json:"root,omitempty"`
+	RootError   string            `json:"root_error,omitempty"`
+}
+
+// Qcow2Report holds the qcow2 header details.
+type Qcow2Report struct {
+	Version      int      `json:"version"`
+	ClusterSize  int      `json:"cluster_size"`
+	RefcountBits int      `json:"refcount_bits"`
+	Compression  string   `json:"compression"`
+	Snapshots    int      `json:"snapshots"`
+	Features     []string `json:"features"`
+}
+
+// BackingReport is one backing file of the chain.
+type BackingReport struct {
+	Name        string `json:"name"` // as the image above names it
+	Path        string `json:"path"` // what was opened
+	Format      string `json:"format"`
+	VirtualSize int64  `json:"virtual_size"`
 }
 
 // TableReport summarises the partition table.
@@ -34,11 +55,29 @@ type TableReport struct {
 	Warnings   []string `json:"warnings,omitempty"`
 }
 
-// PartitionReport is one partition and what it holds.
+// PartitionReport is one partition and what it holds. Number 0 is the
+// whole disk of a disk with no partition table.
 type PartitionReport struct {
-	partition.Partition
+	Number     int       `json:"number"`
+	Start      int64     `json:"start"`
+	Size       int64     `json:"size"`
+	Type       string    `json:"type,omitempty"`
+	TypeName   string    `json:"type_name,omitempty"`
+	Name       string    `json:"name,omitempty"`
+	GUID       string    `json:"guid,omitempty"`
+	Bootable   bool      `json:"bootable,omitempty"`
+	Logical    bool      `json:"logical,omitempty"`
+	Extended   bool      `json:"extended,omitempty"`
 	Content    Candidate `json:"content"`
 	Filesystem *FSReport `json:"filesystem,omitempty"`
+}
+
+func partitionReport(p partition.Partition, c Candidate) PartitionReport {
+	return PartitionReport{
+		Number: p.Number, Start: p.Start, Size: p.Size, Type: p.Type, TypeName: p.TypeName,
+		Name: p.Name, GUID: p.GUID, Bootable: p.Bootable, Logical: p.Logical, Extended: p.Extended,
+		Content: c,
+	}
 }
 
 // FSReport describes an ext filesystem.
@@ -75,33 +114,50 @@ func Inspect(path string, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer disk.Close()
-	info := disk.Info()
-	r := &Report{Path: path, Format: info.Format, VirtualSize: info.VirtualSize, Backing: info.BackingChain}
-	if info.Format == formats.FormatQcow2 {
-		r.Qcow2 = info
-	}
+	r := containerReport(path, disk.Info())
 	t, err := partition.Read(disk, disk.Size())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	r.Table = TableReport{Scheme: string(t.Scheme), SectorSize: t.SectorSize, DiskGUID: t.DiskGUID, Hybrid: t.Hybrid, Warnings: t.Warnings}
 	for _, c := range Candidates(disk, disk.Size(), t) {
-		pr := PartitionReport{Content: c}
-		if p, err := t.Partition(c.Number); err == nil {
-			pr.Partition = p
-		} else {
-			pr.Partition = partition.Partition{Number: c.Number, Start: c.Start, Size: c.Size}
+		p, err := t.Partition(c.Number)
+		if err != nil {
+			p = partition.Partition{Number: c.Number, Start: c.Start, Size: c.Size}
 		}
+		pr := partitionReport(p, c)
 		pr.Filesystem = describeFS(disk, t, c)
 		r.Partitions = append(r.Partitions, pr)
 	}
 	num, err := choose(disk, t, o)
+	if err == nil {
+		r.Root, err = describeRoot(disk, t, num)
+	}
 	if err != nil {
 		r.RootError = err.Error()
-		return r, nil
 	}
-	r.Root = describeRoot(disk, t, num)
 	return r, nil
+}
+
+// containerReport describes the image file and its backing chain.
+func containerReport(path string, info *formats.Info) *Report {
+	r := &Report{Path: path, Format: info.Format, VirtualSize: info.VirtualSize}
+	if st, err := os.Stat(path); err == nil {
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			r.FileSize = sys.Blocks * 512
+		}
+	}
+	if info.Format == formats.FormatQcow2 {
+		r.Qcow2 = &Qcow2Report{Version: info.Version, ClusterSize: info.ClusterSize, RefcountBits: info.RefcountBits,
+			Compression: info.Compression, Snapshots: info.Snapshots, Features: info.Features()}
+		if r.Qcow2.Features == nil {
+			r.Qcow2.Features = []string{}
+		}
+	}
+	for _, b := range info.BackingChain {
+		r.Backing = append(r.Backing, BackingReport{Name: b.Name, Path: b.Path, Format: b.Format, VirtualSize: b.VirtualSize})
+	}
+	return r
 }
 
 func describeFS(disk *formats.Image, t *partition.Table, c Candidate) *FSReport {
@@ -130,15 +186,16 @@ func describeFS(disk *formats.Image, t *partition.Table, c Candidate) *FSReport 
 	}
 }
 
-func describeRoot(disk *formats.Image, t *partition.Table, num int) *RootReport {
+// describeRoot reads the OS name and version of the root on partition num.
+func describeRoot(disk *formats.Image, t *partition.Table, num int) (*RootReport, error) {
 	rr := &RootReport{Partition: num}
 	sec, err := section(disk, t, num)
 	if err != nil {
-		return rr
+		return nil, err
 	}
 	fsys, err := ext.Open(sec, sec.Size(), &ext.Options{AllowDirtyJournal: true})
 	if err != nil {
-		return rr
+		return nil, fmt.Errorf("%s: %w", describePart(sec.part), err)
 	}
 	for _, p := range []string{"/etc/os-release", "/usr/lib/os-release"} {
 		data, err := fsys.ReadFile(p)
@@ -149,7 +206,7 @@ func describeRoot(disk *formats.Image, t *partition.Table, num int) *RootReport 
 		rr.OSID, rr.OSName, rr.OSVersion, rr.PrettyName = kv["ID"], kv["NAME"], kv["VERSION_ID"], kv["PRETTY_NAME"]
 		break
 	}
-	return rr
+	return rr, nil
 }
 
 // ParseOSRelease reads the KEY=value lines of an os-release file (values

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/guestinject/guestinject/formats"
+	"github.com/guestinject/guestinject/inject/image"
+)
+
+// imageFlags say how to open an image TARGET: its container format, the
+// backing-file policy, which partition, or a raw byte offset.
+type imageFlags struct {
+	format    string // "", raw, qcow2
+	backing   string // "", allow, deny
+	partition string // "", auto, none, N
+	offset    offsetFlag
+	offsetSet bool // --offset was given (even 0): the table is bypassed
+}
+
+// register adds --format, --backing, --partition and --offset to fs.
+func (f *imageFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.format, "format", "", "")
+	fs.StringVar(&f.backing, "backing", "", "")
+	fs.StringVar(&f.partition, "partition", "", "")
+	fs.Var(&f.offset, "offset", "")
+}
+
+// parsed records which flags fs saw and checks their values.
+func (f *imageFlags) parsed(fs *flag.FlagSet) error {
+	fs.Visit(func(fl *flag.Flag) {
+		if fl.Name == "offset" {
+			f.offsetSet = true
+		}
+	})
+	switch f.format {
+	case "", formats.FormatRaw, formats.FormatQcow2:
+	default:
+		return usagef("--format %q: want raw or qcow2", f.format)
+	}
+	switch f.backing {
+	case "", "allow", "deny":
+	default:
+		return usagef("--backing %q: want allow or deny", f.backing)
+	}
+	switch f.partition {
+	case "", "auto", "none":
+	default:
+		if n, err := strconv.Atoi(f.partition); err != nil || n < 1 {
+			return usagef("--partition %q: want auto, none or a partition number (1, 2, ...)", f.partition)
+		}
+	}
+	if f.offsetSet && f.partition != "" {
+		return usagef("--offset and --partition exclude each other (--offset bypasses the partition table)")
+	}
+	return nil
+}
+
+// given reports whether any image flag was set (they mean nothing for a
+// directory TARGET).
+func (f *imageFlags) given() bool {
+	return f.format != "" || f.backing != "" || f.partition != "" || f.offsetSet
+}
+
+// policy maps --backing to the library's policy; unset keeps its default
+// (relative names beside or below the image allowed, others denied).
+func (f *imageFlags) policy() formats.BackingPolicy {
+	switch f.backing {
+	case "allow":
+		return formats.BackingAllow
+	case "deny":
+		return formats.BackingDeny
+	}
+	return formats.BackingDefault
+}
+
+// options are the image.Options these flags select (write and journal
+// policy are added by the caller).
+func (f *imageFlags) options() image.Options {
+	o := image.Options{Format: f.format, Backing: f.policy(), Partition: f.partition}
+	if f.offsetSet {
+		o.Partition = "none"
+		o.Offset = int64(f.offset)
+	}
+	return o
+}
+
+// sizeFlag is --size SIZE: bytes, or a number with a K, M, G or T suffix
+// (powers of 1024; an optional trailing "iB" or "B" is accepted).
+type sizeFlag int64
+
+func (s *sizeFlag) String() string { return strconv.FormatInt(int64(*s), 10) }
+func (s *sizeFlag) Set(v string) error {
+	n, err := parseSize(v)
+	if err != nil {
+		return err
+	}
+	*s = sizeFlag(n)
+	return nil
+}
+
+// parseSize reads SIZE as --size documents it.
+func parseSize(v string) (int64, error) {
+	t := strings.TrimSpace(v)
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "i")
+	shift := 0
+	if t != "" {
+		if i := strings.IndexByte("KMGT", upper(t[len(t)-1])); i >= 0 {
+			shift = 10 * (i + 1)
+			t = t[:len(t)-1]
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("want a positive size: bytes or a number with K, M, G or T (e.g. 20G)")
+	}
+	if n > (1<<62)>>shift {
+		return 0, fmt.Errorf("size %s is too large", v)
+	}
+	return n << shift, nil
+}
+
+func upper(c byte) byte {
+	if c >= 'a' && c <= 'z' {
+		return c - 'a' + 'A'
+	}
+	return c
+}
