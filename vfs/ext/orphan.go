@@ -76,8 +76,11 @@ func (f *FS) countOrphanList() (n int, more bool, err error) {
 }
 
 // countOrphanFile counts the entries of the orphan file (orphan_file).
+// The kernel sets orphan_present whenever the file may hold entries (at
+// a read-write mount) and clears it only when it is empty, so without the
+// flag the file is not read: an open costs the same whatever its size.
 func (f *FS) countOrphanFile() (int, error) {
-	if !f.sb.FeatureCompat.Has(layout.CompatOrphanFile) {
+	if !f.sb.FeatureCompat.Has(layout.CompatOrphanFile) || !f.sb.FeatureROCompat.Has(layout.ROCompatOrphanPresent) {
 		return 0, nil
 	}
 	in, err := f.inode(f.sb.OrphanFileInum)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/ext/layout"
@@ -15,6 +16,20 @@ import (
 // before the journal superblock is written leaves the journal intact and
 // RECOVER set, so a later replay (ours or e2fsck's) redoes the same,
 // idempotent, writes.
+
+// replays records, per FS, how many blocks its journal replay wrote.
+var replays sync.Map // *FS -> int
+
+// JournalReplayed reports whether this FS replayed its journal (when
+// opened writable over a journal that needed recovery) and how many
+// blocks the replay wrote home.
+func (f *FS) JournalReplayed() (blocks int, replayed bool) {
+	v, ok := replays.Load(f)
+	if !ok {
+		return 0, false
+	}
+	return v.(int), true
+}
 
 // syncer is implemented by writers that can flush to stable storage.
 type syncer interface{ Sync() error }
@@ -65,7 +80,11 @@ func (f *FS) replayJournal() (replayed int, err error) {
 	if err := l.markEmpty(w, next); err != nil {
 		return len(plan), err
 	}
-	return len(plan), f.clearRecover(w)
+	if err := f.clearRecover(w); err != nil {
+		return len(plan), err
+	}
+	replays.Store(f, len(plan))
+	return len(plan), nil
 }
 
 // plan runs the three passes and returns the blocks to write home and the

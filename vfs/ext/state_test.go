@@ -146,6 +146,9 @@ func TestWritableStateReplays(t *testing.T) {
 		if f.Superblock().FeatureIncompat.Has(layout.IncompatRecover) {
 			t.Errorf("needs_recovery still set")
 		}
+		if n, ok := f.JournalReplayed(); !ok || n != 1 {
+			t.Errorf("JournalReplayed() = %d, %v; want 1, true", n, ok)
+		}
 		got, err := f.ReadFile("/hello")
 		if err != nil || string(got) != string(fresh) {
 			t.Errorf("after replay /hello reads %.12q, %v", got, err)
