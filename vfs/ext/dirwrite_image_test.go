@@ -1,6 +1,7 @@
 package ext
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/internal/testtool"
+	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/ext/layout"
 )
 
@@ -307,4 +309,229 @@ func addAndCheck(t *testing.T, img, p string, old, n int) {
 		}
 	}
 	t.Logf("%s: %d -> %d blocks", p, before, after)
+}
+
+// dxLevels returns the index levels of directory p (0: not indexed).
+func dxLevels(t *testing.T, f *FS, p string) int {
+	t.Helper()
+	levels := 0
+	err := dirTx(t, f, p, func(tx *tx, dir *inode) error {
+		w, err := tx.dirWriter(dir)
+		if err != nil || !w.indexed {
+			return err
+		}
+		_, info, err := w.dxRoot()
+		levels = int(info.IndirectLevels) + 1
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return levels
+}
+
+// TestDirWriteIndexLevels grows an empty directory with long names: it
+// becomes indexed when its first block fills, gains a second index level,
+// and then either refuses (no large_dir: the index is full at two levels)
+// or gains a third (large_dir). e2fsck stays clean throughout.
+func TestDirWriteIndexLevels(t *testing.T) {
+	t.Parallel()
+	for _, large := range []bool{false, true} {
+		t.Run(fmt.Sprint("large_dir=", large), func(t *testing.T) {
+			t.Parallel()
+			src := filepath.Join(t.TempDir(), "src")
+			os.MkdirAll(filepath.Join(src, "big"), 0o755)
+			args := []string{"-t", "ext4", "-b", "1024", "-N", "34000", "-I", "128"}
+			if large {
+				args = append(args, "-O", "large_dir")
+			}
+			img := mkfs(t, src, 80, args...)
+			f := openRW(t, img)
+			const batch = 4000
+			var err error
+			n, levels := 0, 0
+			for n < 40000 && err == nil {
+				err = dirTx(t, f, "/big", func(tx *tx, dir *inode) error {
+					for i := 0; i < batch; i++ {
+						if _, err := txCreate(tx, dir, longName(n+i)); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err == nil {
+					n += batch
+				}
+				if levels = dxLevels(t, f, "/big"); large && levels == 3 {
+					break
+				}
+			}
+			switch {
+			case !large && (!errors.Is(err, vfs.ErrNoSpace) || levels != 2):
+				t.Fatalf("without large_dir: %d names, %d levels, then %v", n, levels, err)
+			case large && (err != nil || levels != 3):
+				t.Fatalf("with large_dir: %d names, %d levels, then %v", n, levels, err)
+			}
+			fsckClean(t, img)
+			g := mustOpen(t, img)
+			for i := 0; i < n; i += 97 {
+				if ok, err := g.HasFile("/big/" + longName(i)); !ok || err != nil {
+					t.Fatalf("lookup %d: %v %v", i, ok, err)
+				}
+			}
+			t.Logf("%d names, %d index levels, last batch: %v", n, levels, err)
+		})
+	}
+}
+
+// TestDirWriteInline fills an inline-data directory: entries go into
+// i_block, then into a growing system.data value, then the directory
+// moves out to a block, which later becomes an index. e2fsck checks
+// every stage.
+func TestDirWriteInline(t *testing.T) {
+	t.Parallel()
+	src := filepath.Join(t.TempDir(), "src")
+	os.MkdirAll(filepath.Join(src, "small"), 0o755)
+	os.MkdirAll(filepath.Join(src, "empty"), 0o755)
+	os.WriteFile(filepath.Join(src, "small", "a"), []byte("x"), 0o644)
+	img := mkfs(t, src, 16, "-t", "ext4", "-b", "1024", "-I", "512", "-O", "inline_data")
+	f := openRW(t, img)
+	if !mustInode(t, f, "/small").flag(layout.FlagInlineData) {
+		t.Fatal("/small is not inline")
+	}
+	var added []string
+	add := func(k int) {
+		t.Helper()
+		err := dirTx(t, f, "/small", func(tx *tx, dir *inode) error {
+			for i := 0; i < k; i++ {
+				name := fmt.Sprintf("file-%03d", len(added))
+				if _, err := txCreate(tx, dir, name); err != nil {
+					return err
+				}
+				added = append(added, name)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fsckClean(t, img)
+	}
+	add(1) // i_block
+	if in := mustInode(t, f, "/small"); !in.flag(layout.FlagInlineData) || in.size != 60 {
+		t.Fatalf("after 1 entry: flags %#x size %d", in.raw.Flags, in.size)
+	}
+	add(5) // system.data grows
+	if in := mustInode(t, f, "/small"); !in.flag(layout.FlagInlineData) || in.size <= 60 {
+		t.Fatalf("after 6 entries: flags %#x size %d", in.raw.Flags, in.size)
+	}
+	for mustInode(t, f, "/small").flag(layout.FlagInlineData) {
+		if len(added) > 100 {
+			t.Fatal("never moved out of the inode")
+		}
+		add(1)
+	}
+	t.Logf("moved out after %d entries", len(added))
+	add(100) // a block, then an index
+	if in := mustInode(t, f, "/small"); !f.indexed(in) {
+		t.Fatalf("not indexed after %d entries (flags %#x, size %d)", len(added), in.raw.Flags, in.size)
+	}
+	ls := debugfsLs(t, img, "/small")
+	for _, n := range append(added, "a") {
+		if !ls[n] {
+			t.Fatalf("debugfs does not list %s", n)
+		}
+	}
+	// Removing from and emptying an inline directory.
+	err := dirTx(t, f, "/empty", func(tx *tx, dir *inode) error {
+		if _, err := txCreate(tx, dir, "x"); err != nil {
+			return err
+		}
+		if empty, err := tx.dirIsEmpty(dir); empty || err != nil {
+			return fmt.Errorf("after adding: empty %v, %v", empty, err)
+		}
+		if err := txRemove(tx, dir, "x"); err != nil {
+			return err
+		}
+		if empty, err := tx.dirIsEmpty(dir); !empty || err != nil {
+			return fmt.Errorf("after removing: empty %v, %v", empty, err)
+		}
+		_, err := tx.removeEntry(dir, "x")
+		if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("second remove: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsckClean(t, img)
+}
+
+// TestDirWriteCasefold adds names to a casefold directory, linear then
+// indexed: names are stored as given, hashed folded, found under any
+// case, and a name differing only in case is refused as existing.
+func TestDirWriteCasefold(t *testing.T) {
+	t.Parallel()
+	img := mkfs(t, "", 32, "-t", "ext4", "-b", "1024", "-O", "casefold")
+	testtool.Run(t, "debugfs", "-w", "-R", "mkdir cf", img)
+	testtool.Run(t, "debugfs", "-w", "-R", "set_inode_field cf flags 0x40080000", img)
+	f := openRW(t, img)
+	name := func(i int) string { return fmt.Sprintf("Straße-%03d-ÉCOLE", i) }
+	err := dirTx(t, f, "/cf", func(tx *tx, dir *inode) error {
+		for i := 0; i < 400; i++ {
+			if _, err := txCreate(tx, dir, name(i)); err != nil {
+				return err
+			}
+		}
+		if err := tx.addEntry(dir, "STRASSE-007-école", dir.num, layout.FTDir); !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("name differing in case: %v", err)
+		}
+		return txRemove(tx, dir, "strasse-010-ÉCOLE")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsckClean(t, img)
+	g := mustOpen(t, img)
+	if !g.indexed(mustInode(t, g, "/cf")) {
+		t.Fatal("/cf did not become indexed")
+	}
+	ls := debugfsLs(t, img, "/cf")
+	for i := 0; i < 400; i++ {
+		if ls[name(i)] != (i != 10) {
+			t.Fatalf("debugfs: %s listed %v", name(i), ls[name(i)])
+		}
+		if ok, err := g.HasFile("/cf/" + strings.ToUpper(fmt.Sprintf("strasse-%03d-école", i))); ok != (i != 10) || err != nil {
+			t.Fatalf("lookup %d: %v %v", i, ok, err)
+		}
+	}
+}
+
+// TestDirWriteRefusals: encrypted directories and bad names are refused
+// before anything changes.
+func TestDirWriteRefusals(t *testing.T) {
+	t.Parallel()
+	img := mkfs(t, "", 16, "-t", "ext4", "-b", "1024", "-O", "encrypt")
+	testtool.Run(t, "debugfs", "-w", "-R", "mkdir enc", img)
+	testtool.Run(t, "debugfs", "-w", "-R", "set_inode_field enc flags 0x80800", img)
+	before, _ := os.ReadFile(img)
+	f := openRW(t, img)
+	err := dirTx(t, f, "/enc", func(tx *tx, dir *inode) error {
+		return tx.addEntry(dir, "x", layout.RootIno, layout.FTDir)
+	})
+	if !errors.Is(err, vfs.ErrUnsupported) {
+		t.Fatalf("encrypted directory: %v", err)
+	}
+	for _, bad := range []string{"", ".", "..", "a/b", "a\x00b", strings.Repeat("n", 256)} {
+		err := dirTx(t, f, "/", func(tx *tx, dir *inode) error {
+			return tx.addEntry(dir, bad, layout.RootIno, layout.FTDir)
+		})
+		if !errors.Is(err, vfs.ErrInvalidPath) {
+			t.Fatalf("name %q: %v", bad, err)
+		}
+	}
+	if after, _ := os.ReadFile(img); !bytes.Equal(before, after) {
+		t.Fatal("a refused operation changed the image")
+	}
 }

@@ -171,7 +171,7 @@ func (t *tx) addEntry(dir *inode, name string, ino uint32, ftype uint8) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("ext: adding %q to directory inode %d: %w", name, dir.num, err)
+		return fmt.Errorf("ext: adding %s to directory inode %d: %w", quote([]byte(name)), dir.num, err)
 	}
 	t.stampDir(dir)
 	return nil
@@ -203,7 +203,7 @@ func (t *tx) removeEntry(dir *inode, name string) (uint32, error) {
 		}
 	}
 	if err != nil {
-		return 0, fmt.Errorf("ext: removing %q from directory inode %d: %w", name, dir.num, err)
+		return 0, fmt.Errorf("ext: removing %s from directory inode %d: %w", quote([]byte(name)), dir.num, err)
 	}
 	t.stampDir(dir)
 	return ino, nil
