@@ -41,7 +41,7 @@ func (f *FS) checkOrphans() error {
 		return err
 	}
 	if n+m == 0 {
-		return nil
+		return f.clearOrphanPresent()
 	}
 	count := fmt.Sprint(n + m)
 	if more {
@@ -109,4 +109,21 @@ func (f *FS) countOrphanFile() (int, error) {
 		}
 	}
 	return total, nil
+}
+
+// clearOrphanPresent clears orphan_present when the orphan file turned
+// out empty, as the kernel does at a clean unmount (e2fsck -n flags the
+// stale bit as an error).
+func (f *FS) clearOrphanPresent() error {
+	if !f.sb.FeatureROCompat.Has(layout.ROCompatOrphanPresent) {
+		return nil
+	}
+	w, err := f.writerAt()
+	if err != nil {
+		return err
+	}
+	return f.rewriteSuper(w, "clearing orphan_present", func(buf []byte, sb *layout.Superblock) {
+		const roCompatOff = 0x64
+		binary.LittleEndian.PutUint32(buf[roCompatOff:], uint32(sb.FeatureROCompat&^layout.ROCompatOrphanPresent))
+	})
 }

@@ -162,6 +162,15 @@ func (l *jlog) markEmpty(w io.WriterAt, next uint32) error {
 // needs_recovery, updates its checksum, writes it and reloads the
 // filesystem's view: superblock, geometry and every cache.
 func (f *FS) clearRecover(w io.WriterAt) error {
+	return f.rewriteSuper(w, "after journal replay", func(buf []byte, sb *layout.Superblock) {
+		const incompatOff = 0x60
+		binary.LittleEndian.PutUint32(buf[incompatOff:], uint32(sb.FeatureIncompat&^layout.IncompatRecover))
+	})
+}
+
+// rewriteSuper re-reads the primary superblock from disk, lets edit
+// change its bytes, updates the checksum, writes it, syncs and reloads.
+func (f *FS) rewriteSuper(w io.WriterAt, when string, edit func(buf []byte, sb *layout.Superblock)) error {
 	buf := make([]byte, layout.SuperblockSize)
 	if err := f.readAt(buf, layout.SuperblockOffset, "superblock", 0); err != nil {
 		return err
@@ -171,15 +180,14 @@ func (f *FS) clearRecover(w io.WriterAt) error {
 		return err
 	}
 	if sb.Magic != layout.Magic {
-		return fmt.Errorf("%w: %w", ErrNeedsRecovery, sbErr("the replayed superblock has magic %#04x", sb.Magic))
+		return fmt.Errorf("%w: %w", ErrNeedsRecovery, sbErr("the superblock %s has magic %#04x", when, sb.Magic))
 	}
-	const incompatOff = 0x60
-	binary.LittleEndian.PutUint32(buf[incompatOff:], uint32(sb.FeatureIncompat&^layout.IncompatRecover))
+	edit(buf, sb)
 	if sb.FeatureROCompat.Has(layout.ROCompatMetadataCsum) {
 		binary.LittleEndian.PutUint32(buf[layout.SuperblockChecksumOffset:], crc32c(^uint32(0), buf[:layout.SuperblockChecksumOffset]))
 	}
 	if _, err := w.WriteAt(buf, layout.SuperblockOffset); err != nil {
-		return fmt.Errorf("ext: writing the superblock after journal replay: %w", err)
+		return fmt.Errorf("ext: writing the superblock %s: %w", when, err)
 	}
 	if err := syncWriter(w); err != nil {
 		return err

@@ -26,10 +26,11 @@ var ErrUnclean = errors.New("ext: filesystem is not clean")
 //     filesystem) and no log left while needs_recovery is clear: refuse
 //     (ErrUnclean) unless Force.
 //  5. orphan inodes (s_last_orphan list, orphan_file entries): refuse
-//     (ErrOrphans) unless Force; e2fsck processes them.
+//     (ErrOrphans) unless Force; e2fsck processes them. With none, a
+//     stale orphan_present flag is cleared, as the kernel's unmount does.
 //
 // Nothing is written unless every check before the replay passes; the
-// replay is the only write this makes.
+// replay and the orphan_present clearing are the only writes this makes.
 func (f *FS) checkWritableState() error {
 	if err := f.checkMMP(); err != nil {
 		return err

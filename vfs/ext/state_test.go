@@ -227,3 +227,19 @@ func TestWritableStateJournalErrno(t *testing.T) {
 		}
 	}
 }
+
+// TestWritableStateOrphanPresentCleared: orphan_present over an empty
+// orphan file (left by a crash) is cleared, and e2fsck -fn is then clean.
+func TestWritableStateOrphanPresentCleared(t *testing.T) {
+	img := stMkfs(t, "-O", "orphan_file")
+	testtool.Run(t, "debugfs", "-w", "-R", "feature orphan_present", img)
+	if code, _ := e2fsckClean(t, img); code == 0 {
+		t.Fatal("e2fsck -fn does not flag orphan_present: the test proves nothing")
+	}
+	if err, _ := stCheck(t, img, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := e2fsckClean(t, img); code != 0 {
+		t.Fatalf("e2fsck -fn after clearing orphan_present: %d\n%s", code, out)
+	}
+}
