@@ -442,8 +442,39 @@ func TestDirWriteInline(t *testing.T) {
 			t.Fatalf("debugfs does not list %s", n)
 		}
 	}
+	// A new inline directory (as the kernel makes them on inline_data).
+	err := dirTx(t, f, "/", func(tx *tx, root *inode) error {
+		in, err := tx.allocInode(root.num, true)
+		if err != nil {
+			return err
+		}
+		in.raw.Mode = layout.ModeDir | 0o755
+		in.raw.Flags |= layout.FlagInlineData
+		if err := tx.initDir(in, root.num); err != nil {
+			return err
+		}
+		if err := tx.addEntry(root, "newinline", in.num, layout.FTDir); err != nil {
+			return err
+		}
+		for i := 0; i < 3; i++ {
+			if _, err := txCreate(tx, in, fmt.Sprint("f", i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsckClean(t, img)
+	if in := mustInode(t, f, "/newinline"); !in.flag(layout.FlagInlineData) || in.raw.LinksCount != 2 {
+		t.Fatalf("new inline directory: flags %#x, %d links", in.raw.Flags, in.raw.LinksCount)
+	}
+	if ls := debugfsLs(t, img, "/newinline"); !ls["f0"] || !ls["f2"] || !ls[".."] {
+		t.Fatalf("debugfs lists %v", ls)
+	}
 	// Removing from and emptying an inline directory.
-	err := dirTx(t, f, "/empty", func(tx *tx, dir *inode) error {
+	err = dirTx(t, f, "/empty", func(tx *tx, dir *inode) error {
 		if _, err := txCreate(tx, dir, "x"); err != nil {
 			return err
 		}
@@ -533,5 +564,71 @@ func TestDirWriteRefusals(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(img); !bytes.Equal(before, after) {
 		t.Fatal("a refused operation changed the image")
+	}
+}
+
+// TestDirLinkCounts checks the kernel's subdirectory counting rules: past
+// 65,000 an indexed directory on a dir_nlink filesystem reads 1, other
+// directories refuse another subdirectory; rmdir keeps 1 and 2.
+func TestDirLinkCounts(t *testing.T) {
+	t.Parallel()
+	for _, dirNlink := range []bool{true, false} {
+		args := []string{"-t", "ext4", "-b", "1024"}
+		if !dirNlink {
+			args = append(args, "-O", "^dir_nlink")
+		}
+		img := mkfs(t, "", 16, args...)
+		f := openRW(t, img)
+		tx, err := f.begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir, err := tx.inode(layout.RootIno)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inc := func(indexed bool, from uint16) (uint16, error) {
+			dir.raw.Flags &^= layout.FlagIndex
+			if indexed {
+				dir.raw.Flags |= layout.FlagIndex
+			}
+			dir.raw.LinksCount = from
+			err := tx.incDirLinks(dir)
+			return dir.raw.LinksCount, err
+		}
+		for _, c := range []struct {
+			indexed bool
+			from    uint16
+			want    uint16
+			tooMany bool
+		}{
+			{false, 2, 3, false},
+			{false, 64999, 65000, false},
+			{false, 65000, 65000, true},
+			{true, 64999, 65000, false},
+			{true, 65000, 1, !dirNlink},
+			{true, 1, 1, !dirNlink},
+		} {
+			if c.tooMany && !dirNlink && c.from == 1 {
+				c.tooMany, c.want = false, 2 // without dir_nlink a count of 1 is just 1
+			}
+			got, err := inc(c.indexed, c.from)
+			if c.tooMany {
+				if !errors.Is(err, vfs.ErrTooManyLinks) {
+					t.Errorf("dir_nlink=%v indexed=%v from %d: %d, %v (want EMLINK)", dirNlink, c.indexed, c.from, got, err)
+				}
+				continue
+			}
+			if err != nil || got != c.want {
+				t.Errorf("dir_nlink=%v indexed=%v from %d: %d, %v (want %d)", dirNlink, c.indexed, c.from, got, err, c.want)
+			}
+		}
+		for _, c := range [][2]uint16{{1, 1}, {2, 2}, {3, 2}, {100, 99}} {
+			dir.raw.LinksCount = c[0]
+			if tx.decDirLinks(dir); dir.raw.LinksCount != c[1] {
+				t.Errorf("dec from %d: %d, want %d", c[0], dir.raw.LinksCount, c[1])
+			}
+		}
+		tx.abort()
 	}
 }

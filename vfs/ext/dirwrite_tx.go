@@ -210,8 +210,10 @@ func (t *tx) removeEntry(dir *inode, name string) (uint32, error) {
 }
 
 // initDir gives new directory dir (fresh from allocInode, mode set) its
-// first block with "." and "..", two links, and one more link to its
-// parent. The caller adds dir's entry to the parent.
+// first block with "." and ".." (or, when the caller flagged it
+// inline-data, the parent's number and an empty entry in i_block), two
+// links, and one more link to its parent. The caller adds dir's entry to
+// the parent.
 func (t *tx) initDir(dir *inode, parent uint32) error {
 	p, err := t.inode(parent)
 	if err != nil {
@@ -223,6 +225,11 @@ func (t *tx) initDir(dir *inode, parent uint32) error {
 	if err := t.incDirLinks(p); err != nil {
 		return err
 	}
+	dir.raw.LinksCount = 2
+	dir.raw.Flags &^= layout.FlagIndex // a new directory starts linear
+	if dir.flag(layout.FlagInlineData) {
+		return t.initInlineDir(dir, parent)
+	}
 	w, err := t.dirWriter(dir)
 	if err != nil {
 		return err
@@ -233,7 +240,6 @@ func (t *tx) initDir(dir *inode, parent uint32) error {
 	}
 	initDotLeaf(b, w.lf, dir.num, parent)
 	w.sealLeaf(b)
-	dir.raw.LinksCount = 2
 	t.dirtyInode(dir)
 	return nil
 }

@@ -208,3 +208,14 @@ func (t *tx) inlineHasNames(dir *inode) (bool, error) {
 	}
 	return false, nil
 }
+
+// initInlineDir makes dir an empty inline directory: the parent's number,
+// then one unused entry over the rest of i_block, and an empty
+// system.data value (i_size 60), as the kernel creates one.
+func (t *tx) initInlineDir(dir *inode, parent uint32) error {
+	ib := make([]byte, layout.InodeBlockSize)
+	binary.LittleEndian.PutUint32(ib, parent)
+	layout.PutDirent(ib[inlineParentSize:], 0, len(ib)-inlineParentSize, nil, 0, t.f.geo.filetype)
+	dir.raw.Flags &^= layout.FlagExtents
+	return t.setInline(dir, ib)
+}
