@@ -93,3 +93,41 @@ func TestInfo(t *testing.T) {
 		t.Fatalf("DetectFile: %q %v", f, err)
 	}
 }
+
+// TestConcurrentReads: ReadAt may be called from several goroutines (the
+// io.ReaderAt contract), through a compressed image over a backing file.
+func TestConcurrentReads(t *testing.T) {
+	dir := t.TempDir()
+	buildVariant(t, dir, qcow2Variant{name: "conc", opts: "compat=1.1", extra: []string{"-c"}, size: 4 << 20})
+	top := filepath.Join(dir, "top.qcow2")
+	qemuImg(t, "create", "-q", "-f", "qcow2", "-b", "conc.qcow2", "-F", "qcow2", top)
+	qemuIO(t, top, "write -P 9 1m 100k")
+	want := toRaw(t, top)
+	d, err := Open(top, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func(g int) {
+			buf := make([]byte, 10_000)
+			for off := int64(g * 3000); off+int64(len(buf)) <= d.Size(); off += 97_000 {
+				if _, err := d.ReadAt(buf, off); err != nil {
+					errs <- err
+					return
+				}
+				if string(buf) != string(want[off:off+int64(len(buf))]) {
+					errs <- fmt.Errorf("goroutine %d: mismatch at %#x", g, off)
+					return
+				}
+			}
+			errs <- nil
+		}(g)
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
