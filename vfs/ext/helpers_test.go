@@ -63,7 +63,7 @@ func srcTree(t testing.TB, manyEntries int) string {
 	}
 	frag.Close()
 	for i := 0; i < manyEntries; i++ {
-		w(fmt.Sprintf("many/entry-%05d-%s", i, strings.Repeat("x", i%40)), []byte(strconv.Itoa(i)), 0o644)
+		w("many/"+manyName(i), []byte(strconv.Itoa(i)), 0o644)
 	}
 	os.MkdirAll(filepath.Join(src, "links"), 0o755)
 	sl := func(target, p string) {
@@ -204,3 +204,9 @@ func firstBlock(t testing.TB, img, path string) int64 {
 
 // mkfsTool runs mke2fs with raw arguments.
 func mkfsTool(t testing.TB, args ...string) { testtool.Run(t, "mke2fs", args...) }
+
+// manyName is the i-th name of the big directory: long enough that 2000
+// of them need a two-level hash tree with 1 KiB blocks.
+func manyName(i int) string {
+	return fmt.Sprintf("entry-%05d-%s", i, strings.Repeat("x", 40+i%40))
+}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -43,6 +42,12 @@ func openCounting(t *testing.T, img string) (*FS, *countingReader) {
 func TestHtreeLookup(t *testing.T) {
 	const n = 2000
 	src := srcTree(t, n)
+	var multiLevel atomic.Int64 // cases whose index has a level of nodes below the root
+	t.Cleanup(func() {
+		if multiLevel.Load() == 0 {
+			t.Error("no case built an index with interior nodes")
+		}
+	})
 	for _, c := range []struct {
 		name string
 		args []string
@@ -72,8 +77,12 @@ func TestHtreeLookup(t *testing.T) {
 			if !f.useHtree(dir) {
 				t.Fatal("htree lookups are not wired (dirhash missing)")
 			}
+			root := readImg(t, img, firstBlock(t, img, "/many")*int64(f.geo.blockSize), 64)
+			if root[0x1E] > 0 {
+				multiLevel.Add(1)
+			}
 			for i := 0; i < n; i += 7 {
-				name := fmt.Sprintf("/many/entry-%05d-%s", i, strings.Repeat("x", i%40))
+				name := "/many/" + manyName(i)
 				before := cr.n.Load()
 				f.inodes = newLRU[uint32, *inode](inodeCacheEntries)
 				f.blocks = newLRU[uint64, []byte](blockCacheEntries)
