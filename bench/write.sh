@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# bench/write.sh — the whole nova payload (one SSH key, a network config, metadata, a root
+# password and three files) injected into sparse ext4 images of 1 GiB, 20 GiB and 1 TiB, by the
+# built CLI and, side by side, by `debugfs -w -f SCRIPT` making the same writes (the same bytes:
+# the files debugfs writes are those the CLI produced in a directory guest, so debugfs is spared
+# the password hashing the CLI does). Each run starts from a fresh `cp --sparse=always` of a
+# pristine image, outside the timing. Prints the median wall time of RUNS runs and the peak RSS
+# (GNU time's %M) of one run, start-up included, and checks every result with e2fsck -fn.
+# Compare ratios within one run: these machines are shared and noisy.
+#
+#   bash bench/write.sh [RUNS]        (default 21)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-21}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+go build -o "$work/inject" ./cmd/inject
+TIMEFMT=/usr/bin/time
+[ -x "$TIMEFMT" ] || { echo "GNU time (Debian package time) is needed for peak RSS" >&2; exit 1; }
+
+# The guest: the demo guest with Debian's modes and owners.
+src=$work/src
+cp -R fixtures/demo-guest "$src"
+chmod 0640 "$src/etc/shadow"
+chmod 0700 "$src/root"
+if [ "$(id -u)" = 0 ]; then
+	chown 0:42 "$src/etc/shadow"
+	chown 1000:1000 "$src/home/debian"
+fi
+
+# The payload's local inputs.
+in=$work/in
+mkdir -p "$in"
+printf 'auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet static\n\taddress 192.0.2.10/24\n\tgateway 192.0.2.1\n' >"$in/interfaces"
+printf 'Welcome.\n' >"$in/motd"
+head -c 9000 /dev/urandom | base64 >"$in/config.json"
+head -c 700 /dev/urandom | base64 >"$in/hello"
+payload=(--key fixtures/demo-key.pub --net "$in/interfaces" --meta role=web --meta owner=ops
+	--root-password 'password:s3cret pass'
+	--file /etc/motd="$in/motd" --file /opt/app/conf/config.json="$in/config.json"
+	--file /usr/local/bin/hello="$in/hello")
+
+# The same writes as a debugfs script, with the bytes the CLI writes into a directory guest.
+ref=$work/ref
+cp -a "$src" "$ref"
+"$work/inject" "${payload[@]}" "$ref" >/dev/null
+cat >"$work/debugfs.cmds" <<EOF
+mkdir /root/.ssh
+sif /root/.ssh mode 040700
+write $ref/root/.ssh/authorized_keys /root/.ssh/authorized_keys
+sif /root/.ssh/authorized_keys mode 0100600
+rm /etc/network/interfaces
+write $ref/etc/network/interfaces /etc/network/interfaces
+sif /etc/network/interfaces mode 0100644
+write $ref/meta.js /meta.js
+sif /meta.js mode 0100644
+rm /etc/shadow
+write $ref/etc/shadow /etc/shadow
+sif /etc/shadow mode 0100640
+sif /etc/shadow uid 0
+sif /etc/shadow gid 42
+write $ref/etc/motd /etc/motd
+sif /etc/motd mode 0100644
+mkdir /opt
+mkdir /opt/app
+mkdir /opt/app/conf
+write $ref/opt/app/conf/config.json /opt/app/conf/config.json
+sif /opt/app/conf/config.json mode 0100644
+mkdir /usr
+mkdir /usr/local
+mkdir /usr/local/bin
+write $ref/usr/local/bin/hello /usr/local/bin/hello
+sif /usr/local/bin/hello mode 0100755
+EOF
+
+median() { sort -n | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)]/1000}'; }
+
+run_inject() { "$work/inject" "${payload[@]}" "$1" >/dev/null; }
+run_debugfs() { debugfs -w -f "$work/debugfs.cmds" "$1" >/dev/null 2>&1; }
+
+# bench TOOL IMG PRISTINE: median ms over $runs fresh copies, then the peak RSS of one more run.
+bench() {
+	local tool=$1 img=$2 pristine=$3 times=() t0 t1 rss
+	for _ in $(seq "$runs"); do
+		cp --sparse=always "$pristine" "$img"
+		sync "$img"
+		t0=$(date +%s%N)
+		run_"$tool" "$img"
+		t1=$(date +%s%N)
+		times+=($(((t1 - t0) / 1000)))
+	done
+	cp --sparse=always "$pristine" "$img"
+	if [ "$tool" = inject ]; then
+		rss=$("$TIMEFMT" -f %M "$work/inject" "${payload[@]}" "$img" 2>&1 >/dev/null | tail -1)
+	else
+		rss=$("$TIMEFMT" -f %M debugfs -w -f "$work/debugfs.cmds" "$img" 2>&1 >/dev/null | tail -1)
+	fi
+	if ! e2fsck -fn "$img" >"$work/fsck.out" 2>&1; then
+		echo "$tool left an unclean filesystem:" >&2
+		cat "$work/fsck.out" >&2
+		exit 1
+	fi
+	printf '%s %s' "$(printf '%s\n' "${times[@]}" | median)" "$rss"
+}
+
+printf '%-6s %14s %16s %15s %17s\n' size inject_ms inject_rss_kib debugfs_ms debugfs_rss_kib
+for size in 1G 20G 1T; do
+	pristine=$work/$size.pristine.img
+	truncate -s "$size" "$pristine"
+	mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1 -d "$src" "$pristine"
+	read -r ims irss <<<"$(bench inject "$work/$size.img" "$pristine")"
+	read -r dms drss <<<"$(bench debugfs "$work/$size.img" "$pristine")"
+	printf '%-6s %14s %16s %15s %17s\n' "$size" "$ims" "$irss" "$dms" "$drss"
+	rm -f "$pristine" "$work/$size.img"
+done
