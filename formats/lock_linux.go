@@ -29,12 +29,17 @@ const (
 
 var permNames = []string{"consistent read", "write", "write unchanged", "resize"}
 
-// lockImage takes the locks qemu would take: a writer holds read, write and
-// resize and shares only reads; a reader holds read and lets nobody write.
+// lockImage takes qemu-style locks. A reader holds "consistent read" and
+// lets nobody write or resize (like qemu-img). A writer holds read, write
+// and resize and shares none of them: unlike a qemu writer, it also refuses
+// an image someone is reading — notably a base image that a running VM
+// reads through its overlay (qemu itself shares writes on backing files),
+// since rewriting a base under running overlays corrupts them.
 func lockImage(f *os.File, write bool) error {
 	perm, shared := uint(permConsistentRead), uint(permAll&^(permWrite|permResize))
 	if write {
 		perm |= permWrite | permResize
+		shared = permWriteUnchanged
 	}
 	for i := range permNames {
 		if perm&(1<<i) != 0 {
@@ -48,7 +53,8 @@ func lockImage(f *os.File, write bool) error {
 			}
 		}
 	}
-	for i, name := range permNames {
+	for _, i := range []int{1, 3, 0, 2} { // report "write" first
+		name := permNames[i]
 		if perm&(1<<i) != 0 && heldByOther(f, lockSharedBase+int64(i)) {
 			return &diskerr.Error{What: fmt.Sprintf("another process does not share the %q permission", name), Offset: -1, Err: ErrInUse}
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -72,7 +73,7 @@ func TestLockQemuSeesOurs(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, rc := testtool.Output(t, "qemu-img", "info", img)
-	if rc == 0 || !strings.Contains(string(out), `"write" lock`) {
+	if rc == 0 || !strings.Contains(string(out), `lock`) {
 		t.Fatalf("qemu-img info while we write: exit %d\n%s", rc, out)
 	}
 	d.Close()
@@ -116,5 +117,43 @@ func TestLockOurselves(t *testing.T) {
 	}
 	if _, err := Open(img, Options{ReadOnly: true}); !errors.Is(err, ErrInUse) {
 		t.Fatalf("reader beside a writer: %v", err)
+	}
+}
+
+// TestLockSharedBase is the nova flow: a running VM (qemu-io) writes its
+// overlay on a shared base; we can still create and write another overlay
+// on the same base, but not open the base for writing.
+func TestLockSharedBase(t *testing.T) {
+	dir := t.TempDir()
+	base := patternRaw(t, dir, "base.raw", 2<<20, 4)
+	vm := filepath.Join(dir, "vm.qcow2")
+	qemuImg(t, "create", "-q", "-f", "qcow2", "-b", "base.raw", "-F", "raw", vm)
+	cmd := exec.Command(testtool.Need(t, "qemu-io")[0], vm)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stdin.Close(); cmd.Wait() }()
+	waitLocked(t, vm, lockPermBase+1)
+	waitLocked(t, base, lockPermBase)
+	if _, err := Open(base, Options{}); !errors.Is(err, ErrInUse) {
+		t.Fatalf("opened for writing a base a VM reads: %v", err)
+	}
+	ov := filepath.Join(dir, "new.qcow2")
+	if err := CreateOverlay(ov, base, OverlayOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(ov, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.WriteAt([]byte("instance"), 1000); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
