@@ -33,7 +33,8 @@ func rpCorpusImages(t *testing.T) []string {
 		if len(col) < 27 || col[0] == "name" {
 			continue
 		}
-		if col[26] == "yes" || col[25] != "" || strings.Contains(col[2], "orphan") || strings.HasPrefix(col[0], "m_mmp") {
+		if col[26] == "yes" || col[25] != "" || strings.Contains(col[2], "orphan") || strings.HasPrefix(col[0], "m_mmp") ||
+			strings.HasPrefix(col[0], "f_jnl") {
 			names = append(names, col[0])
 		}
 	}
