@@ -3,6 +3,7 @@ package ext
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/guestinject/guestinject/vfs/ext/layout"
 )
@@ -31,7 +32,14 @@ var ErrUnclean = errors.New("ext: filesystem is not clean")
 //
 // Nothing is written unless every check before the replay passes; the
 // replay and the orphan_present clearing are the only writes this makes.
+//
+// Calls on one FS are serialised, so concurrent first writes cannot
+// replay twice at once. The replay reloads the superblock and drops the
+// caches: call this before reads are shared (at Open).
 func (f *FS) checkWritableState() error {
+	mu, _ := stateLocks.LoadOrStore(f, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
 	if err := f.checkMMP(); err != nil {
 		return err
 	}
@@ -59,6 +67,9 @@ func (f *FS) checkWritableState() error {
 	}
 	return nil
 }
+
+// stateLocks serialises checkWritableState per FS.
+var stateLocks sync.Map // *FS -> *sync.Mutex
 
 // checkCleanState refuses, unless Force, a superblock whose state is not
 // VALID or records errors.
