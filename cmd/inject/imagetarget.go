@@ -36,6 +36,9 @@ func (g *guest) release() error {
 // openOptions say how to open a TARGET.
 type openOptions struct {
 	write bool // the verb writes: open the image read-write
+	// force writes into an ext filesystem whose superblock says it has
+	// errors or may be mounted (ext.Options.Force).
+	force bool
 	// allowDirty lets read-only verbs open an ext filesystem whose journal
 	// needs recovery; warn is told so.
 	allowDirty bool
@@ -74,7 +77,7 @@ func openGuest(path string, o openOptions) (*guest, error) {
 // runs, read-write for an injection.
 func openDiskImage(path string, o openOptions) (*guest, error) {
 	opts := o.img.options()
-	opts.Writable = o.write
+	opts.Writable, opts.Force = o.write, o.force
 	opts.AllowDirtyJournal, opts.Warn = o.allowDirty, o.warn
 	im, err := image.Open(path, opts)
 	if err != nil {

@@ -62,5 +62,5 @@ func fail(stderr io.Writer, err error) int {
 // isUsage reports whether err is a bad command line.
 func isUsage(err error) bool {
 	var u *usageError
-	return errors.As(err, &u) || errors.Is(err, errOffsetOnDir) || errors.Is(err, errImageFlagOnDir)
+	return errors.As(err, &u) || errors.Is(err, errImageFlagOnDir)
 }

@@ -59,7 +59,7 @@ func openOverlay(base string, r overlayRequest, o openOptions) (*guest, error) {
 	// the overlay's own backing name is ours, so it is allowed.
 	opts := o.img.options()
 	opts.Format, opts.Backing = formats.FormatQcow2, formats.BackingAllow
-	opts.Writable, opts.Warn = true, o.warn
+	opts.Writable, opts.Force, opts.Warn = true, o.force, o.warn
 	im, err := image.Open(r.path, opts)
 	if err != nil {
 		os.Remove(r.path)

@@ -7,8 +7,6 @@ import (
 	"os"
 
 	"github.com/guestinject/guestinject/vfs"
-	"github.com/guestinject/guestinject/vfs/ext"
-	"github.com/guestinject/guestinject/vfs/local"
 )
 
 // targetOptions say how to open a TARGET.
@@ -30,60 +28,26 @@ type target struct {
 	close func() error
 }
 
-// errOffsetOnDir is a usage error: --offset means nothing for a directory.
-var errOffsetOnDir = errors.New("--offset applies to image files, not to a directory")
-
-// openTarget opens TARGET: a directory is a guest root served by
-// vfs/local; a regular file is a raw image holding an ext2/3/4 filesystem
-// at o.offset. Container formats and partition tables slot in here.
+// openTarget opens TARGET with the default image flags (format by magic,
+// default backing policy, the auto-detected root, or the filesystem at
+// o.offset when it is not 0). The verbs use openGuest, which takes every
+// image flag.
 func openTarget(path string, o targetOptions) (*target, error) {
-	fi, err := os.Stat(path)
+	var img imageFlags
+	if o.offset != 0 {
+		img.offset, img.offsetSet = offsetFlag(o.offset), true
+	}
+	g, err := openGuest(path, openOptions{write: o.write, force: o.force, allowDirty: o.allowDirty, warn: o.warn, img: img})
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case fi.IsDir():
-		if o.offset != 0 {
-			return nil, errOffsetOnDir
-		}
-		l, err := local.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		return &target{fs: l, close: l.Close}, nil
-	case fi.Mode().IsRegular():
-		return openImage(path, fi.Size(), o)
-	}
-	return nil, fmt.Errorf("%s: neither a directory nor a regular image file (%v)", path, fi.Mode().Type())
+	return &target{fs: g.fs, close: g.release}, nil
 }
 
-// openImage opens a raw image file holding an ext filesystem at o.offset:
-// read-only for the read verbs, read-write (the ext engine opened Writable)
-// for an injection. A dry run only reads, so it opens read-only too.
-func openImage(path string, size int64, o targetOptions) (*target, error) {
-	if o.offset < 0 || o.offset >= size {
-		return nil, fmt.Errorf("%s: --offset %d is outside the %d-byte image", path, o.offset, size)
-	}
-	flag := os.O_RDONLY
-	if o.write {
-		flag = os.O_RDWR
-	}
-	f, err := os.OpenFile(path, flag, 0)
-	if err != nil {
-		return nil, err
-	}
-	opts := &ext.Options{AllowDirtyJournal: o.allowDirty, Warn: o.warn, Writable: o.write, Force: o.force}
-	fsys, err := ext.Open(imageSection(f, o.offset, size-o.offset), size-o.offset, opts)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: no ext2/3/4 filesystem at offset %d (a partitioned disk needs --offset of the partition): %w", path, o.offset, err)
-	}
-	return &target{fs: fsys, close: f.Close}, nil
-}
-
-// section is the filesystem's bytes inside an image file: reads through
-// io.SectionReader, writes at the same offset and bounded the same way, so
-// the write engine can never touch bytes before --offset or past the end.
+// section is a filesystem's bytes inside an image file: reads through
+// io.SectionReader, writes at the same offset and bounded the same way.
+// Image targets now go through inject/image, whose partition.Section
+// bounds writes the same way; this stays for its test until that moves.
 type section struct {
 	*io.SectionReader
 	f    *os.File

@@ -58,7 +58,7 @@ type Options struct {
 
 // Image is an opened image with the filesystem chosen in it.
 type Image struct {
-	Disk      *formats.Image
+	Disk      formats.Disk     // *formats.Image when opened by Open
 	Table     *partition.Table // nil when Offset was given
 	Partition partition.Partition
 	FS        *ext.FS
@@ -78,10 +78,17 @@ func Open(path string, o Options) (*Image, error) {
 	return im, nil
 }
 
+// OpenDisk is Open over a disk the caller already opened (an image file
+// through formats.Open, or any other virtual disk). The Format, Backing and
+// NoLock options do not apply; the returned Image owns disk and closes it.
+func OpenDisk(disk formats.Disk, o Options) (*Image, error) {
+	return openOn(disk, o)
+}
+
 // Close flushes what was written and closes the image and its chain.
 func (im *Image) Close() error { return im.Disk.Close() }
 
-func openOn(disk *formats.Image, o Options) (*Image, error) {
+func openOn(disk formats.Disk, o Options) (*Image, error) {
 	im := &Image{Disk: disk}
 	if o.Offset != 0 {
 		if o.Offset < 0 || o.Offset >= disk.Size() {
@@ -125,7 +132,7 @@ type partSection struct {
 
 // section returns the bounded section of partition num; 0 is the whole
 // disk when the table is empty.
-func section(disk *formats.Image, t *partition.Table, num int) (partSection, error) {
+func section(disk formats.Disk, t *partition.Table, num int) (partSection, error) {
 	if num == 0 && t.Scheme != partition.SchemeNone {
 		return partSection{}, fmt.Errorf("%w: partition 0 (the whole disk) of a disk with a %s table", ErrBadPartition, t.Scheme)
 	}
@@ -145,7 +152,7 @@ func section(disk *formats.Image, t *partition.Table, num int) (partSection, err
 }
 
 // choose applies the Partition option.
-func choose(disk *formats.Image, t *partition.Table, o Options) (int, error) {
+func choose(disk formats.Disk, t *partition.Table, o Options) (int, error) {
 	switch sel := strings.TrimSpace(o.Partition); sel {
 	case "", "auto":
 		c, err := findRoot(disk, t)

@@ -160,7 +160,7 @@ func containerReport(path string, info *formats.Info) *Report {
 	return r
 }
 
-func describeFS(disk *formats.Image, t *partition.Table, c Candidate) *FSReport {
+func describeFS(disk formats.Disk, t *partition.Table, c Candidate) *FSReport {
 	if !strings.HasPrefix(c.Kind, "ext") {
 		return nil
 	}
@@ -187,7 +187,7 @@ func describeFS(disk *formats.Image, t *partition.Table, c Candidate) *FSReport 
 }
 
 // describeRoot reads the OS name and version of the root on partition num.
-func describeRoot(disk *formats.Image, t *partition.Table, num int) (*RootReport, error) {
+func describeRoot(disk formats.Disk, t *partition.Table, num int) (*RootReport, error) {
 	rr := &RootReport{Partition: num}
 	sec, err := section(disk, t, num)
 	if err != nil {

@@ -117,7 +117,7 @@ func looksLikeRoot(fsys *ext.FS) (bool, string) {
 }
 
 // findRoot picks the one candidate that looks like a guest root.
-func findRoot(disk *formats.Image, t *partition.Table) (Candidate, error) {
+func findRoot(disk formats.Disk, t *partition.Table) (Candidate, error) {
 	cands := Candidates(disk, disk.Size(), t)
 	var roots []Candidate
 	for _, c := range cands {
