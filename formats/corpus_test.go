@@ -61,6 +61,7 @@ func TestCorpusQcow2(t *testing.T) {
 	for _, gz := range files {
 		name := filepath.Base(gz)
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			p := gunzip(t, gz, t.TempDir())
 			d, err := Open(p, Options{ReadOnly: true})
 			switch {
@@ -126,6 +127,7 @@ func TestCorpusQcow2Write(t *testing.T) {
 			continue // leaky by construction, raw, or refused
 		}
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			p := gunzip(t, gz, t.TempDir())
 			checkClean(t, p)
 			writeAndCheck(t, p, Options{}, 17)

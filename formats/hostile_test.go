@@ -79,6 +79,7 @@ func TestHostileHeaders(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			img := smallImage(t, t.TempDir())
 			patch(t, img, c.off, c.n, c.v)
 			wantOpenErr(t, img, Options{ReadOnly: true}, c.err)

@@ -79,6 +79,7 @@ func TestWriteVariants(t *testing.T) {
 func TestWriteZeroClusters(t *testing.T) {
 	for _, opts := range []string{"compat=1.1", "compat=0.10", "extended_l2=on"} {
 		t.Run(opts, func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			raw := patternRaw(t, dir, "p.raw", 4<<20, 7)
 			img := filepath.Join(dir, "z.qcow2")
@@ -138,6 +139,7 @@ func TestWriteSnapshotShared(t *testing.T) {
 		{name: "snap-extl2", opts: "extended_l2=on"},
 	} {
 		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			_, img := buildVariant(t, dir, v)
 			before := toRaw(t, img)
@@ -304,6 +306,7 @@ func TestCrashBeforeFlush(t *testing.T) {
 		{name: "crash-small-clusters", opts: "cluster_size=512,refcount_bits=2", size: 3 << 20},
 	} {
 		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			_, img := buildVariant(t, dir, v)
 			qemuImg(t, "snapshot", "-c", "s1", img)
