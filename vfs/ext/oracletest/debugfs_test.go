@@ -249,6 +249,9 @@ func checkMany(t *testing.T, efs *ext.FS, bi builtImage, n int) {
 	if !strings.Contains(string(out), "Root node dump") {
 		t.Fatalf("/many is not an indexed directory:\n%.500s", out)
 	}
+	if want := bi.layout.htreeLevels; !strings.Contains(string(out), fmt.Sprintf("Indirect levels: %d\n", want)) {
+		t.Fatalf("/many does not have indirect_levels %d:\n%.300s", want, out)
+	}
 	target := mustIno(t, efs, "/many/0-target")
 	for i := 1; i < n; i += 997 {
 		name := fmt.Sprintf("/many/e%06d%s", i, strings.Repeat("n", i%23))

@@ -1,6 +1,7 @@
 package oracletest
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,6 +22,12 @@ type layout struct {
 	tree treeOptions
 	// fixup runs debugfs/e2fsck steps after mkfs -d (casefold, ea_inode).
 	fixup func(t testing.TB, img string)
+	// sparseLeaves makes e2fsck -D put one entry in each htree leaf
+	// (indexed_dir_slack_percentage = 100), so that 20,000 entries need a
+	// 3-level tree on 1 KiB blocks.
+	sparseLeaves bool
+	// htreeLevels is the indirect_levels /many must end with.
+	htreeLevels int
 }
 
 // matrix is kept in step with fixtures/ext/mkimages.sh.
@@ -29,7 +36,7 @@ var matrix = []layout{
 	{name: "ext2-4k", mkfs: "mkfs.ext2", args: []string{"-b", "4096"}, size: "96M"},
 	{name: "ext3-4k", mkfs: "mkfs.ext3", args: []string{"-b", "4096"}, size: "96M"},
 	{name: "ext3-1k-128", mkfs: "mkfs.ext3", args: []string{"-b", "1024", "-I", "128"}, size: "96M"},
-	{name: "ext4", mkfs: "mkfs.ext4", size: "160M", tree: treeOptions{manyEntries: 20000}},
+	{name: "ext4", mkfs: "mkfs.ext4", size: "160M", tree: treeOptions{manyEntries: 20000}, htreeLevels: 0},
 	{name: "ext4-no64bit", mkfs: "mkfs.ext4", args: []string{"-O", "^64bit"}, size: "96M"},
 	{name: "ext4-nocsum", mkfs: "mkfs.ext4", args: []string{"-O", "^metadata_csum,uninit_bg"}, size: "96M"},
 	{name: "ext4-noflex", mkfs: "mkfs.ext4", args: []string{"-O", "^flex_bg"}, size: "96M"},
@@ -46,11 +53,17 @@ var matrix = []layout{
 	{name: "ext4-bigalloc", mkfs: "mkfs.ext4", args: []string{"-O", "bigalloc", "-C", "16384"}, size: "128M"},
 	{name: "ext4-casefold", mkfs: "mkfs.ext4", args: []string{"-O", "casefold"}, size: "96M",
 		tree: treeOptions{casefold: true}, fixup: casefoldFixup},
+	// A 3-level htree (indirect_levels 2) on 1 KiB blocks with
+	// metadata_csum needs more than 123*126 = 15,498 leaves: with one entry
+	// per leaf, 15,499 entries is the smallest count; /many has 20,000.
+	{name: "ext4-largedir", mkfs: "mkfs.ext4", args: []string{"-b", "1024", "-O", "large_dir"}, size: "160M",
+		tree: treeOptions{manyEntries: 20000}, sparseLeaves: true, htreeLevels: 2},
 	{name: "ext4-eainode", mkfs: "mkfs.ext4", args: []string{"-O", "ea_inode"}, size: "96M", fixup: eaInodeFixup},
 }
 
 // mke2fsConf pins mke2fs's defaults so that images do not depend on the
-// host's /etc/mke2fs.conf (Debian 1.47.0's defaults).
+// host's /etc/mke2fs.conf (Debian 1.47.0's defaults, except that small
+// filesystems keep 4 KiB blocks unless a layout asks otherwise).
 const mke2fsConf = `[defaults]
 	base_features = sparse_super,large_file,filetype,resize_inode,dir_index,ext_attr
 	default_mntopts = acl,user_xattr
@@ -64,6 +77,12 @@ const mke2fsConf = `[defaults]
 	}
 	ext4 = {
 		features = has_journal,extent,huge_file,flex_bg,metadata_csum,64bit,dir_nlink,extra_isize
+	}
+	small = {
+		inode_ratio = 16384
+	}
+	floppy = {
+		inode_ratio = 16384
 	}
 `
 
@@ -100,9 +119,7 @@ func buildImage(t testing.TB, dir string, l layout) builtImage {
 	}
 	// e2fsck -fyD indexes the directories mkfs -d left linear; the image
 	// must then be clean.
-	if out, rc := testtool.Output(t, "e2fsck", "-fyD", img); rc > 1 {
-		t.Fatalf("e2fsck -fyD %s: exit %d\n%s", l.name, rc, out)
-	}
+	e2fsckD(t, dir, img, l.sparseLeaves)
 	if out, rc := testtool.Output(t, "e2fsck", "-fn", img); rc != 0 {
 		t.Fatalf("e2fsck -fn %s after build: exit %d\n%s", l.name, rc, out)
 	}
@@ -120,6 +137,30 @@ func mkfs(t testing.TB, conf, tool string, args ...string) {
 	cmd.Env = append(os.Environ(), "MKE2FS_CONFIG="+conf)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s %v: %v\n%s", tool, args, err, out)
+	}
+}
+
+// e2fsckConf is the e2fsck.conf of sparseLeaves layouts.
+const e2fsckConf = "[options]\n\tindexed_dir_slack_percentage = 100\n"
+
+// e2fsckD runs e2fsck -fyD, which indexes the directories mkfs -d left
+// linear (exit 1: it changed the filesystem, as asked).
+func e2fsckD(t testing.TB, dir, img string, sparseLeaves bool) {
+	t.Helper()
+	cmd := exec.Command(testtool.Need(t, "e2fsck")[0], "-fyD", img)
+	conf := filepath.Join(dir, "e2fsck.conf")
+	if err := os.WriteFile(conf, []byte(e2fsckConf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if sparseLeaves {
+		cmd.Env = append(os.Environ(), "E2FSCK_CONFIG="+conf)
+	} else {
+		cmd.Env = append(os.Environ(), "E2FSCK_CONFIG=/dev/null")
+	}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
+		t.Fatalf("e2fsck -fyD %s: %v\n%s", img, err, out)
 	}
 }
 
