@@ -70,7 +70,7 @@ func (img *Image) prepareWrite() error {
 		return err
 	}
 	m.AutoclearFeatures = 0
-	return nil
+	return img.sync() // cleared before anything they describe changes
 }
 
 // writeCluster writes p at offset in of virtual cluster vc.
