@@ -19,19 +19,21 @@ var ErrUnclean = errors.New("ext: filesystem is not clean")
 //     (ErrInUse) unless Force.
 //  2. s_state without VALID, or with ERROR_FS: refuse (ErrUnclean) unless
 //     Force.
-//  3. needs_recovery: replay the internal journal (replayJournal), or
-//     refuse with an error wrapping ErrNeedsRecovery when that cannot be
-//     done safely; then the replayed superblock's state is checked again.
-//  4. the internal journal's superblock must be sound, with no error
+//  3. the internal journal's superblock must be sound, with no error
 //     recorded (s_errno, an aborted journal: e2fsck would flag the
 //     filesystem) and no log left while needs_recovery is clear: refuse
 //     (ErrUnclean) unless Force.
+//  4. needs_recovery: replay the internal journal (replayJournal), or
+//     refuse with an error wrapping ErrNeedsRecovery when that cannot be
+//     done safely; then the replayed superblock's state is checked again.
 //  5. orphan inodes (s_last_orphan list, orphan_file entries): refuse
 //     (ErrOrphans) unless Force; e2fsck processes them. With none, a
 //     stale orphan_present flag is cleared, as the kernel's unmount does.
 //
 // Nothing is written unless every check before the replay passes; the
-// replay and the orphan_present clearing are the only writes this makes.
+// replay (what e2fsck would do first) and the orphan_present clearing are
+// the only writes this makes, so a refusal after the replay leaves the
+// replayed filesystem.
 //
 // Calls on one FS are serialised, so concurrent first writes cannot
 // replay twice at once. The replay reloads the superblock and drops the
@@ -46,6 +48,9 @@ func (f *FS) checkWritableState() error {
 	if err := f.checkCleanState(); err != nil {
 		return err
 	}
+	if err := f.checkJournalHealth(); err != nil {
+		return err
+	}
 	if f.sb.FeatureIncompat.Has(layout.IncompatRecover) {
 		n, err := f.replayJournal()
 		if err != nil {
@@ -55,9 +60,6 @@ func (f *FS) checkWritableState() error {
 		if err := f.checkCleanState(); err != nil {
 			return err
 		}
-	}
-	if err := f.checkJournalHealth(); err != nil {
-		return err
 	}
 	if err := f.checkOrphans(); err != nil {
 		if !f.opts.Force || !errors.Is(err, ErrOrphans) {
@@ -101,6 +103,9 @@ func (f *FS) checkJournalHealth() error {
 		return nil
 	}
 	j, err := f.Journal()
+	if err != nil && js.NeedsRecovery {
+		return fmt.Errorf("%w: %w", ErrNeedsRecovery, err)
+	}
 	if err != nil {
 		return fmt.Errorf("ext: checking the journal before writing: %w", err)
 	}
