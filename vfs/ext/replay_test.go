@@ -99,6 +99,7 @@ func rpMake(t *testing.T, c rpCase) *rpImage {
 	esc := blk()
 	binary.BigEndian.PutUint32(esc, layout.JournalMagic)
 	sb := append([]byte(nil), orig[int(r.sbBlock)*bs:int(r.sbBlock+1)*bs]...)
+	rpSetRecover(sb[1024-int(r.sbBlock)*1024:]) // as the kernel logs it: mounted, needs_recovery set
 	txs := []struct {
 		blocks []uint64
 		data   [][]byte
@@ -142,6 +143,15 @@ func rpMake(t *testing.T, c rpCase) *rpImage {
 	os.WriteFile(sf, []byte(script), 0o644)
 	testtool.Run(t, "debugfs", "-w", "-f", sf, img)
 	return r
+}
+
+// rpSetRecover sets needs_recovery in the raw superblock sb and fixes its
+// checksum.
+func rpSetRecover(sb []byte) {
+	binary.LittleEndian.PutUint32(sb[0x60:], binary.LittleEndian.Uint32(sb[0x60:])|uint32(layout.IncompatRecover))
+	if binary.LittleEndian.Uint32(sb[0x64:])&uint32(layout.ROCompatMetadataCsum) != 0 {
+		binary.LittleEndian.PutUint32(sb[layout.SuperblockChecksumOffset:], crc32c(^uint32(0), sb[:layout.SuperblockChecksumOffset]))
+	}
 }
 
 func joinU(v []uint64) string {
