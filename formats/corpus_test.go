@@ -13,19 +13,11 @@ import (
 	"github.com/guestinject/guestinject/internal/testtool"
 )
 
-// corpusDir holds third-party images (see its README). Override with
-// GUESTINJECT_CORPUS.
+// corpusDir holds third-party images (see its README): shared/corpus
+// beside the repository, or GUESTINJECT_CORPUS. Missing, it fails the test.
 func corpusDir(t *testing.T, sub string) string {
 	t.Helper()
-	dir := os.Getenv("GUESTINJECT_CORPUS")
-	if dir == "" {
-		dir = "/work/shared/corpus"
-	}
-	dir = filepath.Join(dir, sub)
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("third-party corpus not available (%v); set GUESTINJECT_CORPUS", err)
-	}
-	return dir
+	return testtool.CorpusDir(t, sub)
 }
 
 // gunzip decompresses a corpus file into dir and returns its path.
