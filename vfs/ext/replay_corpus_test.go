@@ -152,9 +152,9 @@ func rpAgainstE2fsck(t *testing.T, name, img string, orig []byte, n int) {
 	if err := os.WriteFile(b, orig, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	e2fsckReplay(t, b)
-	codeA, outA := e2fsckClean(t, img)
-	codeB, _ := e2fsckClean(t, b)
+	rpFsckReplay(t, b)
+	codeA, outA := rpFsckN(t, img)
+	codeB, _ := rpFsckN(t, b)
 	if codeB == 0 && codeA != 0 {
 		t.Errorf("e2fsck -fn is clean after e2fsck's replay but exits %d after ours:\n%s", codeA, outA)
 	}

@@ -11,10 +11,10 @@ import (
 // JournalIncompat, 0x80 for COMPAT_CHECKSUM), bytes 1-4 the expected
 // sequence (big-endian), byte 5 the log start, bytes 6-7 are unused;
 // the rest is the journal area, whole 1 KiB blocks (at most 64).
-const fuzzHeader = 8
+const rpFuzzHeader = 8
 
-func fuzzInput(inc layout.JournalIncompat, compat bool, seq uint32, start uint32, area []byte) []byte {
-	b := make([]byte, fuzzHeader, fuzzHeader+len(area))
+func rpFuzzInput(inc layout.JournalIncompat, compat bool, seq uint32, start uint32, area []byte) []byte {
+	b := make([]byte, rpFuzzHeader, rpFuzzHeader+len(area))
 	b[0] = byte(inc)
 	if compat {
 		b[0] |= 0x80
@@ -34,17 +34,17 @@ func FuzzJournalScan(f *testing.F) {
 		s.add(synthTx{blocks: []uint64{100, 200}, escape: 1})
 		s.add(synthTx{revokes: []uint64{100}})
 		s.add(synthTx{blocks: []uint64{300}, noCommit: true})
-		f.Add(fuzzInput(fl.inc, fl.compat, s.seq0(), s.start, s.area))
+		f.Add(rpFuzzInput(fl.inc, fl.compat, s.seq0(), s.start, s.area))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) < fuzzHeader+2*synthBS {
+		if len(data) < rpFuzzHeader+2*synthBS {
 			return
 		}
 		inc := layout.JournalIncompat(data[0]) & (layout.JournalIncompatRevoke | layout.JournalIncompat64Bit |
 			layout.JournalIncompatCsumV2 | layout.JournalIncompatCsumV3)
 		compat := data[0]&0x80 != 0
 		seq := binary.BigEndian.Uint32(data[1:])
-		area := data[fuzzHeader:]
+		area := data[rpFuzzHeader:]
 		maxLen := uint32(min(len(area)/synthBS, 64))
 		start := 1 + uint32(data[5])%(maxLen-1)
 		l := synthJlog(area[:maxLen*synthBS], inc, compat, [16]byte{}, seq, start, maxLen)

@@ -68,7 +68,7 @@ func rpMutateOnce(t *testing.T, r *rpImage, off int, what string) bool {
 	dir := t.TempDir()
 	a := filepath.Join(dir, "ours.img")
 	os.WriteFile(a, orig, 0o644)
-	_, err = replayFileQuiet(a)
+	_, err = rpReplayQuiet(a)
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "PANIC") {
 			t.Fatalf("%s: %v", what, err)
@@ -91,9 +91,9 @@ func rpMutateOnce(t *testing.T, r *rpImage, off int, what string) bool {
 	return true
 }
 
-// replayFileQuiet is replayFile without test assertions, panics turned
+// rpReplayQuiet is rpReplayFile without test assertions, panics turned
 // into errors.
-func replayFileQuiet(img string) (n int, err error) {
+func rpReplayQuiet(img string) (n int, err error) {
 	err = rpOpenRW(img, Options{}, func(f *FS) error {
 		var e error
 		n, e = f.replayJournal()

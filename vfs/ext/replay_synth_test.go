@@ -211,8 +211,8 @@ func synthJlog(img []byte, inc layout.JournalIncompat, compat bool, uuid [16]byt
 	return l
 }
 
-// runPlan runs the three passes on l.
-func runPlan(l *jlog) ([]loggedBlock, uint32, error) {
+// rpRunPlan runs the three passes on l.
+func rpRunPlan(l *jlog) ([]loggedBlock, uint32, error) {
 	txs, end, err := l.scanLog()
 	if err != nil {
 		return nil, 0, err
@@ -221,8 +221,8 @@ func runPlan(l *jlog) ([]loggedBlock, uint32, error) {
 	return plan, end, err
 }
 
-// planContents reads what each planned block would write home.
-func planContents(t *testing.T, l *jlog, plan []loggedBlock) map[uint64][]byte {
+// rpPlanContents reads what each planned block would write home.
+func rpPlanContents(t *testing.T, l *jlog, plan []loggedBlock) map[uint64][]byte {
 	t.Helper()
 	got := map[uint64][]byte{}
 	for _, b := range plan {
@@ -265,7 +265,7 @@ func TestReplaySynthetic(t *testing.T) {
 			s.add(synthTx{blocks: []uint64{500}, noCommit: true})
 			s.end()
 			l := s.jlog()
-			plan, end, err := runPlan(l)
+			plan, end, err := rpRunPlan(l)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -273,9 +273,9 @@ func TestReplaySynthetic(t *testing.T) {
 				t.Errorf("end transaction %#x, want 1", end)
 			}
 			want := map[uint64][]byte{300: s.homes[0][300], 100: s.homes[2][100], 400: s.homes[2][400]}
-			got := planContents(t, l, plan)
+			got := rpPlanContents(t, l, plan)
 			if len(got) != len(want) {
-				t.Errorf("plan writes blocks %v, want %d blocks (100, 300, 400)", keys(got), len(want))
+				t.Errorf("plan writes blocks %v, want %d blocks (100, 300, 400)", rpKeys(got), len(want))
 			}
 			for b, w := range want {
 				if !bytes.Equal(got[b], w) {
@@ -286,7 +286,7 @@ func TestReplaySynthetic(t *testing.T) {
 	}
 }
 
-func keys(m map[uint64][]byte) []uint64 {
+func rpKeys(m map[uint64][]byte) []uint64 {
 	var k []uint64
 	for b := range m {
 		k = append(k, b)
@@ -326,7 +326,7 @@ func TestReplaySyntheticRefusals(t *testing.T) {
 			if c.flip >= 0 {
 				s.area[c.flip] ^= 0x55
 			}
-			_, _, err := runPlan(s.jlog())
+			_, _, err := rpRunPlan(s.jlog())
 			if !errors.Is(err, c.want) {
 				t.Fatalf("got %v, want %v", err, c.want)
 			}
@@ -342,7 +342,7 @@ func TestReplayRevokeCount(t *testing.T) {
 	s.add(synthTx{revokes: []uint64{100}})
 	s.end()
 	binary.BigEndian.PutUint32(s.area[4*synthBS+layout.JournalHeaderSize:], 0xFFFF)
-	if _, _, err := runPlan(s.jlog()); !errors.Is(err, vfs.ErrCorrupt) {
+	if _, _, err := rpRunPlan(s.jlog()); !errors.Is(err, vfs.ErrCorrupt) {
 		t.Fatalf("got %v, want a corrupt revoke block", err)
 	}
 }

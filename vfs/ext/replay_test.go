@@ -50,8 +50,8 @@ type rpImage struct {
 	blockLen int
 }
 
-// freeBlocks asks debugfs for n free blocks from goal.
-func freeBlocks(t *testing.T, img string, n int, goal uint64) []uint64 {
+// rpFreeBlocks asks debugfs for n free blocks from goal.
+func rpFreeBlocks(t *testing.T, img string, n int, goal uint64) []uint64 {
 	t.Helper()
 	out := testtool.Run(t, "debugfs", "-R", fmt.Sprintf("ffb %d %d", n, goal), img)
 	_, list, ok := strings.Cut(string(out), "Free blocks found:")
@@ -93,7 +93,7 @@ func rpMake(t *testing.T, c rpCase) *rpImage {
 	if bs != 1024 {
 		r.sbBlock = 0
 	}
-	fb := freeBlocks(t, img, 6, uint64(len(orig)/bs/2))
+	fb := rpFreeBlocks(t, img, 6, uint64(len(orig)/bs/2))
 	rng := rand.New(rand.NewSource(int64(len(c.name))))
 	blk := func() []byte { b := make([]byte, bs); rng.Read(b); return b }
 	esc := blk()
@@ -127,14 +127,14 @@ func rpMake(t *testing.T, c rpCase) *rpImage {
 			if err := os.WriteFile(f, bytes.Join(tx.data, nil), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			cmd += " -b " + joinU(tx.blocks)
+			cmd += " -b " + rpJoin(tx.blocks)
 			cmd += " " + tx.flags
 			if len(tx.revoke) > 0 {
-				cmd += " -r " + joinU(tx.revoke)
+				cmd += " -r " + rpJoin(tx.revoke)
 			}
 			cmd += " " + f
 		} else {
-			cmd += " -r " + joinU(tx.revoke)
+			cmd += " -r " + rpJoin(tx.revoke)
 		}
 		script += cmd + "\n"
 	}
@@ -154,7 +154,7 @@ func rpSetRecover(sb []byte) {
 	}
 }
 
-func joinU(v []uint64) string {
+func rpJoin(v []uint64) string {
 	s := make([]string, len(v))
 	for i, x := range v {
 		s[i] = strconv.FormatUint(x, 10)
@@ -162,8 +162,8 @@ func joinU(v []uint64) string {
 	return strings.Join(s, ",")
 }
 
-// copyFile copies src to a new file in dir.
-func copyFile(t *testing.T, src, dir, name string) string {
+// rpCopyFile copies src to a new file in dir.
+func rpCopyFile(t *testing.T, src, dir, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(src)
 	if err != nil {
@@ -176,8 +176,8 @@ func copyFile(t *testing.T, src, dir, name string) string {
 	return dst
 }
 
-// replayFile opens img read-write and replays its journal with our code.
-func replayFile(t *testing.T, img string) (int, error) {
+// rpReplayFile opens img read-write and replays its journal with our code.
+func rpReplayFile(t *testing.T, img string) (int, error) {
 	t.Helper()
 	fh, err := os.OpenFile(img, os.O_RDWR, 0)
 	if err != nil {
@@ -196,15 +196,15 @@ func replayFile(t *testing.T, img string) (int, error) {
 	return n, err
 }
 
-// e2fsckClean runs e2fsck -fn and returns its exit code and output.
-func e2fsckClean(t *testing.T, img string) (int, string) {
+// rpFsckN runs e2fsck -fn and returns its exit code and output.
+func rpFsckN(t *testing.T, img string) (int, string) {
 	t.Helper()
 	out, code := testtool.Output(t, "e2fsck", "-fn", img)
 	return code, string(out)
 }
 
-// e2fsckReplay replays img's journal with e2fsck and nothing else.
-func e2fsckReplay(t *testing.T, img string) int {
+// rpFsckReplay replays img's journal with e2fsck and nothing else.
+func rpFsckReplay(t *testing.T, img string) int {
 	t.Helper()
 	_, code := testtool.Output(t, "e2fsck", "-E", "journal_only", "-y", img)
 	return code
@@ -221,15 +221,15 @@ func TestReplayMatchesE2fsck(t *testing.T) {
 				t.Fatal("debugfs left no needs_recovery flag")
 			}
 			dir := t.TempDir()
-			a, b := copyFile(t, r.path, dir, "ours.img"), copyFile(t, r.path, dir, "e2fsck.img")
-			n, err := replayFile(t, a)
+			a, b := rpCopyFile(t, r.path, dir, "ours.img"), rpCopyFile(t, r.path, dir, "e2fsck.img")
+			n, err := rpReplayFile(t, a)
 			if err != nil {
 				t.Fatalf("replay: %v", err)
 			}
-			if code := e2fsckReplay(t, b); code != 0 {
+			if code := rpFsckReplay(t, b); code != 0 {
 				t.Fatalf("e2fsck journal replay exit %d", code)
 			}
-			if code, out := e2fsckClean(t, a); code != 0 {
+			if code, out := rpFsckN(t, a); code != 0 {
 				t.Fatalf("e2fsck -fn after our replay: exit %d\n%s", code, out)
 			}
 			rpCompare(t, r, a, b, n)
@@ -302,7 +302,7 @@ func rpSuperFields(t *testing.T, ab, bb []byte) {
 // without AllowDirtyJournal and a second replay has nothing to do.
 func TestReplayReopen(t *testing.T) {
 	r := rpMake(t, rpCases[0])
-	if _, err := replayFile(t, r.path); err != nil {
+	if _, err := rpReplayFile(t, r.path); err != nil {
 		t.Fatal(err)
 	}
 	fh, err := os.Open(r.path)
@@ -338,7 +338,7 @@ func TestReplayMultiDescriptor(t *testing.T) {
 			dir := t.TempDir()
 			img := filepath.Join(dir, "fs.img")
 			testtool.Run(t, c.mkfs[0], append(append([]string{"-q", "-F"}, c.mkfs[1:]...), img, "32M")...)
-			homes := freeBlocks(t, img, 300, 20000)
+			homes := rpFreeBlocks(t, img, 300, 20000)
 			rng := rand.New(rand.NewSource(3))
 			script := "jo " + c.jo + "\n"
 			for i, hs := range [][]uint64{homes[:200], homes[100:]} {
@@ -346,18 +346,18 @@ func TestReplayMultiDescriptor(t *testing.T) {
 				rng.Read(data)
 				f := filepath.Join(dir, fmt.Sprintf("d%d", i))
 				os.WriteFile(f, data, 0o644)
-				script += "jw -b " + joinU(hs) + " " + f + "\n"
+				script += "jw -b " + rpJoin(hs) + " " + f + "\n"
 			}
 			sf := filepath.Join(dir, "script")
 			os.WriteFile(sf, []byte(script+"jc\n"), 0o644)
 			testtool.Run(t, "debugfs", "-w", "-f", sf, img)
-			a, b := copyFile(t, img, dir, "ours.img"), copyFile(t, img, dir, "e2fsck.img")
-			n, err := replayFile(t, a)
+			a, b := rpCopyFile(t, img, dir, "ours.img"), rpCopyFile(t, img, dir, "e2fsck.img")
+			n, err := rpReplayFile(t, a)
 			if err != nil || n != 300 {
 				t.Fatalf("replayed %d blocks, %v; want 300", n, err)
 			}
-			e2fsckReplay(t, b)
-			if code, out := e2fsckClean(t, a); code != 0 {
+			rpFsckReplay(t, b)
+			if code, out := rpFsckN(t, a); code != 0 {
 				t.Fatalf("e2fsck -fn after our replay: %d\n%s", code, out)
 			}
 			ab, _ := os.ReadFile(a)

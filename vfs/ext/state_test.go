@@ -161,7 +161,7 @@ func TestWritableStateReplays(t *testing.T) {
 	if len(warns) == 0 || !strings.Contains(strings.Join(warns, "\n"), "replayed") {
 		t.Errorf("no warning tells of the replay: %q", warns)
 	}
-	if code, out := e2fsckClean(t, img); code != 0 {
+	if code, out := rpFsckN(t, img); code != 0 {
 		t.Fatalf("e2fsck -fn after replay: %d\n%s", code, out)
 	}
 }
@@ -187,7 +187,7 @@ func TestReplayReadOnlyImage(t *testing.T) {
 	}
 	defer fh.Close()
 	st, _ := fh.Stat()
-	f, err := Open(readerOnly{fh}, st.Size(), &Options{AllowDirtyJournal: true})
+	f, err := Open(rpReaderOnly{fh}, st.Size(), &Options{AllowDirtyJournal: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,9 +196,9 @@ func TestReplayReadOnlyImage(t *testing.T) {
 	}
 }
 
-type readerOnly struct{ r *os.File }
+type rpReaderOnly struct{ r *os.File }
 
-func (r readerOnly) ReadAt(p []byte, off int64) (int, error) { return r.r.ReadAt(p, off) }
+func (r rpReaderOnly) ReadAt(p []byte, off int64) (int, error) { return r.r.ReadAt(p, off) }
 
 // TestWritableStateJournalErrno: an aborted journal (s_errno set) or a
 // log left without needs_recovery is refused unless Force.
@@ -233,13 +233,13 @@ func TestWritableStateJournalErrno(t *testing.T) {
 func TestWritableStateOrphanPresentCleared(t *testing.T) {
 	img := stMkfs(t, "-O", "orphan_file")
 	testtool.Run(t, "debugfs", "-w", "-R", "feature orphan_present", img)
-	if code, _ := e2fsckClean(t, img); code == 0 {
+	if code, _ := rpFsckN(t, img); code == 0 {
 		t.Fatal("e2fsck -fn does not flag orphan_present: the test proves nothing")
 	}
 	if err, _ := stCheck(t, img, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if code, out := e2fsckClean(t, img); code != 0 {
+	if code, out := rpFsckN(t, img); code != 0 {
 		t.Fatalf("e2fsck -fn after clearing orphan_present: %d\n%s", code, out)
 	}
 }
