@@ -259,6 +259,7 @@ func checkMany(t *testing.T, efs *ext.FS, bi builtImage, n int) {
 			t.Errorf("Lstat(%q) = %+v, %v", name, fi, err)
 		}
 	}
+	checkHashedLookup(t, bi, fmt.Sprintf("/many/e%06d%s", n-1, strings.Repeat("n", (n-1)%23)))
 	for _, miss := range []string{"/many/e000001", "/many/E000001n", "/many/zzz"} {
 		if _, err := efs.Lstat(miss); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("Lstat(%q) error = %v, want fs.ErrNotExist", miss, err)
@@ -292,4 +293,42 @@ func checkCasefold(t *testing.T, efs *ext.FS, bi builtImage) {
 	if _, err := efs.Lstat("/ETC/passwd"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Lstat(/ETC/passwd) error = %v, want fs.ErrNotExist", err)
 	}
+}
+
+// checkHashedLookup opens the image afresh and looks one name up: the
+// engine must follow the hash index (root, index levels, one leaf, the
+// inode), where a linear scan would read the whole of /many.
+func checkHashedLookup(t *testing.T, bi builtImage, name string) {
+	f, err := os.Open(bi.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	cr := &countingReader{f: f}
+	efs, err := ext.Open(cr, st.Size(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirSize := mustSize(t, efs, "/many")
+	before, reads := cr.bytes.Load(), cr.reads.Load()
+	if _, err := efs.Lstat(name); err != nil {
+		t.Fatalf("Lstat(%q): %v", name, err)
+	}
+	got := cr.bytes.Load() - before
+	limit := int64(bi.layout.htreeLevels+4) * int64(efs.BlockSize())
+	if got > limit {
+		t.Errorf("Lstat(%q) read %d bytes in %d reads (limit %d); /many is %d bytes: not a hashed lookup",
+			name, got, cr.reads.Load()-reads, limit, dirSize)
+	}
+	t.Logf("hashed lookup in /many (%d bytes, htree levels %d): %d reads, %d bytes",
+		dirSize, bi.layout.htreeLevels+1, cr.reads.Load()-reads, got)
+}
+
+func mustSize(t *testing.T, efs *ext.FS, p string) int64 {
+	fi, err := efs.Lstat(p)
+	if err != nil {
+		t.Fatalf("Lstat(%q): %v", p, err)
+	}
+	return fi.Size
 }
