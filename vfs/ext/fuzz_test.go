@@ -3,10 +3,14 @@ package ext
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/guestinject/guestinject/vfs/ext/layout"
 )
@@ -80,6 +84,15 @@ func toBytes(ss []string) [][]byte {
 // fuzzWalk opens the patched image and reads everything it can; only a
 // panic or a hang fails.
 func fuzzWalk(t *testing.T, im *fuzzImage, off int64, patch []byte) {
+	if dir := os.Getenv("EXT_FUZZ_HANGDIR"); dir != "" {
+		timer := time.AfterFunc(5*time.Second, func() {
+			buf := make([]byte, 1<<20)
+			n := runtime.Stack(buf, true)
+			os.WriteFile(filepath.Join(dir, fmt.Sprintf("hang-%d-%d.txt", os.Getpid(), time.Now().UnixNano())),
+				append([]byte(fmt.Sprintf("off %d patch %x\n", off, patch)), buf[:n]...), 0o644)
+		})
+		defer timer.Stop()
+	}
 	o := &overlay{base: im.data, off: off, patch: patch}
 	f, err := Open(o, int64(len(im.data)), &Options{AllowDirtyJournal: true, MaxReadFileSize: 64 << 10})
 	if err != nil {
