@@ -12,6 +12,10 @@ type dirStore interface {
 	// written back when the transaction commits. Asking twice for the
 	// same block within a transaction returns the same buffer.
 	block(lblk uint64) ([]byte, error)
+	// peek returns logical block lblk to read only: the transaction's
+	// buffer if it holds the block, else the read cache's. Scans use it so
+	// that blocks they do not change are not written back.
+	peek(lblk uint64) ([]byte, error)
 	// grow appends a zeroed block to the directory (i_size follows) and
 	// returns its logical number and buffer.
 	grow() (uint64, []byte, error)
@@ -41,20 +45,37 @@ func (w *dirw) leafCorrupt(lblk uint64, err error) error {
 	return corrupt("directory block", lblk, w.ino, -1, "%v", err)
 }
 
-// leaf returns leaf block lblk, its tail checksum verified.
+// leaf returns leaf block lblk to modify, its tail checksum verified.
 func (w *dirw) leaf(lblk uint64) ([]byte, error) {
 	b, err := w.st.block(lblk)
-	if err != nil || !w.csum {
-		return b, err
+	if err != nil {
+		return nil, err
+	}
+	return b, w.checkLeaf(lblk, b)
+}
+
+// leafView returns leaf block lblk to read only, its checksum verified.
+func (w *dirw) leafView(lblk uint64) ([]byte, error) {
+	b, err := w.st.peek(lblk)
+	if err != nil {
+		return nil, err
+	}
+	return b, w.checkLeaf(lblk, b)
+}
+
+// checkLeaf verifies the tail checksum of leaf b (metadata_csum).
+func (w *dirw) checkLeaf(lblk uint64, b []byte) error {
+	if !w.csum {
+		return nil
 	}
 	ok, hasTail := leafChecksumOK(b, w.seed)
 	switch {
 	case !hasTail:
-		return nil, &CorruptError{What: "directory block", Num: lblk, Ino: w.ino, Offset: -1, Detail: "no checksum tail", Err: ErrChecksum}
+		return &CorruptError{What: "directory block", Num: lblk, Ino: w.ino, Offset: -1, Detail: "no checksum tail", Err: ErrChecksum}
 	case !ok:
-		return nil, &CorruptError{What: "directory block", Num: lblk, Ino: w.ino, Offset: -1, Detail: "tail checksum does not match", Err: ErrChecksum}
+		return &CorruptError{What: "directory block", Num: lblk, Ino: w.ino, Offset: -1, Detail: "tail checksum does not match", Err: ErrChecksum}
 	}
-	return b, nil
+	return nil
 }
 
 // sealLeaf recomputes the checksum of a leaf the writer changed.
@@ -84,7 +105,7 @@ func (w *dirw) linearAdd(name []byte, match func([]byte) bool, ino uint32, ftype
 	need := len(name) + 8
 	room := int64(-1)
 	for lblk := uint64(0); lblk < w.st.blocks(); lblk++ {
-		b, err := w.leaf(lblk)
+		b, err := w.leafView(lblk)
 		if err != nil {
 			return err
 		}
@@ -134,17 +155,16 @@ func direntSize(n int) int { return (n + 3) &^ 3 }
 // an index and returns its inode number.
 func (w *dirw) linearRemove(match func([]byte) bool) (uint32, error) {
 	for lblk := uint64(0); lblk < w.st.blocks(); lblk++ {
-		b, err := w.leaf(lblk)
+		b, err := w.leafView(lblk)
 		if err != nil {
 			return 0, err
 		}
-		ino, found, err := leafRemove(b, w.lf, match)
+		_, found, err := leafFind(b, w.lf, match)
 		if err != nil {
 			return 0, w.leafCorrupt(lblk, err)
 		}
 		if found {
-			w.sealLeaf(b)
-			return ino, nil
+			return w.removeIn(lblk, match)
 		}
 	}
 	return 0, fs.ErrNotExist
@@ -157,14 +177,14 @@ func (w *dirw) hasNames() (bool, error) {
 		if w.indexed && lblk == 0 {
 			continue // the root: "." and "..", then the index
 		}
-		b, err := w.st.block(lblk)
+		b, err := w.st.peek(lblk)
 		if err != nil {
 			return false, err
 		}
 		if w.indexed && isDxNode(b, w.lf.bs) {
 			continue
 		}
-		if b, err = w.leaf(lblk); err != nil {
+		if b, err = w.leafView(lblk); err != nil {
 			return false, err
 		}
 		found, err := leafHasNames(b, w.lf)
@@ -176,4 +196,21 @@ func (w *dirw) hasNames() (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// removeIn removes the entry match accepts from leaf lblk.
+func (w *dirw) removeIn(lblk uint64, match func([]byte) bool) (uint32, error) {
+	b, err := w.leaf(lblk)
+	if err != nil {
+		return 0, err
+	}
+	ino, found, err := leafRemove(b, w.lf, match)
+	if err != nil {
+		return 0, w.leafCorrupt(lblk, err)
+	}
+	if !found {
+		return 0, fs.ErrNotExist
+	}
+	w.sealLeaf(b)
+	return ino, nil
 }

@@ -166,6 +166,8 @@ func TestDirWriteLinear(t *testing.T) {
 		{"-t", "ext2", "-b", "1024", "-O", "^dir_index"},
 		{"-t", "ext4", "-b", "1024", "-O", "^dir_index"},
 		{"-t", "ext3", "-b", "4096", "-O", "^dir_index,^filetype"},
+		{"-t", "ext4", "-b", "65536", "-N", "1000"}, // rec_len of a whole 64 KiB block
+		{"-t", "ext4", "-b", "4096", "-O", "^metadata_csum,^64bit"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			t.Parallel()
@@ -202,7 +204,31 @@ func TestDirWriteLinear(t *testing.T) {
 				t.Fatal(err)
 			}
 			fsckClean(t, img)
+			// One more name in a directory with room: one directory block
+			// written, not every block the scan read.
+			err = dirTx(t, f, "/d", func(tx *tx, dir *inode) error {
+				if _, err := txCreate(tx, dir, "one-more"); err != nil {
+					return err
+				}
+				n := 0
+				for _, b := range tx.blocks {
+					if b.kind == kindDir {
+						n++
+					}
+				}
+				if n != 1 {
+					return fmt.Errorf("%d directory blocks to write", n)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fsckClean(t, img)
 			ls := debugfsLs(t, img, "/d")
+			if !ls["one-more"] {
+				t.Fatal("one-more not listed")
+			}
 			for i, n := range names {
 				if ls[n] != (i >= 150) {
 					t.Fatalf("debugfs ls: %q listed %v", n, ls[n])
@@ -630,5 +656,54 @@ func TestDirLinkCounts(t *testing.T) {
 			}
 		}
 		tx.abort()
+	}
+}
+
+// TestDirWriteGrowToIndex grows an empty directory through our writer
+// alone until its first block fills (it becomes indexed) and leaves split,
+// on the smallest and the largest block size.
+func TestDirWriteGrowToIndex(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		n    int
+		args []string
+	}{
+		{600, []string{"-t", "ext4", "-b", "1024"}},
+		{7000, []string{"-t", "ext4", "-b", "65536", "-N", "8000"}},
+	} {
+		t.Run(c.args[3], func(t *testing.T) {
+			t.Parallel()
+			src := filepath.Join(t.TempDir(), "src")
+			os.MkdirAll(filepath.Join(src, "d"), 0o755)
+			img := mkfs(t, src, 64, c.args...)
+			f := openRW(t, img)
+			names := manyNames("g", c.n, 20)
+			err := dirTx(t, f, "/d", func(tx *tx, dir *inode) error {
+				for _, n := range names {
+					if _, err := txCreate(tx, dir, n); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fsckClean(t, img)
+			g := mustOpen(t, img)
+			d := mustInode(t, g, "/d")
+			if !g.indexed(d) || g.dirBlocks(d) < 4 {
+				t.Fatalf("indexed %v, %d blocks", g.indexed(d), g.dirBlocks(d))
+			}
+			for _, n := range names {
+				if ok, err := g.HasFile("/d/" + n); !ok || err != nil {
+					t.Fatalf("lookup %s: %v %v", n, ok, err)
+				}
+			}
+			out := string(testtool.Run(t, "debugfs", "-R", "htree /d", img))
+			if !strings.Contains(out, "Root node dump") || !strings.Contains(out, names[c.n-1]) {
+				t.Fatalf("debugfs htree /d:\n%.2000s", out)
+			}
+		})
 	}
 }

@@ -24,6 +24,8 @@ func (m *memDir) block(lblk uint64) ([]byte, error) {
 	return m.blks[lblk], nil
 }
 
+func (m *memDir) peek(lblk uint64) ([]byte, error) { return m.block(lblk) }
+
 func (m *memDir) grow() (uint64, []byte, error) {
 	if m.maxBlk > 0 && len(m.blks) >= m.maxBlk {
 		return 0, nil, errors.New("memDir full")

@@ -30,18 +30,38 @@ type txDirStore struct {
 
 func (s *txDirStore) blocks() uint64 { return s.t.f.dirBlocks(s.dir) }
 
-func (s *txDirStore) block(lblk uint64) ([]byte, error) {
+// pblk maps logical block lblk of the directory.
+func (s *txDirStore) pblk(lblk uint64) (uint64, error) {
 	if lblk >= s.blocks() {
-		return nil, corrupt("directory block", lblk, s.dir.num, -1, "block %d of a %d-block directory", lblk, s.blocks())
+		return 0, corrupt("directory block", lblk, s.dir.num, -1, "block %d of a %d-block directory", lblk, s.blocks())
 	}
 	p, _, err := s.t.mapBlock(s.dir, lblk, false)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	if p == 0 {
-		return nil, corrupt("directory block", lblk, s.dir.num, -1, "directory has a hole at logical block %d", lblk)
+		return 0, corrupt("directory block", lblk, s.dir.num, -1, "directory has a hole at logical block %d", lblk)
+	}
+	return p, nil
+}
+
+func (s *txDirStore) block(lblk uint64) ([]byte, error) {
+	p, err := s.pblk(lblk)
+	if err != nil {
+		return nil, err
 	}
 	return s.t.metaBlock(p, kindDir)
+}
+
+func (s *txDirStore) peek(lblk uint64) ([]byte, error) {
+	p, err := s.pblk(lblk)
+	if err != nil {
+		return nil, err
+	}
+	if b, ok := s.t.blocks[p]; ok {
+		return b.buf, nil
+	}
+	return s.t.f.block(p, "directory block", s.dir.num)
 }
 
 func (s *txDirStore) grow() (uint64, []byte, error) {

@@ -113,9 +113,9 @@ func (w *dirw) dxFrameAt(b []byte, lblk uint64, off int, h uint32) (dxFrame, err
 	return fr, nil
 }
 
-// dxRoot reads and checks block 0 of an indexed directory.
+// dxRoot reads and checks block 0 of an indexed directory (read only).
 func (w *dirw) dxRoot() ([]byte, layout.DxRootInfo, error) {
-	b, err := w.st.block(0)
+	b, err := w.st.peek(0)
 	if err != nil {
 		return nil, layout.DxRootInfo{}, err
 	}
@@ -168,7 +168,7 @@ func (w *dirw) dxDescend(p *dxPath, first bool) error {
 			p.leaf = blk
 			return nil
 		}
-		b, err := w.st.block(blk)
+		b, err := w.st.peek(blk)
 		if err != nil {
 			return err
 		}
@@ -206,55 +206,50 @@ func (w *dirw) dxNext(p *dxPath) (bool, error) {
 }
 
 // dxFind looks for the entry match accepts in the leaves name's hash
-// leads to; it returns the leaf holding it (and its block), or not found.
-func (w *dirw) dxFind(name []byte, match func([]byte) bool) (uint64, []byte, bool, error) {
+// leads to (read only); it returns the leaf holding it, or not found.
+func (w *dirw) dxFind(name []byte, match func([]byte) bool) (uint64, bool, error) {
 	p, err := w.dxProbe(name)
 	if err != nil {
-		return 0, nil, false, err
+		return 0, false, err
 	}
 	for visited := uint64(0); visited < w.st.blocks(); visited++ {
-		b, err := w.leaf(p.leaf)
+		b, err := w.leafView(p.leaf)
 		if err != nil {
-			return 0, nil, false, err
+			return 0, false, err
 		}
 		_, found, err := leafFind(b, w.lf, match)
 		if err != nil {
-			return 0, nil, false, w.leafCorrupt(p.leaf, err)
+			return 0, false, w.leafCorrupt(p.leaf, err)
 		}
 		if found {
-			return p.leaf, b, true, nil
+			return p.leaf, true, nil
 		}
 		more, err := w.dxNext(p)
 		if err != nil || !more {
-			return 0, nil, false, err
+			return 0, false, err
 		}
 	}
-	return 0, nil, false, w.dxCorrupt(0, "collision chain longer than the directory")
+	return 0, false, w.dxCorrupt(0, "collision chain longer than the directory")
 }
 
 // dxRemove removes the entry match accepts from an indexed directory.
 // Leaves are never freed or merged (the kernel does not either).
 func (w *dirw) dxRemove(name []byte, match func([]byte) bool) (uint32, error) {
-	lblk, b, found, err := w.dxFind(name, match)
+	lblk, found, err := w.dxFind(name, match)
 	if err != nil {
 		return 0, err
 	}
 	if !found {
 		return 0, fs.ErrNotExist
 	}
-	ino, _, err := leafRemove(b, w.lf, match)
-	if err != nil {
-		return 0, w.leafCorrupt(lblk, err)
-	}
-	w.sealLeaf(b)
-	return ino, nil
+	return w.removeIn(lblk, match)
 }
 
 // dxAdd adds an entry to an indexed directory. Each round probes afresh;
 // a round that finds no room makes some (splits an index node, adds a
 // level, or splits the leaf), so a few rounds always suffice.
 func (w *dirw) dxAdd(name []byte, match func([]byte) bool, ino uint32, ftype uint8) error {
-	if _, _, found, err := w.dxFind(name, match); err != nil || found {
+	if _, found, err := w.dxFind(name, match); err != nil || found {
 		if found {
 			return fs.ErrExist
 		}
@@ -282,6 +277,17 @@ func (w *dirw) dxAdd(name []byte, match func([]byte) bool, ino uint32, ftype uin
 		}
 	}
 	return fmt.Errorf("ext: directory inode %d: no room for the entry after splitting: %w", w.ino, errNoRoom)
+}
+
+// writable swaps the read-only view of a frame's block for the
+// transaction's buffer, before the frame is changed.
+func (w *dirw) writable(fr *dxFrame) error {
+	b, err := w.st.block(fr.lblk)
+	if err != nil {
+		return err
+	}
+	fr.b = b
+	return nil
 }
 
 // dxMakeRoom splits the full leaf p leads to, after making room for one
@@ -342,6 +348,9 @@ func (w *dirw) dxSplitLeaf(p *dxPath, leaf []byte) error {
 	w.sealLeaf(nb)
 	w.sealLeaf(leaf)
 	fr := &p.frames[len(p.frames)-1]
+	if err := w.writable(fr); err != nil {
+		return err
+	}
 	fr.insert(hash2, lblk)
 	w.sealDx(fr.b, fr.off)
 	return nil
@@ -381,6 +390,12 @@ func (w *dirw) dxNewNode() (uint64, []byte, error) {
 // dxSplitNode moves the upper half of full index node c into a new node,
 // indexed from its parent pf (which has room).
 func (w *dirw) dxSplitNode(pf, c *dxFrame) error {
+	if err := w.writable(pf); err != nil {
+		return err
+	}
+	if err := w.writable(c); err != nil {
+		return err
+	}
 	n1 := c.count / 2
 	hash2 := c.entry(n1).Hash
 	lblk, nb, err := w.dxNewNode()
@@ -402,6 +417,9 @@ func (w *dirw) dxSplitNode(pf, c *dxFrame) error {
 // becomes the root's only child: one more index level.
 func (w *dirw) dxAddLevel(p *dxPath) error {
 	root := &p.frames[0]
+	if err := w.writable(root); err != nil {
+		return err
+	}
 	lblk, nb, err := w.dxNewNode()
 	if err != nil {
 		return err

@@ -129,7 +129,7 @@ func TestHtreeAddSplitsLeavesAndNodes(t *testing.T) {
 		t.Fatalf("second remove: %v", err)
 	}
 	for i := 0; i < n; i++ {
-		_, _, found, err := w.dxFind([]byte(longName(i)), exact(longName(i)))
+		_, found, err := w.dxFind([]byte(longName(i)), exact(longName(i)))
 		if err != nil || found != (i%3 != 0) {
 			t.Fatalf("find %d: %v %v", i, found, err)
 		}
@@ -189,7 +189,7 @@ func TestHtreeCollisionsStayFindable(t *testing.T) {
 	}
 	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("%03d%s", i, strings.Repeat("c", 100+i%3))
-		if _, _, found, err := w.dxFind([]byte(name), exact(name)); !found || err != nil {
+		if _, found, err := w.dxFind([]byte(name), exact(name)); !found || err != nil {
 			t.Fatalf("find %q: %v %v", name[:3], found, err)
 		}
 	}
