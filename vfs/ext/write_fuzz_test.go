@@ -33,7 +33,7 @@ func (m writeMemImage) WriteAt(p []byte, off int64) (int, error) {
 
 var (
 	writeFuzzOnce sync.Once
-	writeFuzzBase     map[string][]byte
+	writeFuzzBase map[string][]byte
 )
 
 // fuzzImages builds the small images the write fuzzer damages.
@@ -69,7 +69,7 @@ func writeFuzzImages(t testing.TB) map[string][]byte {
 func FuzzWrite(f *testing.F) {
 	imgs := writeFuzzImages(f)
 	f.Add(false, []byte{})
-	f.Add(true, []byte{0x30, 0x04, 0, 0, 0xFF})   // superblock free blocks
+	f.Add(true, []byte{0x30, 0x04, 0, 0, 0xFF})  // superblock free blocks
 	f.Add(false, []byte{0x00, 0x0C, 0, 0, 0x00}) // a bitmap
 	f.Add(true, []byte{0x28, 0x14, 0, 0, 0x07})  // an inode
 	f.Fuzz(func(t *testing.T, ext2 bool, damage []byte) {
