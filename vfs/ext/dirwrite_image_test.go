@@ -591,6 +591,22 @@ func TestDirWriteRefusals(t *testing.T) {
 	if after, _ := os.ReadFile(img); !bytes.Equal(before, after) {
 		t.Fatal("a refused operation changed the image")
 	}
+	// An index flag without dir_index: linear writes would reuse the
+	// root's ".." slack, where the index lives.
+	img = mkfs(t, "", 16, "-t", "ext4", "-b", "1024", "-O", "^dir_index")
+	testtool.Run(t, "debugfs", "-w", "-R", "mkdir x", img)
+	testtool.Run(t, "debugfs", "-w", "-R", "set_inode_field x flags 0x81000", img)
+	before, _ = os.ReadFile(img)
+	f = openRW(t, img)
+	err = dirTx(t, f, "/x", func(tx *tx, dir *inode) error {
+		return tx.addEntry(dir, "y", layout.RootIno, layout.FTDir)
+	})
+	if !errors.Is(err, vfs.ErrCorrupt) {
+		t.Fatalf("index flag without dir_index: %v", err)
+	}
+	if after, _ := os.ReadFile(img); !bytes.Equal(before, after) {
+		t.Fatal("a refused operation changed the image")
+	}
 }
 
 // TestDirLinkCounts checks the kernel's subdirectory counting rules: past

@@ -134,6 +134,10 @@ func (t *tx) checkDirForWrite(dir *inode) error {
 		return fmt.Errorf("ext: inode %d: %w", dir.num, vfs.ErrNotDir)
 	case dir.flag(layout.FlagEncrypt):
 		return unsupported("writing in encrypted directory inode %d", dir.num)
+	case dir.flag(layout.FlagIndex) && !t.f.geo.dirIndex && !dir.flag(layout.FlagInlineData):
+		// Written as linear, its root's ".." slack (the index) would be
+		// reused; e2fsck clears such a flag first.
+		return corrupt("inode", uint64(dir.num), 0, -1, "directory has the index flag on a filesystem without dir_index (run e2fsck)")
 	}
 	return nil
 }
