@@ -12,7 +12,6 @@ package image
 import (
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
@@ -85,8 +84,15 @@ func OpenDisk(disk formats.Disk, o Options) (*Image, error) {
 	return openOn(disk, o)
 }
 
-// Close flushes what was written and closes the image and its chain.
-func (im *Image) Close() error { return im.Disk.Close() }
+// Close flushes what was written to stable storage (fsync, for raw images
+// too) and closes the image and its chain.
+func (im *Image) Close() error {
+	err := im.Disk.Flush()
+	if cerr := im.Disk.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
 
 func openOn(disk formats.Disk, o Options) (*Image, error) {
 	im := &Image{Disk: disk}
@@ -95,7 +101,7 @@ func openOn(disk formats.Disk, o Options) (*Image, error) {
 			return nil, fmt.Errorf("%w: offset %d is outside the %d-byte disk", ErrBadPartition, o.Offset, disk.Size())
 		}
 		im.Partition = partition.Partition{Start: o.Offset, Size: disk.Size() - o.Offset}
-		return im, im.openFS(partition.NewSection(disk, o.Offset, disk.Size()-o.Offset), o)
+		return im, im.openFS(partition.NewSection(disk, o.Offset, disk.Size()-o.Offset), disk, o)
 	}
 	t, err := partition.Read(disk, disk.Size())
 	if err != nil {
@@ -111,12 +117,22 @@ func openOn(disk formats.Disk, o Options) (*Image, error) {
 		return nil, err
 	}
 	im.Partition = sec.part
-	return im, im.openFS(sec.Section, o)
+	return im, im.openFS(sec.Section, disk, o)
 }
 
-func (im *Image) openFS(r io.ReaderAt, o Options) error {
+// fsSection is the partition as the filesystem sees it: bounded by the
+// partition section, and Sync flushes the disk below (the ext engine syncs
+// through it, e.g. after replaying a journal).
+type fsSection struct {
+	*partition.Section
+	disk formats.Disk
+}
+
+func (s fsSection) Sync() error { return s.disk.Flush() }
+
+func (im *Image) openFS(sec *partition.Section, disk formats.Disk, o Options) error {
 	size := im.Partition.Size
-	fsys, err := ext.Open(r, size, &ext.Options{Writable: o.Writable, Force: o.Force, AllowDirtyJournal: o.AllowDirtyJournal, Warn: o.Warn})
+	fsys, err := ext.Open(fsSection{sec, disk}, size, &ext.Options{Writable: o.Writable, Force: o.Force, AllowDirtyJournal: o.AllowDirtyJournal, Warn: o.Warn})
 	if err != nil {
 		return fmt.Errorf("%s: %w", describePart(im.Partition), err)
 	}
