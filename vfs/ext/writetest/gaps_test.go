@@ -6,6 +6,11 @@ package writetest
 // GAP" instead of failing; everything else still asserts. A listed test
 // that passes logs that its entry can go. The lead empties this table as
 // the engine closes the gaps; it must not grow to hide a regression.
+//
+// With face.go's seven write methods wired to the write engine
+// (writeMakePath, writeFile, writeSetPermissions, writeSetOwnership), every
+// notWired entry passed on 2026-11-22 05:15 UTC; only the two entries with
+// their own reasons still failed.
 var knownEngineGap = map[string]string{
 	"TestDoubleIndirect/ext2-1k":                  notWired,
 	"TestDoubleIndirect/ext2-4k":                  notWired,
@@ -16,7 +21,9 @@ var knownEngineGap = map[string]string{
 	"TestHtreeSplits/ext2-4k":                     notWired,
 	"TestHtreeSplits/ext4":                        notWired,
 	"TestHtreeSplits/ext4-1k":                     notWired,
-	"TestInlineToExtents":                         notWired,
+	"TestInlineToExtents/grow-dir":                notWired,
+	"TestInlineToExtents/grow-file":               notWired,
+	"TestInlineToExtents/new-file":                newNotInline,
 	"TestMatrix/ext2-1k":                          notWired,
 	"TestMatrix/ext2-4k":                          notWired,
 	"TestMatrix/ext3-1k-128":                      notWired,
@@ -45,7 +52,6 @@ var knownEngineGap = map[string]string{
 	"TestPropertySequences/seed10-ext3-1k-128":    notWired,
 	"TestPropertySequences/seed11-ext4-1k":        notWired,
 	"TestPropertySequences/seed12-ext4-nojournal": notWired,
-	"TestPropertySequences/seed13-ext4":           notWired,
 	"TestPropertySequences/seed14-ext2-1k":        notWired,
 	"TestPropertySequences/seed15-ext4-inline":    notWired,
 	"TestPropertySequences/seed16-ext3-1k-128":    notWired,
@@ -75,7 +81,7 @@ var knownEngineGap = map[string]string{
 	"TestVFSConformance/InvalidPaths":             notWired,
 	"TestVFSConformance/MakePath":                 notWired,
 	"TestVFSConformance/ReadFile":                 notWired,
-	"TestVFSConformance/Reader":                   notWired,
+	"TestVFSConformance/Reader":                   statByName,
 	"TestVFSConformance/Remover":                  notWired,
 	"TestVFSConformance/ReplaceFile":              notWired,
 	"TestVFSConformance/SetOwnership":             notWired,
@@ -83,5 +89,15 @@ var knownEngineGap = map[string]string{
 	"TestVFSConformance/Symlinks":                 notWired,
 }
 
-// notWired: the state of the engine when the tests were first committed.
-const notWired = "writes not wired into the vfs face at commit time (face.go returns ErrReadOnly; Symlink/Remove missing)"
+const (
+	// notWired: face.go's MakePath, AppendFile, ReplaceFile,
+	// SetPermissions and SetOwnership still return ErrReadOnly at HEAD
+	// (the engine's write methods exist but are not reached by vfs.FS).
+	notWired = "vfs.FS write methods not wired to the write engine yet (face.go returns ErrReadOnly)"
+	// statByName: Stat through a symlink names the target ("file"), not the
+	// last element of the path asked for ("abs"), as vfstest and os.Stat do.
+	statByName = "Stat(/links/abs) reports Name \"file\" (the target's), want \"abs\""
+	// newNotInline: on an inline_data filesystem new small files and new
+	// directories get extents (flags 0x80000) instead of inline data.
+	newNotInline = "new small file and new directory are not written inline on inline_data"
+)

@@ -94,48 +94,83 @@ func (s *session) htree(entries int) {
 	}
 }
 
-// TestInlineToExtents: on an inline_data filesystem a small file is
-// written inline, then grows out of the inode into extents; a directory
-// does the same as entries are added.
+// TestInlineToExtents: on an inline_data filesystem, files and a
+// directory mke2fs wrote inline grow out of the inode into extents; a new
+// small file and a new directory are written inline, as the kernel does.
 func TestInlineToExtents(t *testing.T) {
-	s := openEmpty(t, specByName(t, "ext4-inline"))
-	if s == nil {
-		return
-	}
-	const p = "/etc/small"
-	small := []byte("fits in the inode\n")
-	s.step("ReplaceFile "+p, func() error { return s.fsys.ReplaceFile(p, small) }, func() {
-		s.m.set(p, &node{mode: vfs.UnixRegular | 0o644, data: small})
+	spec := specByName(t, "ext4-inline")
+	t.Run("grow-file", func(t *testing.T) {
+		if s := openEmpty(t, spec); s != nil {
+			s.growInline("/etc/hostname")
+		}
 	})
-	if st := debugfsStat(t, s.im.path, p); !s.stopped && st.flags&flagInline == 0 {
-		s.c.Errorf("%s (%d bytes) is not inline: flags %#x", p, len(small), st.flags)
+	t.Run("grow-dir", func(t *testing.T) {
+		if s := openEmpty(t, spec); s != nil {
+			s.growInlineDir("/etc/network")
+		}
+	})
+	t.Run("new-file", func(t *testing.T) {
+		if s := openEmpty(t, spec); s != nil {
+			s.newInline()
+		}
+	})
+}
+
+// growInline appends to an inline file until it needs blocks.
+func (s *session) growInline(p string) {
+	t := s.c.t
+	if st := debugfsStat(t, s.im.path, p); st.flags&flagInline == 0 {
+		t.Fatalf("mke2fs did not write %s inline (flags %#x): the test needs it", p, st.flags)
 	}
-	content := small
-	for i, n := range []int{100, 5000, 3 * s.bs} {
-		more := pattern(n, fmt.Sprint("grow", i))
-		s.step(fmt.Sprintf("AppendFile %s +%d", p, n), func() error { return s.fsys.AppendFile(p, more) }, func() {
-			content = append(content, more...)
-			s.m.set(p, &node{mode: vfs.UnixRegular | 0o644, data: content})
+	n, err := lstatNode(s.fsys, s.fsys, p)
+	must(t, err)
+	for i, size := range []int{20, 100, 5000, 3 * s.bs} {
+		more := pattern(size, fmt.Sprint("grow", i))
+		s.step(fmt.Sprintf("AppendFile %s +%d", p, size), func() error { return s.fsys.AppendFile(p, more) }, func() {
+			n.data = append(n.data, more...)
+			s.m.set(p, n)
 		})
 	}
 	if st := debugfsStat(t, s.im.path, p); !s.stopped && (st.flags&flagInline != 0 || st.flags&flagExtents == 0) {
-		s.c.Errorf("%s (%d bytes) did not move to extents: flags %#x", p, len(content), st.flags)
+		s.c.Errorf("%s (%d bytes) did not move to extents: flags %#x", p, len(n.data), st.flags)
 	}
-	const d = "/etc/idir"
-	s.step("MakePath "+d, func() error { return s.fsys.MakePath(d) }, func() {
-		s.m.set(d, &node{mode: vfs.UnixDir | 0o755})
-	})
-	wasInline := debugfsStat(t, s.im.path, d).flags&flagInline != 0
+	verify(s.c, s.im.path, s.m)
+}
+
+// growInlineDir adds entries to an inline directory until it needs blocks.
+func (s *session) growInlineDir(d string) {
+	t := s.c.t
+	if st := debugfsStat(t, s.im.path, d); st.flags&flagInline == 0 {
+		t.Fatalf("mke2fs did not write %s inline (flags %#x): the test needs it", d, st.flags)
+	}
 	for i := 0; i < 40; i++ {
 		f := fmt.Sprintf("%s/file-with-a-longish-name-%02d", d, i)
 		s.step("ReplaceFile "+f, func() error { return s.fsys.ReplaceFile(f, []byte(f)) }, func() {
 			s.m.set(f, &node{mode: vfs.UnixRegular | 0o644, data: []byte(f)})
 		})
 	}
-	if st := debugfsStat(t, s.im.path, d); !s.stopped && (!wasInline || st.flags&flagInline != 0) {
-		s.c.Errorf("%s: inline when made: %v; flags after 40 entries %#x (want out of line)", d, wasInline, st.flags)
+	if st := debugfsStat(t, s.im.path, d); !s.stopped && st.flags&flagInline != 0 {
+		s.c.Errorf("%s: still inline after 40 entries: flags %#x", d, st.flags)
 	}
 	verify(s.c, s.im.path, s.m)
+}
+
+// newInline creates a small file and a directory: both fit in the inode.
+func (s *session) newInline() {
+	t := s.c.t
+	small := []byte("fits in the inode\n")
+	s.step("ReplaceFile /etc/small", func() error { return s.fsys.ReplaceFile("/etc/small", small) }, func() {
+		s.m.set("/etc/small", &node{mode: vfs.UnixRegular | 0o644, data: small})
+	})
+	s.step("MakePath /etc/idir", func() error { return s.fsys.MakePath("/etc/idir") }, func() {
+		s.m.set("/etc/idir", &node{mode: vfs.UnixDir | 0o755})
+	})
+	verify(s.c, s.im.path, s.m)
+	for _, p := range []string{"/etc/small", "/etc/idir"} {
+		if st := debugfsStat(t, s.im.path, p); !s.stopped && st.flags&flagInline == 0 {
+			s.c.Errorf("new %s is not inline on an inline_data filesystem: flags %#x", p, st.flags)
+		}
+	}
 }
 
 // TestExtentTreeDeepens interleaves one-block appends to two files so
@@ -283,19 +318,24 @@ func (s *session) fill() {
 	s.noSpace("AppendFile /fill beyond the free space", func() error {
 		return s.fsys.AppendFile("/fill", pattern(free/8, "more"))
 	})
-	// Top up block by block until the filesystem is full.
+	// Top up block by block until the filesystem is full; the append
+	// that does not fit must write nothing.
 	var err error
 	for i := 0; i < free/s.bs && err == nil; i++ {
 		b := pattern(s.bs, fmt.Sprint("top", i))
+		writes := s.im.writeCount()
 		if err = s.fsys.AppendFile("/fill", b); err == nil {
 			n := s.m.nodes["/fill"]
 			n.data = append(n.data, b...)
+		} else if s.im.writeCount() != writes {
+			s.c.Errorf("the append that did not fit (%v) wrote to the image", err)
 		}
 	}
 	if !errors.Is(err, vfs.ErrNoSpace) {
 		s.c.Errorf("topping up /fill: %v, want ErrNoSpace at the end", err)
 	}
-	s.noSpace("AppendFile to a full filesystem", func() error { return s.fsys.AppendFile("/fill", []byte("x")) })
+	// More than the slack of the last block needs a new block.
+	s.noSpace("AppendFile to a full filesystem", func() error { return s.fsys.AppendFile("/fill", pattern(s.bs+1, "x")) })
 	if out, ok := fsck(t, s.im.path); !ok {
 		s.c.Errorf("e2fsck -fn on the full filesystem:\n%s", out)
 	}
