@@ -107,6 +107,9 @@ func (t *tx) mkdir(parent uint32, name string) error {
 	if err != nil {
 		return err
 	}
+	if t.canInline(in) {
+		makeInline(in) // initDir then builds an inline directory
+	}
 	if err := t.initDir(in, parent); err != nil {
 		return err
 	}
@@ -210,7 +213,7 @@ func (t *tx) createFile(parent uint32, name string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := t.writeData(in, 0, data); err != nil {
+	if err := t.writeNewFile(in, data); err != nil {
 		return err
 	}
 	return t.addEntry(dir, name, in.num, layout.FTRegular)

@@ -201,3 +201,38 @@ func (t *tx) writeInline(in *inode, off int64, data []byte) error {
 }
 
 func isNoRoom(err error) bool { return err != nil && errors.Is(err, errInlineFull) }
+
+// canInline reports whether a new inode may keep its content inline:
+// inline_data on, and room in the inode for the system.data attribute.
+func (t *tx) canInline(in *inode) bool {
+	if !t.f.sb.FeatureIncompat.Has(layout.IncompatInlineData) {
+		return false
+	}
+	region := t.f.ibodyRegion(in)
+	return len(region) >= 4+layout.XattrEntryLen(len("data"))
+}
+
+// makeInline turns a fresh inode into an (empty) inline-data one, as the
+// kernel creates small files and directories on inline_data filesystems.
+func makeInline(in *inode) {
+	in.raw.Flags = in.raw.Flags&^layout.FlagExtents | layout.FlagInlineData
+	setIblock(in, nil)
+}
+
+// writeNewFile writes the content of a new file: inline when it fits,
+// else to blocks.
+func (t *tx) writeNewFile(in *inode, data []byte) error {
+	if len(data) > 0 && t.canInline(in) {
+		makeInline(in)
+		err := t.setInline(in, data)
+		if err == nil || !isNoRoom(err) {
+			return err
+		}
+		in.raw.Flags &^= layout.FlagInlineData
+		if t.f.geo.extents {
+			in.raw.Flags |= layout.FlagExtents
+			setEmptyExtentRoot(in)
+		}
+	}
+	return t.writeData(in, 0, data)
+}

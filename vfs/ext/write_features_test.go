@@ -309,6 +309,26 @@ func TestWriteInlineGrows(t *testing.T) {
 		t.Fatal(err)
 	}
 	fsck(t, img)
+	// New small files and directories are made inline, as the kernel does.
+	if err := w.ReplaceFile("/new", []byte("fits in the inode")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.MakePath("/idir"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/new", "/idir"} {
+		if s := debugfsStat(t, img, p); s.flags&uint32(layout.FlagInlineData) == 0 {
+			t.Errorf("new %s is not inline: flags %#x", p, s.flags)
+		}
+	}
+	for i := 0; i < 30; i++ {
+		if err := w.ReplaceFile(fmt.Sprintf("/idir/a-longer-file-name-%02d", i), bytes.Repeat([]byte("z"), i*10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fsck(t, img)
+	wantInlineCat(t, img, "/new", []byte("fits in the inode"))
+	wantCat(t, img, "/idir/a-longer-file-name-29", bytes.Repeat([]byte("z"), 290))
 }
 
 // TestWriteVFSSuite runs the shared vfs suite on writable ext images,
