@@ -398,6 +398,20 @@ func TestDirWriteIndexLevels(t *testing.T) {
 			case large && (err != nil || levels != 3):
 				t.Fatalf("with large_dir: %d names, %d levels, then %v", n, levels, err)
 			}
+			if large { // past the third level: the node under the root splits
+				err = dirTx(t, f, "/big", func(tx *tx, dir *inode) error {
+					for i := 0; i < 2500; i++ {
+						if _, err := txCreate(tx, dir, longName(n+i)); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				n += 2500
+			}
 			fsckClean(t, img)
 			g := mustOpen(t, img)
 			for i := 0; i < n; i += 97 {

@@ -167,6 +167,20 @@ func TestHtreeIndexFullAndThirdLevel(t *testing.T) {
 			if err != nil || depth != 3 || got != i+1 {
 				t.Fatalf("3 levels: %d names, tree holds %d at depth %d: %v", i, got, depth, err)
 			}
+			// Keep going until the node under the root splits: the root
+			// then indexes two second-level nodes.
+			for i++; ; i++ {
+				name := longName(i)
+				if err := w.dxAdd([]byte(name), exact(name), uint32(100+i), 1); err != nil {
+					t.Fatalf("add %d at 3 levels: %v", i, err)
+				}
+				if root, _, _ := w.dxRoot(); root[layout.DxRootEntries+2] >= 2 {
+					break
+				}
+			}
+			if got, depth = checkTree(t, w); got != i+1 || depth != 3 {
+				t.Fatalf("after a split under the root: %d names (want %d), depth %d", got, i+1, depth)
+			}
 		}
 		t.Logf("levels %d: %d names, depth %d", levels, got, depth)
 	}
