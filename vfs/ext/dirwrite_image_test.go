@@ -605,6 +605,24 @@ func TestDirWriteRefusals(t *testing.T) {
 	if after, _ := os.ReadFile(img); !bytes.Equal(before, after) {
 		t.Fatal("a refused operation changed the image")
 	}
+	// A damaged entry (rec_len 0 on the "..": a walk would never end).
+	src := emptyTree(t, "d", 5)
+	img = mkfs(t, src, 16, "-t", "ext4", "-b", "1024", "-O", "^metadata_csum")
+	patch(t, img, firstBlock(t, img, "/d")*1024+12+4, []byte{0, 0})
+	before, _ = os.ReadFile(img)
+	f = openRW(t, img)
+	for _, op := range []func(tx *tx, dir *inode) error{
+		func(tx *tx, dir *inode) error { return tx.addEntry(dir, "y", layout.RootIno, layout.FTDir) },
+		func(tx *tx, dir *inode) error { _, err := tx.removeEntry(dir, "old-00001-z"); return err },
+		func(tx *tx, dir *inode) error { _, err := tx.dirIsEmpty(dir); return err },
+	} {
+		if err := dirTx(t, f, "/d", op); !errors.Is(err, vfs.ErrCorrupt) {
+			t.Fatalf("rec_len 0: %v", err)
+		}
+	}
+	if after, _ := os.ReadFile(img); !bytes.Equal(before, after) {
+		t.Fatal("a refused operation changed the image")
+	}
 	// An index flag without dir_index: linear writes would reuse the
 	// root's ".." slack, where the index lives.
 	img = mkfs(t, "", 16, "-t", "ext4", "-b", "1024", "-O", "^dir_index")

@@ -89,6 +89,9 @@ func (s *txDirStore) grow() (uint64, []byte, error) {
 // dirWriter returns the writer for block-backed directory dir.
 func (t *tx) dirWriter(dir *inode) (*dirw, error) {
 	f := t.f
+	if n := f.dirBlocks(dir); n > f.geo.blocksCount {
+		return nil, corrupt("inode", uint64(dir.num), 0, -1, "directory of %d blocks in a %d-block filesystem", n, f.geo.blocksCount)
+	}
 	w := &dirw{
 		st: &txDirStore{t: t, dir: dir}, ino: dir.num,
 		lf:   leafFmt{bs: int(f.geo.blockSize), filetype: f.geo.filetype, tail: f.geo.metaCsum},
