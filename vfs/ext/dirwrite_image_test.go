@@ -430,11 +430,20 @@ func TestDirWriteIndexLevels(t *testing.T) {
 // every stage.
 func TestDirWriteInline(t *testing.T) {
 	t.Parallel()
+	for _, isize := range []string{"256", "512"} {
+		t.Run("inode size "+isize, func(t *testing.T) {
+			t.Parallel()
+			testInlineDir(t, isize)
+		})
+	}
+}
+
+func testInlineDir(t *testing.T, isize string) {
 	src := filepath.Join(t.TempDir(), "src")
 	os.MkdirAll(filepath.Join(src, "small"), 0o755)
 	os.MkdirAll(filepath.Join(src, "empty"), 0o755)
 	os.WriteFile(filepath.Join(src, "small", "a"), []byte("x"), 0o644)
-	img := mkfs(t, src, 16, "-t", "ext4", "-b", "1024", "-I", "512", "-O", "inline_data")
+	img := mkfs(t, src, 16, "-t", "ext4", "-b", "1024", "-I", isize, "-O", "inline_data")
 	f := openRW(t, img)
 	if !mustInode(t, f, "/small").flag(layout.FlagInlineData) {
 		t.Fatal("/small is not inline")
