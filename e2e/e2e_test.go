@@ -56,8 +56,12 @@ func newPayload(t *testing.T) payload {
 func (p payload) data(t *testing.T) *inject.Data {
 	key, err := os.ReadFile(demoKey)
 	must(t, err)
+	return p.dataFrom(string(key))
+}
+
+func (p payload) dataFrom(key string) *inject.Data {
 	return &inject.Data{
-		Keys: []string{strings.TrimSpace(string(key))},
+		Keys: []string{strings.TrimSpace(key)},
 		Network: &inject.Network{Interfaces: []inject.Interface{{
 			Name: "eth0", Address: netip.MustParsePrefix("192.0.2.10/24"),
 			Gateway: netip.MustParseAddr("192.0.2.1"), DNS: []netip.Addr{netip.MustParseAddr("192.0.2.53")},

@@ -20,15 +20,8 @@ type overlayRequest struct {
 // is an image file, NEW does not exist yet, SIZE is not smaller than the
 // base. A dry run stops here.
 func checkOverlay(base string, r overlayRequest, o openOptions) error {
-	fi, err := os.Stat(base)
-	if err != nil {
+	if err := checkOverlayPaths(base, r); err != nil {
 		return err
-	}
-	if !fi.Mode().IsRegular() {
-		return usagef("--overlay needs an image file as TARGET, and %s is not one", base)
-	}
-	if _, err := os.Lstat(r.path); err == nil {
-		return fmt.Errorf("--overlay %s: %w (the overlay must be a new file)", r.path, fs.ErrExist)
 	}
 	disk, err := formats.Open(base, formats.Options{Format: o.img.format, ReadOnly: true, Backing: o.img.policy()})
 	if err != nil {
@@ -42,10 +35,25 @@ func checkOverlay(base string, r overlayRequest, o openOptions) error {
 	return nil
 }
 
+// checkOverlayPaths: TARGET is an image file and NEW does not exist.
+func checkOverlayPaths(base string, r overlayRequest) error {
+	fi, err := os.Stat(base)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return usagef("--overlay needs an image file as TARGET, and %s is not one", base)
+	}
+	if _, err := os.Lstat(r.path); err == nil {
+		return fmt.Errorf("--overlay %s: %w (the overlay must be a new file)", r.path, fs.ErrExist)
+	}
+	return nil
+}
+
 // openOverlay creates the overlay backed by base and opens the filesystem
 // in it for writing. The overlay is removed again if that fails.
 func openOverlay(base string, r overlayRequest, o openOptions) (*guest, error) {
-	if err := checkOverlay(base, r, o); err != nil {
+	if err := checkOverlayPaths(base, r); err != nil {
 		return nil, err
 	}
 	err := formats.CreateOverlay(r.path, base, formats.OverlayOptions{
