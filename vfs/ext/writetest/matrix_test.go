@@ -92,8 +92,13 @@ func openSession(t *testing.T, spec imageSpec, extra ...string) *session {
 
 // TestMatrix runs every injector and every vfs operation on every image of
 // the matrix, then proves the result with e2fsck -fn and debugfs.
-func TestMatrix(t *testing.T) {
-	for _, spec := range matrix {
+func TestMatrix(t *testing.T) { runMatrix(t, matrix) }
+
+// TestBeyondMatrix runs the same on other filesystems mke2fs makes.
+func TestBeyondMatrix(t *testing.T) { runMatrix(t, beyond) }
+
+func runMatrix(t *testing.T, specs []imageSpec) {
+	for _, spec := range specs {
 		t.Run(spec.name, func(t *testing.T) {
 			t.Parallel()
 			s := openSession(t, spec)
