@@ -38,7 +38,7 @@ func novaCase(t *testing.T, l layout, c container) {
 	before := otherFiles(t, dir, "")
 	over := filepath.Join(dir, "vm.qcow2")
 	p := newPayload(t)
-	r := cli(t, append(p.args, "--overlay", over, "--size", "1G", base)...)
+	r := cli(t, append(p.args, "--json", "--overlay", over, "--size", "1G", base)...)
 	if r.code != 0 {
 		if _, err := os.Stat(over); err == nil {
 			t.Errorf("a failed --overlay run left %s behind", over)
@@ -50,6 +50,9 @@ func novaCase(t *testing.T, l layout, c container) {
 			t.Fatalf("inject --overlay: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
 		return
+	}
+	if !strings.Contains(r.stdout, `"overlay": "`+over+`"`) || !strings.Contains(r.stdout, `"ok": true`) {
+		t.Errorf("--json report:\n%s", r.stdout)
 	}
 	info := string(testtool.Run(t, "qemu-img", "info", over))
 	if !strings.Contains(info, "virtual size: 1 GiB") || !strings.Contains(info, "backing file: "+filepath.Base(base)) {

@@ -171,6 +171,13 @@ func TestOverlayRefusals(t *testing.T) {
 	if !strings.Contains(out, "planned /meta.js") {
 		t.Errorf("dry run: %s", out)
 	}
+	out, errOut, code = cli("--json", "--dry-run", "--overlay", over, "--meta", "a=b", qcow)
+	wantCode(t, code, exitOK, errOut)
+	var r jsonReport
+	must(t, json.Unmarshal([]byte(out), &r))
+	if r.Filesystem != qcow+" (whole disk)" || r.Overlay != "" || !r.OK {
+		t.Errorf("dry run --json: %s", out)
+	}
 	if _, err := os.Stat(over); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("dry run created %s: %v", over, err)
 	}

@@ -11,8 +11,14 @@ import (
 // jsonReport is the --json output.
 type jsonReport struct {
 	Target string `json:"target"`
-	OK     bool   `json:"ok"`
-	Error  string `json:"error,omitempty"`
+	// Filesystem names what was opened: the image and partition, or the
+	// directory.
+	Filesystem string `json:"filesystem,omitempty"`
+	// Overlay is the overlay --overlay created (absent when it was
+	// removed again because the injection failed).
+	Overlay string `json:"overlay,omitempty"`
+	OK      bool   `json:"ok"`
+	Error   string `json:"error,omitempty"`
 	*inject.Report
 }
 
@@ -34,9 +40,11 @@ func writeJSON(w io.Writer, v any) {
 // item, and in a dry run the writes each item would make.
 func (a *injectArgs) printReport(w io.Writer, rep *inject.Report, err error) {
 	if a.json {
-		r := jsonReport{Target: a.target, OK: err == nil, Report: rep}
+		r := jsonReport{Target: a.target, Filesystem: a.where, OK: err == nil, Report: rep}
 		if err != nil {
 			r.Error = err.Error()
+		} else if !rep.DryRun {
+			r.Overlay = a.overlay.path
 		}
 		writeJSON(w, r)
 		return
