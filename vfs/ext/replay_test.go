@@ -36,6 +36,7 @@ var rpCases = []rpCase{
 	{"ext3-1k-plain", []string{"mkfs.ext3", "-b", "1024", "-I", "128", "-J", "size=1"}, "8M", "", false},
 	{"ext3-4k-plain", []string{"mkfs.ext3", "-b", "4096", "-J", "size=4"}, "32M", "", false},
 	{"ext4-1k-bigalloc-csum3", []string{"mkfs.ext4", "-b", "1024", "-O", "bigalloc", "-C", "16384", "-J", "size=1"}, "32M", "-c", false},
+	{"ext4-64k-csum3", []string{"mkfs.ext4", "-b", "65536", "-J", "size=64"}, "160M", "-c", false},
 	{"ext4-4k-plain-64bit", []string{"mkfs.ext4", "-b", "4096", "-O", "64bit,^metadata_csum", "-J", "size=4"}, "32M", "", false},
 }
 
@@ -87,8 +88,10 @@ func rpMake(t *testing.T, c rpCase) *rpImage {
 		t.Fatal(err)
 	}
 	bs := 1024
-	if strings.Contains(strings.Join(c.mkfs, " "), "4096") {
-		bs = 4096
+	for i, a := range c.mkfs[:len(c.mkfs)-1] {
+		if a == "-b" {
+			bs, _ = strconv.Atoi(c.mkfs[i+1])
+		}
 	}
 	r := &rpImage{path: img, bs: bs, orig: orig, want: map[uint64][]byte{}, sbBlock: 1}
 	if bs != 1024 {
