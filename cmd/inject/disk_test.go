@@ -201,3 +201,31 @@ func TestOverlayRefusals(t *testing.T) {
 		t.Error("the base changed")
 	}
 }
+
+// TestHostileAndUnsupportedImages: a backing path of /etc/shadow is
+// denied by the default policy, and a vmdk is refused, not read as raw.
+func TestHostileAndUnsupportedImages(t *testing.T) {
+	dir := t.TempDir()
+	shadow := filepath.Join(dir, "shadow.qcow2")
+	testtool.Run(t, "qemu-img", "create", "-q", "-f", "qcow2", "-u", "-F", "raw", "-b", "/etc/shadow", shadow, "8M")
+	for _, args := range [][]string{{"cat", shadow, "/etc/passwd"}, {"inspect", shadow}, {"--meta", "a=b", shadow}} {
+		_, errOut, code := cli(args...)
+		wantCode(t, code, exitFail, errOut)
+		if !strings.Contains(errOut, "backing file denied") || !strings.Contains(errOut, "/etc/shadow") {
+			t.Errorf("%v: %q", args, errOut)
+		}
+	}
+	vmdk := filepath.Join(dir, "disk.vmdk")
+	testtool.Run(t, "qemu-img", "create", "-q", "-f", "vmdk", vmdk, "8M")
+	sum := fileSum(t, vmdk)
+	for _, args := range [][]string{{"ls", vmdk, "/"}, {"inspect", vmdk}, {"--meta", "a=b", vmdk}} {
+		_, errOut, code := cli(args...)
+		wantCode(t, code, exitFail, errOut)
+		if !strings.Contains(errOut, "vmdk") || !strings.Contains(errOut, "not supported") {
+			t.Errorf("%v: %q", args, errOut)
+		}
+	}
+	if fileSum(t, vmdk) != sum {
+		t.Error("the vmdk changed")
+	}
+}
