@@ -66,13 +66,18 @@ func sizeName(size int64) string {
 	return "1G"
 }
 
-// rangeLog records the byte ranges written through it.
+// rangeLog records the byte ranges written through it and counts reads.
 type rangeLog struct {
-	f      *os.File
-	ranges [][2]int64
+	f             *os.File
+	ranges        [][2]int64
+	reads, rbytes int64
 }
 
-func (r *rangeLog) ReadAt(p []byte, off int64) (int, error) { return r.f.ReadAt(p, off) }
+func (r *rangeLog) ReadAt(p []byte, off int64) (int, error) {
+	r.reads++
+	r.rbytes += int64(len(p))
+	return r.f.ReadAt(p, off)
+}
 func (r *rangeLog) WriteAt(p []byte, off int64) (int, error) {
 	r.ranges = append(r.ranges, [2]int64{off, int64(len(p))})
 	return r.f.WriteAt(p, off)
@@ -89,6 +94,7 @@ func benchInjectNova(b *testing.B, size int64) {
 	defer src.Close()
 	data := novaData(b, 4096)
 	var written [][2]int64
+	var reads, rbytes int64
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -106,13 +112,15 @@ func benchInjectNova(b *testing.B, size int64) {
 		}
 		f.Close()
 		b.StopTimer()
-		written = rl.ranges
+		written, reads, rbytes = rl.ranges, rl.reads, rl.rbytes
 		restore(b, src, work, written)
 		b.StartTimer()
 	}
 	b.StopTimer()
 	if len(written) > 0 {
 		b.ReportMetric(float64(len(written)), "writes/op")
+		b.ReportMetric(float64(reads), "reads/op")
+		b.ReportMetric(float64(rbytes), "bytes-read/op")
 	}
 }
 

@@ -269,7 +269,7 @@ func TestNearlyFull(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			spec := specByName(t, name)
-			spec.mb = 8
+			spec.mb = 24 // three block groups on 1 KiB blocks
 			t.Run("blocks", func(t *testing.T) {
 				if s := openEmpty(t, spec); s != nil {
 					s.fill()
