@@ -22,6 +22,7 @@ type injectArgs struct {
 	dryRun, json            bool
 	target                  string
 	where                   string // the opened filesystem, for messages
+	discarded               string // what became of an overlay removed after a failure
 }
 
 func parseInjectArgs(args []string) (*injectArgs, error) {
@@ -262,7 +263,8 @@ func runInject(args []string, stdout, stderr io.Writer) int {
 		err = g.release() // flushes the image
 	}
 	if err != nil && g.created != "" {
-		err = fmt.Errorf("%w; %s", err, discardOverlay(g))
+		a.discarded = discardOverlay(g)
+		err = fmt.Errorf("%w; %s", err, a.discarded)
 	}
 	a.printReport(stdout, rep, err)
 	announceRandom(stderr, rep, random)
@@ -299,8 +301,11 @@ func (a *injectArgs) reportFailure(stderr io.Writer, rep *inject.Report, err err
 			named = true
 		}
 	}
-	if !named || a.overlay.path != "" && !a.dryRun {
+	switch {
+	case !named:
 		fmt.Fprintf(stderr, "inject: %s: %v\n", a.where, err)
+	case a.discarded != "":
+		fmt.Fprintf(stderr, "inject: %s\n", a.discarded)
 	}
 }
 
