@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/netip"
@@ -148,6 +149,7 @@ func runCase(t *testing.T, l layout, c container) {
 		return
 	}
 	writeChecks(t, l, img, p)
+	sameOutside(t, raw, toRaw(t, img), l.start, l.size)
 	if c.name == "chain3" {
 		if got := mustCLI(t, "cat", img, "/etc/layer3"); got != "third layer\n" {
 			t.Errorf("/etc/layer3 after the write: %q", got)
@@ -223,6 +225,23 @@ func writeChecks(t *testing.T, l layout, img string, p payload) {
 	shadow := debugfsCat(t, flat, l.start, "/etc/shadow")
 	if !strings.Contains(ifaces, "address 192.0.2.10") || !strings.Contains(shadow, "root:$6$") {
 		t.Errorf("interfaces:\n%s\nshadow:\n%s", ifaces, shadow)
+	}
+}
+
+// sameOutside fails unless the disks a and b (raw files) hold the same
+// bytes everywhere but in [start, start+size): a write into a partition
+// never touches the table or another partition.
+func sameOutside(t *testing.T, a, b string, start, size int64) {
+	t.Helper()
+	da, err := os.ReadFile(a)
+	must(t, err)
+	db, err := os.ReadFile(b)
+	must(t, err)
+	if len(da) != len(db) {
+		t.Fatalf("disk sizes differ: %d and %d", len(da), len(db))
+	}
+	if !bytes.Equal(da[:start], db[:start]) || !bytes.Equal(da[start+size:], db[start+size:]) {
+		t.Errorf("the injection changed bytes outside the root filesystem [%d, %d)", start, start+size)
 	}
 }
 
