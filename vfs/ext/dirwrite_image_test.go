@@ -764,3 +764,42 @@ func TestDirWriteGrowToIndex(t *testing.T) {
 		})
 	}
 }
+
+// TestDirWriteEmptiedLeafLookup empties most leaves of an indexed
+// directory without checksums: an emptied leaf (one unused entry over the
+// block) has the shape of an index node, and lookups through the index
+// must still treat it as the empty leaf it is.
+func TestDirWriteEmptiedLeafLookup(t *testing.T) {
+	t.Parallel()
+	src := filepath.Join(t.TempDir(), "src")
+	os.MkdirAll(filepath.Join(src, "d"), 0o755)
+	img := mkfs(t, src, 32, "-t", "ext4", "-b", "1024", "-O", "^metadata_csum")
+	f := openRW(t, img)
+	names := manyNames("g", 400, 20)
+	step := func(fn func(tx *tx, dir *inode, n string) error, ns []string) {
+		t.Helper()
+		err := dirTx(t, f, "/d", func(tx *tx, dir *inode) error {
+			for _, n := range ns {
+				if err := fn(tx, dir, n); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	step(func(tx *tx, dir *inode, n string) error { _, err := txCreate(tx, dir, n); return err }, names)
+	step(txRemove, names[:395])
+	fsckClean(t, img)
+	g := mustOpen(t, img)
+	if !g.indexed(mustInode(t, g, "/d")) {
+		t.Fatal("/d is not indexed")
+	}
+	for i, n := range names {
+		if ok, err := g.HasFile("/d/" + n); err != nil || ok != (i >= 395) {
+			t.Fatalf("lookup %s: %v %v", n, ok, err)
+		}
+	}
+}
