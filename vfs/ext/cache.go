@@ -48,3 +48,13 @@ func (c *lru[K, V]) put(k K, v V) {
 		delete(c.items, last.Value.(*lruItem[K, V]).key)
 	}
 }
+
+// del drops k from the cache.
+func (c *lru[K, V]) del(k K) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.items[k]; ok {
+		c.order.Remove(e)
+		delete(c.items, k)
+	}
+}

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"sort"
+	"path"
 
 	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/ext/layout"
@@ -16,15 +16,26 @@ var (
 	_ vfs.XattrReader = (*FS)(nil)
 )
 
-// The write side of vfs.FS: this engine reads only, for now.
+// The write side of vfs.FS: each operation is one transaction of the
+// write engine (facewrite.go), on an FS opened with Options.Writable.
 
-func (f *FS) MakePath(p string) error              { return vfs.PathErr("mkdir", p, vfs.ErrReadOnly) }
-func (f *FS) AppendFile(p string, _ []byte) error  { return vfs.PathErr("append", p, vfs.ErrReadOnly) }
-func (f *FS) ReplaceFile(p string, _ []byte) error { return vfs.PathErr("write", p, vfs.ErrReadOnly) }
-func (f *FS) SetPermissions(p string, _ fs.FileMode) error {
-	return vfs.PathErr("chmod", p, vfs.ErrReadOnly)
-}
-func (f *FS) SetOwnership(p, _, _ string) error { return vfs.PathErr("chown", p, vfs.ErrReadOnly) }
+// MakePath creates p and any missing parent directories (0755 root:root).
+func (f *FS) MakePath(p string) error { return f.writeMakePath(p) }
+
+// AppendFile appends data to the regular file at p (symlinks followed),
+// creating it 0644 root:root.
+func (f *FS) AppendFile(p string, data []byte) error { return f.writeFile("append", p, data, true) }
+
+// ReplaceFile sets the content of the regular file at p (symlinks
+// followed), creating it 0644 root:root.
+func (f *FS) ReplaceFile(p string, data []byte) error { return f.writeFile("write", p, data, false) }
+
+// SetPermissions sets the permission bits of p (symlinks followed).
+func (f *FS) SetPermissions(p string, mode fs.FileMode) error { return f.writeSetPermissions(p, mode) }
+
+// SetOwnership sets the owner and group of p (symlinks followed), names
+// resolved in the guest's /etc/passwd and /etc/group.
+func (f *FS) SetOwnership(p, user, group string) error { return f.writeSetOwnership(p, user, group) }
 
 // ReadFile returns the content of the regular file at p (symlinks
 // followed), up to Options.MaxReadFileSize bytes.
@@ -78,8 +89,8 @@ func (f *FS) stat(op, p string, follow bool) (vfs.FileInfo, error) {
 	if err != nil {
 		return vfs.FileInfo{}, err
 	}
-	name := r.Name
-	if name == "" {
+	name := path.Base(p) // the name asked for, as os.Stat reports it, not the link target's
+	if r.Path == "/" {
 		name = "/"
 	}
 	fi, err := f.fileInfo(in, name)
@@ -111,7 +122,8 @@ func (f *FS) fileInfo(in *inode, name string) (vfs.FileInfo, error) {
 const MaxDirEntries = 1 << 21
 
 // ReadDir lists the directory at p (symlinks followed), sorted by name,
-// without "." and "..".
+// without "." and "..". Entries whose inode cannot be read are left out
+// and named in the error, which is then non-nil beside the good entries.
 func (f *FS) ReadDir(p string) ([]vfs.FileInfo, error) {
 	_, dir, err := f.resolve("readdir", p, true)
 	if err != nil {
@@ -120,33 +132,11 @@ func (f *FS) ReadDir(p string) ([]vfs.FileInfo, error) {
 	if !dir.isDir() {
 		return nil, vfs.PathErr("readdir", p, vfs.ErrNotDir)
 	}
-	var ents []dirEntry
-	err = f.forEachEntry(dir, func(e dirEntry) bool {
-		if n := string(e.name); n != "." && n != ".." {
-			ents = append(ents, dirEntry{name: append([]byte(nil), e.name...), ino: e.ino})
-		}
-		return len(ents) > MaxDirEntries
-	})
-	if err == nil && len(ents) > MaxDirEntries {
-		err = corrupt("inode", uint64(dir.num), 0, -1, "directory lists more than %d entries", MaxDirEntries)
-	}
+	ents, err := f.collectEntries(dir)
 	if err != nil {
 		return nil, vfs.PathErr("readdir", p, err)
 	}
-	out := make([]vfs.FileInfo, 0, len(ents))
-	for _, e := range ents {
-		in, err := f.inode(e.ino)
-		if err == nil {
-			var fi vfs.FileInfo
-			if fi, err = f.fileInfo(in, string(e.name)); err == nil {
-				out = append(out, fi)
-				continue
-			}
-		}
-		return nil, vfs.PathErr("readdir", p+"/"+string(e.name), err)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return f.describeEntries(p, ents)
 }
 
 // Readlink returns the target of the symlink at p.
@@ -235,7 +225,7 @@ func (f *FS) OpenFile(p string) (*File, error) {
 	if err != nil {
 		return nil, vfs.PathErr("open", p, err)
 	}
-	fi, _ := f.fileInfo(in, p)
+	fi, _ := f.fileInfo(in, path.Base(p))
 	return &File{d: d, info: fi}, nil
 }
 

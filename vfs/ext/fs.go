@@ -90,12 +90,18 @@ func Open(r io.ReaderAt, size int64, opts *Options) (*FS, error) {
 	if err := f.loadSuperblock(); err != nil {
 		return nil, err
 	}
-	if err := f.checkJournalState(); err != nil {
-		return nil, err
-	}
 	f.blocks = newLRU[uint64, []byte](blockCacheEntries)
 	f.inodes = newLRU[uint32, *inode](inodeCacheEntries)
 	f.descs = newLRU[uint32, *layout.GroupDesc](descCacheEntries)
+	if f.opts.Writable {
+		// Refusals, and the journal replay, before anything else.
+		if err := f.openWritable(); err != nil {
+			return nil, err
+		}
+	}
+	if err := f.checkJournalState(); err != nil {
+		return nil, err
+	}
 	return f, nil
 }
 

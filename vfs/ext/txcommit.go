@@ -185,7 +185,8 @@ func (t *tx) refreshCaches(sb *layout.Superblock) {
 	for ino := range t.dirty {
 		in := t.inodes[ino]
 		if in.raw.LinksCount == 0 && !in.flag(layout.FlagEAInode) {
-			continue // freed: unreachable once its entry is gone
+			f.inodes.del(ino) // freed
+			continue
 		}
 		c := in.clone()
 		c.size, _ = f.inodeSize(c, -1)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"strings"
 	"testing"
 
@@ -127,10 +128,19 @@ func TestWriteRefusedFeatures(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			img := mkfs(t, "", 32, c.args...)
 			before := fileBytes(t, img)
-			w := openW(t, img)
-			err := w.ReplaceFile("/f", []byte("x"))
+			fh, err := os.OpenFile(img, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fh.Close()
+			_, err = Open(fh, int64(len(before)), &Options{Writable: true})
 			if !errors.Is(err, ErrUnsupportedFeature) || !strings.Contains(err.Error(), c.feature) {
-				t.Fatalf("write on %s: %v", c.name, err)
+				t.Fatalf("writable open of %s: %v", c.name, err)
+			}
+			r := mustOpen(t, img) // read-only opens still work; writes say why not
+			err = r.ReplaceFile("/f", []byte("x"))
+			if !errors.Is(err, vfs.ErrReadOnly) {
+				t.Fatalf("write through a read-only open: %v", err)
 			}
 			if !bytes.Equal(before, fileBytes(t, img)) {
 				t.Fatal("a refused write changed the image")
@@ -224,4 +234,39 @@ func TestWriteInodeFields(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestWriteOpenNeedsWriter: Options.Writable over a plain io.ReaderAt is
+// refused at Open.
+func TestWriteOpenNeedsWriter(t *testing.T) {
+	img := mkfs(t, "", 8, "-t", "ext4")
+	b := fileBytes(t, img)
+	_, err := Open(bytes.NewReader(b), int64(len(b)), &Options{Writable: true})
+	if !errors.Is(err, vfs.ErrReadOnly) {
+		t.Fatalf("writable open of a bytes.Reader: %v", err)
+	}
+}
+
+// TestWriteThroughFace: the vfs.FS methods of *FS reach the engine.
+func TestWriteThroughFace(t *testing.T) {
+	img := mkfs(t, "", 16, "-t", "ext4")
+	var fsys vfs.FS = openW(t, img).FS
+	if err := fsys.MakePath("/root/.ssh"); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.AppendFile("/root/.ssh/authorized_keys", []byte("k\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.ReplaceFile("/meta.js", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.SetPermissions("/root/.ssh", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.SetOwnership("/meta.js", "0", "0"); err != nil {
+		t.Fatal(err)
+	}
+	fsck(t, img)
+	wantStat(t, img, "/root/.ssh", 0o700, 0, 0)
+	wantCat(t, img, "/root/.ssh/authorized_keys", []byte("k\n"))
 }
