@@ -44,6 +44,11 @@ type Info struct {
 	Created         time.Time
 	LastWritten     time.Time
 	MMP             bool
+	// JournalReplayed is the number of blocks a journal replay wrote home
+	// when this FS was opened writable over a journal needing recovery;
+	// JournalWasReplayed says whether one happened.
+	JournalReplayed    int
+	JournalWasReplayed bool
 }
 
 // Info describes the filesystem from its superblock.
@@ -66,6 +71,7 @@ func (f *FS) Info() Info {
 		LastWritten: time.Unix(int64(sb.Wtime)|int64(sb.WtimeHi)<<32, 0),
 		MMP:         sb.FeatureIncompat.Has(layout.IncompatMMP),
 	}
+	i.JournalReplayed, i.JournalWasReplayed = f.JournalReplayed()
 	switch {
 	case f.geo.metaCsum:
 		i.Checksums = "metadata_csum"

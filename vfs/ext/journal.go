@@ -41,9 +41,11 @@ func (f *FS) journalStatus() JournalStatus {
 }
 
 // checkJournalState refuses a journal that needs recovery unless allowed.
+// A writable open goes on: checkWritableState replays the journal (or
+// refuses) before anything is written.
 func (f *FS) checkJournalState() error {
 	js := f.journalStatus()
-	if !js.NeedsRecovery {
+	if !js.NeedsRecovery || f.opts.Writable {
 		return nil
 	}
 	msg := fmt.Sprintf("the %s journal needs recovery: reads may miss the newest metadata", js.Kind)

@@ -243,3 +243,33 @@ func TestWritableStateOrphanPresentCleared(t *testing.T) {
 		t.Fatalf("e2fsck -fn after clearing orphan_present: %d\n%s", code, out)
 	}
 }
+
+// TestWritableOpenReplays: a writable Open accepts a journal needing
+// recovery (no AllowDirtyJournal), the write path's check replays it, and
+// Info reports the replay.
+func TestWritableOpenReplays(t *testing.T) {
+	r := rpMake(t, rpCases[1])
+	fh, err := os.OpenFile(r.path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	st, _ := fh.Stat()
+	if _, err := Open(fh, st.Size(), nil); !errors.Is(err, ErrNeedsRecovery) {
+		t.Fatalf("read-only open of a dirty journal: %v, want ErrNeedsRecovery", err)
+	}
+	f, err := Open(fh, st.Size(), &Options{Writable: true})
+	if err != nil {
+		t.Fatalf("writable open: %v", err)
+	}
+	if err := f.checkWritable(); err != nil {
+		t.Fatalf("write check: %v", err)
+	}
+	info := f.Info()
+	if !info.JournalWasReplayed || info.JournalReplayed < len(r.want) || info.Journal.NeedsRecovery {
+		t.Errorf("Info after replay: replayed %v (%d blocks), needs recovery %v", info.JournalWasReplayed, info.JournalReplayed, info.Journal.NeedsRecovery)
+	}
+	if code, out := rpFsckN(t, r.path); code != 0 {
+		t.Fatalf("e2fsck -fn: %d\n%s", code, out)
+	}
+}
