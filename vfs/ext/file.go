@@ -12,7 +12,7 @@ type fileData struct {
 	f      *FS
 	in     *inode
 	m      mapper
-	inline []byte // content of an inline-data inode
+	inline []byte // stored content of an inline-data inode (zeros follow, up to the size)
 }
 
 // openData prepares reading in's content.
@@ -22,7 +22,7 @@ func (f *FS) openData(in *inode) (*fileData, error) {
 	}
 	d := &fileData{f: f, in: in}
 	if in.flag(layout.FlagInlineData) {
-		b, err := f.inlineData(in)
+		b, err := f.inlineContent(in)
 		if err != nil {
 			return nil, err
 		}
@@ -52,8 +52,7 @@ func (d *fileData) ReadAt(p []byte, off int64) (int, error) {
 		p = p[:size-off]
 	}
 	if d.m == nil {
-		n := copy(p, d.inline[off:])
-		return n, eofIf(n < want)
+		return d.readInline(p, off, want)
 	}
 	done := 0
 	for done < len(p) {
@@ -64,6 +63,17 @@ func (d *fileData) ReadAt(p []byte, off int64) (int, error) {
 		done += n
 	}
 	return done, eofIf(done < want)
+}
+
+// readInline fills p (already cut to the size) from the stored inline
+// bytes at off, then zeros.
+func (d *fileData) readInline(p []byte, off int64, want int) (int, error) {
+	n := 0
+	if off < int64(len(d.inline)) {
+		n = copy(p, d.inline[off:])
+	}
+	clear(p[n:])
+	return len(p), eofIf(len(p) < want)
 }
 
 func eofIf(short bool) error {
