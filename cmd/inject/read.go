@@ -87,21 +87,22 @@ func runLs(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, fmt.Errorf("ls: this target cannot list directories: %w", vfs.ErrUnsupported))
 	}
 	ents, err := listing(r, paths[0])
-	if err != nil {
-		return fail(stderr, fmt.Errorf("ls: %s: %w", t.where, err))
-	}
-	for _, e := range ents {
+	for _, e := range ents { // what could be read, even beside an error
 		if long {
 			fmt.Fprintln(stdout, longLine(e))
 		} else {
 			fmt.Fprintln(stdout, e.Name)
 		}
 	}
+	if err != nil {
+		return fail(stderr, fmt.Errorf("ls: %s: %w", t.where, err))
+	}
 	return exitOK
 }
 
 // listing returns the entries of the directory p leads to, or p itself
-// when it is not a directory.
+// when it is not a directory. Like ReadDir, it may return entries beside
+// an error naming the ones it could not describe.
 func listing(r vfs.Reader, p string) ([]vfs.FileInfo, error) {
 	fi, err := r.Stat(p)
 	if err != nil {
