@@ -12,7 +12,8 @@ type Options struct {
 	// AllowDirtyJournal opens a filesystem whose journal needs recovery
 	// (read-only reads may then miss the newest metadata); Warn is told
 	// so. Without it such an open fails with an error wrapping
-	// ErrNeedsRecovery.
+	// ErrNeedsRecovery. A Writable open replays the journal instead, as
+	// e2fsck would, or refuses with ErrNeedsRecovery when it cannot.
 	AllowDirtyJournal bool
 	Warn              func(msg string) // may be nil
 	// MaxReadFileSize caps what ReadFile loads into memory (default
@@ -24,7 +25,8 @@ type Options struct {
 	// write safely, naming the reason.
 	Writable bool
 	// Force writes even when the superblock says the filesystem has
-	// errors or may be mounted (s_state, mmp).
+	// errors or may be mounted (s_state, mmp), when the journal recorded
+	// an error, or when orphan inodes await cleanup.
 	Force bool
 }
 
