@@ -5,7 +5,6 @@ import (
 	"io"
 	"io/fs"
 	"path"
-	"sort"
 
 	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/ext/layout"
@@ -123,7 +122,8 @@ func (f *FS) fileInfo(in *inode, name string) (vfs.FileInfo, error) {
 const MaxDirEntries = 1 << 21
 
 // ReadDir lists the directory at p (symlinks followed), sorted by name,
-// without "." and "..".
+// without "." and "..". Entries whose inode cannot be read are left out
+// and named in the error, which is then non-nil beside the good entries.
 func (f *FS) ReadDir(p string) ([]vfs.FileInfo, error) {
 	_, dir, err := f.resolve("readdir", p, true)
 	if err != nil {
@@ -132,33 +132,11 @@ func (f *FS) ReadDir(p string) ([]vfs.FileInfo, error) {
 	if !dir.isDir() {
 		return nil, vfs.PathErr("readdir", p, vfs.ErrNotDir)
 	}
-	var ents []dirEntry
-	err = f.forEachEntry(dir, func(e dirEntry) bool {
-		if n := string(e.name); n != "." && n != ".." {
-			ents = append(ents, dirEntry{name: append([]byte(nil), e.name...), ino: e.ino})
-		}
-		return len(ents) > MaxDirEntries
-	})
-	if err == nil && len(ents) > MaxDirEntries {
-		err = corrupt("inode", uint64(dir.num), 0, -1, "directory lists more than %d entries", MaxDirEntries)
-	}
+	ents, err := f.collectEntries(dir)
 	if err != nil {
 		return nil, vfs.PathErr("readdir", p, err)
 	}
-	out := make([]vfs.FileInfo, 0, len(ents))
-	for _, e := range ents {
-		in, err := f.inode(e.ino)
-		if err == nil {
-			var fi vfs.FileInfo
-			if fi, err = f.fileInfo(in, string(e.name)); err == nil {
-				out = append(out, fi)
-				continue
-			}
-		}
-		return nil, vfs.PathErr("readdir", p+"/"+string(e.name), err)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return f.describeEntries(p, ents)
 }
 
 // Readlink returns the target of the symlink at p.
