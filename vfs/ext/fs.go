@@ -3,6 +3,7 @@ package ext
 import (
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/guestinject/guestinject/vfs/ext/layout"
 )
@@ -51,6 +52,11 @@ type FS struct {
 	blocks *lru[uint64, []byte]
 	inodes *lru[uint32, *inode]
 	descs  *lru[uint32, *layout.GroupDesc]
+
+	// Write engine state (tx.go): one transaction at a time, and the
+	// outcome of the checks made before the first write.
+	writeMu    sync.Mutex
+	writeCheck *checkResult
 }
 
 // geometry is what Open derives from the validated superblock.

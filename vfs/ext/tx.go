@@ -3,7 +3,6 @@ package ext
 import (
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/guestinject/guestinject/vfs"
@@ -96,9 +95,6 @@ type tx struct {
 // blockRun is a run of physical blocks.
 type blockRun struct{ start, n uint64 }
 
-// writeLocks serialises writing transactions per FS.
-var writeLocks sync.Map // *FS -> *sync.Mutex
-
 // begin starts a transaction. It fails with an error wrapping
 // vfs.ErrReadOnly unless the FS was opened with Options.Writable over an
 // io.WriterAt, and with the reason when the filesystem cannot be written
@@ -108,10 +104,9 @@ func (f *FS) begin() (*tx, error) {
 	if !f.opts.Writable || !ok {
 		return nil, fmt.Errorf("ext: opened read-only: %w", vfs.ErrReadOnly)
 	}
-	mu, _ := writeLocks.LoadOrStore(f, &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
+	f.writeMu.Lock()
 	if err := f.checkWritable(); err != nil {
-		mu.(*sync.Mutex).Unlock()
+		f.writeMu.Unlock()
 		return nil, err
 	}
 	return &tx{
@@ -128,8 +123,7 @@ func (t *tx) abort() {
 		return
 	}
 	t.closed = true
-	mu, _ := writeLocks.Load(t.f)
-	mu.(*sync.Mutex).Unlock()
+	t.f.writeMu.Unlock()
 }
 
 // metaBlock returns the transaction's copy of block n to modify in place;

@@ -3,26 +3,24 @@ package ext
 import (
 	"fmt"
 	"io"
-	"sync"
 
 	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/ext/layout"
 )
 
-// writeChecked remembers, per FS, the outcome of the checks made before
-// its first write (they may replay the journal, which is done once).
-var writeChecked sync.Map // *FS -> *checkResult
-
+// checkResult is the outcome of the checks made before an FS's first
+// write (they may replay the journal, which is done once).
 type checkResult struct{ err error }
 
 // checkWritable refuses a filesystem the engine cannot write safely:
 // first the features it cannot keep consistent (nothing written), then
 // checkWritableState (mmp, s_state, journal replay, orphans; see
 // state.go), then a journal still needing recovery. The outcome is
-// remembered: the checks run once per FS, before its first write.
+// remembered: the checks run once per FS, before its first write (at
+// Open, or under writeMu).
 func (f *FS) checkWritable() error {
-	if r, ok := writeChecked.Load(f); ok {
-		return r.(*checkResult).err
+	if f.writeCheck != nil {
+		return f.writeCheck.err
 	}
 	err := checkWriteFeatures(f.sb)
 	if err == nil {
@@ -31,7 +29,7 @@ func (f *FS) checkWritable() error {
 	if err == nil && f.sb.FeatureIncompat.Has(layout.IncompatRecover) {
 		err = fmt.Errorf("%w: the journal still needs recovery", ErrNeedsRecovery)
 	}
-	writeChecked.Store(f, &checkResult{err})
+	f.writeCheck = &checkResult{err}
 	return err
 }
 
