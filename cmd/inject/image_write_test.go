@@ -68,13 +68,8 @@ func wantStat(t *testing.T, img, p, typ string, perm uint64, uid, gid int) {
 // knownEngineGap lists the tests of this file that fail for a known gap
 // of the ext write engine at the last commit: an injection that fails with
 // that gap's error is logged, not failed. Empty it when the gap closes.
-var knownEngineGap = map[string]string{
-	"TestImageInject":         faceNotWired,
-	"TestImageInjectAtOffset": faceNotWired,
-}
-
-// faceNotWired: vfs/ext's vfs.FS write methods still return ErrReadOnly.
-const faceNotWired = "filesystem is read-only"
+// (Empty since the ext write face was wired at 267bbc6.)
+var knownEngineGap = map[string]string{}
 
 // injected checks an injection's exit status; for a known engine gap whose
 // error shows in stderr it logs and reports false (stop the test).

@@ -26,6 +26,11 @@ type session struct {
 	// stopped is set by the first failed or refused step: later steps
 	// would build on a state the model does not describe.
 	stopped bool
+	// bulk steps (hundreds of inserts) prove a refusal unchanged by the
+	// write count alone: every write goes through s.im, so none counted
+	// means the bytes are as before; hashing the image each step would
+	// dominate the test's time.
+	bulk bool
 }
 
 // step runs one operation. A refusal passes only when the error names a
@@ -40,7 +45,8 @@ func (s *session) step(name string, op func() error, update func()) bool {
 	}
 	writes := s.im.writeCount()
 	var sum [32]byte
-	if len(s.spec.refusable) > 0 {
+	hashed := len(s.spec.refusable) > 0 && !s.bulk
+	if hashed {
 		sum = fileSHA(t, s.im.path)
 	}
 	err := op()
@@ -56,7 +62,7 @@ func (s *session) step(name string, op func() error, update func()) bool {
 		s.c.Errorf("%s: %s: %v", s.spec.name, name, err)
 		return false
 	}
-	if s.im.writeCount() != writes || fileSHA(t, s.im.path) != sum {
+	if s.im.writeCount() != writes || hashed && fileSHA(t, s.im.path) != sum {
 		s.c.Errorf("%s: %s refused (%v) but the image changed", s.spec.name, name, err)
 		return false
 	}

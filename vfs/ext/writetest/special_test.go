@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/guestinject/guestinject/internal/testtool"
 	"github.com/guestinject/guestinject/vfs"
+	"github.com/guestinject/guestinject/vfs/ext"
 )
 
 // openEmpty makes spec's image from the demo guest and opens it writable;
@@ -143,6 +145,7 @@ func (s *session) growInlineDir(d string) {
 	if st := debugfsStat(t, s.im.path, d); st.flags&flagInline == 0 {
 		t.Fatalf("mke2fs did not write %s inline (flags %#x): the test needs it", d, st.flags)
 	}
+	s.bulk = true
 	for i := 0; i < 40; i++ {
 		f := fmt.Sprintf("%s/file-with-a-longish-name-%02d", d, i)
 		s.step("ReplaceFile "+f, func() error { return s.fsys.ReplaceFile(f, []byte(f)) }, func() {
@@ -361,4 +364,62 @@ func (s *session) fillInodes() {
 	s.noSpace("ReplaceFile with no free inode", func() error { return s.fsys.ReplaceFile("/one-more", nil) })
 	s.noSpace("MakePath with no free inode", func() error { return s.fsys.MakePath("/one-more-dir") })
 	verify(s.c, s.im.path, s.m)
+}
+
+// TestCasefoldDirectory writes into a casefolded directory (flag set by
+// debugfs on an empty directory mke2fs made): names are found whatever
+// their case, a name differing only in case is the same file, and the
+// directory grows into an index whose hashes e2fsck accepts.
+func TestCasefoldDirectory(t *testing.T) {
+	spec := specByName(t, "ext4-casefold")
+	s := openEmpty(t, spec)
+	if s == nil {
+		return
+	}
+	const d = "/home/debian/cf"
+	// Make the empty directory with the engine, then flag it casefolded
+	// with debugfs (the engine is reopened afterwards).
+	if !s.step("MakePath "+d, func() error { return s.fsys.MakePath(d) }, nil) {
+		return
+	}
+	debugfsWrite(t, s.im.path, "sif "+d+" flags 0x40080000")
+	im, fsys, err := openImage(t, s.im.path, ext.Options{})
+	if err != nil {
+		s.c.Errorf("reopen: %v", err)
+		return
+	}
+	s.im, s.fsys = im, fsys
+	s.m.set(d, &node{mode: vfs.UnixDir | 0o755})
+	s.step("ReplaceFile "+d+"/Hello.TXT", func() error { return s.fsys.ReplaceFile(d+"/Hello.TXT", []byte("one\n")) }, nil)
+	s.step("AppendFile "+d+"/hello.txt", func() error { return s.fsys.AppendFile(d+"/hello.txt", []byte("two\n")) }, func() {
+		s.m.set(d+"/Hello.TXT", &node{mode: vfs.UnixRegular | 0o644, data: []byte("one\ntwo\n")})
+	})
+	s.bulk = true
+	for i := 0; i < 600 && !s.stopped; i++ {
+		p := fmt.Sprintf("%s/Entry-%03d-ÄÖÜ", d, i)
+		s.step("ReplaceFile "+p, func() error { return s.fsys.ReplaceFile(p, []byte(p)) }, func() {
+			if i%50 == 0 { // a sample: debugfs reads of all 600 would dominate
+				s.m.set(p, &node{mode: vfs.UnixRegular | 0o644, data: []byte(p)})
+			}
+		})
+	}
+	if s.stopped {
+		verify(s.c, s.im.path, s.m)
+		return
+	}
+	for _, p := range []string{d + "/HELLO.txt", fmt.Sprintf("%s/entry-123-äöü", d)} {
+		if ok, err := s.fsys.HasFile(p); !ok || err != nil {
+			s.c.Errorf("casefold lookup %s: %v %v", p, ok, err)
+		}
+	}
+	if st := debugfsStat(t, s.im.path, d); st.flags&flagIndex == 0 {
+		s.c.Errorf("%s with 600 entries is not indexed: flags %#x", d, st.flags)
+	}
+	verify(s.c, s.im.path, s.m)
+}
+
+// debugfsWrite runs one debugfs request read-write.
+func debugfsWrite(t testing.TB, img, req string) {
+	t.Helper()
+	testtool.Run(t, "debugfs", "-w", "-R", req, img)
 }
