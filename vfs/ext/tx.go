@@ -216,7 +216,7 @@ func (in *inode) clone() *inode {
 
 // touch sets the inode's ctime and mtime to the transaction's time.
 func (t *tx) touch(in *inode) {
-	t.setTimes(in, false, true, true, true)
+	t.setTimes(in, false, true, true, false)
 	t.dirtyInode(in)
 }
 
