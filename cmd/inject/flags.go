@@ -136,6 +136,11 @@ Flags:
                               a K, M, G or T suffix (powers of 1024); default
                               the size of TARGET, and smaller is refused
                                 e.g. --overlay vm1.qcow2 --size 20G
+  --force                     write into an ext filesystem whose superblock
+                              says it has errors, was not cleanly unmounted,
+                              may be mounted (MMP) or has orphan inodes; without
+                              it such an image is refused and left untouched
+                                e.g. inject --force --key id.pub disk.img
   --dry-run                   validate and report the plan, write nothing
                               (with --overlay: check it, create nothing)
                                 e.g. inject --dry-run --key id.pub ./rootfs

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/guestinject/guestinject/vfs/ext"
 	"os"
 
 	"github.com/guestinject/guestinject/formats"
@@ -107,6 +108,8 @@ func explainOpen(path string, err error) error {
 		return fmt.Errorf("%w (pass --backing allow to open it anyway)", err)
 	case errors.Is(err, image.ErrManyRoots), errors.Is(err, image.ErrNoRoot):
 		return fmt.Errorf("%w (choose with --partition N, or --partition none for a filesystem on the whole disk)", err)
+	case errors.Is(err, ext.ErrUnclean), errors.Is(err, ext.ErrInUse), errors.Is(err, ext.ErrOrphans):
+		return fmt.Errorf("%w (nothing was written; --force writes anyway)", err)
 	}
 	return err
 }

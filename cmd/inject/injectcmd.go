@@ -19,7 +19,7 @@ type injectArgs struct {
 	rootPassword, crypto    string
 	img                     imageFlags
 	overlay                 overlayRequest
-	dryRun, json            bool
+	dryRun, json, force     bool
 	target                  string
 	where                   string // the opened filesystem, for messages
 	discarded               string // what became of an overlay removed after a failure
@@ -42,6 +42,7 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 	fs.Var(&size, "size", "")
 	fs.BoolVar(&a.dryRun, "dry-run", false, "")
 	fs.BoolVar(&a.json, "json", false, "")
+	fs.BoolVar(&a.force, "force", false, "")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return nil, flagError(err)
@@ -278,7 +279,7 @@ func runInject(args []string, stdout, stderr io.Writer) int {
 // open opens TARGET for the injection: read-only for a dry run, through a
 // new overlay with --overlay (a dry run only checks that request).
 func (a *injectArgs) open() (*guest, error) {
-	o := openOptions{write: !a.dryRun, img: a.img}
+	o := openOptions{write: !a.dryRun, force: a.force, img: a.img}
 	if a.overlay.path == "" {
 		return openGuest(a.target, o)
 	}
