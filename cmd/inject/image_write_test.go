@@ -160,32 +160,3 @@ func TestImageReadVerbsOpenReadOnly(t *testing.T) {
 		t.Error("image changed")
 	}
 }
-
-// TestSectionWriteBounds: the image section refuses writes outside the
-// filesystem's bytes and writes inside it at the section's offset.
-func TestSectionWriteBounds(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "img")
-	must(t, os.WriteFile(p, make([]byte, 40), 0o644))
-	f, err := os.OpenFile(p, os.O_RDWR, 0)
-	must(t, err)
-	defer f.Close()
-	s := imageSection(f, 10, 20)
-	for _, c := range []struct {
-		off int64
-		n   int
-	}{{-1, 1}, {20, 1}, {19, 2}, {0, 21}} {
-		if _, err := s.WriteAt(make([]byte, c.n), c.off); !errors.Is(err, errOutsideSection) {
-			t.Errorf("WriteAt(%d bytes at %d): %v, want errOutsideSection", c.n, c.off, err)
-		}
-	}
-	if n, err := s.WriteAt([]byte("ab"), 18); n != 2 || err != nil {
-		t.Fatalf("WriteAt inside: %d %v", n, err)
-	}
-	b, err := os.ReadFile(p)
-	must(t, err)
-	want := make([]byte, 40)
-	copy(want[28:], "ab")
-	if !bytes.Equal(b, want) {
-		t.Errorf("image after section writes: %q", b)
-	}
-}

@@ -1,11 +1,6 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-	"io"
-	"os"
-
 	"github.com/guestinject/guestinject/vfs"
 )
 
@@ -42,28 +37,4 @@ func openTarget(path string, o targetOptions) (*target, error) {
 		return nil, err
 	}
 	return &target{fs: g.fs, close: g.release}, nil
-}
-
-// section is a filesystem's bytes inside an image file: reads through
-// io.SectionReader, writes at the same offset and bounded the same way.
-// Image targets now go through inject/image, whose partition.Section
-// bounds writes the same way; this stays for its test until that moves.
-type section struct {
-	*io.SectionReader
-	f    *os.File
-	base int64
-}
-
-func imageSection(f *os.File, off, n int64) *section {
-	return &section{SectionReader: io.NewSectionReader(f, off, n), f: f, base: off}
-}
-
-// errOutsideSection: a write would leave the filesystem's section.
-var errOutsideSection = errors.New("write outside the filesystem's part of the image")
-
-func (s *section) WriteAt(p []byte, off int64) (int, error) {
-	if off < 0 || off > s.Size() || int64(len(p)) > s.Size()-off {
-		return 0, fmt.Errorf("%w: %d bytes at offset %d of %d", errOutsideSection, len(p), off, s.Size())
-	}
-	return s.f.WriteAt(p, s.base+off)
 }
