@@ -71,7 +71,7 @@ func novaOnce(base, target string, overlay bool, data *inject.Data) error {
 			return err
 		}
 	}
-	im, err := image.Open(target, image.Options{Writable: true})
+	im, err := image.Open(target, image.Options{Writable: true, Fresh: overlay})
 	if err != nil {
 		return err
 	}

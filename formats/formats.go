@@ -60,6 +60,11 @@ type Options struct {
 	Backing  BackingPolicy
 	MaxDepth int  // backing chain depth limit; 0 means DefaultMaxDepth
 	NoLock   bool // skip the qemu-compatible file locks
+	// Fresh says the image file was created by this process moments ago
+	// (CreateOverlay) and nothing else uses it: a crash would leave a file
+	// to discard, not an image to keep, so the syncs that order qcow2
+	// metadata writes are skipped. Close still makes everything durable.
+	Fresh bool
 }
 
 // BackingInfo describes one backing file of the chain.

@@ -115,7 +115,7 @@ func (img *Image) openQcow2(f *os.File, size int64, path string, readOnly bool, 
 		img.layers = append(img.layers, backing)
 		info.BackingChain = append([]BackingInfo{{Name: meta.BackingFile, Path: bpath, Format: binfo.Format, VirtualSize: binfo.VirtualSize}}, binfo.BackingChain...)
 	}
-	q, err := qcow2.Open(f, size, qcow2.Options{ReadOnly: readOnly, Backing: backing, Meta: meta})
+	q, err := qcow2.Open(f, size, qcow2.Options{ReadOnly: readOnly, Backing: backing, Meta: meta, Unordered: opts.Fresh && !readOnly})
 	if err != nil {
 		return nil, diskerr.WithPath(path, err)
 	}

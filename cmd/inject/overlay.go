@@ -66,7 +66,7 @@ func openOverlay(base string, r overlayRequest, o openOptions) (*guest, error) {
 	// The base and its chain were just opened under the caller's policy;
 	// the overlay's own backing name is ours, so it is allowed.
 	opts := o.img.options()
-	opts.Format, opts.Backing = formats.FormatQcow2, formats.BackingAllow
+	opts.Format, opts.Backing, opts.Fresh = formats.FormatQcow2, formats.BackingAllow, true
 	opts.Writable, opts.Force, opts.Warn = true, o.force, o.warn
 	im, err := image.Open(r.path, opts)
 	if err != nil {

@@ -26,9 +26,19 @@ func (img *Image) flushIfFull() error {
 	return nil
 }
 
-// sync makes everything written so far durable (a no-op when nothing was
-// written since the last sync).
+// sync is a sync that orders metadata writes: everything written so far
+// becomes durable before what follows is written. With Options.Unordered it
+// does nothing; Flush still makes everything durable at its end.
 func (img *Image) sync() error {
+	if img.unordered {
+		return nil
+	}
+	return img.syncNow()
+}
+
+// syncNow makes everything written so far durable (a no-op when nothing
+// was written since the last sync).
+func (img *Image) syncNow() error {
 	if !img.unsynced {
 		return nil
 	}

@@ -32,6 +32,12 @@ type Options struct {
 	Backing Backing
 	// Meta, when set, is the header ReadMeta already returned for f.
 	Meta *Meta
+	// Unordered skips the syncs that order metadata writes (data and
+	// refcounts, then L2, then L1), keeping the one at the end of Flush.
+	// Only for a file this process just created and nobody else uses:
+	// after a crash such a file is discarded, not repaired, so the order
+	// in which its metadata reached the disk does not matter.
+	Unordered bool
 }
 
 // Image is an open qcow2 image: an io.ReaderAt and io.WriterAt over its
@@ -43,6 +49,8 @@ type Image struct {
 	fileSize int64 // bytes of the host file known to hold data
 	backing  Backing
 	readOnly bool
+	// unordered: Options.Unordered.
+	unordered bool
 
 	l1 [][]uint64 // chunks of the active L1 table, nil until read
 	l2 *tableCache
@@ -93,7 +101,7 @@ func Open(f File, fileSize int64, opts Options) (*Image, error) {
 	if m.BackingFile != "" && opts.Backing == nil {
 		return nil, &diskerr.Error{What: fmt.Sprintf("qcow2 backing file %q not supplied", m.BackingFile), Offset: -1, Err: diskerr.ErrBackingDenied}
 	}
-	img := &Image{f: f, meta: m, fileSize: fileSize, backing: opts.Backing, readOnly: opts.ReadOnly, compVC: -1}
+	img := &Image{f: f, meta: m, fileSize: fileSize, backing: opts.Backing, readOnly: opts.ReadOnly, unordered: opts.Unordered, compVC: -1}
 	if err := img.loadL1(); err != nil {
 		return nil, err
 	}
@@ -188,7 +196,7 @@ func (img *Image) Flush() error {
 	if err := img.flushMeta(); err != nil {
 		return err
 	}
-	return img.sync()
+	return img.syncNow()
 }
 
 // Close flushes. It does not close the host file, which the caller owns.

@@ -40,6 +40,9 @@ type Options struct {
 	Format  string                // "", "raw" or "qcow2" ("" detects by magic)
 	Backing formats.BackingPolicy // which backing files the image may name
 	NoLock  bool                  // skip the qemu-compatible image locks
+	// Fresh: the image was just created by this process (an overlay) and
+	// is discarded, not repaired, if the run fails (formats.Options.Fresh).
+	Fresh bool
 
 	// Partition is "auto" (or ""): the one partition that looks like a
 	// guest root; "none": a filesystem on the whole disk; or a partition
@@ -65,7 +68,7 @@ type Image struct {
 
 // Open opens the image at path and the filesystem Options select in it.
 func Open(path string, o Options) (*Image, error) {
-	disk, err := formats.Open(path, formats.Options{Format: o.Format, ReadOnly: !o.Writable, Backing: o.Backing, NoLock: o.NoLock})
+	disk, err := formats.Open(path, formats.Options{Format: o.Format, ReadOnly: !o.Writable, Backing: o.Backing, NoLock: o.NoLock, Fresh: o.Fresh})
 	if err != nil {
 		return nil, err
 	}
