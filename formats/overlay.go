@@ -22,6 +22,10 @@ type OverlayOptions struct {
 	BackingName string
 	// Base are the options for opening the base (read-only is forced).
 	Base Options
+	// NoSync leaves the new overlay unsynced: the caller opens it next
+	// with Options.Fresh and writes, and its Close makes everything
+	// durable at once.
+	NoSync bool
 }
 
 // CreateOverlay writes a new qcow2 v3 image at newPath backed by basePath
@@ -54,7 +58,7 @@ func CreateOverlay(newPath, basePath string, o OverlayOptions) error {
 	if err != nil {
 		return err
 	}
-	err = qcow2.Create(f, qcow2.CreateOptions{Size: size, BackingFile: name, BackingFormat: info.Format})
+	err = qcow2.Create(f, qcow2.CreateOptions{Size: size, BackingFile: name, BackingFormat: info.Format, NoSync: o.NoSync})
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -57,8 +57,9 @@ func openOverlay(base string, r overlayRequest, o openOptions) (*guest, error) {
 		return nil, err
 	}
 	err := formats.CreateOverlay(r.path, base, formats.OverlayOptions{
-		Size: r.size,
-		Base: formats.Options{Format: o.img.format, Backing: o.img.policy()},
+		Size:   r.size,
+		Base:   formats.Options{Format: o.img.format, Backing: o.img.policy()},
+		NoSync: true, // opened Fresh next; its Close syncs once
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating overlay %s on %s: %w", r.path, base, explainOpen(base, err))

@@ -14,6 +14,9 @@ type CreateOptions struct {
 	ClusterBits   uint32 // 0 means 16 (64 KiB)
 	BackingFile   string // stored as given; "" for none
 	BackingFormat string // "raw" or "qcow2", stored in a header extension
+	// NoSync leaves the new file unsynced, for a caller that writes to it
+	// next and syncs at the end (Options.Unordered).
+	NoSync bool
 }
 
 // Create writes a fresh, empty qcow2 v3 image into f (which must be empty):
@@ -53,6 +56,9 @@ func Create(f File, o CreateOptions) error {
 	}
 	if _, err := f.WriteAt(img, 0); err != nil {
 		return diskerr.At(0, "write new qcow2 image", err)
+	}
+	if o.NoSync {
+		return nil
 	}
 	return f.Sync()
 }
