@@ -135,27 +135,9 @@ func (t *tx) inlineDirToBlock(dir *inode, d *inlineDir) error {
 		}
 		es = append(es, more...)
 	}
-	xs, err := t.ibodyRaw(dir)
-	if err != nil {
+	if err := t.dropInline(dir); err != nil {
 		return err
 	}
-	var keep []rawXattr
-	for _, x := range xs {
-		if !isSystemData(x) {
-			keep = append(keep, x)
-		}
-	}
-	if err := t.putIbody(dir, keep); err != nil {
-		return err
-	}
-	dir.raw.Flags &^= layout.FlagInlineData
-	setIblock(dir, nil)
-	if t.f.geo.extents {
-		dir.raw.Flags |= layout.FlagExtents
-		setEmptyExtentRoot(dir)
-	}
-	t.setSize(dir, 0)
-	t.dirtyInode(dir)
 	w, err := t.dirWriter(dir)
 	if err != nil {
 		return err

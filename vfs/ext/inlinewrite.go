@@ -143,6 +143,17 @@ func (t *tx) uninline(in *inode) error {
 	if err != nil {
 		return err
 	}
+	if err := t.dropInline(in); err != nil {
+		return err
+	}
+	return t.writeData(in, 0, data)
+}
+
+// dropInline turns an inline-data inode (file or directory) into an empty
+// block-mapped one: the system.data attribute goes, i_block gets an empty
+// extent root (or an empty block map) and the size becomes 0. The caller
+// has saved the content and writes it back.
+func (t *tx) dropInline(in *inode) error {
 	xs, err := t.ibodyRaw(in)
 	if err != nil {
 		return err
@@ -164,7 +175,7 @@ func (t *tx) uninline(in *inode) error {
 	}
 	t.setSize(in, 0)
 	t.dirtyInode(in)
-	return t.writeData(in, 0, data)
+	return nil
 }
 
 // truncateInline cuts an inline-data file to size bytes.
