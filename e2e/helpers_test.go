@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,30 +91,10 @@ func runStdin(t *testing.T, stdin, name string, args ...string) {
 	}
 }
 
-// guestTree is the demo guest (../fixtures/demo-guest) with the modes a
-// Debian root has, plus a marker naming the image it was built for.
+// guestTree is the demo guest (testtool.DemoGuest: Debian's modes and owners), plus a marker naming the image it was built for.
 func guestTree(t *testing.T, name string) string {
 	t.Helper()
-	const src = "../fixtures/demo-guest"
-	root := t.TempDir()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		dst := filepath.Join(root, rel)
-		if d.IsDir() {
-			return os.MkdirAll(dst, 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(dst, b, 0o644)
-	})
-	must(t, err)
-	must(t, os.Chmod(filepath.Join(root, "etc/shadow"), 0o640))
-	must(t, os.Chmod(filepath.Join(root, "root"), 0o700))
+	root := testtool.DemoGuest(t)
 	must(t, os.WriteFile(filepath.Join(root, "etc/image-name"), []byte(name+"\n"), 0o644))
 	return root
 }

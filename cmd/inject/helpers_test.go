@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/guestinject/guestinject/internal/testtool"
 )
 
 const demoGuest = "../../fixtures/demo-guest"
@@ -27,30 +29,7 @@ func cli(args ...string) (stdout, stderr string, code int) {
 // modes and owners and returns it.
 func guestDir(t *testing.T) string {
 	t.Helper()
-	root := t.TempDir()
-	err := filepath.WalkDir(demoGuest, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(demoGuest, p)
-		dst := filepath.Join(root, rel)
-		if d.IsDir() {
-			return os.MkdirAll(dst, 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(dst, b, 0o644)
-	})
-	must(t, err)
-	must(t, os.Chmod(filepath.Join(root, "etc/shadow"), 0o640))
-	must(t, os.Chmod(filepath.Join(root, "root"), 0o700))
-	if os.Getuid() == 0 {
-		must(t, os.Chown(filepath.Join(root, "etc/shadow"), 0, 42))
-		must(t, os.Chown(filepath.Join(root, "home/debian"), 1000, 1000))
-	}
-	return root
+	return testtool.DemoGuest(t)
 }
 
 // tree describes every object under root (type, mode, owner, content

@@ -20,8 +20,6 @@ import (
 	"github.com/guestinject/guestinject/vfs/ext"
 )
 
-// demoGuest is the committed guest tree the images are made from.
-const demoGuest = "../../../fixtures/demo-guest"
 
 // demoKeyFile is an SSH public key the injector accepts.
 const demoKeyFile = "../../../fixtures/demo-key.pub"
@@ -48,39 +46,7 @@ func sharedGuest(t testing.TB) string {
 	return sharedTreeDir
 }
 
-func copyGuest(root string) error {
-	err := filepath.WalkDir(demoGuest, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(demoGuest, p)
-		dst := filepath.Join(root, rel)
-		if d.IsDir() {
-			return os.MkdirAll(dst, 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(dst, b, 0o644)
-	})
-	if err != nil {
-		return err
-	}
-	if err := os.Chmod(filepath.Join(root, "etc/shadow"), 0o640); err != nil {
-		return err
-	}
-	if err := os.Chmod(filepath.Join(root, "root"), 0o700); err != nil {
-		return err
-	}
-	if os.Getuid() == 0 {
-		if err := os.Chown(filepath.Join(root, "etc/shadow"), 0, 42); err != nil {
-			return err
-		}
-		return os.Chown(filepath.Join(root, "home/debian"), 1000, 1000)
-	}
-	return nil
-}
+func copyGuest(root string) error { return testtool.CopyDemoGuest(root) }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
