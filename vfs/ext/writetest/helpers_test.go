@@ -20,7 +20,6 @@ import (
 	"github.com/guestinject/guestinject/vfs/ext"
 )
 
-
 // demoKeyFile is an SSH public key the injector accepts.
 const demoKeyFile = "../../../fixtures/demo-key.pub"
 
