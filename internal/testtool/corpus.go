@@ -1,6 +1,8 @@
 package testtool
 
 import (
+	"compress/gzip"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -47,4 +49,31 @@ func mustDir(t testing.TB, dir string) string {
 		t.Fatalf("test corpus %s is missing (CI puts shared/ beside the repository; or set GUESTINJECT_CORPUS): %v", dir, err)
 	}
 	return dir
+}
+
+// MaxCorpusImage bounds what CorpusImage decompresses (the largest corpus
+// image is a few MiB).
+const MaxCorpusImage = 256 << 20
+
+// CorpusImage returns the decompressed bytes of sub/name.img.gz from the
+// test corpus, failing the test if it is missing, damaged or too large.
+func CorpusImage(t testing.TB, sub, name string) []byte {
+	t.Helper()
+	fh, err := os.Open(filepath.Join(CorpusDir(t, sub), name+".img.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	zr, err := gzip.NewReader(fh)
+	if err != nil {
+		t.Fatalf("%s/%s: %v", sub, name, err)
+	}
+	b, err := io.ReadAll(io.LimitReader(zr, MaxCorpusImage+1))
+	if err != nil {
+		t.Fatalf("%s/%s: %v", sub, name, err)
+	}
+	if len(b) > MaxCorpusImage {
+		t.Fatalf("%s/%s: decompresses to more than %d bytes", sub, name, MaxCorpusImage)
+	}
+	return b
 }

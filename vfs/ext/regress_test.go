@@ -2,10 +2,6 @@ package ext
 
 import (
 	"bytes"
-	"compress/gzip"
-	"io"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/guestinject/guestinject/internal/testtool"
@@ -14,19 +10,7 @@ import (
 // corpusImage loads one gzip-compressed image of e2fsprogs' test corpus.
 func corpusImage(t *testing.T, name string) *FS {
 	t.Helper()
-	fh, err := os.Open(filepath.Join(testtool.CorpusDir(t, "e2fsprogs"), name+".img.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	zr, err := gzip.NewReader(fh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := testtool.CorpusImage(t, "e2fsprogs", name)
 	f, err := Open(bytes.NewReader(data), int64(len(data)), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -3,10 +3,8 @@ package ext
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,19 +43,7 @@ func rpCorpusImages(t *testing.T) []string {
 // bytes.
 func rpGunzip(t *testing.T, name, dir string) (string, []byte) {
 	t.Helper()
-	fh, err := os.Open(filepath.Join(testtool.CorpusDir(t, "e2fsprogs"), name+".img.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	zr, err := gzip.NewReader(fh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := testtool.CorpusImage(t, "e2fsprogs", name)
 	p := filepath.Join(dir, name+".img")
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
