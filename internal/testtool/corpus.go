@@ -2,6 +2,7 @@ package testtool
 
 import (
 	"compress/gzip"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -9,9 +10,10 @@ import (
 )
 
 // CorpusDir returns the directory of a third-party test corpus (for
-// example "e2fsprogs" or "qcow2"): $GUESTINJECT_CORPUS/sub if that is set,
-// else shared/corpus/sub beside the repository (CI clones the repository
-// with shared/ next to it). A missing corpus fails the test.
+// example "e2fsprogs" or "qcow2"): $GUESTINJECT_CORPUS/sub if that is set
+// (a larger corpus kept outside the repository), else fixtures/corpus/sub,
+// the copy shipped in the repository (provenance in fixtures/corpus/NOTICE),
+// so a plain clone runs every test. A missing corpus fails the test.
 func CorpusDir(t testing.TB, sub string) string {
 	t.Helper()
 	if env := os.Getenv("GUESTINJECT_CORPUS"); env != "" {
@@ -21,7 +23,7 @@ func CorpusDir(t testing.TB, sub string) string {
 	if err != nil {
 		t.Fatalf("locating the repository root: %v", err)
 	}
-	return mustDir(t, filepath.Join(filepath.Dir(root), "shared", "corpus", sub))
+	return mustDir(t, filepath.Join(root, "fixtures", "corpus", sub))
 }
 
 // repoRoot walks up from the working directory (a package directory under
@@ -46,7 +48,7 @@ func repoRoot() (string, error) {
 func mustDir(t testing.TB, dir string) string {
 	t.Helper()
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		t.Fatalf("test corpus %s is missing (CI puts shared/ beside the repository; or set GUESTINJECT_CORPUS): %v", dir, err)
+		t.Fatalf("test corpus %s is missing (shipped in fixtures/corpus; or set GUESTINJECT_CORPUS): %v", dir, err)
 	}
 	return dir
 }
@@ -59,21 +61,32 @@ const MaxCorpusImage = 256 << 20
 // test corpus, failing the test if it is missing, damaged or too large.
 func CorpusImage(t testing.TB, sub, name string) []byte {
 	t.Helper()
-	fh, err := os.Open(filepath.Join(CorpusDir(t, sub), name+".img.gz"))
+	b, err := LoadCorpusImage(CorpusDir(t, sub), name)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return b
+}
+
+// LoadCorpusImage returns the decompressed bytes of dir/name.img.gz, or an
+// error if it is missing, damaged or decompresses past MaxCorpusImage (for
+// callers that report per image instead of failing the test).
+func LoadCorpusImage(dir, name string) ([]byte, error) {
+	fh, err := os.Open(filepath.Join(dir, name+".img.gz"))
+	if err != nil {
+		return nil, err
 	}
 	defer fh.Close()
 	zr, err := gzip.NewReader(fh)
 	if err != nil {
-		t.Fatalf("%s/%s: %v", sub, name, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	b, err := io.ReadAll(io.LimitReader(zr, MaxCorpusImage+1))
 	if err != nil {
-		t.Fatalf("%s/%s: %v", sub, name, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if len(b) > MaxCorpusImage {
-		t.Fatalf("%s/%s: decompresses to more than %d bytes", sub, name, MaxCorpusImage)
+		return nil, fmt.Errorf("%s: decompresses to more than %d bytes", name, MaxCorpusImage)
 	}
-	return b
+	return b, nil
 }

@@ -2,7 +2,6 @@ package oracletest
 
 import (
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -17,12 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/guestinject/guestinject/internal/testtool"
 	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/ext"
 )
-
-// corpusDir holds e2fsprogs' regression images (see its README.md).
-const corpusDir = "../../../../shared/corpus/e2fsprogs"
 
 const (
 	corpusDeadline   = 30 * time.Second // per image: open and whole walk (f_h_normal, 47,720 objects, takes 5 s on a loaded machine)
@@ -47,10 +44,10 @@ type corpusResult struct {
 	hung        bool
 }
 
-func readCorpusIndex(t *testing.T) []corpusEntry {
-	data, err := os.ReadFile(filepath.Join(corpusDir, "index.tsv"))
+func readCorpusIndex(t *testing.T, dir string) []corpusEntry {
+	data, err := os.ReadFile(filepath.Join(dir, "index.tsv"))
 	if err != nil {
-		t.Fatalf("corpus index: %v (the corpus lives in ../shared/corpus beside the repository)", err)
+		t.Fatalf("corpus index: %v", err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
 	head := strings.Split(lines[0], "\t")
@@ -67,24 +64,12 @@ func readCorpusIndex(t *testing.T) []corpusEntry {
 	return out
 }
 
-func loadCorpusImage(name string) ([]byte, error) {
-	f, err := os.Open(filepath.Join(corpusDir, name+".img.gz"))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return nil, err
-	}
-	return io.ReadAll(io.LimitReader(zr, 1<<30))
-}
-
 // TestCorpusWalk opens every corpus image and walks it whole: each must
 // read cleanly or fail with an error of a known class; a panic or a walk
 // that outlives its deadline fails the test.
 func TestCorpusWalk(t *testing.T) {
-	entries := readCorpusIndex(t)
+	dir := testtool.CorpusDir(t, "e2fsprogs")
+	entries := readCorpusIndex(t, dir)
 	results := make([]corpusResult, len(entries))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 2)
@@ -94,7 +79,7 @@ func TestCorpusWalk(t *testing.T) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			results[i] = walkCorpusImage(t, e)
+			results[i] = walkCorpusImage(t, dir, e)
 		}()
 	}
 	wg.Wait()
@@ -110,8 +95,8 @@ func TestCorpusWalk(t *testing.T) {
 }
 
 // walkCorpusImage runs one image under a deadline and recovers a panic.
-func walkCorpusImage(t *testing.T, e corpusEntry) corpusResult {
-	img, err := loadCorpusImage(e.name)
+func walkCorpusImage(t *testing.T, dir string, e corpusEntry) corpusResult {
+	img, err := testtool.LoadCorpusImage(dir, e.name)
 	if err != nil {
 		t.Errorf("%s: %v", e.name, err)
 		return corpusResult{name: e.name, state: e.state}
