@@ -101,6 +101,7 @@ func run(fsys vfs.FS, data *Data, opts *Options, write bool) (*Report, error) {
 	for _, it := range items {
 		it.rep.Mandatory = opts.mandatory(it.rep.Kind)
 	}
+	simulate(fsys, items)
 	if err := gate(items); err != nil {
 		rep.Items = reports(items)
 		return rep, err
