@@ -17,6 +17,7 @@ import (
 
 	"github.com/guestinject/guestinject/formats"
 	"github.com/guestinject/guestinject/partition"
+	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/ext"
 )
 
@@ -198,4 +199,28 @@ func describePart(p partition.Partition) string {
 		return fmt.Sprintf("filesystem at offset %d", p.Start)
 	}
 	return fmt.Sprintf("partition %d", p.Number)
+}
+
+// RootProbe is what LooksLikeGuestRoot reads of a filesystem: any vfs.FS
+// with Stat (the ext engine, vfs/local, vfs/memfs).
+type RootProbe interface {
+	vfs.FS
+	Stat(path string) (vfs.FileInfo, error)
+}
+
+// LooksLikeGuestRoot applies root detection's test to any guest
+// filesystem: /etc is a directory and one of the OS markers root
+// detection uses exists. When it does not, the string says what is
+// missing. The CLI applies it to a directory TARGET.
+func LooksLikeGuestRoot(fsys RootProbe) (bool, string) {
+	st, err := fsys.Stat("/etc")
+	if err != nil || !st.IsDir() {
+		return false, "no /etc directory"
+	}
+	for _, m := range rootMarkers {
+		if ok, _ := fsys.HasFile(m); ok {
+			return true, ""
+		}
+	}
+	return false, "has /etc but none of " + strings.Join(rootMarkers, ", ")
 }
