@@ -94,7 +94,12 @@ root as images are judged (an /etc directory and one of /sbin/init,
 path leading to it) is always refused. The read verbs (cat, ls, inspect) and
 --dry-run open images read-only. An image a running VM (qemu) holds is
 refused as "in use". Every input is validated against the guest before the
-first write; if any item fails, nothing is written.
+first write; if any item fails, nothing is written. On an image, the
+filesystem's writes are held in memory and reach the image only once every
+item has been written, in the order the engine made them; a failure found
+while writing (the last file does not fit, a corrupt block) leaves the image
+byte for byte unchanged. At most 1 GiB of writes is held: an injection that
+writes more is refused, and nothing is written.
 
 Flags:
   --key FILE                  SSH public key file (repeatable); every key line

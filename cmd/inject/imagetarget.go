@@ -18,6 +18,9 @@ type guest struct {
 	fs    vfs.FS
 	where string // "disk.qcow2 partition 3", "rootfs/", ...
 	close func() error
+	// discard, for an image, drops what the injection staged so that
+	// close writes nothing of it (nil for a directory).
+	discard func()
 	// created is the overlay this run created (removed again if the
 	// injection fails).
 	created string
@@ -128,7 +131,7 @@ func openDiskImage(path string, o openOptions) (*guest, error) {
 	if err != nil {
 		return nil, explainOpen(path, err)
 	}
-	return &guest{fs: im.FS, where: imageWhere(path, im), close: im.Close}, nil
+	return &guest{fs: im.FS, where: imageWhere(path, im), close: im.Close, discard: im.Discard}, nil
 }
 
 // imageWhere names the filesystem inside the image for messages.

@@ -262,8 +262,11 @@ func runInject(args []string, stdout, stderr io.Writer) int {
 	} else {
 		rep, err = inject.Apply(g.fs, data, nil)
 	}
+	if err != nil && g.discard != nil {
+		g.discard() // an image keeps every byte: nothing staged is written
+	}
 	if err == nil {
-		err = g.release() // flushes the image
+		err = g.release() // writes what was staged to the image, flushes it
 	}
 	if err != nil && g.created != "" {
 		a.discarded = discardOverlay(g)
