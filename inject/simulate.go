@@ -21,9 +21,12 @@ import (
 // simTree is the guest as the planned steps leave it, as a vfs.Tree whose
 // nodes are canonical guest paths (no symlink in them).
 type simTree struct {
-	r     vfs.Reader
-	made  map[string]fs.FileMode // objects planned steps create: canonical path -> type
-	cache map[string]simStat     // backend Lstat answers; nothing is written while planning
+	r vfs.Reader
+	// oneLink: the backend refuses to change a non-directory with several
+	// hard links (vfs/local).
+	oneLink bool
+	made    map[string]fs.FileMode // objects planned steps create: canonical path -> type
+	cache   map[string]simStat     // backend Lstat answers; nothing is written while planning
 }
 
 type simStat struct {
@@ -99,6 +102,9 @@ func simulate(fsys vfs.FS, items []*item) {
 		return
 	}
 	t := newSimTree(r)
+	if lr, ok := fsys.(multiLinkRefuser); ok {
+		t.oneLink = lr.RefusesMultiLinked()
+	}
 	for _, it := range items {
 		if it.err != nil {
 			continue
@@ -128,10 +134,13 @@ func (t *simTree) step(s *step) ([]string, error) {
 		return t.writeFile(s.Path)
 	case OpChmod, OpChown:
 		r, err := vfs.Resolve[string](t, s.Path, true)
-		if err == nil && !r.Exists {
-			err = vfs.PathErr(string(s.Op), s.Path, fs.ErrNotExist)
+		switch {
+		case err != nil:
+			return nil, err
+		case !r.Exists:
+			return nil, vfs.PathErr(string(s.Op), s.Path, fs.ErrNotExist)
 		}
-		return nil, err
+		return nil, t.checkLinks(string(s.Op), s.Path, r.Node)
 	}
 	return nil, errors.New("inject: unknown operation " + string(s.Op))
 }
@@ -204,5 +213,28 @@ func (t *simTree) writeFile(p string) ([]string, error) {
 	case typ != 0:
 		return nil, vfs.PathErr("write", p, vfs.ErrNotRegular)
 	}
-	return nil, nil
+	return nil, t.checkLinks("write", p, r.Node)
+}
+
+// multiLinkRefuser is served by backends that refuse to change a
+// non-directory with several hard links.
+type multiLinkRefuser interface{ RefusesMultiLinked() bool }
+
+// checkLinks refuses, on such a backend, an existing non-directory n with
+// several hard links, as the write would.
+func (t *simTree) checkLinks(op, p, n string) error {
+	if !t.oneLink {
+		return nil
+	}
+	if _, made := t.made[n]; made {
+		return nil
+	}
+	fi, err := t.lstat(n)
+	if err != nil {
+		return vfs.PathErr(op, p, err)
+	}
+	if !fi.IsDir() && fi.Nlink > 1 {
+		return vfs.PathErr(op, p, fmt.Errorf("%w: the file has %d hard links, one may be outside the guest root", vfs.ErrUnsupported, fi.Nlink))
+	}
+	return nil
 }
