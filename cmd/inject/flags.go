@@ -154,7 +154,10 @@ Flags:
                               directory is refused even so
                                 e.g. inject --allow-non-root-dir --file /app/cfg=./cfg ./overlay-dir
   --dry-run                   validate and report the plan, write nothing
-                              (with --overlay: check it, create nothing)
+                              (with --overlay: check it, create nothing); on
+                              an image the injection is made in memory and
+                              thrown away, so the dry run fails where the real
+                              run would (no space left, a refused filesystem)
                                 e.g. inject --dry-run --key id.pub ./rootfs
   --json                      machine-readable report on stdout (inject and
                               inspect)

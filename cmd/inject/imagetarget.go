@@ -21,6 +21,9 @@ type guest struct {
 	// discard, for an image, drops what the injection staged so that
 	// close writes nothing of it (nil for a directory).
 	discard func()
+	// rehearse: the image was opened to rehearse a dry run (writes held
+	// in memory, never committed).
+	rehearse bool
 	// created is the overlay this run created (removed again if the
 	// injection fails).
 	created string
@@ -52,6 +55,10 @@ type openOptions struct {
 	// run too), so a directory TARGET must be a guest root and never the
 	// host's root; allowNonRootDir waives the first test only.
 	guestRoot, allowNonRootDir bool
+	// rehearse: a dry run of an injection opens an image read-only with
+	// its filesystem writable over writes that are never committed
+	// (image.Options.Rehearse), so the dry run makes the real run's writes.
+	rehearse bool
 }
 
 // errImageFlagOnDir is a usage error: an image flag given for a directory.
@@ -125,13 +132,13 @@ func refuseHostRoot(dir string) error {
 // runs, read-write for an injection.
 func openDiskImage(path string, o openOptions) (*guest, error) {
 	opts := o.img.options()
-	opts.Writable, opts.Force = o.write, o.force
+	opts.Writable, opts.Force, opts.Rehearse = o.write, o.force, o.rehearse && !o.write
 	opts.AllowDirtyJournal, opts.Warn = o.allowDirty, o.warn
 	im, err := image.Open(path, opts)
 	if err != nil {
 		return nil, explainOpen(path, err)
 	}
-	return &guest{fs: im.FS, where: imageWhere(path, im), close: im.Close, discard: im.Discard}, nil
+	return &guest{fs: im.FS, where: imageWhere(path, im), close: im.Close, discard: im.Discard, rehearse: opts.Rehearse}, nil
 }
 
 // imageWhere names the filesystem inside the image for messages.

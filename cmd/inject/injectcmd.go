@@ -257,9 +257,12 @@ func runInject(args []string, stdout, stderr io.Writer) int {
 	defer g.release()
 	a.where = g.where
 	var rep *inject.Report
-	if a.dryRun {
+	switch {
+	case g.rehearse:
+		rep, err = inject.Rehearse(g.fs, data, nil)
+	case a.dryRun:
 		rep, err = inject.Plan(g.fs, data, nil)
-	} else {
+	default:
 		rep, err = inject.Apply(g.fs, data, nil)
 	}
 	if err != nil && g.discard != nil {
@@ -284,7 +287,7 @@ func runInject(args []string, stdout, stderr io.Writer) int {
 // open opens TARGET for the injection: read-only for a dry run, through a
 // new overlay with --overlay (a dry run only checks that request).
 func (a *injectArgs) open() (*guest, error) {
-	o := openOptions{write: !a.dryRun, force: a.force, img: a.img, guestRoot: true, allowNonRootDir: a.allowNonRootDir}
+	o := openOptions{write: !a.dryRun, force: a.force, img: a.img, guestRoot: true, allowNonRootDir: a.allowNonRootDir, rehearse: a.dryRun}
 	if a.overlay.path == "" {
 		return openGuest(a.target, o)
 	}

@@ -56,6 +56,12 @@ type Options struct {
 	Offset int64
 
 	Writable bool // open the image and the filesystem for writing
+	// Rehearse opens the image read-only and the filesystem writable over
+	// a stage that is never committed: every write is made in memory
+	// (reads see it), with the refusals and the journal replay of a
+	// writable open, and nothing reaches the image. A dry run that
+	// rehearses the injection meets every failure the real run would.
+	Rehearse bool
 	// StageLimit bounds the bytes a writable open holds in memory until
 	// Commit (stage.DefaultLimit, 1 GiB, when 0); an injection that
 	// writes more fails with stage.ErrLimit and writes nothing. Negative
@@ -76,12 +82,13 @@ type Image struct {
 
 	// stage holds the filesystem's writes until Commit (nil when
 	// read-only or when staging is off).
-	stage *stage.Stage
+	stage    *stage.Stage
+	rehearse bool // Options.Rehearse: the stage is never committed
 }
 
 // Open opens the image at path and the filesystem Options select in it.
 func Open(path string, o Options) (*Image, error) {
-	disk, err := formats.Open(path, formats.Options{Format: o.Format, ReadOnly: !o.Writable, Backing: o.Backing, NoLock: o.NoLock, Fresh: o.Fresh})
+	disk, err := formats.Open(path, formats.Options{Format: o.Format, ReadOnly: !o.Writable || o.Rehearse, Backing: o.Backing, NoLock: o.NoLock, Fresh: o.Fresh})
 	if err != nil {
 		return nil, err
 	}
@@ -106,6 +113,10 @@ func OpenDisk(disk formats.Disk, o Options) (*Image, error) {
 // the image: a caller whose injection failed calls Discard (or Close
 // after Discard) and the image is byte for byte unchanged.
 func (im *Image) Commit() error {
+	if im.rehearse {
+		im.stage.Discard()
+		return nil
+	}
 	if im.stage != nil {
 		if err := im.stage.Commit(); err != nil && !errors.Is(err, stage.ErrDone) {
 			return err
@@ -182,11 +193,15 @@ func (s fsSection) Sync() error { return s.disk.Flush() }
 func (im *Image) openFS(sec *partition.Section, disk formats.Disk, o Options) error {
 	size := im.Partition.Size
 	var dev io.ReaderAt = fsSection{sec, disk}
-	if o.Writable && o.StageLimit >= 0 {
+	switch {
+	case o.Rehearse:
+		im.stage, im.rehearse = stage.New(fsSection{sec, disk}, size, nil, max(o.StageLimit, 0)), true
+		dev = im.stage
+	case o.Writable && o.StageLimit >= 0:
 		im.stage = stage.New(fsSection{sec, disk}, size, disk.Flush, o.StageLimit)
 		dev = im.stage
 	}
-	fsys, err := ext.Open(dev, size, &ext.Options{Writable: o.Writable, Force: o.Force, AllowDirtyJournal: o.AllowDirtyJournal, Warn: o.Warn})
+	fsys, err := ext.Open(dev, size, &ext.Options{Writable: o.Writable || o.Rehearse, Force: o.Force, AllowDirtyJournal: o.AllowDirtyJournal, Warn: o.Warn})
 	if err != nil {
 		return fmt.Errorf("%s: %w", describePart(im.Partition), err)
 	}
