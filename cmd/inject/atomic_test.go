@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -71,5 +74,56 @@ func TestImageDryRunRehearsesWithoutWriting(t *testing.T) {
 	e2fsckClean(t, img)
 	if want := strings.ReplaceAll(strings.ReplaceAll(dry, `"dry_run": true`, `"dry_run": false`), `"planned"`, `"done"`); real != want {
 		t.Errorf("the real run's report differs from the dry run's plan:\n%s\nwant\n%s", real, want)
+	}
+}
+
+var (
+	extentBlock = regexp.MustCompile(`\(ETB0\):(\d+)`)
+	blockSize   = regexp.MustCompile(`Block size:\s+(\d+)`)
+)
+
+// A corrupt block met only while writing the third item (the extent tree
+// of the file it replaces: planning reads the inode, not the tree) fails
+// the run after the metadata and the password were written; the image is
+// byte for byte unchanged, and the dry run fails the same way.
+func TestImageInjectCorruptBlockInThirdItemChangesNothing(t *testing.T) {
+	src := guestDir(t)
+	f, err := os.Create(filepath.Join(src, "etc/big"))
+	must(t, err)
+	for k := int64(0); k < 6; k++ { // six extents: more than the inode holds, so a tree block
+		_, err := f.WriteAt(bytes.Repeat([]byte("x"), 4096), k<<16)
+		must(t, err)
+	}
+	must(t, f.Close())
+	img := filepath.Join(t.TempDir(), "fs.img")
+	testtool.Run(t, "mkfs.ext4", "-q", "-F", "-d", src, img, "8M")
+	m := extentBlock.FindSubmatch(testtool.Run(t, "debugfs", "-R", "stat /etc/big", img))
+	bs := blockSize.FindSubmatch(testtool.Run(t, "dumpe2fs", "-h", img))
+	if m == nil || bs == nil {
+		t.Fatal("no extent tree block for /etc/big, or no block size")
+	}
+	blk, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	size, _ := strconv.ParseInt(string(bs[1]), 10, 64)
+	w, err := os.OpenFile(img, os.O_WRONLY, 0)
+	must(t, err)
+	_, err = w.WriteAt(make([]byte, size), blk*size) // the tree block loses its magic
+	must(t, err)
+	must(t, w.Close())
+	sum := fileSum(t, img)
+	content := writeTemp(t, "big", "new content\n")
+	args := []string{"--meta", "a=b", "--root-password", "password:x", "--file", "/etc/big=" + content, img}
+	for _, dry := range []bool{true, false} {
+		a := args
+		if dry {
+			a = append([]string{"--dry-run"}, args...)
+		}
+		_, stderr, code := cli(a...)
+		wantCode(t, code, exitFail, stderr)
+		if !strings.Contains(stderr, "/etc/big") || !strings.Contains(stderr, fmt.Sprint(blk)) {
+			t.Errorf("dry run %v: stderr does not name the file and the block:\n%s", dry, stderr)
+		}
+		if fileSum(t, img) != sum {
+			t.Fatalf("dry run %v: the image changed although the injection failed", dry)
+		}
 	}
 }
