@@ -127,3 +127,30 @@ func TestImageInjectCorruptBlockInThirdItemChangesNothing(t *testing.T) {
 		}
 	}
 }
+
+// Audit R6 on an ext4 image: --file through a guest symlink whose target's
+// parent is missing is refused by planning (every other item skipped,
+// nothing attempted), in the dry run and the real run alike.
+func TestImageDanglingSymlinkRefusedByPlanning(t *testing.T) {
+	img := extImage(t, 0)
+	testtool.Run(t, "debugfs", "-w", "-R", "symlink /etc/x /nonexistent/dir/file", img)
+	sum := fileSum(t, img)
+	data := writeTemp(t, "x", "data\n")
+	for _, dry := range []bool{true, false} {
+		args := []string{"--json", "--root-password", "password:x", "--meta", "a=b", "--file", "/etc/x=" + data, img}
+		if dry {
+			args = append([]string{"--dry-run"}, args...)
+		}
+		out, stderr, code := cli(args...)
+		wantCode(t, code, exitFail, stderr)
+		if !strings.Contains(stderr, "planned replace /etc/x would fail") {
+			t.Errorf("dry run %v: not refused by planning:\n%s", dry, stderr)
+		}
+		if strings.Count(out, `"status": "skipped"`) != 2 {
+			t.Errorf("dry run %v: want the two other items skipped:\n%s", dry, out)
+		}
+		if fileSum(t, img) != sum {
+			t.Fatalf("dry run %v: the image changed", dry)
+		}
+	}
+}
