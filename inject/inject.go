@@ -92,6 +92,22 @@ func Apply(fsys vfs.FS, data *Data, opts *Options) (*Report, error) {
 	return run(fsys, data, opts, true)
 }
 
+// Rehearse is Apply for a filesystem whose writes are thrown away
+// afterwards (an image opened with image.Options.Rehearse, its writes held
+// in memory and never committed): it makes every write, so a failure only
+// writing can find (no space left, a corrupt block) shows as it would in
+// the real run, and it reports like Plan (DryRun, items planned).
+func Rehearse(fsys vfs.FS, data *Data, opts *Options) (*Report, error) {
+	rep, err := run(fsys, data, opts, true)
+	rep.DryRun = true
+	for i := range rep.Items {
+		if rep.Items[i].Status == StatusDone {
+			rep.Items[i].Status = StatusPlanned
+		}
+	}
+	return rep, err
+}
+
 func run(fsys vfs.FS, data *Data, opts *Options, write bool) (*Report, error) {
 	if data == nil {
 		data = &Data{}
@@ -101,6 +117,7 @@ func run(fsys vfs.FS, data *Data, opts *Options, write bool) (*Report, error) {
 	for _, it := range items {
 		it.rep.Mandatory = opts.mandatory(it.rep.Kind)
 	}
+	simulate(fsys, items)
 	if err := gate(items); err != nil {
 		rep.Items = reports(items)
 		return rep, err

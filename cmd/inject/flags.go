@@ -88,10 +88,18 @@ TARGET is a directory holding a guest root (an unpacked rootfs), or a disk
 image file: raw or qcow2 (detected by its magic; vmdk, vhd, vhdx, vdi and iso
 are refused), possibly a thin overlay on a backing file, with an MBR (logical
 partitions too) or GPT partition table, or one filesystem on the whole disk.
-The guest root must be ext2/3/4. The read verbs (cat, ls, inspect) and
+The guest root must be ext2/3/4. A directory TARGET must look like a guest
+root as images are judged (an /etc directory and one of /sbin/init,
+/usr/lib/os-release, /etc/os-release), and the host's own root ("/", or any
+path leading to it) is always refused. The read verbs (cat, ls, inspect) and
 --dry-run open images read-only. An image a running VM (qemu) holds is
 refused as "in use". Every input is validated against the guest before the
-first write; if any item fails, nothing is written.
+first write; if any item fails, nothing is written. On an image, the
+filesystem's writes are held in memory and reach the image only once every
+item has been written, in the order the engine made them; a failure found
+while writing (the last file does not fit, a corrupt block) leaves the image
+byte for byte unchanged. At most 1 GiB of writes is held: an injection that
+writes more is refused, and nothing is written.
 
 Flags:
   --key FILE                  SSH public key file (repeatable); every key line
@@ -141,8 +149,15 @@ Flags:
                               may be mounted (MMP) or has orphan inodes; without
                               it such an image is refused and left untouched
                                 e.g. inject --force --key id.pub disk.img
+  --allow-non-root-dir        inject into a directory TARGET that lacks /etc or
+                              the OS markers (a partial tree); the host's root
+                              directory is refused even so
+                                e.g. inject --allow-non-root-dir --file /app/cfg=./cfg ./overlay-dir
   --dry-run                   validate and report the plan, write nothing
-                              (with --overlay: check it, create nothing)
+                              (with --overlay: check it, create nothing); on
+                              an image the injection is made in memory and
+                              thrown away, so the dry run fails where the real
+                              run would (no space left, a refused filesystem)
                                 e.g. inject --dry-run --key id.pub ./rootfs
   --json                      machine-readable report on stdout (inject and
                               inspect)

@@ -18,6 +18,12 @@ type guest struct {
 	fs    vfs.FS
 	where string // "disk.qcow2 partition 3", "rootfs/", ...
 	close func() error
+	// discard, for an image, drops what the injection staged so that
+	// close writes nothing of it (nil for a directory).
+	discard func()
+	// rehearse: the image was opened to rehearse a dry run (writes held
+	// in memory, never committed).
+	rehearse bool
 	// created is the overlay this run created (removed again if the
 	// injection fails).
 	created string
@@ -45,6 +51,14 @@ type openOptions struct {
 	allowDirty bool
 	warn       func(string)
 	img        imageFlags
+	// guestRoot: the verb writes into the guest (an injection, its dry
+	// run too), so a directory TARGET must be a guest root and never the
+	// host's root; allowNonRootDir waives the first test only.
+	guestRoot, allowNonRootDir bool
+	// rehearse: a dry run of an injection opens an image read-only with
+	// its filesystem writable over writes that are never committed
+	// (image.Options.Rehearse), so the dry run makes the real run's writes.
+	rehearse bool
 }
 
 // errImageFlagOnDir is a usage error: an image flag given for a directory.
@@ -63,28 +77,68 @@ func openGuest(path string, o openOptions) (*guest, error) {
 		if o.img.given() {
 			return nil, errImageFlagOnDir
 		}
-		l, err := local.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		return &guest{fs: l, where: path, close: l.Close}, nil
+		return openDir(path, o)
 	case fi.Mode().IsRegular():
 		return openDiskImage(path, o)
 	}
 	return nil, fmt.Errorf("%s: neither a directory nor a regular image file (%v)", path, fi.Mode().Type())
 }
 
+// errNotGuestRoot: a directory TARGET an injection would write into is not
+// a guest root.
+var errNotGuestRoot = errors.New("not a guest root")
+
+// openDir serves a directory holding a guest root through vfs/local. For
+// an injection it refuses the host's own root (found by device and inode,
+// so "/proc/self/root", a bind mount or a symlink of "/" is refused too),
+// whatever the flags, and a directory that fails the guest-root test
+// images get unless allowNonRootDir.
+func openDir(path string, o openOptions) (*guest, error) {
+	if o.guestRoot {
+		if err := refuseHostRoot(path); err != nil {
+			return nil, err
+		}
+	}
+	l, err := local.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if o.guestRoot && !o.allowNonRootDir {
+		if ok, why := image.LooksLikeGuestRoot(l); !ok {
+			l.Close()
+			return nil, fmt.Errorf("%s: %w: %s (pass --allow-non-root-dir to inject into it anyway)", path, errNotGuestRoot, why)
+		}
+	}
+	return &guest{fs: l, where: path, close: l.Close}, nil
+}
+
+// refuseHostRoot fails when dir is the root directory of this host.
+func refuseHostRoot(dir string) error {
+	root, err := os.Stat("/")
+	if err != nil {
+		return fmt.Errorf("cannot tell whether %s is the host's root: %w", dir, err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if os.SameFile(fi, root) {
+		return fmt.Errorf("%s: %w: it is this host's root directory; refusing to inject into the host (--allow-non-root-dir does not change this)", dir, errNotGuestRoot)
+	}
+	return nil
+}
+
 // openDiskImage opens an image file: read-only for the read verbs and dry
 // runs, read-write for an injection.
 func openDiskImage(path string, o openOptions) (*guest, error) {
 	opts := o.img.options()
-	opts.Writable, opts.Force = o.write, o.force
+	opts.Writable, opts.Force, opts.Rehearse = o.write, o.force, o.rehearse && !o.write
 	opts.AllowDirtyJournal, opts.Warn = o.allowDirty, o.warn
 	im, err := image.Open(path, opts)
 	if err != nil {
 		return nil, explainOpen(path, err)
 	}
-	return &guest{fs: im.FS, where: imageWhere(path, im), close: im.Close}, nil
+	return &guest{fs: im.FS, where: imageWhere(path, im), close: im.Close, discard: im.Discard, rehearse: opts.Rehearse}, nil
 }
 
 // imageWhere names the filesystem inside the image for messages.

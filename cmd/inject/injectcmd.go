@@ -20,6 +20,7 @@ type injectArgs struct {
 	img                     imageFlags
 	overlay                 overlayRequest
 	dryRun, json, force     bool
+	allowNonRootDir         bool
 	target                  string
 	where                   string // the opened filesystem, for messages
 	discarded               string // what became of an overlay removed after a failure
@@ -43,6 +44,7 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 	fs.BoolVar(&a.dryRun, "dry-run", false, "")
 	fs.BoolVar(&a.json, "json", false, "")
 	fs.BoolVar(&a.force, "force", false, "")
+	fs.BoolVar(&a.allowNonRootDir, "allow-non-root-dir", false, "")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return nil, flagError(err)
@@ -255,13 +257,19 @@ func runInject(args []string, stdout, stderr io.Writer) int {
 	defer g.release()
 	a.where = g.where
 	var rep *inject.Report
-	if a.dryRun {
+	switch {
+	case g.rehearse:
+		rep, err = inject.Rehearse(g.fs, data, nil)
+	case a.dryRun:
 		rep, err = inject.Plan(g.fs, data, nil)
-	} else {
+	default:
 		rep, err = inject.Apply(g.fs, data, nil)
 	}
+	if err != nil && g.discard != nil {
+		g.discard() // an image keeps every byte: nothing staged is written
+	}
 	if err == nil {
-		err = g.release() // flushes the image
+		err = g.release() // writes what was staged to the image, flushes it
 	}
 	if err != nil && g.created != "" {
 		a.discarded = discardOverlay(g)
@@ -279,7 +287,7 @@ func runInject(args []string, stdout, stderr io.Writer) int {
 // open opens TARGET for the injection: read-only for a dry run, through a
 // new overlay with --overlay (a dry run only checks that request).
 func (a *injectArgs) open() (*guest, error) {
-	o := openOptions{write: !a.dryRun, force: a.force, img: a.img}
+	o := openOptions{write: !a.dryRun, force: a.force, img: a.img, guestRoot: true, allowNonRootDir: a.allowNonRootDir, rehearse: a.dryRun}
 	if a.overlay.path == "" {
 		return openGuest(a.target, o)
 	}

@@ -75,7 +75,7 @@ func openOverlay(base string, r overlayRequest, o openOptions) (*guest, error) {
 		return nil, fmt.Errorf("%w; removed the overlay %s created for this run", explainOpen(r.path, err), r.path)
 	}
 	where := fmt.Sprintf("%s (overlay on %s)", imageWhere(r.path, im), base)
-	return &guest{fs: im.FS, where: where, close: im.Close, created: r.path, base: base}, nil
+	return &guest{fs: im.FS, where: where, close: im.Close, discard: im.Discard, created: r.path, base: base}, nil
 }
 
 // discardOverlay closes g and removes the overlay it created; the message

@@ -12,11 +12,14 @@ package image
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
 	"github.com/guestinject/guestinject/formats"
+	"github.com/guestinject/guestinject/inject/image/stage"
 	"github.com/guestinject/guestinject/partition"
+	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/ext"
 )
 
@@ -52,7 +55,19 @@ type Options struct {
 	// of the disk and ignores any partition table.
 	Offset int64
 
-	Writable          bool // open the image and the filesystem for writing
+	Writable bool // open the image and the filesystem for writing
+	// Rehearse opens the image read-only and the filesystem writable over
+	// a stage that is never committed: every write is made in memory
+	// (reads see it), with the refusals and the journal replay of a
+	// writable open, and nothing reaches the image. A dry run that
+	// rehearses the injection meets every failure the real run would.
+	Rehearse bool
+	// StageLimit bounds the bytes a writable open holds in memory until
+	// Commit (stage.DefaultLimit, 1 GiB, when 0); an injection that
+	// writes more fails with stage.ErrLimit and writes nothing. Negative
+	// turns staging off: writes then reach the image as they are made
+	// (a failure part-way leaves the earlier ones written).
+	StageLimit        int64
 	Force             bool // ext.Options.Force
 	AllowDirtyJournal bool // ext.Options.AllowDirtyJournal (read-only opens)
 	Warn              func(string)
@@ -64,11 +79,16 @@ type Image struct {
 	Table     *partition.Table // nil when Offset was given
 	Partition partition.Partition
 	FS        *ext.FS
+
+	// stage holds the filesystem's writes until Commit (nil when
+	// read-only or when staging is off).
+	stage    *stage.Stage
+	rehearse bool // Options.Rehearse: the stage is never committed
 }
 
 // Open opens the image at path and the filesystem Options select in it.
 func Open(path string, o Options) (*Image, error) {
-	disk, err := formats.Open(path, formats.Options{Format: o.Format, ReadOnly: !o.Writable, Backing: o.Backing, NoLock: o.NoLock, Fresh: o.Fresh})
+	disk, err := formats.Open(path, formats.Options{Format: o.Format, ReadOnly: !o.Writable || o.Rehearse, Backing: o.Backing, NoLock: o.NoLock, Fresh: o.Fresh})
 	if err != nil {
 		return nil, err
 	}
@@ -87,10 +107,47 @@ func OpenDisk(disk formats.Disk, o Options) (*Image, error) {
 	return openOn(disk, o)
 }
 
-// Close flushes what was written to stable storage (fsync, for raw images
-// too) and closes the image and its chain.
+// Commit writes what the filesystem staged to the image, in the order the
+// engine wrote it (each of its sync barriers a flush of the image), and
+// flushes the image. Until Commit nothing a writable open writes reaches
+// the image: a caller whose injection failed calls Discard (or Close
+// after Discard) and the image is byte for byte unchanged.
+func (im *Image) Commit() error {
+	if im.rehearse {
+		im.stage.Discard()
+		return nil
+	}
+	if im.stage != nil {
+		if err := im.stage.Commit(); err != nil && !errors.Is(err, stage.ErrDone) {
+			return err
+		}
+	}
+	return im.Disk.Flush()
+}
+
+// Discard drops what the filesystem staged: nothing of it reaches the
+// image. The filesystem must not be used afterwards.
+func (im *Image) Discard() {
+	if im.stage != nil {
+		im.stage.Discard()
+	}
+}
+
+// Staged reports the bytes the filesystem holds in memory for Commit and
+// the limit on them (0, 0 when nothing is staged).
+func (im *Image) Staged() (bytes, limit int64) {
+	if im.stage == nil {
+		return 0, 0
+	}
+	b, _ := im.stage.Staged()
+	return b, im.stage.Limit()
+}
+
+// Close commits what was staged unless Discard was called, flushes what
+// was written to stable storage (fsync, for raw images too) and closes the
+// image and its chain.
 func (im *Image) Close() error {
-	err := im.Disk.Flush()
+	err := im.Commit()
 	if cerr := im.Disk.Close(); err == nil {
 		err = cerr
 	}
@@ -135,7 +192,16 @@ func (s fsSection) Sync() error { return s.disk.Flush() }
 
 func (im *Image) openFS(sec *partition.Section, disk formats.Disk, o Options) error {
 	size := im.Partition.Size
-	fsys, err := ext.Open(fsSection{sec, disk}, size, &ext.Options{Writable: o.Writable, Force: o.Force, AllowDirtyJournal: o.AllowDirtyJournal, Warn: o.Warn})
+	var dev io.ReaderAt = fsSection{sec, disk}
+	switch {
+	case o.Rehearse:
+		im.stage, im.rehearse = stage.New(fsSection{sec, disk}, size, nil, max(o.StageLimit, 0)), true
+		dev = im.stage
+	case o.Writable && o.StageLimit >= 0:
+		im.stage = stage.New(fsSection{sec, disk}, size, disk.Flush, o.StageLimit)
+		dev = im.stage
+	}
+	fsys, err := ext.Open(dev, size, &ext.Options{Writable: o.Writable || o.Rehearse, Force: o.Force, AllowDirtyJournal: o.AllowDirtyJournal, Warn: o.Warn})
 	if err != nil {
 		return fmt.Errorf("%s: %w", describePart(im.Partition), err)
 	}
@@ -198,4 +264,28 @@ func describePart(p partition.Partition) string {
 		return fmt.Sprintf("filesystem at offset %d", p.Start)
 	}
 	return fmt.Sprintf("partition %d", p.Number)
+}
+
+// RootProbe is what LooksLikeGuestRoot reads of a filesystem: any vfs.FS
+// with Stat (the ext engine, vfs/local, vfs/memfs).
+type RootProbe interface {
+	vfs.FS
+	Stat(path string) (vfs.FileInfo, error)
+}
+
+// LooksLikeGuestRoot applies root detection's test to any guest
+// filesystem: /etc is a directory and one of the OS markers root
+// detection uses exists. When it does not, the string says what is
+// missing. The CLI applies it to a directory TARGET.
+func LooksLikeGuestRoot(fsys RootProbe) (bool, string) {
+	st, err := fsys.Stat("/etc")
+	if err != nil || !st.IsDir() {
+		return false, "no /etc directory"
+	}
+	for _, m := range rootMarkers {
+		if ok, _ := fsys.HasFile(m); ok {
+			return true, ""
+		}
+	}
+	return false, "has /etc but none of " + strings.Join(rootMarkers, ", ")
 }

@@ -1,0 +1,231 @@
+// Package stage holds a filesystem engine's writes in memory until the
+// whole operation has succeeded, so that a failure found only while
+// writing (no space left for the last file, a corrupt block met in the
+// third item) leaves the device byte for byte unchanged.
+//
+// A Stage sits between a device (a partition section) and the engine:
+//
+//	device ◀─Commit── Stage ◀─ReadAt/WriteAt/Sync── engine
+//
+// Every WriteAt is logged with a copy of its bytes, and reads see the
+// logged writes. Sync, the engine's ordering barrier, is logged too. On
+// Commit the writes reach the device in their original order, each
+// barrier a sync of the device, so the order the engine promises for a
+// crash (data before the metadata naming it) still holds on the device;
+// on Discard they are dropped. The staged bytes are bounded by a limit:
+// a write past it fails with ErrLimit, as any other write error would,
+// and nothing reaches the device.
+package stage
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+)
+
+// DefaultLimit bounds the bytes a Stage holds when New is given no limit.
+const DefaultLimit = 1 << 30
+
+// Errors of the package; test with errors.Is.
+var (
+	// ErrLimit: the staged writes would exceed the Stage's limit.
+	ErrLimit = errors.New("staged writes exceed the staging limit")
+	// ErrDone: the Stage was already committed or discarded.
+	ErrDone = errors.New("staging area already committed or discarded")
+	// ErrOutOfRange: a write outside the device.
+	ErrOutOfRange = errors.New("write outside the staged device")
+)
+
+// Device is what a Stage reads from and, on Commit, writes to.
+type Device interface {
+	io.ReaderAt
+	io.WriterAt
+}
+
+// entryOverhead is what one logged write costs beyond its bytes (the log
+// entry and its index slots), counted against the limit.
+const entryOverhead = 64
+
+// chunkShift sizes the read index's chunks (1 MiB): a read looks only at
+// the writes that touched the chunks it spans.
+const chunkShift = 20
+
+// entry is one logged write, or a barrier (data nil, barrier set).
+type entry struct {
+	off     int64
+	data    []byte
+	barrier bool
+}
+
+// Stage is an io.ReaderAt and io.WriterAt (and a syncer) over a device
+// that keeps every write in memory until Commit. It is safe for
+// concurrent use.
+type Stage struct {
+	mu     sync.Mutex
+	dev    Device
+	size   int64
+	sync   func() error
+	limit  int64
+	log    []entry
+	chunks map[int64][]int32 // chunk -> indices of the writes touching it, ascending
+	staged int64             // bytes held, overhead included
+	writes int
+	done   bool
+}
+
+// New stages writes to the first size bytes of dev. sync (may be nil) is
+// called for each barrier on Commit; limit bounds the staged bytes
+// (DefaultLimit when <= 0).
+func New(dev Device, size int64, sync func() error, limit int64) *Stage {
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	return &Stage{dev: dev, size: size, sync: sync, limit: limit, chunks: map[int64][]int32{}}
+}
+
+// Limit returns the most bytes the Stage holds.
+func (s *Stage) Limit() int64 { return s.limit }
+
+// Staged returns the bytes held now (logged data and bookkeeping) and the
+// number of writes logged.
+func (s *Stage) Staged() (bytes int64, writes int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.staged, s.writes
+}
+
+// WriteAt logs a copy of p at off; nothing reaches the device.
+func (s *Stage) WriteAt(p []byte, off int64) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.done:
+		return 0, ErrDone
+	case off < 0 || off > s.size || int64(len(p)) > s.size-off:
+		return 0, fmt.Errorf("stage: %d bytes at offset %d of a %d-byte device: %w", len(p), off, s.size, ErrOutOfRange)
+	case len(p) == 0:
+		return 0, nil
+	}
+	cost := int64(len(p)) + entryOverhead
+	if cost > s.limit-s.staged {
+		return 0, fmt.Errorf("stage: %d bytes at offset %d on top of %d staged would pass the %d-byte limit: %w", len(p), off, s.staged, s.limit, ErrLimit)
+	}
+	if len(s.log) >= 1<<31-1 {
+		return 0, fmt.Errorf("stage: too many writes: %w", ErrLimit)
+	}
+	idx := int32(len(s.log))
+	s.log = append(s.log, entry{off: off, data: slices.Clone(p)})
+	for c := off >> chunkShift; c <= (off+int64(len(p))-1)>>chunkShift; c++ {
+		s.chunks[c] = append(s.chunks[c], idx)
+	}
+	s.staged += cost
+	s.writes++
+	return len(p), nil
+}
+
+// Sync logs an ordering barrier: on Commit the device is synced there.
+func (s *Stage) Sync() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return ErrDone
+	}
+	if n := len(s.log); n > 0 && !s.log[n-1].barrier {
+		s.log = append(s.log, entry{barrier: true})
+	}
+	return nil
+}
+
+// ReadAt reads the device as the logged writes leave it: staged bytes
+// from memory, the rest from the device.
+func (s *Stage) ReadAt(p []byte, off int64) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(p) == 0 || len(s.log) == 0 || off < 0 {
+		return s.dev.ReadAt(p, off)
+	}
+	end := off + int64(len(p))
+	var cand []int32
+	for c := off >> chunkShift; c <= (end-1)>>chunkShift; c++ {
+		cand = append(cand, s.chunks[c]...)
+	}
+	if len(cand) == 0 {
+		return s.dev.ReadAt(p, off)
+	}
+	slices.Sort(cand)
+	cand = slices.Compact(cand)
+	// Oldest first, so a later write's bytes win; remember what was
+	// covered and read only the gaps from the device.
+	var covered [][2]int64
+	for _, i := range cand {
+		e := &s.log[i]
+		a, b := max(e.off, off), min(e.off+int64(len(e.data)), end)
+		if a >= b {
+			continue
+		}
+		copy(p[a-off:b-off], e.data[a-e.off:b-e.off])
+		covered = append(covered, [2]int64{a - off, b - off})
+	}
+	slices.SortFunc(covered, func(x, y [2]int64) int { return cmp.Compare(x[0], y[0]) })
+	pos := int64(0)
+	for _, c := range append(covered, [2]int64{int64(len(p)), int64(len(p))}) {
+		if c[0] > pos {
+			n, err := s.dev.ReadAt(p[pos:c[0]], off+pos)
+			if err != nil && !(errors.Is(err, io.EOF) && int64(n) == c[0]-pos) {
+				return int(pos) + n, err
+			}
+		}
+		pos = max(pos, c[1])
+	}
+	return len(p), nil
+}
+
+// Commit writes the logged writes to the device in their order, syncing
+// the device at each barrier (not after the last write: the caller
+// flushes the device when it closes it). After an error the
+// device holds a prefix of the writes (in order, so within the engine's
+// crash-order promise); the error says how far it got.
+func (s *Stage) Commit() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return ErrDone
+	}
+	s.done = true
+	log := s.log
+	s.log, s.chunks, s.staged, s.writes = nil, nil, 0, 0
+	for i, e := range log {
+		var err error
+		if e.barrier {
+			err = s.syncDev()
+		} else {
+			var n int
+			n, err = s.dev.WriteAt(e.data, e.off)
+			if err == nil && n != len(e.data) {
+				err = io.ErrShortWrite
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("stage: committing write %d of %d (offset %d): %w", i+1, len(log), e.off, err)
+		}
+	}
+	return nil
+}
+
+func (s *Stage) syncDev() error {
+	if s.sync == nil {
+		return nil
+	}
+	return s.sync()
+}
+
+// Discard drops the logged writes: the device stays as it was.
+func (s *Stage) Discard() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.done = true
+	s.log, s.chunks, s.staged, s.writes = nil, nil, 0, 0
+}

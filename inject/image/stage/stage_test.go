@@ -1,0 +1,165 @@
+package stage
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"testing"
+)
+
+// memDev is a device in memory that records what reaches it.
+type memDev struct {
+	b   []byte
+	ops []string // "w OFF LEN" and "sync", in order
+}
+
+func (d *memDev) ReadAt(p []byte, off int64) (int, error) {
+	if off >= int64(len(d.b)) {
+		return 0, io.EOF
+	}
+	n := copy(p, d.b[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (d *memDev) WriteAt(p []byte, off int64) (int, error) {
+	d.ops = append(d.ops, fmt.Sprintf("w %d %d", off, len(p)))
+	return copy(d.b[off:], p), nil
+}
+
+func (d *memDev) sync() error { d.ops = append(d.ops, "sync"); return nil }
+
+func newDev(size int) *memDev {
+	d := &memDev{b: make([]byte, size)}
+	for i := range d.b {
+		d.b[i] = byte(i * 7)
+	}
+	return d
+}
+
+// Random overlapping writes and reads against a plain byte slice given the
+// same writes: every read sees the latest bytes; the device is untouched
+// until Commit, then equals the model, written in the engine's order with
+// its barriers.
+func TestStageReadsSeeWritesAndCommitKeepsOrder(t *testing.T) {
+	const size = 3<<chunkShift + 12345
+	rng := rand.New(rand.NewPCG(1, 2))
+	dev := newDev(size)
+	orig := bytes.Clone(dev.b)
+	model := bytes.Clone(dev.b)
+	s := New(dev, size, dev.sync, 0)
+	var want []string
+	for i := 0; i < 2000; i++ {
+		off := rng.IntN(size)
+		n := 1 + rng.IntN(min(size-off, 1<<rng.IntN(22)))
+		switch rng.IntN(10) {
+		case 0:
+			if err := s.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			if len(want) > 0 && want[len(want)-1] != "sync" {
+				want = append(want, "sync")
+			}
+		case 1, 2, 3, 4:
+			p := make([]byte, n)
+			for j := range p {
+				p[j] = byte(rng.Uint32())
+			}
+			if _, err := s.WriteAt(p, int64(off)); err != nil {
+				t.Fatal(err)
+			}
+			copy(model[off:], p)
+			want = append(want, fmt.Sprintf("w %d %d", off, n))
+		default:
+			p := make([]byte, n)
+			if _, err := s.ReadAt(p, int64(off)); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(p, model[off:off+n]) {
+				t.Fatalf("read %d bytes at %d after %d operations: differs from the writes", n, off, i)
+			}
+		}
+	}
+	if !bytes.Equal(dev.b, orig) || len(dev.ops) != 0 {
+		t.Fatal("the device changed before Commit")
+	}
+	if err := s.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(dev.b, model) {
+		t.Fatal("committed device differs from the writes")
+	}
+	if fmt.Sprint(dev.ops) != fmt.Sprint(want) {
+		t.Fatalf("commit order differs from the engine's:\n got %v\nwant %v", dev.ops, want)
+	}
+	if _, err := s.WriteAt([]byte{1}, 0); !errors.Is(err, ErrDone) {
+		t.Errorf("write after commit: %v, want ErrDone", err)
+	}
+}
+
+func TestStageDiscardLeavesDeviceUnchanged(t *testing.T) {
+	dev := newDev(1 << 16)
+	orig := bytes.Clone(dev.b)
+	s := New(dev, int64(len(dev.b)), dev.sync, 0)
+	for off := int64(0); off < 1<<16; off += 4096 {
+		if _, err := s.WriteAt(bytes.Repeat([]byte{0xee}, 4096), off); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Discard()
+	if !bytes.Equal(dev.b, orig) || len(dev.ops) != 0 {
+		t.Fatalf("discard wrote to the device: %v", dev.ops)
+	}
+	p := make([]byte, 16)
+	if _, err := s.ReadAt(p, 0); err != nil || !bytes.Equal(p, orig[:16]) {
+		t.Fatalf("read after discard: %v", err)
+	}
+	if err := s.Commit(); !errors.Is(err, ErrDone) {
+		t.Errorf("commit after discard: %v, want ErrDone", err)
+	}
+}
+
+func TestStageLimitAndBounds(t *testing.T) {
+	dev := newDev(1 << 20)
+	s := New(dev, 1<<20, nil, 10000)
+	if _, err := s.WriteAt(make([]byte, 5000), 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.WriteAt(make([]byte, 5000), 8192)
+	if !errors.Is(err, ErrLimit) {
+		t.Fatalf("write past the limit: %v, want ErrLimit", err)
+	}
+	if b, n := s.Staged(); n != 1 || b != 5000+entryOverhead {
+		t.Errorf("staged %d bytes in %d writes after the refused one", b, n)
+	}
+	for _, c := range []struct{ off, n int64 }{{-1, 1}, {1 << 20, 1}, {1<<20 - 1, 2}} {
+		if _, err := s.WriteAt(make([]byte, c.n), c.off); !errors.Is(err, ErrOutOfRange) {
+			t.Errorf("write %d at %d: %v, want ErrOutOfRange", c.n, c.off, err)
+		}
+	}
+	if New(dev, 1, nil, 0).Limit() != DefaultLimit {
+		t.Error("no limit given: want DefaultLimit")
+	}
+}
+
+// A read past the device's end still reports io.EOF with the staged bytes
+// before it in place.
+func TestStageReadAtEnd(t *testing.T) {
+	dev := newDev(100)
+	s := New(dev, 100, nil, 0)
+	if _, err := s.WriteAt([]byte("abc"), 97); err != nil {
+		t.Fatal(err)
+	}
+	p := make([]byte, 10)
+	n, err := s.ReadAt(p, 95)
+	if n != 5 || !errors.Is(err, io.EOF) || string(p[2:5]) != "abc" {
+		t.Fatalf("read at end: %d %v %q", n, err, p[:n])
+	}
+}
