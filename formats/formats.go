@@ -77,20 +77,23 @@ type BackingInfo struct {
 
 // Info describes an open image.
 type Info struct {
-	Path          string
-	Format        string
-	VirtualSize   int64
-	ClusterSize   int    // qcow2 only
-	Version       int    // qcow2 only
-	RefcountBits  int    // qcow2 only
-	Compression   string // qcow2: "zlib" or "zstd"
-	ExtendedL2    bool
-	LazyRefcounts bool
-	Dirty         bool
-	Corrupt       bool
-	Bitmaps       bool // persistent bitmaps (cleared as stale on first write)
-	Snapshots     int
-	BackingChain  []BackingInfo // nearest backing file first
+	Path        string
+	Format      string
+	VirtualSize int64
+	// AllocatedBytes is what the file takes on the host (its blocks, from
+	// fstat of the descriptor that was opened); -1 where unknown.
+	AllocatedBytes int64
+	ClusterSize    int    // qcow2 only
+	Version        int    // qcow2 only
+	RefcountBits   int    // qcow2 only
+	Compression    string // qcow2: "zlib" or "zstd"
+	ExtendedL2     bool
+	LazyRefcounts  bool
+	Dirty          bool
+	Corrupt        bool
+	Bitmaps        bool // persistent bitmaps (cleared as stale on first write)
+	Snapshots      int
+	BackingChain   []BackingInfo // nearest backing file first
 }
 
 // Features lists the notable qcow2 features of the image for display

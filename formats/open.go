@@ -68,7 +68,7 @@ type qcow2Disk struct{ *qcow2.Image }
 
 // openLayer opens one file of the chain and, recursively, its backing file.
 func (img *Image) openLayer(path, format string, readOnly bool, opts Options, depth int) (Disk, *Info, error) {
-	f, size, err := img.openFile(path, readOnly, opts)
+	f, size, err := img.openFile(path, readOnly, depth > 0 && opts.Backing != BackingAllow, opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -77,7 +77,10 @@ func (img *Image) openLayer(path, format string, readOnly bool, opts Options, de
 			return nil, nil, diskerr.WithPath(path, err)
 		}
 	}
-	info := &Info{Path: path, Format: format, VirtualSize: size}
+	info := &Info{Path: path, Format: format, VirtualSize: size, AllocatedBytes: -1}
+	if fi, err := f.Stat(); err == nil {
+		info.AllocatedBytes = allocatedBytes(fi)
+	}
 	switch format {
 	case FormatRaw:
 		return &rawDisk{f: f, size: size, readOnly: readOnly}, info, nil
@@ -151,19 +154,12 @@ func backingFormat(path, name string) (string, error) {
 	return "", unsupported(path+" (backing file)", name)
 }
 
-// openFile opens one file of the chain, refuses a loop, and locks it.
-func (img *Image) openFile(path string, readOnly bool, opts Options) (*os.File, int64, error) {
-	flag := os.O_RDWR
-	if readOnly {
-		flag = os.O_RDONLY
-	}
-	f, err := os.OpenFile(path, flag, 0)
+// openFile opens one file of the chain (see openImagePath), refuses a
+// loop, and locks it. noFollow is set for a backing path the policy has
+// already resolved, symlinks and all.
+func (img *Image) openFile(path string, readOnly, noFollow bool, opts Options) (*os.File, int64, error) {
+	f, fi, err := openImagePath(path, !readOnly, noFollow)
 	if err != nil {
-		return nil, 0, err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
 		return nil, 0, err
 	}
 	for _, o := range img.files {
@@ -173,9 +169,6 @@ func (img *Image) openFile(path string, readOnly bool, opts Options) (*os.File, 
 		}
 	}
 	img.files = append(img.files, f)
-	if !fi.Mode().IsRegular() && fi.Mode()&os.ModeDevice == 0 {
-		return nil, 0, &diskerr.Error{Path: path, What: "not a regular file or block device", Offset: -1, Err: ErrUnsupportedFormat}
-	}
 	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
 		return nil, 0, err
