@@ -28,8 +28,9 @@ func (img *Image) ReadAt(p []byte, off int64) (int, error)  { return img.top.Rea
 func (img *Image) WriteAt(p []byte, off int64) (int, error) { return img.top.WriteAt(p, off) }
 func (img *Image) Flush() error                             { return img.top.Flush() }
 
-// Close flushes the image and closes every file of the chain, which also
-// releases the locks.
+// Close flushes the image, releases the locks explicitly (a process
+// forked meanwhile may still share the files; see unlockImage) and closes
+// every file of the chain.
 func (img *Image) Close() error {
 	var err error
 	if img.top != nil {
@@ -40,6 +41,9 @@ func (img *Image) Close() error {
 	}
 	img.layers = nil
 	for _, f := range img.files {
+		if e := unlockImage(f); err == nil {
+			err = diskerr.WithPath(f.Name(), e)
+		}
 		if e := f.Close(); err == nil {
 			err = e
 		}
