@@ -2,6 +2,11 @@
 // container (qcow2, raw; vmdk, vhd, vhdx, vdi, iso, ... are recognised and
 // refused), resolves qcow2 backing chains under a backing-file policy, takes
 // qemu-compatible locks, and creates qcow2 overlays. It knows no filesystems.
+//
+// Only regular files and block devices are opened, as images and as
+// backing files; a FIFO, socket, character device or directory is refused
+// (ErrUnsupported, "not a regular file or block device") before open(2)
+// could block on it or trigger a device's side effects.
 package formats
 
 import (
@@ -44,7 +49,8 @@ const (
 	// symlinks) inside the image's directory or below it; absolute paths
 	// and paths escaping the directory are denied.
 	BackingDefault BackingPolicy = iota
-	// BackingAllow opens whatever path the image names.
+	// BackingAllow opens whatever path the image names, as long as it is
+	// a regular file or a block device (see openImagePath).
 	BackingAllow
 	// BackingDeny refuses every image that has a backing file.
 	BackingDeny
