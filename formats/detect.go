@@ -88,7 +88,7 @@ func unsupported(path, name string) error {
 // e.g. for reporting what an unsupported image is. Like Open, it opens
 // only a regular file or a block device, and never blocks on a FIFO.
 func DetectFile(path string) (string, error) {
-	f, _, err := openImagePath(path, false, false)
+	f, _, err := openImagePath(location{Path: path}, false)
 	if err != nil {
 		return "", err
 	}

@@ -58,7 +58,7 @@ func Open(path string, opts Options) (*Image, error) {
 		opts.MaxDepth = DefaultMaxDepth
 	}
 	img := &Image{}
-	top, info, err := img.openLayer(path, opts.Format, opts.ReadOnly, opts, 0)
+	top, info, err := img.openLayer(location{Path: path}, opts.Format, opts.ReadOnly, opts, 0)
 	if err != nil {
 		img.Close()
 		return nil, err
@@ -71,8 +71,9 @@ func Open(path string, opts Options) (*Image, error) {
 type qcow2Disk struct{ *qcow2.Image }
 
 // openLayer opens one file of the chain and, recursively, its backing file.
-func (img *Image) openLayer(path, format string, readOnly bool, opts Options, depth int) (Disk, *Info, error) {
-	f, size, err := img.openFile(path, readOnly, depth > 0 && opts.Backing != BackingAllow, opts)
+func (img *Image) openLayer(loc location, format string, readOnly bool, opts Options, depth int) (Disk, *Info, error) {
+	path := loc.Path
+	f, size, err := img.openFile(loc, readOnly, opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -106,16 +107,17 @@ func (img *Image) openQcow2(f *os.File, size int64, path string, readOnly bool, 
 		if depth+1 > opts.MaxDepth {
 			return nil, &diskerr.Error{Path: path, What: fmt.Sprintf("backing chain deeper than %d", opts.MaxDepth), Offset: -1, Err: ErrBackingChain}
 		}
-		bpath, err := ResolveBacking(path, meta.BackingFile, opts.Backing)
+		bloc, err := resolveBacking(path, meta.BackingFile, opts.Backing)
 		if err != nil {
 			return nil, err
 		}
+		bpath := bloc.Path
 		bfmt, err := backingFormat(path, meta.BackingFormat)
 		if err != nil {
 			return nil, err
 		}
 		var binfo *Info
-		backing, binfo, err = img.openLayer(bpath, bfmt, true, opts, depth+1)
+		backing, binfo, err = img.openLayer(bloc, bfmt, true, opts, depth+1)
 		if err != nil {
 			return nil, err
 		}
@@ -159,10 +161,10 @@ func backingFormat(path, name string) (string, error) {
 }
 
 // openFile opens one file of the chain (see openImagePath), refuses a
-// loop, and locks it. noFollow is set for a backing path the policy has
-// already resolved, symlinks and all.
-func (img *Image) openFile(path string, readOnly, noFollow bool, opts Options) (*os.File, int64, error) {
-	f, fi, err := openImagePath(path, !readOnly, noFollow)
+// loop, and locks it.
+func (img *Image) openFile(loc location, readOnly bool, opts Options) (*os.File, int64, error) {
+	path := loc.Path
+	f, fi, err := openImagePath(loc, !readOnly)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -190,14 +192,26 @@ var protocolName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*:`)
 // ResolveBacking applies the backing policy to the backing name stored in
 // the image at imagePath and returns the path to open.
 func ResolveBacking(imagePath, name string, policy BackingPolicy) (string, error) {
+	loc, err := resolveBacking(imagePath, name, policy)
+	return loc.Path, err
+}
+
+// location is where one file of the chain is opened: Path; or, for a
+// backing file under the default policy, Rel beneath the image's directory
+// Dir (symlinks resolved) through an os.Root, so that a path component
+// swapped for a symlink between the policy's check and the open cannot
+// lead outside that directory.
+type location struct{ Path, Dir, Rel string }
+
+func resolveBacking(imagePath, name string, policy BackingPolicy) (location, error) {
 	deny := func(why string) error {
 		return &diskerr.Error{Path: imagePath, What: fmt.Sprintf("backing file %q %s", name, why), Offset: -1, Err: ErrBackingDenied}
 	}
 	if policy == BackingDeny {
-		return "", deny("not opened: backing files are denied")
+		return location{}, deny("not opened: backing files are denied")
 	}
 	if strings.HasPrefix(name, "json:") || protocolName.MatchString(name) {
-		return "", &diskerr.Error{Path: imagePath, What: fmt.Sprintf("backing file %q uses a protocol", name), Offset: -1, Err: ErrUnsupported}
+		return location{}, &diskerr.Error{Path: imagePath, What: fmt.Sprintf("backing file %q uses a protocol", name), Offset: -1, Err: ErrUnsupported}
 	}
 	dir := filepath.Dir(imagePath)
 	p := name
@@ -205,22 +219,22 @@ func ResolveBacking(imagePath, name string, policy BackingPolicy) (string, error
 		p = filepath.Join(dir, name)
 	}
 	if policy == BackingAllow {
-		return p, nil
+		return location{Path: p}, nil
 	}
 	if filepath.IsAbs(name) {
-		return "", deny("is an absolute path (allow it with the backing policy 'allow')")
+		return location{}, deny("is an absolute path (allow it with the backing policy 'allow')")
 	}
 	real, err := filepath.EvalSymlinks(p)
 	if err != nil {
-		return "", fmt.Errorf("%s: backing file %q: %w", imagePath, name, err)
+		return location{}, fmt.Errorf("%s: backing file %q: %w", imagePath, name, err)
 	}
 	rdir, err := filepath.EvalSymlinks(dir)
 	if err != nil {
-		return "", err
+		return location{}, err
 	}
 	rel, err := filepath.Rel(rdir, real)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return "", deny("resolves outside the image's directory (allow it with the backing policy 'allow')")
+		return location{}, deny("resolves outside the image's directory (allow it with the backing policy 'allow')")
 	}
-	return real, nil
+	return location{Path: real, Dir: rdir, Rel: rel}, nil
 }

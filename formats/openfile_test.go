@@ -103,7 +103,10 @@ func TestOpenRefusesNonRegular(t *testing.T) {
 func TestOpenFifoSwappedInAfterCheck(t *testing.T) {
 	dir := t.TempDir()
 	img := patternRaw(t, dir, "disk.raw", 1<<20, 1)
-	beforeOpen = func(p string) {
+	testHook = func(stage, p string) {
+		if stage != "open" {
+			return
+		}
 		if err := os.Remove(p); err != nil {
 			t.Error(err)
 		}
@@ -111,7 +114,7 @@ func TestOpenFifoSwappedInAfterCheck(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	defer func() { beforeOpen = nil }()
+	defer func() { testHook = nil }()
 	for _, ro := range []bool{true, false} {
 		os.Remove(img)
 		patternRaw(t, dir, "disk.raw", 1<<20, 1)
@@ -120,4 +123,45 @@ func TestOpenFifoSwappedInAfterCheck(t *testing.T) {
 			return err
 		}))
 	}
+}
+
+// TestOpenBackingDirSwappedAfterCheck: the backing path passes the
+// default policy (beside the image), then a directory on it is swapped
+// for a symlink to a directory outside before the open. The open goes
+// beneath the image's directory and cannot follow it out.
+func TestOpenBackingDirSwappedAfterCheck(t *testing.T) {
+	base := t.TempDir()
+	dir, out := filepath.Join(base, "images"), filepath.Join(base, "outside")
+	for _, d := range []string{dir + "/sub", out + "/sub"} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	patternRaw(t, dir+"/sub", "base.raw", 1<<20, 1)
+	patternRaw(t, out+"/sub", "base.raw", 1<<20, 2)
+	top := filepath.Join(dir, "top.qcow2")
+	qemuImg(t, "create", "-q", "-f", "qcow2", "-u", "-b", "sub/base.raw", "-F", "raw", top, "1M")
+	swapped := false
+	testHook = func(stage, p string) {
+		if stage != "check" || filepath.Base(p) != "base.raw" || swapped {
+			return
+		}
+		swapped = true
+		if err := os.Rename(dir+"/sub", dir+"/sub.moved"); err != nil {
+			t.Error(err)
+		}
+		if err := os.Symlink(out+"/sub", dir+"/sub"); err != nil {
+			t.Error(err)
+		}
+	}
+	defer func() { testHook = nil }()
+	d, err := Open(top, Options{ReadOnly: true})
+	if !swapped {
+		t.Fatal("the hook never ran")
+	}
+	if err == nil {
+		d.Close()
+		t.Fatal("opened a backing file through a directory swapped for a symlink out of the image's directory")
+	}
+	t.Logf("refused: %v", err)
 }

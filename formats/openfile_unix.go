@@ -11,16 +11,13 @@ import (
 )
 
 // openNonBlocking opens path with O_NONBLOCK (a FIFO cannot block the
-// open), O_CLOEXEC and, when asked, O_NOFOLLOW, then clears O_NONBLOCK
-// again: on a regular file or block device it changes nothing, but the
-// descriptor is used for ordinary blocking I/O.
-func openNonBlocking(path string, write, noFollow bool) (*os.File, error) {
+// open) and O_CLOEXEC, then clears O_NONBLOCK again: on a regular file or
+// block device it changes nothing, but the descriptor is used for
+// ordinary blocking I/O.
+func openNonBlocking(path string, write bool) (*os.File, error) {
 	flag := unix.O_RDONLY | unix.O_NONBLOCK | unix.O_CLOEXEC
 	if write {
 		flag = unix.O_RDWR | unix.O_NONBLOCK | unix.O_CLOEXEC
-	}
-	if noFollow {
-		flag |= unix.O_NOFOLLOW
 	}
 	var fd int
 	var err error
@@ -38,6 +35,31 @@ func openNonBlocking(path string, write, noFollow bool) (*os.File, error) {
 		return nil, &os.PathError{Op: "fcntl", Path: path, Err: err}
 	}
 	return os.NewFile(uintptr(fd), path), nil
+}
+
+// openInRoot is openNonBlocking of rel beneath root (which adds O_CLOEXEC
+// and never lets a path component lead outside it).
+func openInRoot(root *os.Root, rel string, write bool) (*os.File, error) {
+	flag := os.O_RDONLY
+	if write {
+		flag = os.O_RDWR
+	}
+	f, err := root.OpenFile(rel, flag|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := f.SyscallConn()
+	if err == nil {
+		cerr := rc.Control(func(fd uintptr) { err = unix.SetNonblock(int(fd), false) })
+		if err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // allocatedBytes is the space fi's file takes on its filesystem.
