@@ -32,13 +32,19 @@ func fdChmod(h *os.File, perm uint32) error {
 	return withFd(h, func(fd int) error {
 		err := unix.Fchmodat(fd, "", perm, unix.AT_EMPTY_PATH)
 		switch err {
-		case unix.ENOSYS, unix.EOPNOTSUPP, unix.EPERM:
-			if e := unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), perm); e == nil || err != unix.EPERM {
+		case unix.ENOSYS, unix.EOPNOTSUPP, unix.EPERM: // no fchmodat2, or a filter refusing it
+			if e := procChmod(fd, perm); e == nil || err != unix.EPERM {
 				return e
 			}
 		}
 		return err
 	})
+}
+
+// procChmod changes the mode of what fd names through its /proc/self/fd
+// entry, which leads to that object and nothing else.
+func procChmod(fd int, perm uint32) error {
+	return unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), perm)
 }
 
 func withFd(h *os.File, fn func(fd int) error) error {
