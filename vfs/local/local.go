@@ -497,7 +497,10 @@ func (l *FS) SetPermissions(p string, mode fs.FileMode) error {
 // SetOwnership changes p's owner and group (following guest symlinks);
 // names are resolved in the guest's /etc/passwd and /etc/group. The
 // change goes through a handle checked like SetPermissions', so neither a
-// symlink nor a hard link swapped in afterwards is changed or followed.
+// symlink nor a hard link swapped in afterwards is changed or followed
+// (ErrChanged). A symlink itself is never given away here, as p's final
+// link is followed; Symlink gives the links it makes root:root (run as
+// root) through a handle of the link itself, never following it.
 func (l *FS) SetOwnership(p, user, group string) error {
 	if err := vfs.CheckPath(p); err != nil {
 		return vfs.PathErr("chown", p, err)
