@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/guestinject/guestinject/formats/diskerr"
 )
@@ -86,9 +85,10 @@ func unsupported(path, name string) error {
 }
 
 // DetectFile names the container format of the file at path (see Detect),
-// e.g. for reporting what an unsupported image is.
+// e.g. for reporting what an unsupported image is. Like Open, it opens
+// only a regular file or a block device, and never blocks on a FIFO.
 func DetectFile(path string) (string, error) {
-	f, err := os.Open(path)
+	f, _, err := openImagePath(location{Path: path}, false)
 	if err != nil {
 		return "", err
 	}

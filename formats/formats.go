@@ -2,6 +2,11 @@
 // container (qcow2, raw; vmdk, vhd, vhdx, vdi, iso, ... are recognised and
 // refused), resolves qcow2 backing chains under a backing-file policy, takes
 // qemu-compatible locks, and creates qcow2 overlays. It knows no filesystems.
+//
+// Only regular files and block devices are opened, as images and as
+// backing files; a FIFO, socket, character device or directory is refused
+// (ErrUnsupported, "not a regular file or block device") before open(2)
+// could block on it or trigger a device's side effects.
 package formats
 
 import (
@@ -44,7 +49,8 @@ const (
 	// symlinks) inside the image's directory or below it; absolute paths
 	// and paths escaping the directory are denied.
 	BackingDefault BackingPolicy = iota
-	// BackingAllow opens whatever path the image names.
+	// BackingAllow opens whatever path the image names, as long as it is
+	// a regular file or a block device (see openImagePath).
 	BackingAllow
 	// BackingDeny refuses every image that has a backing file.
 	BackingDeny
@@ -77,20 +83,23 @@ type BackingInfo struct {
 
 // Info describes an open image.
 type Info struct {
-	Path          string
-	Format        string
-	VirtualSize   int64
-	ClusterSize   int    // qcow2 only
-	Version       int    // qcow2 only
-	RefcountBits  int    // qcow2 only
-	Compression   string // qcow2: "zlib" or "zstd"
-	ExtendedL2    bool
-	LazyRefcounts bool
-	Dirty         bool
-	Corrupt       bool
-	Bitmaps       bool // persistent bitmaps (cleared as stale on first write)
-	Snapshots     int
-	BackingChain  []BackingInfo // nearest backing file first
+	Path        string
+	Format      string
+	VirtualSize int64
+	// AllocatedBytes is what the file takes on the host (its blocks, from
+	// fstat of the descriptor that was opened); -1 where unknown.
+	AllocatedBytes int64
+	ClusterSize    int    // qcow2 only
+	Version        int    // qcow2 only
+	RefcountBits   int    // qcow2 only
+	Compression    string // qcow2: "zlib" or "zstd"
+	ExtendedL2     bool
+	LazyRefcounts  bool
+	Dirty          bool
+	Corrupt        bool
+	Bitmaps        bool // persistent bitmaps (cleared as stale on first write)
+	Snapshots      int
+	BackingChain   []BackingInfo // nearest backing file first
 }
 
 // Features lists the notable qcow2 features of the image for display

@@ -65,6 +65,18 @@ func lockImage(f *os.File, write bool) error {
 	return nil
 }
 
+// unlockImage drops every lock lockImage takes on f's open file
+// description. Close alone is not enough: a child forked by another
+// goroutine at that moment shares the description (until its exec closes
+// its copy of the descriptor), and the locks belong to the description.
+func unlockImage(f *os.File) error {
+	lk := unix.Flock_t{Type: unix.F_UNLCK, Whence: 0, Start: lockPermBase, Len: lockSharedBase + int64(len(permNames)) - lockPermBase}
+	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk); err != nil {
+		return fmt.Errorf("unlock bytes %d-%d: %w", lk.Start, lk.Start+lk.Len-1, err)
+	}
+	return nil
+}
+
 func ofdLock(f *os.File, off int64) error {
 	lk := unix.Flock_t{Type: unix.F_RDLCK, Whence: 0, Start: off, Len: 1}
 	err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)

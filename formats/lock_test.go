@@ -8,8 +8,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/guestinject/guestinject/internal/testtool"
 )
@@ -155,5 +158,88 @@ func TestLockSharedBase(t *testing.T) {
 	}
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLockReleasedAtCloseDespiteForks: Close must drop the locks even when
+// another goroutine forks at that moment. A forked child shares the open
+// file description until it execs, and an OFD lock lives as long as the
+// description, so closing our descriptor alone left the image locked for
+// a while (other opens, qemu's included, then failed with "Failed to get
+// consistent read lock"). Four goroutines keep running /bin/true while a
+// loop opens and closes an image for writing; right after each Close a
+// second open file description probes every lock byte.
+func TestLockReleasedAtCloseDespiteForks(t *testing.T) {
+	img := patternRaw(t, t.TempDir(), "disk.raw", 1<<20, 1)
+	probe, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := exec.Command("/bin/true").Run(); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+	const iterations = 200
+	held := 0
+	for i := range iterations {
+		d, err := Open(img, Options{Format: FormatRaw})
+		if err != nil {
+			t.Fatalf("iteration %d: the previous Close left the image locked: %v", i, err)
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for _, off := range []int64{lockPermBase, lockPermBase + 1, lockPermBase + 3, lockSharedBase, lockSharedBase + 1, lockSharedBase + 3} {
+			if heldByOther(probe, off) {
+				held++
+				break
+			}
+		}
+	}
+	if held > 0 {
+		t.Fatalf("%d of %d closes left a lock held", held, iterations)
+	}
+}
+
+// TestImageFilesCloseOnExec: no file of a chain may be inherited by a
+// child process (it would carry the image locks with it).
+func TestImageFilesCloseOnExec(t *testing.T) {
+	dir := t.TempDir()
+	patternRaw(t, dir, "base.raw", 1<<20, 1)
+	top := filepath.Join(dir, "top.qcow2")
+	qemuImg(t, "create", "-q", "-f", "qcow2", "-b", "base.raw", "-F", "raw", top)
+	d, err := Open(top, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if len(d.files) != 2 {
+		t.Fatalf("%d files open, want the image and its backing file", len(d.files))
+	}
+	for _, f := range d.files {
+		flags, err := unix.FcntlInt(f.Fd(), unix.F_GETFD, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if flags&unix.FD_CLOEXEC == 0 {
+			t.Errorf("%s: descriptor without FD_CLOEXEC", f.Name())
+		}
 	}
 }

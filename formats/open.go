@@ -28,8 +28,9 @@ func (img *Image) ReadAt(p []byte, off int64) (int, error)  { return img.top.Rea
 func (img *Image) WriteAt(p []byte, off int64) (int, error) { return img.top.WriteAt(p, off) }
 func (img *Image) Flush() error                             { return img.top.Flush() }
 
-// Close flushes the image and closes every file of the chain, which also
-// releases the locks.
+// Close flushes the image, releases the locks explicitly (a process
+// forked meanwhile may still share the files; see unlockImage) and closes
+// every file of the chain.
 func (img *Image) Close() error {
 	var err error
 	if img.top != nil {
@@ -40,6 +41,9 @@ func (img *Image) Close() error {
 	}
 	img.layers = nil
 	for _, f := range img.files {
+		if e := unlockImage(f); err == nil {
+			err = diskerr.WithPath(f.Name(), e)
+		}
 		if e := f.Close(); err == nil {
 			err = e
 		}
@@ -54,7 +58,7 @@ func Open(path string, opts Options) (*Image, error) {
 		opts.MaxDepth = DefaultMaxDepth
 	}
 	img := &Image{}
-	top, info, err := img.openLayer(path, opts.Format, opts.ReadOnly, opts, 0)
+	top, info, err := img.openLayer(location{Path: path}, opts.Format, opts.ReadOnly, opts, 0)
 	if err != nil {
 		img.Close()
 		return nil, err
@@ -67,8 +71,9 @@ func Open(path string, opts Options) (*Image, error) {
 type qcow2Disk struct{ *qcow2.Image }
 
 // openLayer opens one file of the chain and, recursively, its backing file.
-func (img *Image) openLayer(path, format string, readOnly bool, opts Options, depth int) (Disk, *Info, error) {
-	f, size, err := img.openFile(path, readOnly, opts)
+func (img *Image) openLayer(loc location, format string, readOnly bool, opts Options, depth int) (Disk, *Info, error) {
+	path := loc.Path
+	f, size, err := img.openFile(loc, readOnly, opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -77,7 +82,10 @@ func (img *Image) openLayer(path, format string, readOnly bool, opts Options, de
 			return nil, nil, diskerr.WithPath(path, err)
 		}
 	}
-	info := &Info{Path: path, Format: format, VirtualSize: size}
+	info := &Info{Path: path, Format: format, VirtualSize: size, AllocatedBytes: -1}
+	if fi, err := f.Stat(); err == nil {
+		info.AllocatedBytes = allocatedBytes(fi)
+	}
 	switch format {
 	case FormatRaw:
 		return &rawDisk{f: f, size: size, readOnly: readOnly}, info, nil
@@ -99,16 +107,17 @@ func (img *Image) openQcow2(f *os.File, size int64, path string, readOnly bool, 
 		if depth+1 > opts.MaxDepth {
 			return nil, &diskerr.Error{Path: path, What: fmt.Sprintf("backing chain deeper than %d", opts.MaxDepth), Offset: -1, Err: ErrBackingChain}
 		}
-		bpath, err := ResolveBacking(path, meta.BackingFile, opts.Backing)
+		bloc, err := resolveBacking(path, meta.BackingFile, opts.Backing)
 		if err != nil {
 			return nil, err
 		}
+		bpath := bloc.Path
 		bfmt, err := backingFormat(path, meta.BackingFormat)
 		if err != nil {
 			return nil, err
 		}
 		var binfo *Info
-		backing, binfo, err = img.openLayer(bpath, bfmt, true, opts, depth+1)
+		backing, binfo, err = img.openLayer(bloc, bfmt, true, opts, depth+1)
 		if err != nil {
 			return nil, err
 		}
@@ -151,19 +160,12 @@ func backingFormat(path, name string) (string, error) {
 	return "", unsupported(path+" (backing file)", name)
 }
 
-// openFile opens one file of the chain, refuses a loop, and locks it.
-func (img *Image) openFile(path string, readOnly bool, opts Options) (*os.File, int64, error) {
-	flag := os.O_RDWR
-	if readOnly {
-		flag = os.O_RDONLY
-	}
-	f, err := os.OpenFile(path, flag, 0)
+// openFile opens one file of the chain (see openImagePath), refuses a
+// loop, and locks it.
+func (img *Image) openFile(loc location, readOnly bool, opts Options) (*os.File, int64, error) {
+	path := loc.Path
+	f, fi, err := openImagePath(loc, !readOnly)
 	if err != nil {
-		return nil, 0, err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
 		return nil, 0, err
 	}
 	for _, o := range img.files {
@@ -173,9 +175,6 @@ func (img *Image) openFile(path string, readOnly bool, opts Options) (*os.File, 
 		}
 	}
 	img.files = append(img.files, f)
-	if !fi.Mode().IsRegular() && fi.Mode()&os.ModeDevice == 0 {
-		return nil, 0, &diskerr.Error{Path: path, What: "not a regular file or block device", Offset: -1, Err: ErrUnsupportedFormat}
-	}
 	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
 		return nil, 0, err
@@ -193,14 +192,26 @@ var protocolName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*:`)
 // ResolveBacking applies the backing policy to the backing name stored in
 // the image at imagePath and returns the path to open.
 func ResolveBacking(imagePath, name string, policy BackingPolicy) (string, error) {
+	loc, err := resolveBacking(imagePath, name, policy)
+	return loc.Path, err
+}
+
+// location is where one file of the chain is opened: Path; or, for a
+// backing file under the default policy, Rel beneath the image's directory
+// Dir (symlinks resolved) through an os.Root, so that a path component
+// swapped for a symlink between the policy's check and the open cannot
+// lead outside that directory.
+type location struct{ Path, Dir, Rel string }
+
+func resolveBacking(imagePath, name string, policy BackingPolicy) (location, error) {
 	deny := func(why string) error {
 		return &diskerr.Error{Path: imagePath, What: fmt.Sprintf("backing file %q %s", name, why), Offset: -1, Err: ErrBackingDenied}
 	}
 	if policy == BackingDeny {
-		return "", deny("not opened: backing files are denied")
+		return location{}, deny("not opened: backing files are denied")
 	}
 	if strings.HasPrefix(name, "json:") || protocolName.MatchString(name) {
-		return "", &diskerr.Error{Path: imagePath, What: fmt.Sprintf("backing file %q uses a protocol", name), Offset: -1, Err: ErrUnsupported}
+		return location{}, &diskerr.Error{Path: imagePath, What: fmt.Sprintf("backing file %q uses a protocol", name), Offset: -1, Err: ErrUnsupported}
 	}
 	dir := filepath.Dir(imagePath)
 	p := name
@@ -208,22 +219,22 @@ func ResolveBacking(imagePath, name string, policy BackingPolicy) (string, error
 		p = filepath.Join(dir, name)
 	}
 	if policy == BackingAllow {
-		return p, nil
+		return location{Path: p}, nil
 	}
 	if filepath.IsAbs(name) {
-		return "", deny("is an absolute path (allow it with the backing policy 'allow')")
+		return location{}, deny("is an absolute path (allow it with the backing policy 'allow')")
 	}
 	real, err := filepath.EvalSymlinks(p)
 	if err != nil {
-		return "", fmt.Errorf("%s: backing file %q: %w", imagePath, name, err)
+		return location{}, fmt.Errorf("%s: backing file %q: %w", imagePath, name, err)
 	}
 	rdir, err := filepath.EvalSymlinks(dir)
 	if err != nil {
-		return "", err
+		return location{}, err
 	}
 	rel, err := filepath.Rel(rdir, real)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return "", deny("resolves outside the image's directory (allow it with the backing policy 'allow')")
+		return location{}, deny("resolves outside the image's directory (allow it with the backing policy 'allow')")
 	}
-	return real, nil
+	return location{Path: real, Dir: rdir, Rel: rel}, nil
 }

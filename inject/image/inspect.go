@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"os"
 	"strings"
-	"syscall"
 
 	"github.com/guestinject/guestinject/formats"
 	"github.com/guestinject/guestinject/partition"
@@ -142,10 +140,8 @@ func Inspect(path string, o Options) (*Report, error) {
 // containerReport describes the image file and its backing chain.
 func containerReport(path string, info *formats.Info) *Report {
 	r := &Report{Path: path, Format: info.Format, VirtualSize: info.VirtualSize}
-	if st, err := os.Stat(path); err == nil {
-		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-			r.FileSize = sys.Blocks * 512
-		}
+	if info.AllocatedBytes > 0 { // from the descriptor opened, not the path again
+		r.FileSize = info.AllocatedBytes
 	}
 	if info.Format == formats.FormatQcow2 {
 		r.Qcow2 = &Qcow2Report{Version: info.Version, ClusterSize: info.ClusterSize, RefcountBits: info.RefcountBits,

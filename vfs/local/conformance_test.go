@@ -1,8 +1,10 @@
 package local_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/guestinject/guestinject/vfs"
@@ -30,10 +32,49 @@ func openGuest(t *testing.T) (*local.FS, string) {
 }
 
 func TestConformance(t *testing.T) {
+	guests := map[vfs.FS]string{} // backend -> host directory of its guest root
+	opts := ownerOptions()
+	opts.Race = hostRacer(guests)
 	vfstest.RunOptions(t, func(t *testing.T) vfs.FS {
-		l, _ := openGuest(t)
+		l, dir := openGuest(t)
+		guests[l] = dir
+		outside := filepath.Join(filepath.Dir(dir), "outside")
+		mustOK(t, os.WriteFile(outside, []byte("host file\n"), 0o640))
+		mustOK(t, os.Chmod(outside, 0o640))
+		if os.Geteuid() == 0 {
+			mustOK(t, os.Chown(outside, 1234, 1234))
+		}
 		return l
-	}, ownerOptions())
+	}, opts)
+}
+
+// hostRacer races the guest directory from the host: the file outside is
+// "outside" beside the guest root (mode 0640, and 1234:1234 when run as
+// root, so that neither a chmod nor a chown to root goes unseen).
+func hostRacer(guests map[vfs.FS]string) *vfstest.Racer {
+	outside := func(fsys vfs.FS) string { return filepath.Join(filepath.Dir(guests[fsys]), "outside") }
+	return &vfstest.Racer{
+		Hook: func(fsys vfs.FS, h func(op string)) {
+			if h == nil {
+				local.SetHook(fsys.(*local.FS), nil)
+				return
+			}
+			local.SetHook(fsys.(*local.FS), func(op, rel string) { h(op) })
+		},
+		LinkOutside: func(t testing.TB, fsys vfs.FS, p string) {
+			hp := filepath.Join(guests[fsys], p)
+			mustOK(t, os.RemoveAll(hp))
+			mustOK(t, os.Link(outside(fsys), hp))
+		},
+		Outside: func(t testing.TB, fsys vfs.FS) string {
+			fi, err := os.Lstat(outside(fsys))
+			mustOK(t, err)
+			data, err := os.ReadFile(outside(fsys))
+			mustOK(t, err)
+			st := fi.Sys().(*syscall.Stat_t)
+			return fmt.Sprintf("%v %d:%d %q", fi.Mode(), st.Uid, st.Gid, data)
+		},
+	}
 }
 
 // ownerOptions tells the suite whether this process can give files away:

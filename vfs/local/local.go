@@ -11,6 +11,16 @@
 // without truncation and checked to be the very object resolution found
 // before anything is written to it. A file with several hard links is
 // never changed: another of its names may be a host file outside.
+//
+// No host operation that changes an object goes by path after a check:
+// ownership and permissions are set through a descriptor (O_PATH on Linux)
+// that is checked with fstat to be the object resolved, with a single hard
+// link unless it is a directory; objects just made (directories, symlinks)
+// get their mode and owner the same way. What still goes by name creates
+// or removes a name inside a directory of the root and cannot reach a host
+// object outside it: mkdir and symlink (which never follow the new name),
+// O_EXCL creation, and unlink/rmdir (which remove a name, never an object's
+// other names).
 package local
 
 import (
@@ -214,36 +224,74 @@ func (l *FS) mkdir(p, rel string) error {
 	if err := l.root.Mkdir(rel, 0o755); err != nil {
 		return guestErr("mkdir", p, err)
 	}
-	return l.fixNew("mkdir", p, rel, 0o755)
+	return l.fixNew("mkdir", p, rel, fs.ModeDir, 0o755)
 }
 
-// fixNew gives a just-created object its mode (whatever the umask) and,
-// when run as root, root:root. Lstat first: if rel is no longer what was
-// just made, nothing is changed.
-func (l *FS) fixNew(op, p, rel string, perm fs.FileMode) error {
-	fi, err := l.root.Lstat(rel)
+// fixNew gives a just-created directory or symlink (typ) its mode (for a
+// directory, whatever the umask) and, when run as root, root:root,
+// through a handle checked to be an object of that type with one link:
+// if something else has taken the name since, nothing is changed.
+func (l *FS) fixNew(op, p, rel string, typ, perm fs.FileMode) error {
+	l.before(op+"-made", rel)
+	h, fi, err := l.handle(op, p, rel)
 	if err != nil {
-		return guestErr(op, p, err)
+		return err
 	}
-	if fi.Mode().Type() == fs.ModeSymlink {
+	defer h.Close()
+	if fi.Mode().Type() != typ {
 		return vfs.PathErr(op, p, ErrChanged)
 	}
-	if fi.Mode()&vfs.PermMask != perm {
-		if err := l.root.Chmod(rel, perm); err != nil {
+	if err := singleLink(op, p, fi); err != nil {
+		return err
+	}
+	if typ == fs.ModeDir && fi.Mode()&vfs.PermMask != perm {
+		if err := fdChmod(h, vfs.UnixPerm(perm)); err != nil {
 			return guestErr(op, p, err)
 		}
 	}
-	return l.chownRoot(op, p, rel)
-}
-
-func (l *FS) chownRoot(op, p, rel string) error {
-	if !asRoot {
-		return nil
-	}
-	if err := l.root.Lchown(rel, 0, 0); err != nil {
-		return guestErr(op, p, err)
+	if asRoot {
+		if err := fdChown(h, 0, 0); err != nil {
+			return guestErr(op, p, err)
+		}
 	}
 	return nil
+}
+
+// handle opens a path-only handle of rel (see openHandle) and describes
+// the object it names, by fstat.
+func (l *FS) handle(op, p, rel string) (*os.File, fs.FileInfo, error) {
+	h, err := l.openHandle(rel)
+	if err != nil {
+		return nil, nil, guestErr(op, p, err)
+	}
+	fi, err := h.Stat()
+	if err != nil {
+		h.Close()
+		return nil, nil, guestErr(op, p, err)
+	}
+	return h, fi, nil
+}
+
+// sameHandle opens a handle of the resolved object n and checks that it
+// is still n (same inode and type, so never a symlink swapped in) and has
+// a single hard link unless it is a directory: the checks are made on
+// what the handle names, which is what the change will reach.
+func (l *FS) sameHandle(op, p string, n node) (*os.File, error) {
+	l.before(op, n.rel)
+	h, fi, err := l.handle(op, p, n.rel)
+	if err != nil {
+		return nil, err
+	}
+	if !os.SameFile(fi, n.fi) || fi.Mode().Type() != n.fi.Mode().Type() {
+		err = vfs.PathErr(op, p, ErrChanged)
+	} else {
+		err = singleLink(op, p, fi)
+	}
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	return h, nil
 }
 
 // absent reports whether a resolver error just means "no such object".
@@ -276,7 +324,15 @@ func (l *FS) openWrite(op, p string, extra int) (*os.File, error) {
 	if err := singleLink(op, p, r.Node.fi); err != nil {
 		return nil, err
 	}
-	return l.openSame(op, p, r.Node, os.O_WRONLY|extra)
+	f, fi, err := l.openSame(op, p, r.Node, os.O_WRONLY|extra)
+	if err != nil {
+		return nil, err
+	}
+	if err := singleLink(op, p, fi); err != nil { // a link made since the Lstat
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 func (l *FS) create(op, p, rel string) (*os.File, error) {
@@ -296,12 +352,13 @@ func (l *FS) create(op, p, rel string) (*os.File, error) {
 }
 
 // openSame opens the resolved regular file n (non-blocking, so a fifo
-// swapped in cannot hang us) and checks it is still the same object.
-func (l *FS) openSame(op, p string, n node, flag int) (*os.File, error) {
+// swapped in cannot hang us), checks it is still the same object and
+// returns what fstat says of it.
+func (l *FS) openSame(op, p string, n node, flag int) (*os.File, fs.FileInfo, error) {
 	l.before(op, n.rel)
 	f, err := l.root.OpenFile(n.rel, flag|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, guestErr(op, p, err)
+		return nil, nil, guestErr(op, p, err)
 	}
 	fi, err := f.Stat()
 	if err == nil && (!os.SameFile(fi, n.fi) || fi.Mode().Type() != n.fi.Mode().Type()) {
@@ -309,9 +366,9 @@ func (l *FS) openSame(op, p string, n node, flag int) (*os.File, error) {
 	}
 	if err != nil {
 		f.Close()
-		return nil, guestErr(op, p, err)
+		return nil, nil, guestErr(op, p, err)
 	}
-	return f, nil
+	return f, fi, nil
 }
 
 // singleLink refuses to change a non-directory with several hard links:
@@ -384,7 +441,7 @@ func (l *FS) ReadFile(p string) ([]byte, error) {
 	if err := regular("read", p, n.fi); err != nil {
 		return nil, err
 	}
-	f, err := l.openSame("read", p, n, os.O_RDONLY)
+	f, _, err := l.openSame("read", p, n, os.O_RDONLY)
 	if err != nil {
 		return nil, err
 	}
@@ -410,8 +467,11 @@ func (l *FS) HasFile(p string) (bool, error) {
 	return false, guestErr("stat", p, err)
 }
 
-// SetPermissions sets p's permission bits (following guest symlinks).
-// Bits outside vfs.PermMask are refused with fs.ErrInvalid.
+// SetPermissions sets p's permission bits (following guest symlinks, so
+// a symlink itself is never changed), through a handle checked to be the
+// object resolved, with a single hard link unless it is a directory (see
+// sameHandle); anything swapped in since resolution is ErrChanged. Bits
+// outside vfs.PermMask are refused with fs.ErrInvalid.
 func (l *FS) SetPermissions(p string, mode fs.FileMode) error {
 	if mode&^vfs.PermMask != 0 {
 		return vfs.PathErr("chmod", p, fmt.Errorf("mode %v has bits beyond permissions: %w", mode, fs.ErrInvalid))
@@ -423,8 +483,12 @@ func (l *FS) SetPermissions(p string, mode fs.FileMode) error {
 	if err := singleLink("chmod", p, n.fi); err != nil {
 		return err
 	}
-	l.before("chmod", n.rel)
-	if err := l.root.Chmod(n.rel, mode); err != nil {
+	h, err := l.sameHandle("chmod", p, n)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	if err := fdChmod(h, vfs.UnixPerm(mode)); err != nil {
 		return guestErr("chmod", p, err)
 	}
 	return nil
@@ -432,8 +496,11 @@ func (l *FS) SetPermissions(p string, mode fs.FileMode) error {
 
 // SetOwnership changes p's owner and group (following guest symlinks);
 // names are resolved in the guest's /etc/passwd and /etc/group. The
-// resolved object itself is changed with lchown, so a symlink swapped in
-// afterwards is never followed.
+// change goes through a handle checked like SetPermissions', so neither a
+// symlink nor a hard link swapped in afterwards is changed or followed
+// (ErrChanged). A symlink itself is never given away here, as p's final
+// link is followed; Symlink gives the links it makes root:root (run as
+// root) through a handle of the link itself, never following it.
 func (l *FS) SetOwnership(p, user, group string) error {
 	if err := vfs.CheckPath(p); err != nil {
 		return vfs.PathErr("chown", p, err)
@@ -449,8 +516,12 @@ func (l *FS) SetOwnership(p, user, group string) error {
 	if err := singleLink("chown", p, n.fi); err != nil {
 		return err
 	}
-	l.before("chown", n.rel)
-	if err := l.root.Lchown(n.rel, uid, gid); err != nil {
+	h, err := l.sameHandle("chown", p, n)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	if err := fdChown(h, uid, gid); err != nil {
 		return guestErr("chown", p, err)
 	}
 	return nil
@@ -503,7 +574,7 @@ func (l *FS) ReadDir(p string) ([]vfs.FileInfo, error) {
 	if !n.fi.IsDir() {
 		return nil, vfs.PathErr("readdir", p, vfs.ErrNotDir)
 	}
-	f, err := l.openSame("readdir", p, n, os.O_RDONLY|syscall.O_DIRECTORY)
+	f, _, err := l.openSame("readdir", p, n, os.O_RDONLY|syscall.O_DIRECTORY)
 	if err != nil {
 		return nil, err
 	}
@@ -561,10 +632,13 @@ func (l *FS) Symlink(target, p string) error {
 	if err := l.root.Symlink(target, rel); err != nil {
 		return guestErr("symlink", p, err)
 	}
-	return l.chownRoot("symlink", p, rel)
+	return l.fixNew("symlink", p, rel, fs.ModeSymlink, 0)
 }
 
 // Remove deletes a file, a symlink (not its target) or an empty directory.
+// It goes by name (unlinkat in a directory the os.Root opened): whatever
+// the name leads to by then, only that name inside the guest goes away,
+// never an object's other names nor a symlink's target.
 func (l *FS) Remove(p string) error {
 	n, err := l.existing("remove", p, false)
 	if err != nil {

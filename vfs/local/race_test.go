@@ -2,9 +2,11 @@ package local_test
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/guestinject/guestinject/vfs"
@@ -162,4 +164,70 @@ func TestSnapshotSeesChanges(t *testing.T) {
 	if snapshot(t, h.base, h.guest) == before {
 		t.Fatal("snapshot missed a new file outside the guest")
 	}
+}
+
+// TestRaceHardLinkSwapLoop is R7 in process: another goroutine keeps
+// swapping a guest file for a hard link to a host file outside the guest
+// and back, while SetPermissions and SetOwnership run on the guest path.
+// The host file must never change (the hook-driven AttackHardLinkSwap of
+// vfstest hits the window every time; this checks no other window is
+// left).
+func TestRaceHardLinkSwapLoop(t *testing.T) {
+	h := newHost(t)
+	victim := h.outside + "/victim"
+	mustOK(t, os.WriteFile(victim, []byte("host\n"), 0o644))
+	mustOK(t, os.Chmod(victim, 0o644))
+	if asRootTest {
+		mustOK(t, os.Chown(victim, 1234, 1234))
+	}
+	want := describeHost(t, victim)
+	ak := filepath.Join(h.guest, "data/ak")
+	tmpLink, tmpReg := filepath.Join(h.guest, "data/.hl"), filepath.Join(h.guest, "data/.rg")
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			os.Remove(tmpLink)
+			if os.Link(victim, tmpLink) == nil {
+				os.Rename(tmpLink, ak)
+			}
+			if os.WriteFile(tmpReg, []byte("guest\n"), 0o600) == nil {
+				os.Rename(tmpReg, ak)
+			}
+		}
+	}()
+	runs := 2000
+	if testing.Short() {
+		runs = 300
+	}
+	for i := 0; i < runs; i++ {
+		h.fsys.SetPermissions("/data/ak", 0o600)
+		if asRootTest {
+			h.fsys.SetOwnership("/data/ak", "al", "al")
+		}
+		if got := describeHost(t, victim); got != want {
+			close(stop)
+			<-done
+			t.Fatalf("run %d: the host file outside the guest is now %s, was %s", i, got, want)
+		}
+	}
+	close(stop)
+	<-done
+}
+
+var asRootTest = os.Geteuid() == 0
+
+// describeHost is the mode and owner of a host file.
+func describeHost(t *testing.T, p string) string {
+	t.Helper()
+	fi, err := os.Lstat(p)
+	mustOK(t, err)
+	st := fi.Sys().(*syscall.Stat_t)
+	return fmt.Sprintf("%v %d:%d", fi.Mode(), st.Uid, st.Gid)
 }

@@ -146,3 +146,58 @@ func (s *suite) attackSwap(t *testing.T, fsys vfs.FS) {
 	WantContent(t, fsys, vfs.PasswdPath, Passwd+"x:x:1:1::/:/bin/sh\n") // guest's own file
 	WantExists(t, fsys, Outside, false)
 }
+
+// The object an operation resolved is swapped for a hard link to a file
+// outside the guest just before the operation acts on it (or, for a new
+// directory or symlink, between its creation and the setting of its mode
+// and owner). Checking "one hard link" on what resolution saw and then
+// acting by path would change the outside file; the operation must fail
+// and leave it alone.
+func (s *suite) attackHardLinkSwap(t *testing.T, fsys vfs.FS) {
+	rc := s.opts.Race
+	if rc == nil {
+		t.Logf("%T: no Racer, its tree cannot change behind its back", fsys)
+		return
+	}
+	must(t, fsys.MakePath("/race/dir"))
+	steps := []struct {
+		op, p string
+		run   func() error
+	}{
+		{"chmod", "/race/chmod", func() error { return fsys.SetPermissions("/race/chmod", 0o600) }},
+		{"chmod", "/race/dir", func() error { return fsys.SetPermissions("/race/dir", 0o700) }},
+		{"chown", "/race/chown", func() error { return fsys.SetOwnership("/race/chown", "al", "al") }},
+		{"append", "/race/append", func() error { return fsys.AppendFile("/race/append", []byte(Key)) }},
+		{"replace", "/race/replace", func() error { return fsys.ReplaceFile("/race/replace", []byte(Key)) }},
+		{"mkdir-made", "/race/mkdir", func() error { return fsys.MakePath("/race/mkdir") }},
+		{"symlink-made", "/race/symlink", func() error { return symlinker(t, fsys).Symlink("target", "/race/symlink") }},
+	}
+	for _, st := range steps {
+		if st.p != "/race/dir" && st.op != "mkdir-made" && st.op != "symlink-made" {
+			must(t, fsys.ReplaceFile(st.p, []byte("guest file\n")))
+		}
+	}
+	before := rc.Outside(t, fsys)
+	for _, st := range steps {
+		fired := false
+		rc.Hook(fsys, func(op string) {
+			if op == st.op && !fired {
+				fired = true
+				rc.LinkOutside(t, fsys, st.p)
+			}
+		})
+		err := st.run()
+		rc.Hook(fsys, nil)
+		if !fired {
+			t.Errorf("%s %s: the backend never reached step %q", st.op, st.p, st.op)
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s %s: went through a hard link to a file outside the guest, swapped in after resolution", st.op, st.p)
+		}
+		if after := rc.Outside(t, fsys); after != before {
+			t.Fatalf("%s %s: the file outside the guest changed: %s, was %s", st.op, st.p, after, before)
+		}
+	}
+	wantUntouched(t, fsys)
+}

@@ -77,6 +77,29 @@ type Options struct {
 	// change an owner must fail with fs.ErrPermission.
 	NoChown  bool
 	UID, GID uint32
+	// Race, when set, lets the attack cases change the backend's tree
+	// between a path's resolution and the operation on it, as another
+	// process writing a host directory can. A backend whose tree nothing
+	// else can change (an image this process opened) leaves it nil and
+	// those cases are skipped.
+	Race *Racer
+}
+
+// Racer changes a backend's tree behind its back.
+type Racer struct {
+	// Hook installs h on fsys (nil removes it); the backend runs it once it
+	// has resolved a path and before it acts on the object. op names the
+	// step: "chmod", "chown", "append", "replace" before acting on an
+	// existing object; "mkdir-made" and "symlink-made" between creating an
+	// object and setting its mode and owner.
+	Hook func(fsys vfs.FS, h func(op string))
+	// LinkOutside replaces the object at guest path p (a file, a symlink or
+	// an empty directory) with a hard link to a file outside the guest,
+	// which no operation of the backend may change.
+	LinkOutside func(t testing.TB, fsys vfs.FS, p string)
+	// Outside describes that file (mode, owner, content) so the suite can
+	// tell whether it changed.
+	Outside func(t testing.TB, fsys vfs.FS) string
 }
 
 // suite is one run's options.
@@ -116,6 +139,7 @@ func RunOptions(t *testing.T, newFS func(t *testing.T) vfs.FS, opts Options) {
 		{"AttackDotDotPaths", s.attackDotDot},
 		{"AttackDangling", s.attackDangling},
 		{"AttackSwapLastComponent", s.attackSwap},
+		{"AttackHardLinkSwap", s.attackHardLinkSwap},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
