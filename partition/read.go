@@ -40,6 +40,7 @@ func ReadOptions(r io.ReaderAt, size int64, o Options) (*Table, error) {
 		return nil, err
 	}
 	s.checkOverlaps()
+	s.t.buildIndex()
 	return s.t, nil
 }
 
