@@ -140,3 +140,27 @@ func TestIndexedOpenMatchesScan(t *testing.T) {
 		}
 	}
 }
+
+// TestGPTMaxEntriesWarningsBounded: a GPT whose 32768 entries all lie
+// outside the usable LBAs, and past the disk end, keeps maxWarnings
+// warnings and counts the rest, instead of carrying 65536 of them into
+// every report.
+func TestGPTMaxEntriesWarningsBounded(t *testing.T) {
+	n := gptMaxEntries
+	parts := make([]testPart, n)
+	for i := range parts {
+		parts[i] = testPart{"0FC63DAF-8483-4772-8E79-3D69D8477DE4", fmt.Sprintf("%08X-2222-4333-8444-555555555555", i),
+			1<<40 + uint64(i), 1<<40 + uint64(i), "", 0}
+	}
+	size := int64(2+2*n/4+1+1) * 512 // both arrays, headers, the MBR
+	img := newImage(t, size)
+	buildGPTEntries(t, img, 512, size, n, parts)
+	tab := mustRead(t, img, Options{})
+	if len(tab.Partitions) != n {
+		t.Fatalf("%d partitions, want %d", len(tab.Partitions), n)
+	}
+	last := fmt.Sprintf("and %d more warnings", 2*n-maxWarnings)
+	if len(tab.Warnings) != maxWarnings+1 || tab.Warnings[maxWarnings] != last {
+		t.Fatalf("%d warnings, the last %q; want %d and %q", len(tab.Warnings), tab.Warnings[len(tab.Warnings)-1], maxWarnings+1, last)
+	}
+}

@@ -41,6 +41,7 @@ func ReadOptions(r io.ReaderAt, size int64, o Options) (*Table, error) {
 	}
 	s.checkOverlaps()
 	s.t.buildIndex()
+	s.t.closeWarnings()
 	return s.t, nil
 }
 

@@ -55,6 +55,8 @@ type Table struct {
 	// index is built by Read once the partitions are known, so that
 	// Partition and Open cost the same for the 1st and the 32768th entry.
 	index *tableIndex
+	// dropped counts the warnings past maxWarnings.
+	dropped int
 }
 
 // tableIndex answers Partition and Open's overlap check without scanning
@@ -192,6 +194,22 @@ func (t *Table) checkClear(p Partition) error {
 	return nil
 }
 
+// maxWarnings bounds the warnings one table carries: a hostile GPT can
+// give each of its 32768 entries a reason for one. The first maxWarnings
+// are kept and a last one counts the rest.
+const maxWarnings = 64
+
 func (t *Table) warnf(format string, args ...any) {
-	t.Warnings = append(t.Warnings, fmt.Sprintf(format, args...))
+	if len(t.Warnings) < maxWarnings {
+		t.Warnings = append(t.Warnings, fmt.Sprintf(format, args...))
+		return
+	}
+	t.dropped++
+}
+
+// closeWarnings adds the count of the warnings warnf dropped.
+func (t *Table) closeWarnings() {
+	if t.dropped > 0 {
+		t.Warnings = append(t.Warnings, fmt.Sprintf("and %d more warnings", t.dropped))
+	}
 }
