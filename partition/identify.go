@@ -22,6 +22,12 @@ type Signature struct {
 // is returned; an unrecognised partition is a zero Signature and no error.
 func Identify(r io.ReaderAt, size int64) (Signature, error) {
 	p := &probe{r: r, size: size}
+	// Most probes look into the first 4 KiB: one read serves them all (a
+	// 32768-partition GPT is identified with one read per partition, not
+	// eight).
+	if size > 0 {
+		p.head = p.at(0, int(min(size, probeHeadSize)))
+	}
 	for _, f := range probers {
 		sig, ok := f(p)
 		if p.err != nil {
@@ -40,10 +46,15 @@ var probers = []func(*probe) (Signature, bool){
 	probeLUKS, probeLVM2, probeXFS, probeExt, probeBtrfs, probeISO9660, probeNTFS, probeVFAT, probeSwap,
 }
 
+// probeHeadSize is how much of the partition's start Identify reads at
+// once for the probes looking there.
+const probeHeadSize = 4096
+
 // probe reads small pieces of a partition, remembering the first I/O error.
 type probe struct {
 	r    io.ReaderAt
 	size int64
+	head []byte // the partition's first bytes, read once
 	err  error
 }
 
@@ -52,6 +63,9 @@ type probe struct {
 func (p *probe) at(off int64, n int) []byte {
 	if p.err != nil || off < 0 || off > p.size-int64(n) {
 		return nil
+	}
+	if off+int64(n) <= int64(len(p.head)) {
+		return p.head[off : off+int64(n) : off+int64(n)]
 	}
 	b := make([]byte, n)
 	got, err := p.r.ReadAt(b, off)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -68,6 +69,37 @@ func gunzip(t testing.TB, path string) []byte {
 	return b
 }
 
+// keepSignature zeroes every 64-byte block of a fixture head that Identify
+// does not need to give the same Signature (boot code, allocation tables,
+// the rest of a superblock): an NTFS head of 3540 non-zero bytes keeps a
+// few hundred. The fuzzer minimises each new input in time quadratic in
+// its length, so a seed carrying kilobytes that no probe reads stalls it.
+func keepSignature(t testing.TB, head []byte) []byte {
+	t.Helper()
+	identify := func(b []byte) (Signature, error) {
+		d := newSparseDisk(b, nil, 1<<20)
+		return Identify(d, d.size)
+	}
+	want, err := identify(head)
+	if err != nil || want.Kind == "" {
+		t.Fatalf("fixture not identified: %+v %v", want, err)
+	}
+	out := bytes.Clone(head)
+	var saved [64]byte
+	for off := 0; off < len(out); off += len(saved) {
+		blk := out[off:min(off+len(saved), len(out))]
+		if !slices.ContainsFunc(blk, func(b byte) bool { return b != 0 }) {
+			continue
+		}
+		copy(saved[:], blk)
+		clear(blk)
+		if got, err := identify(out); err != nil || got != want {
+			copy(blk, saved[:])
+		}
+	}
+	return out
+}
+
 // FuzzIdentify: any partition start is recognised or not, without panic,
 // error (the disk never fails) or a large read.
 func FuzzIdentify(f *testing.F) {
@@ -77,10 +109,10 @@ func FuzzIdentify(f *testing.F) {
 		f.Fatalf("no fixtures: %v", err)
 	}
 	for _, n := range names {
-		f.Add(gunzip(f, n), uint32(1<<20))
+		f.Add(zeroRuns(keepSignature(f, gunzip(f, n))), uint32(1<<20))
 	}
-	f.Fuzz(func(t *testing.T, head []byte, extraSectors uint32) {
-		d := newSparseDisk(head, nil, extraSectors)
+	f.Fuzz(func(t *testing.T, head []byte, extraSectors uint32) { // head zero-run encoded, see unzero
+		d := newSparseDisk(unzero(head), nil, extraSectors)
 		if _, err := Identify(d, d.size); err != nil {
 			t.Fatalf("Identify: %v", err)
 		}

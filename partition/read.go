@@ -40,6 +40,8 @@ func ReadOptions(r io.ReaderAt, size int64, o Options) (*Table, error) {
 		return nil, err
 	}
 	s.checkOverlaps()
+	s.t.buildIndex()
+	s.t.closeWarnings()
 	return s.t, nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"io/fs"
 
 	"github.com/guestinject/guestinject/vfs"
+	"github.com/guestinject/guestinject/vfs/ext"
+	"github.com/guestinject/guestinject/vfs/local"
 )
 
 // openForRead parses the read verbs' shared flags and opens TARGET
@@ -42,7 +45,8 @@ func warner(stderr io.Writer) func(string) {
 }
 
 // runCat prints guest files in order; a failed one is reported and the
-// rest still printed (exit 1 at the end), as cat(1) does.
+// rest still printed (exit 1 at the end), as cat(1) does. Files are
+// streamed: memory stays constant whatever size the image gives them.
 func runCat(args []string, stdout, stderr io.Writer) int {
 	t, paths, err := openForRead("cat", args, nil, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -55,15 +59,44 @@ func runCat(args []string, stdout, stderr io.Writer) int {
 	defer t.release()
 	status := exitOK
 	for _, p := range paths {
-		b, err := t.fs.ReadFile(p)
-		if err != nil {
+		if err := catFile(t.fs, p, stdout); err != nil {
 			fmt.Fprintf(stderr, "inject: cat: %s: %v\n", t.where, err)
 			status = exitFail
-			continue
 		}
-		stdout.Write(b)
 	}
 	return status
+}
+
+// catFile copies the guest file p to w in pieces: the ext engine and a
+// host directory serve it as a stream; only a backend without one (the
+// in-memory memfs) goes through ReadFile.
+func catFile(fsys vfs.FS, p string, w io.Writer) error {
+	var r io.Reader
+	switch f := fsys.(type) {
+	case *ext.FS:
+		fl, err := f.OpenFile(p)
+		if err != nil {
+			return err
+		}
+		r = fl.Reader()
+	case *local.FS:
+		fl, err := f.OpenFile(p)
+		if err != nil {
+			return err
+		}
+		defer fl.Close()
+		r = fl
+	default:
+		b, err := fsys.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		r = bytes.NewReader(b)
+	}
+	if _, err := io.Copy(w, r); err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	return nil
 }
 
 // runLs lists one guest directory (or describes one file).

@@ -168,7 +168,7 @@ func openOn(disk formats.Disk, o Options) (*Image, error) {
 		return nil, err
 	}
 	im.Table = t
-	num, err := choose(disk, t, o)
+	num, err := choose(o, func() []Candidate { return Candidates(disk, disk.Size(), t) })
 	if err != nil {
 		return nil, err
 	}
@@ -236,11 +236,12 @@ func section(disk formats.Disk, t *partition.Table, num int) (partSection, error
 	return partSection{s, p}, nil
 }
 
-// choose applies the Partition option.
-func choose(disk formats.Disk, t *partition.Table, o Options) (int, error) {
+// choose applies the Partition option; cands is called only when the root
+// is to be detected.
+func choose(o Options, cands func() []Candidate) (int, error) {
 	switch sel := strings.TrimSpace(o.Partition); sel {
 	case "", "auto":
-		c, err := findRoot(disk, t)
+		c, err := findRoot(cands())
 		if err != nil {
 			return 0, err
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/guestinject/guestinject/formats"
@@ -118,18 +119,23 @@ func Inspect(path string, o Options) (*Report, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	r.Table = TableReport{Scheme: string(t.Scheme), SectorSize: t.SectorSize, DiskGUID: t.DiskGUID, Hybrid: t.Hybrid, Warnings: t.Warnings}
-	for _, c := range Candidates(disk, disk.Size(), t) {
+	cands := Candidates(disk, disk.Size(), t)
+	opened := map[int]*ext.FS{}
+	for _, c := range cands {
 		p, err := t.Partition(c.Number)
 		if err != nil {
 			p = partition.Partition{Number: c.Number, Start: c.Start, Size: c.Size}
 		}
 		pr := partitionReport(p, c)
-		pr.Filesystem = describeFS(disk, t, c)
+		if c.fs != nil {
+			pr.Filesystem = describeFS(c.fs, c.Kind)
+			opened[c.Number] = c.fs
+		}
 		r.Partitions = append(r.Partitions, pr)
 	}
-	num, err := choose(disk, t, o)
+	num, err := choose(o, func() []Candidate { return cands })
 	if err == nil {
-		r.Root, err = describeRoot(disk, t, num)
+		r.Root, err = describeRoot(disk, t, num, opened[num])
 	}
 	if err != nil {
 		r.RootError = err.Error()
@@ -156,18 +162,9 @@ func containerReport(path string, info *formats.Info) *Report {
 	return r
 }
 
-func describeFS(disk formats.Disk, t *partition.Table, c Candidate) *FSReport {
-	if !strings.HasPrefix(c.Kind, "ext") {
-		return nil
-	}
-	sec, err := section(disk, t, c.Number)
-	if err != nil {
-		return nil
-	}
-	fsys, err := ext.Open(sec, sec.Size(), &ext.Options{AllowDirtyJournal: true})
-	if err != nil {
-		return nil
-	}
+// describeFS describes an ext filesystem root detection opened; kind is
+// what Identify called it.
+func describeFS(fsys *ext.FS, kind string) *FSReport {
 	in := fsys.Info()
 	feats := append(append(append([]string{}, in.Compat...), in.Incompat...), in.ROCompat...)
 	j := string(in.Journal.Kind)
@@ -175,27 +172,35 @@ func describeFS(disk formats.Disk, t *partition.Table, c Candidate) *FSReport {
 		j += " (needs recovery)"
 	}
 	return &FSReport{
-		Type: c.Kind, Label: in.Label, UUID: ext.UUIDString(in.UUID),
+		Type: kind, Label: in.Label, UUID: ext.UUIDString(in.UUID),
 		Size: int64(in.BlocksCount) * int64(in.BlockSize), BlockSize: in.BlockSize,
 		FreeBytes: int64(in.FreeBlocks) * int64(in.BlockSize), Inodes: in.InodesCount, FreeInodes: in.FreeInodes,
 		Features: feats, Clean: in.Clean && !in.Errors, Journal: j,
 	}
 }
 
-// describeRoot reads the OS name and version of the root on partition num.
-func describeRoot(disk formats.Disk, t *partition.Table, num int) (*RootReport, error) {
+// maxMarkerFile bounds what inspect and root detection read of a guest
+// file (os-release): the content, not the size the inode claims, decides
+// what is allocated.
+const maxMarkerFile = 64 << 10
+
+// describeRoot reads the OS name and version of the root on partition num,
+// through fsys when root detection already opened it.
+func describeRoot(disk formats.Disk, t *partition.Table, num int, fsys *ext.FS) (*RootReport, error) {
 	rr := &RootReport{Partition: num}
-	sec, err := section(disk, t, num)
-	if err != nil {
-		return nil, err
-	}
-	fsys, err := ext.Open(sec, sec.Size(), &ext.Options{AllowDirtyJournal: true})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", describePart(sec.part), err)
+	if fsys == nil {
+		sec, err := section(disk, t, num)
+		if err != nil {
+			return nil, err
+		}
+		fsys, err = ext.Open(sec, sec.Size(), &ext.Options{AllowDirtyJournal: true, MaxReadFileSize: maxMarkerFile})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", describePart(sec.part), err)
+		}
 	}
 	for _, p := range []string{"/etc/os-release", "/usr/lib/os-release"} {
-		data, err := fsys.ReadFile(p)
-		if err != nil || len(data) > 64<<10 {
+		data, err := readMarker(fsys, p)
+		if err != nil {
 			continue
 		}
 		kv := ParseOSRelease(data)
@@ -203,6 +208,31 @@ func describeRoot(disk formats.Disk, t *partition.Table, num int) (*RootReport, 
 		break
 	}
 	return rr, nil
+}
+
+// errMarkerTooLarge: a marker file is larger than maxMarkerFile.
+var errMarkerTooLarge = fmt.Errorf("larger than %d bytes", maxMarkerFile)
+
+// readMarker reads the guest file p if it holds at most maxMarkerFile
+// bytes. The size the inode claims is checked before anything is read,
+// and the read itself stops after maxMarkerFile+1 bytes whatever the size
+// said, so an inode claiming a gigabyte costs nothing.
+func readMarker(fsys *ext.FS, p string) ([]byte, error) {
+	f, err := fsys.OpenFile(p)
+	if err != nil {
+		return nil, err
+	}
+	if f.Size() > maxMarkerFile {
+		return nil, fmt.Errorf("%s: %d bytes: %w", p, f.Size(), errMarkerTooLarge)
+	}
+	data, err := io.ReadAll(io.LimitReader(f.Reader(), maxMarkerFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	if len(data) > maxMarkerFile {
+		return nil, fmt.Errorf("%s: %w", p, errMarkerTooLarge)
+	}
+	return data, nil
 }
 
 // ParseOSRelease reads the KEY=value lines of an os-release file (values

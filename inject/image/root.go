@@ -3,9 +3,9 @@ package image
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
-	"github.com/guestinject/guestinject/formats"
 	"github.com/guestinject/guestinject/partition"
 	"github.com/guestinject/guestinject/vfs/ext"
 )
@@ -26,6 +26,8 @@ type Candidate struct {
 	Why       string `json:"why,omitempty"` // why it is not a root, or what failed
 	Extended  bool   `json:"extended,omitempty"`
 	ReadError string `json:"-"`
+
+	fs *ext.FS // the filesystem opened to look for the root markers
 }
 
 func (c Candidate) String() string {
@@ -47,15 +49,27 @@ func (c Candidate) String() string {
 	return s
 }
 
+// MaxRootProbes bounds the ext filesystems root detection opens: every
+// partition's signature is read (a few small blocks each), but only the
+// first MaxRootProbes ext filesystems, in table order, are opened to look
+// for the root markers. A GPT may list 32768 partitions; a disk with more
+// ext filesystems than this names its root with --partition N. The ones
+// not opened say so in their Why.
+const MaxRootProbes = 64
+
+// whyNotProbed is the Why of an ext filesystem past MaxRootProbes.
+var whyNotProbed = fmt.Sprintf("not examined: root detection opens at most %d ext filesystems; choose it with --partition N", MaxRootProbes)
+
 // Candidates inspects every partition of t (or the whole disk) and says
 // which look like a guest root. It reads only superblocks and the few
-// inodes on the marker paths.
+// inodes on the marker paths, and opens at most MaxRootProbes filesystems.
 func Candidates(disk io.ReaderAt, diskSize int64, t *partition.Table) []Candidate {
 	parts := t.Partitions
 	if t.Scheme == partition.SchemeNone && len(parts) == 0 {
 		parts = []partition.Partition{{Number: 0, Start: 0, Size: diskSize}}
 	}
 	out := make([]Candidate, 0, len(parts))
+	probes := 0
 	for _, p := range parts {
 		c := Candidate{Number: p.Number, Start: p.Start, Size: p.Size, TypeName: p.TypeName, Extended: p.Extended}
 		if p.Extended {
@@ -75,30 +89,45 @@ func Candidates(disk io.ReaderAt, diskSize int64, t *partition.Table) []Candidat
 			out = append(out, c)
 			continue
 		}
-		inspectCandidate(&c, sec)
+		if identify(&c, sec) {
+			if probes < MaxRootProbes {
+				probes++
+				probeRoot(&c, sec)
+			} else {
+				c.Why = whyNotProbed
+			}
+		}
 		out = append(out, c)
 	}
 	return out
 }
 
-func inspectCandidate(c *Candidate, sec *partition.Section) {
+// identify fills in what the partition's signature says; it reports
+// whether the partition holds an ext filesystem to look into.
+func identify(c *Candidate, sec *partition.Section) bool {
 	sig, err := partition.Identify(sec, sec.Size())
 	if err != nil {
 		c.Why = "reading it failed: " + err.Error()
-		return
+		return false
 	}
 	c.Kind, c.Label, c.UUID = sig.Kind, sig.Label, sig.UUID
 	if !strings.HasPrefix(sig.Kind, "ext") {
 		if sig.Kind != "" {
 			c.Why = "not an ext filesystem; not supported as a guest root yet"
 		}
-		return
+		return false
 	}
-	fsys, err := ext.Open(sec, sec.Size(), &ext.Options{AllowDirtyJournal: true})
+	return true
+}
+
+// probeRoot opens the ext filesystem and looks for the root markers.
+func probeRoot(c *Candidate, sec *partition.Section) {
+	fsys, err := ext.Open(sec, sec.Size(), &ext.Options{AllowDirtyJournal: true, MaxReadFileSize: maxMarkerFile})
 	if err != nil {
 		c.Why = "cannot open: " + err.Error()
 		return
 	}
+	c.fs = fsys
 	c.Root, c.Why = looksLikeRoot(fsys)
 }
 
@@ -117,8 +146,7 @@ func looksLikeRoot(fsys *ext.FS) (bool, string) {
 }
 
 // findRoot picks the one candidate that looks like a guest root.
-func findRoot(disk formats.Disk, t *partition.Table) (Candidate, error) {
-	cands := Candidates(disk, disk.Size(), t)
+func findRoot(cands []Candidate) (Candidate, error) {
 	var roots []Candidate
 	for _, c := range cands {
 		if c.Root {
@@ -134,13 +162,37 @@ func findRoot(disk formats.Disk, t *partition.Table) (Candidate, error) {
 	return Candidate{}, fmt.Errorf("%w (choose one with --partition N); %s", ErrManyRoots, listCandidates(roots))
 }
 
+// maxListed bounds the candidates an error lists one by one.
+const maxListed = 16
+
+// listCandidates names what each partition holds, for an error: the first
+// maxListed one by one, the rest counted by what they hold.
 func listCandidates(cs []Candidate) string {
 	if len(cs) == 0 {
 		return "the disk has no partitions and no filesystem"
 	}
-	parts := make([]string, len(cs))
-	for i, c := range cs {
-		parts[i] = c.String()
+	parts := make([]string, 0, min(len(cs), maxListed)+1)
+	for _, c := range cs[:min(len(cs), maxListed)] {
+		parts = append(parts, c.String())
+	}
+	if rest := cs[min(len(cs), maxListed):]; len(rest) > 0 {
+		kinds := map[string]int{}
+		for _, c := range rest {
+			k := c.Kind
+			switch {
+			case k == "":
+				k = "unrecognised"
+			case c.Why == whyNotProbed:
+				k += " not examined"
+			}
+			kinds[k]++
+		}
+		names := make([]string, 0, len(kinds))
+		for k, n := range kinds {
+			names = append(names, fmt.Sprintf("%d %s", n, k))
+		}
+		sort.Strings(names)
+		parts = append(parts, fmt.Sprintf("and %d more partitions (%s)", len(rest), strings.Join(names, ", ")))
 	}
 	return "candidates: " + strings.Join(parts, "; ")
 }

@@ -434,14 +434,7 @@ func (l *FS) finish(op, p string, f *os.File, write func() error) error {
 
 // ReadFile returns the content of the regular file p.
 func (l *FS) ReadFile(p string) ([]byte, error) {
-	n, err := l.existing("read", p, true)
-	if err != nil {
-		return nil, err
-	}
-	if err := regular("read", p, n.fi); err != nil {
-		return nil, err
-	}
-	f, _, err := l.openSame("read", p, n, os.O_RDONLY)
+	f, err := l.OpenFile(p)
 	if err != nil {
 		return nil, err
 	}
