@@ -37,6 +37,10 @@ func (g *guest) release() error {
 // openOptions say how to open a TARGET.
 type openOptions struct {
 	write bool // the verb writes: open the image read-write
+	// check makes a read-only open (a dry run) refuse what the writing
+	// open would (ext.Options.CheckWritable): the same plan, nothing
+	// written.
+	check bool
 	// force writes into an ext filesystem whose superblock says it has
 	// errors or may be mounted (ext.Options.Force).
 	force bool
@@ -78,7 +82,7 @@ func openGuest(path string, o openOptions) (*guest, error) {
 // runs, read-write for an injection.
 func openDiskImage(path string, o openOptions) (*guest, error) {
 	opts := o.img.options()
-	opts.Writable, opts.Force = o.write, o.force
+	opts.Writable, opts.Force, opts.CheckWritable = o.write, o.force, o.check && !o.write
 	opts.AllowDirtyJournal, opts.Warn = o.allowDirty, o.warn
 	im, err := image.Open(path, opts)
 	if err != nil {

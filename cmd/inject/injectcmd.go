@@ -279,7 +279,7 @@ func runInject(args []string, stdout, stderr io.Writer) int {
 // open opens TARGET for the injection: read-only for a dry run, through a
 // new overlay with --overlay (a dry run only checks that request).
 func (a *injectArgs) open() (*guest, error) {
-	o := openOptions{write: !a.dryRun, force: a.force, img: a.img}
+	o := openOptions{write: !a.dryRun, check: a.dryRun, force: a.force, img: a.img}
 	if a.overlay.path == "" {
 		return openGuest(a.target, o)
 	}

@@ -55,6 +55,7 @@ type Options struct {
 	Writable          bool // open the image and the filesystem for writing
 	Force             bool // ext.Options.Force
 	AllowDirtyJournal bool // ext.Options.AllowDirtyJournal (read-only opens)
+	CheckWritable     bool // ext.Options.CheckWritable (a dry run: a writable open's checks, nothing written)
 	Warn              func(string)
 }
 
@@ -135,7 +136,7 @@ func (s fsSection) Sync() error { return s.disk.Flush() }
 
 func (im *Image) openFS(sec *partition.Section, disk formats.Disk, o Options) error {
 	size := im.Partition.Size
-	fsys, err := ext.Open(fsSection{sec, disk}, size, &ext.Options{Writable: o.Writable, Force: o.Force, AllowDirtyJournal: o.AllowDirtyJournal, Warn: o.Warn})
+	fsys, err := ext.Open(fsSection{sec, disk}, size, &ext.Options{Writable: o.Writable, Force: o.Force, AllowDirtyJournal: o.AllowDirtyJournal, CheckWritable: o.CheckWritable, Warn: o.Warn})
 	if err != nil {
 		return fmt.Errorf("%s: %w", describePart(im.Partition), err)
 	}
