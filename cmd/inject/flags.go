@@ -90,7 +90,9 @@ are refused), possibly a thin overlay on a backing file, with an MBR (logical
 partitions too) or GPT partition table, or one filesystem on the whole disk.
 The guest root must be ext2/3/4. The read verbs (cat, ls, inspect) and
 --dry-run open images read-only. An image a running VM (qemu) holds is
-refused as "in use". Every input is validated against the guest before the
+refused as "in use". A journal left by a crash is replayed in memory (the
+read verbs and --dry-run see the recovered filesystem; an injection writes
+the replay first). Every input is validated against the guest before the
 first write; if any item fails, nothing is written.
 
 Flags:
