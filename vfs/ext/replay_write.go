@@ -132,11 +132,11 @@ func (l *jlog) plan() ([]loggedBlock, uint32, error) {
 	if l.j.Start == 0 { // the journal is empty: only the flag is stale
 		return nil, l.j.Sequence, nil
 	}
-	txs, end, err := l.scanLog()
+	txs, revoked, end, err := l.scanLog()
 	if err != nil {
 		return nil, 0, err
 	}
-	plan, err := l.replayPlan(txs, revokeTable(txs))
+	plan, err := l.replayPlan(txs, revoked)
 	return plan, end + 1, err
 }
 
