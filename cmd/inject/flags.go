@@ -93,7 +93,9 @@ root as images are judged (an /etc directory and one of /sbin/init,
 /usr/lib/os-release, /etc/os-release), and the host's own root ("/", or any
 path leading to it) is always refused. The read verbs (cat, ls, inspect) and
 --dry-run open images read-only. An image a running VM (qemu) holds is
-refused as "in use". Every input is validated against the guest before the
+refused as "in use". A journal left by a crash is replayed in memory (the
+read verbs and --dry-run see the recovered filesystem; an injection writes
+the replay first). Every input is validated against the guest before the
 first write; if any item fails, nothing is written. On an image, the
 filesystem's writes are held in memory and reach the image only once every
 item has been written, in the order the engine made them; a failure found

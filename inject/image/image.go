@@ -70,6 +70,7 @@ type Options struct {
 	StageLimit        int64
 	Force             bool // ext.Options.Force
 	AllowDirtyJournal bool // ext.Options.AllowDirtyJournal (read-only opens)
+	CheckWritable     bool // ext.Options.CheckWritable (a dry run: a writable open's checks, nothing written)
 	Warn              func(string)
 }
 
@@ -201,7 +202,7 @@ func (im *Image) openFS(sec *partition.Section, disk formats.Disk, o Options) er
 		im.stage = stage.New(fsSection{sec, disk}, size, disk.Flush, o.StageLimit)
 		dev = im.stage
 	}
-	fsys, err := ext.Open(dev, size, &ext.Options{Writable: o.Writable || o.Rehearse, Force: o.Force, AllowDirtyJournal: o.AllowDirtyJournal, Warn: o.Warn})
+	fsys, err := ext.Open(dev, size, &ext.Options{Writable: o.Writable || o.Rehearse, Force: o.Force, AllowDirtyJournal: o.AllowDirtyJournal, CheckWritable: o.CheckWritable && !o.Writable && !o.Rehearse, Warn: o.Warn})
 	if err != nil {
 		return fmt.Errorf("%s: %w", describePart(im.Partition), err)
 	}

@@ -4,17 +4,21 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/guestinject/guestinject/vfs/ext/layout"
 )
 
 // Options tune Open.
 type Options struct {
-	// AllowDirtyJournal opens a filesystem whose journal needs recovery
-	// (read-only reads may then miss the newest metadata); Warn is told
-	// so. Without it such an open fails with an error wrapping
-	// ErrNeedsRecovery. A Writable open replays the journal instead, as
-	// e2fsck would, or refuses with ErrNeedsRecovery when it cannot.
+	// A journal that needs recovery is replayed into memory at Open, as
+	// e2fsck would replay it: reads see the recovered filesystem, the
+	// image is not written (a Writable open writes the replay home at its
+	// first commit; see replay_write.go). When the journal cannot be
+	// replayed safely, Open fails with an error wrapping ErrNeedsRecovery;
+	// AllowDirtyJournal makes a read-only open read the unreplayed
+	// filesystem instead (reads may then miss the newest metadata), and
+	// Warn is told so.
 	AllowDirtyJournal bool
 	Warn              func(msg string) // may be nil
 	// MaxReadFileSize caps what ReadFile loads into memory (default
@@ -25,6 +29,11 @@ type Options struct {
 	// refuses, before anything is written, a filesystem the engine cannot
 	// write safely, naming the reason.
 	Writable bool
+	// CheckWritable makes a read-only open (a dry run) refuse what a
+	// Writable open would, making the same checks at Open (features, MMP,
+	// s_state, the journal replayed in memory, orphans) and writing
+	// nothing.
+	CheckWritable bool
 	// Force writes even when the superblock says the filesystem has
 	// errors or may be mounted (s_state, mmp), when the journal recorded
 	// an error, or when orphan inodes await cleanup.
@@ -57,6 +66,13 @@ type FS struct {
 	// outcome of the checks made before the first write.
 	writeMu    sync.Mutex
 	writeCheck *checkResult
+
+	// pend is what the checks before the first write decided to write
+	// (replay_write.go): reads see it, the first commit writes it.
+	pend atomic.Pointer[pending]
+	// replayBlocks and replayDone record a journal replay (made at Open).
+	replayBlocks int
+	replayDone   bool
 }
 
 // geometry is what Open derives from the validated superblock.
@@ -101,8 +117,8 @@ func Open(r io.ReaderAt, size int64, opts *Options) (*FS, error) {
 	f.blocks = newLRU[uint64, []byte](blockCacheEntries)
 	f.inodes = newLRU[uint32, *inode](inodeCacheEntries)
 	f.descs = newLRU[uint32, *layout.GroupDesc](descCacheEntries)
-	if f.opts.Writable {
-		// Refusals, and the journal replay, before anything else.
+	if f.opts.Writable || f.opts.CheckWritable {
+		// Refusals, and the journal replay in memory, before anything else.
 		if err := f.openWritable(); err != nil {
 			return nil, err
 		}
@@ -119,8 +135,22 @@ func (f *FS) Superblock() layout.Superblock { return *f.sb }
 // BlockSize returns the filesystem block size in bytes.
 func (f *FS) BlockSize() int { return int(f.geo.blockSize) }
 
-// readAt reads len(p) bytes at off, refusing anything outside the image.
+// readAt reads len(p) bytes at off, refusing anything outside the image,
+// as the filesystem is: the image with what the checks before the first
+// write left pending laid over it (a journal replayed in memory, the
+// superblock's edits; replay_write.go).
 func (f *FS) readAt(p []byte, off int64, what string, num uint64) error {
+	if err := f.readDisk(p, off, what, num); err != nil {
+		return err
+	}
+	if pd := f.pend.Load(); pd != nil {
+		return pd.overlay(p, off)
+	}
+	return nil
+}
+
+// readDisk reads len(p) bytes at off from the image alone.
+func (f *FS) readDisk(p []byte, off int64, what string, num uint64) error {
 	if off < 0 || off > f.size || int64(len(p)) > f.size-off {
 		return corrupt(what, num, 0, off, "%d bytes at offset %#x lie outside the %d-byte image", len(p), off, f.size)
 	}

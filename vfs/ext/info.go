@@ -44,11 +44,16 @@ type Info struct {
 	Created         time.Time
 	LastWritten     time.Time
 	MMP             bool
-	// JournalReplayed is the number of blocks a journal replay wrote home
-	// when this FS was opened writable over a journal needing recovery;
-	// JournalWasReplayed says whether one happened.
-	JournalReplayed    int
-	JournalWasReplayed bool
+	// JournalReplayed is the number of blocks a journal replay carries
+	// home, when this FS was opened over a journal needing recovery and
+	// replayed it; JournalWasReplayed says whether one happened, and
+	// JournalReplayPending that it is held in memory only (the image has
+	// not been written since: Journal.NeedsRecovery is then still true).
+	// Every other field describes the filesystem as reads see it, replay
+	// included.
+	JournalReplayed      int
+	JournalWasReplayed   bool
+	JournalReplayPending bool
 }
 
 // Info describes the filesystem from its superblock.
@@ -72,6 +77,10 @@ func (f *FS) Info() Info {
 		MMP:         sb.FeatureIncompat.Has(layout.IncompatMMP),
 	}
 	i.JournalReplayed, i.JournalWasReplayed = f.JournalReplayed()
+	if f.replayPending() {
+		i.JournalReplayPending, i.Journal.NeedsRecovery = true, true
+		i.Incompat = (sb.FeatureIncompat | layout.IncompatRecover).Names()
+	}
 	switch {
 	case f.geo.metaCsum:
 		i.Checksums = "metadata_csum"

@@ -40,19 +40,26 @@ func (f *FS) journalStatus() JournalStatus {
 	return js
 }
 
-// checkJournalState refuses a journal that needs recovery unless allowed.
-// A writable open goes on: checkWritableState replays the journal (or
-// refuses) before anything is written.
+// checkJournalState replays, for a read-only open, a journal that needs
+// recovery into memory (replayInMemory: reads see what a mount would, the
+// image is not written). When that cannot be done safely it refuses
+// (ErrNeedsRecovery and the cause) unless AllowDirtyJournal, which reads
+// the unreplayed filesystem with a warning. A writable or checking open
+// has replayed (or refused) already, in checkWritableState.
 func (f *FS) checkJournalState() error {
 	js := f.journalStatus()
-	if !js.NeedsRecovery || f.opts.Writable {
+	if !js.NeedsRecovery || f.opts.Writable || f.opts.CheckWritable {
 		return nil
 	}
-	msg := fmt.Sprintf("the %s journal needs recovery: reads may miss the newest metadata", js.Kind)
-	if !f.opts.AllowDirtyJournal {
-		return fmt.Errorf("%w: %s", ErrNeedsRecovery, msg)
+	n, err := f.replayInMemory()
+	if err == nil {
+		f.warn(fmt.Sprintf("ext: the %s journal needs recovery: reading through a replay of %d blocks made in memory (the image is not changed)", js.Kind, n))
+		return nil
 	}
-	f.warn("ext: " + msg)
+	if !f.opts.AllowDirtyJournal {
+		return err
+	}
+	f.warn(fmt.Sprintf("ext: the %s journal needs recovery and was not replayed (%v): reads may miss the newest metadata", js.Kind, err))
 	return nil
 }
 

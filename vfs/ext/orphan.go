@@ -113,17 +113,13 @@ func (f *FS) countOrphanFile() (int, error) {
 
 // clearOrphanPresent clears orphan_present when the orphan file turned
 // out empty, as the kernel does at a clean unmount (e2fsck -n flags the
-// stale bit as an error).
+// stale bit as an error). The change is pending (replay_write.go): the
+// first commit writes it, a refusal or a read-only open never does.
 func (f *FS) clearOrphanPresent() error {
 	if !f.sb.FeatureROCompat.Has(layout.ROCompatOrphanPresent) {
 		return nil
 	}
-	w, err := f.writerAt()
-	if err != nil {
-		return err
-	}
-	return f.rewriteSuper(w, "clearing orphan_present", func(buf []byte, sb *layout.Superblock) {
-		const roCompatOff = 0x64
-		binary.LittleEndian.PutUint32(buf[roCompatOff:], uint32(sb.FeatureROCompat&^layout.ROCompatOrphanPresent))
+	return f.editSuper("clearing orphan_present", func(sb *layout.Superblock) {
+		sb.FeatureROCompat &^= layout.ROCompatOrphanPresent
 	})
 }

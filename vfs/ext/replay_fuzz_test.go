@@ -48,7 +48,7 @@ func FuzzJournalScan(f *testing.F) {
 		maxLen := uint32(min(len(area)/synthBS, 64))
 		start := 1 + uint32(data[5])%(maxLen-1)
 		l := synthJlog(area[:maxLen*synthBS], inc, compat, [16]byte{}, seq, start, maxLen)
-		txs, end, err := l.scanLog()
+		txs, revoked, end, err := l.scanLog()
 		if err != nil {
 			return
 		}
@@ -59,7 +59,10 @@ func FuzzJournalScan(f *testing.F) {
 		if blocks > int(maxLen-1) || uint32(len(txs)) != end-seq {
 			t.Fatalf("%d transactions of %d blocks from a %d-block log, end %d from %d", len(txs), blocks, maxLen-1, end, seq)
 		}
-		plan, err := l.replayPlan(txs, revokeTable(txs))
+		if len(revoked) > blocks {
+			t.Fatalf("a revoke table of %d blocks from %d logged blocks", len(revoked), blocks)
+		}
+		plan, err := l.replayPlan(txs, revoked)
 		if err != nil {
 			return
 		}

@@ -102,10 +102,11 @@ func (l *jlog) inJournal(b uint64) bool {
 	return false
 }
 
-// read reads journal block lb into buf (one block).
+// read reads journal block lb into buf (one block), from the image:
+// nothing replayed lies in the journal.
 func (l *jlog) read(lb uint32, buf []byte) error {
 	p := l.phys(lb)
-	return l.f.readAt(buf, int64(p)*int64(l.bs), "journal block", uint64(lb))
+	return l.f.readDisk(buf, int64(p)*int64(l.bs), "journal block", uint64(lb))
 }
 
 // next returns the log block after lb, wrapping at the end of the journal.

@@ -96,7 +96,7 @@ func rpMutateOnce(t *testing.T, r *rpImage, off int, what string) bool {
 func rpReplayQuiet(img string) (n int, err error) {
 	err = rpOpenRW(img, Options{}, func(f *FS) error {
 		var e error
-		n, e = f.replayJournal()
+		n, e = rpReplay(f)
 		return e
 	})
 	return n, err

@@ -213,11 +213,11 @@ func synthJlog(img []byte, inc layout.JournalIncompat, compat bool, uuid [16]byt
 
 // rpRunPlan runs the three passes on l.
 func rpRunPlan(l *jlog) ([]loggedBlock, uint32, error) {
-	txs, end, err := l.scanLog()
+	txs, revoked, end, err := l.scanLog()
 	if err != nil {
 		return nil, 0, err
 	}
-	plan, err := l.replayPlan(txs, revokeTable(txs))
+	plan, err := l.replayPlan(txs, revoked)
 	return plan, end, err
 }
 
@@ -359,8 +359,47 @@ func TestReplayEndlessLog(t *testing.T) {
 		binary.BigEndian.PutUint32(b[8:], uint32(i))
 	}
 	l := synthJlog(img, 0, false, [16]byte{}, 1, 1, maxLen)
-	txs, end, err := l.scanLog()
+	txs, _, end, err := l.scanLog()
 	if err != nil || len(txs) != maxLen-1 || end != maxLen {
 		t.Fatalf("got %d transactions, end %d, err %v; want %d, %d", len(txs), end, err, maxLen-1, maxLen)
+	}
+}
+
+// TestReplayManyRevokeBlocks: one transaction of 200 revoke blocks (50,400
+// records, far below maxRevokeRecords) is replayed, its revokes cancelling
+// the earlier copy: the records are counted once each (the count used to
+// add the transaction's running total at every block, refusing such a
+// transaction as "more than 4194304 revoke records"). Revokes of blocks
+// never logged do not enter the table.
+func TestReplayManyRevokeBlocks(t *testing.T) {
+	const revokeBlocks, perBlock = 200, (synthBS - layout.JournalRevokeHeaderSize) / 4
+	s := newSynth(0, false, 7, 256, 1)
+	s.add(synthTx{blocks: []uint64{300, 301}})
+	s.crc = ^uint32(0)
+	for i := 0; i < revokeBlocks; i++ {
+		recs := make([]uint64, perBlock)
+		for k := range recs {
+			recs[k] = uint64(1000 + i*perBlock + k)
+		}
+		if i == revokeBlocks-1 {
+			recs[perBlock-1] = 300
+		}
+		s.revoke(recs)
+	}
+	s.commit()
+	s.homes = append(s.homes, map[uint64][]byte{})
+	s.seq++
+	s.end()
+	l := s.jlog()
+	txs, revoked, _, err := l.scanLog()
+	if err != nil {
+		t.Fatalf("scan: %v", err)
+	}
+	if len(txs) != 2 || len(revoked) != 1 || revoked[300] != 8 {
+		t.Fatalf("%d transactions, revoke table %v; want 2 and {300: 8}", len(txs), revoked)
+	}
+	plan, err := l.replayPlan(txs, revoked)
+	if err != nil || len(plan) != 1 || plan[0].home != 301 {
+		t.Fatalf("plan %+v, %v; want block 301 only", plan, err)
 	}
 }

@@ -203,7 +203,7 @@ func rpReplayFile(t *testing.T, img string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, err := f.replayJournal()
+	n, err := rpReplay(f)
 	if err == nil && f.Superblock().FeatureIncompat.Has(layout.IncompatRecover) {
 		t.Errorf("needs_recovery still set after replay")
 	}

@@ -3,7 +3,6 @@ package ext
 import (
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/guestinject/guestinject/vfs/ext/layout"
 )
@@ -23,41 +22,36 @@ var ErrUnclean = errors.New("ext: filesystem is not clean")
 //     recorded (s_errno, an aborted journal: e2fsck would flag the
 //     filesystem) and no log left while needs_recovery is clear: refuse
 //     (ErrUnclean) unless Force.
-//  4. needs_recovery: replay the internal journal (replayJournal), or
-//     refuse with an error wrapping ErrNeedsRecovery when that cannot be
-//     done safely; then the replayed superblock's state is checked again.
-//  5. orphan inodes (s_last_orphan list, orphan_file entries): refuse
-//     (ErrOrphans) unless Force; e2fsck processes them. With none, a
-//     stale orphan_present flag is cleared, as the kernel's unmount does.
+//  4. needs_recovery: replay the internal journal into memory
+//     (replayInMemory), or refuse with an error wrapping ErrNeedsRecovery
+//     when that cannot be done safely; then 1-3 again, on the replayed
+//     filesystem.
+//  5. orphan inodes (s_last_orphan list, orphan_file entries), on the
+//     replayed filesystem: refuse (ErrOrphans) unless Force; e2fsck
+//     processes them. With none, a stale orphan_present flag is cleared,
+//     as the kernel's unmount does.
 //
-// Nothing is written unless every check before the replay passes; the
-// replay (what e2fsck would do first) and the orphan_present clearing are
-// the only writes this makes, so a refusal after the replay leaves the
-// replayed filesystem.
+// Nothing here writes: the replay and the superblock's edits (needs_recovery
+// and orphan_present cleared, free counts recounted) stay pending in memory,
+// where every read sees them, until the first commit writes them
+// (flushPending). So a refusal, at any step or later, leaves the image
+// byte for byte as it was, and a dry run makes the same checks.
 //
-// Calls on one FS are serialised, so concurrent first writes cannot
-// replay twice at once. The replay reloads the superblock and drops the
-// caches: call this before reads are shared (at Open).
+// It runs once per FS, at Open (checkWritable), before reads are shared:
+// the replay reloads the superblock and drops the caches.
 func (f *FS) checkWritableState() error {
-	mu, _ := stateLocks.LoadOrStore(f, &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
-	if err := f.checkMMP(); err != nil {
-		return err
-	}
-	if err := f.checkCleanState(); err != nil {
-		return err
-	}
-	if err := f.checkJournalHealth(); err != nil {
+	restore := f.warnOnce()
+	defer restore()
+	if err := f.checkState(); err != nil {
 		return err
 	}
 	if f.sb.FeatureIncompat.Has(layout.IncompatRecover) {
-		n, err := f.replayJournal()
+		n, err := f.replayInMemory()
 		if err != nil {
 			return err
 		}
-		f.warn(fmt.Sprintf("ext: replayed the journal: %d blocks written home", n))
-		if err := f.checkCleanState(); err != nil {
+		f.warn(fmt.Sprintf("ext: replayed the journal in memory (%d blocks); they reach the image before the first change", n))
+		if err := f.checkState(); err != nil {
 			return err
 		}
 	}
@@ -70,8 +64,33 @@ func (f *FS) checkWritableState() error {
 	return nil
 }
 
-// stateLocks serialises checkWritableState per FS.
-var stateLocks sync.Map // *FS -> *sync.Mutex
+// checkState runs steps 1-3 of checkWritableState.
+func (f *FS) checkState() error {
+	if err := f.checkMMP(); err != nil {
+		return err
+	}
+	if err := f.checkCleanState(); err != nil {
+		return err
+	}
+	return f.checkJournalHealth()
+}
+
+// warnOnce makes Options.Warn drop repeated messages (the checks run
+// twice around a replay) until the returned func restores it.
+func (f *FS) warnOnce() (restore func()) {
+	warn := f.opts.Warn
+	if warn == nil {
+		return func() {}
+	}
+	seen := map[string]bool{}
+	f.opts.Warn = func(m string) {
+		if !seen[m] {
+			seen[m] = true
+			warn(m)
+		}
+	}
+	return func() { f.opts.Warn = warn }
+}
 
 // checkCleanState refuses, unless Force, a superblock whose state is not
 // VALID or records errors.

@@ -1,11 +1,13 @@
 package ext
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -111,9 +113,10 @@ func TestWritableStateUnclean(t *testing.T) {
 	}
 }
 
-// TestWritableStateReplays: checkWritableState replays a dirty journal,
-// after which reads see the replayed blocks, the caches are fresh and the
-// filesystem is e2fsck-clean.
+// TestWritableStateReplays: a writable open replays a dirty journal in
+// memory: reads see the replayed blocks at once, the image is unchanged
+// until the first commit, which writes the replay home before its own
+// blocks; then the filesystem is e2fsck-clean.
 func TestWritableStateReplays(t *testing.T) {
 	testtool.Need(t, "mkfs.ext4", "debugfs", "e2fsck")
 	dir := t.TempDir()
@@ -131,39 +134,57 @@ func TestWritableStateReplays(t *testing.T) {
 	script := filepath.Join(dir, "script")
 	os.WriteFile(script, []byte("jo -c\njw -b "+blk+" "+data+"\njc\n"), 0o644)
 	testtool.Run(t, "debugfs", "-w", "-f", script, img)
+	orig, _ := os.ReadFile(img)
 
 	var warns []string
-	err := rpOpenRW(img, Options{Warn: func(m string) { warns = append(warns, m) }}, func(f *FS) error {
-		if got, _ := f.ReadFile("/hello"); string(got) != strings.Repeat("old ", 256) {
-			t.Errorf("before replay /hello reads %.12q", got)
-		}
-		if err := f.checkWritableState(); err != nil {
-			return err
-		}
-		if _, ok := f.inodes.get(12); ok { // /hello, cached by the read before the replay
-			t.Errorf("inode cache not dropped by the replay")
-		}
-		if f.Superblock().FeatureIncompat.Has(layout.IncompatRecover) {
-			t.Errorf("needs_recovery still set")
-		}
-		if n, ok := f.JournalReplayed(); !ok || n != 1 {
-			t.Errorf("JournalReplayed() = %d, %v; want 1, true", n, ok)
-		}
-		got, err := f.ReadFile("/hello")
-		if err != nil || string(got) != string(fresh) {
-			t.Errorf("after replay /hello reads %.12q, %v", got, err)
-		}
-		return nil
-	})
-	if err != nil {
+	f, fh := stOpenRW(t, img, Options{Writable: true, Warn: func(m string) { warns = append(warns, m) }})
+	defer fh.Close()
+	if f.Superblock().FeatureIncompat.Has(layout.IncompatRecover) {
+		t.Errorf("needs_recovery still set in the replayed view")
+	}
+	if n, ok := f.JournalReplayed(); !ok || n != 1 {
+		t.Errorf("JournalReplayed() = %d, %v; want 1, true", n, ok)
+	}
+	if got, err := f.ReadFile("/hello"); err != nil || string(got) != string(fresh) {
+		t.Errorf("after the replay in memory /hello reads %.12q, %v", got, err)
+	}
+	if info := f.Info(); !info.JournalReplayPending || !info.Journal.NeedsRecovery {
+		t.Errorf("Info before the first commit: pending %v, needs recovery %v; want both", info.JournalReplayPending, info.Journal.NeedsRecovery)
+	}
+	if now, _ := os.ReadFile(img); !bytes.Equal(now, orig) {
+		t.Fatal("the replay was written before any commit")
+	}
+	if err := f.ReplaceFile("/added", []byte("x\n")); err != nil {
 		t.Fatal(err)
+	}
+	if info := f.Info(); info.JournalReplayPending || info.Journal.NeedsRecovery {
+		t.Errorf("Info after the commit: pending %v, needs recovery %v; want neither", info.JournalReplayPending, info.Journal.NeedsRecovery)
 	}
 	if len(warns) == 0 || !strings.Contains(strings.Join(warns, "\n"), "replayed") {
 		t.Errorf("no warning tells of the replay: %q", warns)
 	}
 	if code, out := rpFsckN(t, img); code != 0 {
-		t.Fatalf("e2fsck -fn after replay: %d\n%s", code, out)
+		t.Fatalf("e2fsck -fn after the replay and a write: %d\n%s", code, out)
 	}
+	if got := testtool.Run(t, "debugfs", "-R", "cat /hello", img); !bytes.Contains(got, fresh) {
+		t.Errorf("on disk /hello is not the replayed content: %.40q", got)
+	}
+}
+
+// stOpenRW opens img read-write with opts and fails the test on an error.
+func stOpenRW(t *testing.T, img string, opts Options) (*FS, *os.File) {
+	t.Helper()
+	fh, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := fh.Stat()
+	f, err := Open(fh, st.Size(), &opts)
+	if err != nil {
+		fh.Close()
+		t.Fatalf("open: %v", err)
+	}
+	return f, fh
 }
 
 // TestWritableStateOrphansForce: orphans are refused, Force writes anyway.
@@ -177,22 +198,49 @@ func TestWritableStateOrphansForce(t *testing.T) {
 	}
 }
 
-// TestReplayReadOnlyImage: replay over a reader that cannot write is
-// refused with vfs.ErrReadOnly.
+// TestReplayReadOnlyImage: a read-only open over a reader that cannot
+// write replays the journal in memory: reads see every replayed block,
+// the revoked and uncommitted ones stay as they are, the journal reads as
+// empty, Info tells the replay is pending, and the image is unchanged.
 func TestReplayReadOnlyImage(t *testing.T) {
 	r := rpMake(t, rpCases[0])
+	before, _ := os.ReadFile(r.path)
 	fh, err := os.Open(r.path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fh.Close()
 	st, _ := fh.Stat()
-	f, err := Open(rpReaderOnly{fh}, st.Size(), &Options{AllowDirtyJournal: true})
+	var warns []string
+	f, err := Open(rpReaderOnly{fh}, st.Size(), &Options{Warn: func(m string) { warns = append(warns, m) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.replayJournal(); !errors.Is(err, vfs.ErrReadOnly) {
-		t.Fatalf("got %v, want ErrReadOnly", err)
+	buf := make([]byte, r.bs)
+	for home, want := range r.want {
+		if err := f.readAt(buf, int64(home)*int64(r.bs), "block", home); err != nil || !bytes.Equal(buf, want) {
+			t.Errorf("block %d does not read as its replayed copy (%v)", home, err)
+		}
+	}
+	for _, u := range r.untouch {
+		if err := f.readAt(buf, int64(u)*int64(r.bs), "block", u); err != nil || !bytes.Equal(buf, r.orig[int(u)*r.bs:int(u+1)*r.bs]) {
+			t.Errorf("block %d (revoked or uncommitted) reads changed (%v)", u, err)
+		}
+	}
+	if j, err := f.Journal(); err != nil || j.Start != 0 {
+		t.Errorf("journal after the replay in memory: %+v, %v; want an empty log", j, err)
+	}
+	if info := f.Info(); !info.JournalReplayPending || !info.Journal.NeedsRecovery || !slices.Contains(info.Incompat, "needs_recovery") {
+		t.Errorf("Info: pending %v, needs recovery %v, incompat %v", info.JournalReplayPending, info.Journal.NeedsRecovery, info.Incompat)
+	}
+	if len(warns) != 1 || !strings.Contains(warns[0], "in memory") {
+		t.Errorf("warnings %q, want one telling of the replay in memory", warns)
+	}
+	if now, _ := os.ReadFile(r.path); !bytes.Equal(now, before) {
+		t.Error("a read-only open changed the image")
+	}
+	if err := f.ReplaceFile("/x", nil); !errors.Is(err, vfs.ErrReadOnly) {
+		t.Errorf("write through a read-only open: %v, want ErrReadOnly", err)
 	}
 }
 
@@ -229,14 +277,24 @@ func TestWritableStateJournalErrno(t *testing.T) {
 }
 
 // TestWritableStateOrphanPresentCleared: orphan_present over an empty
-// orphan file (left by a crash) is cleared, and e2fsck -fn is then clean.
+// orphan file (left by a crash) does not refuse the write: the flag is
+// cleared, in memory until the first commit, and e2fsck -fn is then clean.
 func TestWritableStateOrphanPresentCleared(t *testing.T) {
 	img := stMkfs(t, "-O", "orphan_file")
 	testtool.Run(t, "debugfs", "-w", "-R", "feature orphan_present", img)
 	if code, _ := rpFsckN(t, img); code == 0 {
 		t.Fatal("e2fsck -fn does not flag orphan_present: the test proves nothing")
 	}
-	if err, _ := stCheck(t, img, Options{}); err != nil {
+	orig, _ := os.ReadFile(img)
+	f, fh := stOpenRW(t, img, Options{Writable: true})
+	defer fh.Close()
+	if f.Superblock().FeatureROCompat.Has(layout.ROCompatOrphanPresent) {
+		t.Error("orphan_present still set in the view")
+	}
+	if now, _ := os.ReadFile(img); !bytes.Equal(now, orig) {
+		t.Fatal("orphan_present was cleared on disk before any commit")
+	}
+	if err := f.MakePath("/d"); err != nil {
 		t.Fatal(err)
 	}
 	if code, out := rpFsckN(t, img); code != 0 {
@@ -244,32 +302,184 @@ func TestWritableStateOrphanPresentCleared(t *testing.T) {
 	}
 }
 
-// TestWritableOpenReplays: a writable Open accepts a journal needing
-// recovery (no AllowDirtyJournal), the write path's check replays it, and
-// Info reports the replay.
+// TestWritableOpenReplays: Open replays a journal needing recovery in
+// memory, read-only or writable; a writable FS writes the replay home at
+// its first commit, and the result matches e2fsck's replay block for block
+// outside the superblock and the blocks the write itself changed.
 func TestWritableOpenReplays(t *testing.T) {
 	r := rpMake(t, rpCases[1])
-	fh, err := os.OpenFile(r.path, os.O_RDWR, 0)
+	before, _ := os.ReadFile(r.path)
+	ro := mustOpen(t, r.path)
+	if n, ok := ro.JournalReplayed(); !ok || n < len(r.want) || !ro.Info().JournalReplayPending {
+		t.Errorf("read-only open: replayed %d, %v; pending %v", n, ok, ro.Info().JournalReplayPending)
+	}
+	f, fh := stOpenRW(t, r.path, Options{Writable: true})
+	defer fh.Close()
+	if now, _ := os.ReadFile(r.path); !bytes.Equal(now, before) {
+		t.Fatal("opening wrote to the image")
+	}
+	if err := f.MakePath("/newdir"); err != nil {
+		t.Fatal(err)
+	}
+	info := f.Info()
+	if !info.JournalWasReplayed || info.JournalReplayed < len(r.want) || info.Journal.NeedsRecovery || info.JournalReplayPending {
+		t.Errorf("Info after the first commit: replayed %v (%d blocks), needs recovery %v, pending %v",
+			info.JournalWasReplayed, info.JournalReplayed, info.Journal.NeedsRecovery, info.JournalReplayPending)
+	}
+	if code, out := rpFsckN(t, r.path); code != 0 {
+		t.Fatalf("e2fsck -fn: %d\n%s", code, out)
+	}
+	ab, _ := os.ReadFile(r.path)
+	for home, want := range r.want {
+		if !bytes.Equal(ab[int(home)*r.bs:int(home+1)*r.bs], want) {
+			t.Errorf("block %d: the replay did not land", home)
+		}
+	}
+}
+
+// stLogSuper logs img's superblock block in a committed journal
+// transaction, as the kernel does, after edit changed it: img then needs
+// recovery, and only the replay brings the edit.
+func stLogSuper(t *testing.T, img string, edit func(sb *layout.Superblock)) {
+	t.Helper()
+	b, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, _ := layout.DecodeSuperblock(b[1024:])
+	bs := 1024 << sb.LogBlockSize
+	sbBlock := 0
+	if bs == 1024 {
+		sbBlock = 1
+	}
+	edit(sb)
+	sb.FeatureIncompat |= layout.IncompatRecover
+	blk := append([]byte(nil), b[sbBlock*bs:(sbBlock+1)*bs]...)
+	at := 1024 - sbBlock*1024
+	if err := sb.Encode(blk[at:]); err != nil {
+		t.Fatal(err)
+	}
+	rpSetRecover(blk[at:]) // the checksum
+	dir := t.TempDir()
+	data := filepath.Join(dir, "sb")
+	os.WriteFile(data, blk, 0o644)
+	script := filepath.Join(dir, "script")
+	os.WriteFile(script, []byte(fmt.Sprintf("jo -c\njw -b %d %s\njc\n", sbBlock, data)), 0o644)
+	testtool.Run(t, "debugfs", "-w", "-f", script, img)
+	if !rpNeedsRecovery(t, img) {
+		t.Fatal("debugfs left no needs_recovery flag")
+	}
+}
+
+// TestReplayRecountsFreeCounts (kernel audit 01): the kernel leaves the
+// superblock's free counts stale on disk and recounts them from the group
+// descriptors after a recovery. After our replay and an injection,
+// e2fsck -fn must find no "count wrong": the counts were recounted before
+// the injection's own deltas applied.
+func TestReplayRecountsFreeCounts(t *testing.T) {
+	img := stMkfs(t, "-b", "1024")
+	stLogSuper(t, img, func(sb *layout.Superblock) {
+		sb.SetFreeBlocksCount(sb.FreeBlocksCount() + 100)
+		sb.FreeInodesCount += 10
+	})
+	f, fh := stOpenRW(t, img, Options{Writable: true})
+	defer fh.Close()
+	if err := f.ReplaceFile("/injected", bytes.Repeat([]byte("x"), 5000)); err != nil {
+		t.Fatal(err)
+	}
+	code, out := rpFsckN(t, img)
+	if strings.Contains(out, "count wrong") || code != 0 {
+		t.Fatalf("e2fsck -fn after the replay and a write: exit %d\n%s", code, out)
+	}
+	ro := mustOpen(t, img)
+	var blocks, inodes uint64
+	for g := uint32(0); g < ro.geo.groups; g++ {
+		d, err := ro.groupDesc(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks, inodes = blocks+uint64(d.FreeBlocksCount()), inodes+uint64(d.FreeInodesCount())
+	}
+	if sb := ro.Superblock(); sb.FreeBlocksCount() != blocks || uint64(sb.FreeInodesCount) != inodes {
+		t.Errorf("superblock counts %d blocks, %d inodes free; the descriptors %d and %d", sb.FreeBlocksCount(), sb.FreeInodesCount, blocks, inodes)
+	}
+}
+
+// TestRefusalAfterReplayWritesNothing (kernel audit 02): a journal whose
+// replay brings orphan inodes (the superblock's s_last_orphan, logged as
+// the kernel logs it) is refused, by a writable open and by a dry run's
+// checking open alike, and the image stays byte for byte as it was: the
+// replay is decided in memory, the refusal on the replayed view.
+func TestRefusalAfterReplayWritesNothing(t *testing.T) {
+	img := stMkfs(t)
+	stLogSuper(t, img, func(sb *layout.Superblock) { sb.LastOrphan = 11 })
+	orig, _ := os.ReadFile(img)
+	if err, _ := stCheckOpen(t, img, Options{Writable: true}); !errors.Is(err, ErrOrphans) {
+		t.Errorf("writable open: %v, want ErrOrphans", err)
+	}
+	if err, _ := stCheckOpen(t, img, Options{CheckWritable: true}); !errors.Is(err, ErrOrphans) {
+		t.Errorf("checking open: %v, want ErrOrphans", err)
+	}
+	if now, _ := os.ReadFile(img); !bytes.Equal(now, orig) {
+		t.Fatal("a refusal after the replay changed the image")
+	}
+	err, warns := stCheckOpen(t, img, Options{Writable: true, Force: true})
+	if err != nil || !strings.Contains(strings.Join(warns, "\n"), "orphan") {
+		t.Errorf("forced writable open: %v, warnings %q", err, warns)
+	}
+	if now, _ := os.ReadFile(img); !bytes.Equal(now, orig) {
+		t.Fatal("a forced open without a write changed the image")
+	}
+}
+
+// stCheckOpen opens img read-write with opts and returns Open's error and
+// its warnings.
+func stCheckOpen(t *testing.T, img string, opts Options) (error, []string) {
+	t.Helper()
+	var warns []string
+	opts.Warn = func(m string) { warns = append(warns, m) }
+	fh, err := os.OpenFile(img, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fh.Close()
 	st, _ := fh.Stat()
-	if _, err := Open(fh, st.Size(), nil); !errors.Is(err, ErrNeedsRecovery) {
-		t.Fatalf("read-only open of a dirty journal: %v, want ErrNeedsRecovery", err)
-	}
-	f, err := Open(fh, st.Size(), &Options{Writable: true})
+	_, err = Open(fh, st.Size(), &opts)
+	return err, warns
+}
+
+// TestCheckWritableOpen: a dry run's open (CheckWritable) over a reader
+// that cannot write accepts what a writable open accepts, a journal
+// needing recovery included (replayed in memory), refuses what it refuses,
+// and writes nothing.
+func TestCheckWritableOpen(t *testing.T) {
+	r := rpMake(t, rpCases[2])
+	before, _ := os.ReadFile(r.path)
+	fh, err := os.Open(r.path)
 	if err != nil {
-		t.Fatalf("writable open: %v", err)
+		t.Fatal(err)
 	}
-	if err := f.checkWritable(); err != nil {
-		t.Fatalf("write check: %v", err)
+	defer fh.Close()
+	st, _ := fh.Stat()
+	f, err := Open(rpReaderOnly{fh}, st.Size(), &Options{CheckWritable: true})
+	if err != nil {
+		t.Fatalf("checking open of a journal needing recovery: %v", err)
 	}
-	info := f.Info()
-	if !info.JournalWasReplayed || info.JournalReplayed < len(r.want) || info.Journal.NeedsRecovery {
-		t.Errorf("Info after replay: replayed %v (%d blocks), needs recovery %v", info.JournalWasReplayed, info.JournalReplayed, info.Journal.NeedsRecovery)
+	if n, ok := f.JournalReplayed(); !ok || n < len(r.want) {
+		t.Errorf("JournalReplayed() = %d, %v", n, ok)
 	}
-	if code, out := rpFsckN(t, r.path); code != 0 {
-		t.Fatalf("e2fsck -fn: %d\n%s", code, out)
+	if err := f.MakePath("/d"); !errors.Is(err, vfs.ErrReadOnly) {
+		t.Errorf("write through a checking open: %v, want ErrReadOnly", err)
+	}
+	if now, _ := os.ReadFile(r.path); !bytes.Equal(now, before) {
+		t.Fatal("a checking open changed the image")
+	}
+	unclean := stMkfs(t)
+	testtool.Run(t, "debugfs", "-w", "-R", "ssv state 0", unclean)
+	if err, _ := stCheckOpen(t, unclean, Options{CheckWritable: true}); !errors.Is(err, ErrUnclean) {
+		t.Errorf("checking open of an unclean filesystem: %v, want ErrUnclean", err)
+	}
+	if _, err := openImage(t, unclean, &Options{}); err != nil {
+		t.Errorf("plain read-only open of an unclean filesystem: %v", err)
 	}
 }

@@ -9,9 +9,10 @@ import (
 
 // commit finishes the transaction and writes it: first everything that
 // can fail without I/O (extent trees, frees, inode encoding, bitmaps and
-// their checksums, descriptors, the superblock), then the blocks in the
-// crash-safe order, then the superblock. A failure before the first
-// write leaves the image unchanged.
+// their checksums, descriptors, the superblock), then what the checks
+// before the first write left pending (a journal replayed in memory:
+// flushPending), then the blocks in the crash-safe order, then the
+// superblock. A failure before the first write leaves the image unchanged.
 func (t *tx) commit() error {
 	if t.closed {
 		return fmt.Errorf("ext: internal error: commit of a closed transaction")
@@ -22,6 +23,9 @@ func (t *tx) commit() error {
 	}
 	sbuf, sb, err := t.superblock()
 	if err != nil {
+		return err
+	}
+	if err := t.f.flushPending(t.w); err != nil { // a replay held in memory goes first
 		return err
 	}
 	if err := t.writeBlocks(); err != nil {
