@@ -179,21 +179,55 @@ func mergeable(a, b xext) bool {
 }
 
 // initialise turns block l of uninitialised extent i into an initialised
-// one (splitting the extent) and returns its physical block.
+// one and returns its physical block. As the kernel does, the extent is
+// split into at most an unwritten head, the written block and an
+// unwritten tail, and the written block joins a neighbouring written
+// extent that continues it logically and physically (up to the longest
+// initialised extent), so writing a preallocated range block by block
+// leaves one written extent, not one per block.
 func (fm *fileMap) initialise(i int, l uint64) uint64 {
 	e := fm.exts[i]
 	d := l - e.lblk
+	w := xext{l, e.pblk + d, 1, false}
+	fm.dirty = true
+	if d == 0 && i > 0 && mergeable(fm.exts[i-1], w) {
+		// The common case, a preallocated range written in order: the
+		// written extent before grows, this one shrinks, in place.
+		fm.exts[i-1].n++
+		if e.n == 1 {
+			fm.exts = append(fm.exts[:i], fm.exts[i+1:]...)
+			fm.mergeNext(i - 1)
+		} else {
+			fm.exts[i] = xext{e.lblk + 1, e.pblk + 1, e.n - 1, true}
+		}
+		return w.pblk
+	}
 	var parts []xext
 	if d > 0 {
 		parts = append(parts, xext{e.lblk, e.pblk, d, true})
 	}
-	parts = append(parts, xext{l, e.pblk + d, 1, false})
+	parts = append(parts, w)
 	if rest := e.n - d - 1; rest > 0 {
-		parts = append(parts, xext{l + 1, e.pblk + d + 1, rest, true})
+		parts = append(parts, xext{l + 1, w.pblk + 1, rest, true})
 	}
 	fm.exts = append(fm.exts[:i], append(parts, fm.exts[i+1:]...)...)
-	fm.dirty = true
-	return e.pblk + d
+	j := i
+	if d > 0 {
+		j++
+	}
+	fm.mergeNext(j)
+	if j > 0 {
+		fm.mergeNext(j - 1)
+	}
+	return w.pblk
+}
+
+// mergeNext joins extent j with extent j+1 when they are mergeable.
+func (fm *fileMap) mergeNext(j int) {
+	if j+1 < len(fm.exts) && mergeable(fm.exts[j], fm.exts[j+1]) {
+		fm.exts[j].n += fm.exts[j+1].n
+		fm.exts = append(fm.exts[:j+1], fm.exts[j+2:]...)
+	}
 }
 
 // truncateExtents drops every block from logical block keep on.
