@@ -115,9 +115,14 @@ func (t *tx) extentMapBlock(in *inode, l uint64, alloc bool) (uint64, bool, erro
 		return 0, false, err
 	}
 	i, at := fm.find(l)
-	if i >= 0 && !fm.exts[i].uninit {
+	if i >= 0 {
 		e := fm.exts[i]
-		return e.pblk + l - e.lblk, false, nil
+		if err := t.checkTarget(mapKind(in), in.num, int64(l), e.pblk+l-e.lblk); err != nil {
+			return 0, false, err
+		}
+		if !e.uninit {
+			return e.pblk + l - e.lblk, false, nil
+		}
 	}
 	if !alloc {
 		return 0, false, nil
@@ -262,7 +267,7 @@ func (t *tx) truncateExtents(in *inode, keep uint64) error {
 
 // freeFileBlocks frees blocks of in and lowers its i_blocks.
 func (t *tx) freeFileBlocks(in *inode, start, n uint64) error {
-	if err := t.freeBlocks(start, n); err != nil {
+	if err := t.freeBlocks(in.num, start, n); err != nil {
 		return err
 	}
 	t.addBlocks(in, -int64(n))
