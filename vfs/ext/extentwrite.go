@@ -227,6 +227,23 @@ func (fm *fileMap) initialise(i int, l uint64) uint64 {
 	return w.pblk
 }
 
+// coalesce merges every run of mergeable neighbours in exts (in place): a
+// map rewritten at commit is stored with as few extents as the kernel
+// would leave, even when it was loaded fragmented (for instance one
+// extent per block, as earlier versions of this engine wrote
+// preallocated ranges).
+func coalesce(exts []xext) []xext {
+	out := exts[:0]
+	for _, e := range exts {
+		if k := len(out); k > 0 && mergeable(out[k-1], e) {
+			out[k-1].n += e.n
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
 // mergeNext joins extent j with extent j+1 when they are mergeable.
 func (fm *fileMap) mergeNext(j int) {
 	if j+1 < len(fm.exts) && mergeable(fm.exts[j], fm.exts[j+1]) {
@@ -303,6 +320,7 @@ func (t *tx) writeTree(fm *fileMap) error {
 		}
 	}
 	fm.tree = nil
+	fm.exts = coalesce(fm.exts)
 	entries := make([]treeEntry, len(fm.exts))
 	for i, e := range fm.exts {
 		entries[i] = treeEntry{lblk: e.lblk, ext: e}

@@ -150,14 +150,15 @@ func (f *FS) validRange(n, count uint64) bool {
 }
 
 // block returns metadata block n through the cache. Callers must not
-// modify the returned slice. A block read for inode ino (a directory
-// block, extent node, indirect block) is remembered as that inode's, so
-// the write engine can refuse to write another inode's data over it.
+// modify the returned slice. On a writable FS, a block read for inode
+// ino (a directory block, extent node, indirect block) is remembered as
+// that inode's, so the write engine can refuse to write another inode's
+// data over it.
 func (f *FS) block(n uint64, what string, ino uint32) ([]byte, error) {
 	if !f.validBlock(n) {
 		return nil, corrupt(what, n, ino, -1, "block number out of range (filesystem has %d blocks)", f.geo.blocksCount)
 	}
-	if ino != 0 {
+	if ino != 0 && f.opts.Writable {
 		f.noteOwner(n, ino, what)
 	}
 	if b, ok := f.blocks.get(n); ok {

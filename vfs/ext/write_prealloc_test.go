@@ -203,3 +203,25 @@ func TestInitialiseRespectsMaxLen(t *testing.T) {
 		t.Fatalf("map %+v: the full extent must not grow past %d", fm.exts, max)
 	}
 }
+
+// TestCoalesce: a fragmented map (one extent per block, as the engine
+// once left preallocated ranges) is stored merged, within the extent
+// length limits and never across a change of written state or a
+// physical gap.
+func TestCoalesce(t *testing.T) {
+	var exts []xext
+	for i := uint64(0); i < 100; i++ {
+		exts = append(exts, xext{i, 1000 + i, 1, false})
+	}
+	exts = append(exts, xext{100, 1100, 5, true}, xext{105, 1105, 5, true}, xext{110, 2000, 3, true}, xext{113, 2003, 1, false})
+	got := coalesce(exts)
+	want := []xext{{0, 1000, 100, false}, {100, 1100, 10, true}, {110, 2000, 3, true}, {113, 2003, 1, false}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("coalesce: %v, want %v", got, want)
+	}
+	max := maxExtentLen(true)
+	got = coalesce([]xext{{0, 10, max, true}, {max, 10 + max, 1, true}})
+	if len(got) != 2 {
+		t.Fatalf("coalesce merged past the longest unwritten extent: %v", got)
+	}
+}

@@ -18,8 +18,8 @@ import (
 // blocks a rewrite or truncation frees. A damaged or hostile pointer can
 // name any block: the group descriptor table, an inode table, the
 // journal. Every such block is checked (checkTarget) when the pointer is
-// followed, and every block a transaction is about to write is checked
-// again at commit, before the first write (checkWrites):
+// followed; the first two checks run again at commit, before the first
+// write, on every block the transaction is about to write (checkWrites):
 //
 //   - it is not filesystem metadata: a superblock copy, the group
 //     descriptor table and its reserved blocks, a block or inode bitmap,
@@ -28,18 +28,29 @@ import (
 //     before s_first_data_block;
 //   - it is marked in use in its group's block bitmap (a mapped block
 //     marked free is corruption, and the allocator may already have given
-//     it away).
+//     it away);
+//   - it is not a block the engine read recently for another inode, or
+//     as another kind of block (FS.owners: a bounded LRU filled by
+//     FS.block with directory blocks, extent nodes, indirect and xattr
+//     blocks, emptied of the blocks each commit frees). A lookup reads
+//     every directory on its path, so a file mapped onto one of them is
+//     caught.
+//
+// Frees through pointers get the same checks (checkFree), the allocator
+// refuses the same metadata when a bitmap calls it free (checkFreeRun),
+// and the bitmaps and inode table blocks a group descriptor locates must
+// not overlap other metadata (checkPlaced).
 //
 // Metadata locations are computed per group from the superblock and the
 // descriptors of the group's flex group (what initBlockBitmap assumes
 // too), not by scanning: the cost follows the groups an operation
-// touches. What these checks cannot see cheaply is a block that is in
-// use by ANOTHER file or directory (a cross-link): that needs every
-// inode's map; e2fsck's pass 1 is that scan.
+// touches. What these checks cannot see is a block in use by another
+// inode the engine has not read (another file's data, a directory off
+// the operation's paths): that needs every inode's map, e2fsck's pass 1.
 
 // ErrBadTarget: an on-disk pointer names a block the engine must not write
-// or free (metadata, or a block its bitmap marks free). It wraps
-// vfs.ErrCorrupt.
+// or free (metadata, a block its bitmap marks free, another inode's
+// block). It wraps vfs.ErrCorrupt.
 var ErrBadTarget = fmt.Errorf("ext: on-disk pointer names a block that must not be written: %w", vfs.ErrCorrupt)
 
 // metaKind says what a metadata run holds.
