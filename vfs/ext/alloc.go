@@ -79,15 +79,21 @@ func (t *tx) allocIn(g uint32, from, n uint64) (uint64, uint64, error) {
 }
 
 // checkFreeRun refuses blocks a (damaged) bitmap calls free although
-// they hold the group's own superblock copy, descriptors, bitmaps or
-// inode table, or are used by this transaction.
+// they hold filesystem metadata (the group's superblock copy and
+// descriptors, the bitmaps and inode tables of its flex group, the
+// journal, the MMP block: see writecheck.go), or are used by this
+// transaction.
 func (t *tx) checkFreeRun(gr *txGroup, start, n uint64) error {
-	f, d := t.f, &gr.desc
-	sb, sn := f.superAndDescBlocks(gr.g)
-	it, itn := d.InodeTable(), f.itableBlocks()
+	r, meta, err := t.metadataIn(start, n)
+	if err != nil {
+		return err
+	}
+	if meta {
+		return corrupt("block bitmap", uint64(gr.g), 0, -1, "block %d is marked free but holds %s", max(start, r.start), r)
+	}
 	for b := start; b < start+n; b++ {
-		if (b >= sb && b < sb+sn) || b == d.BlockBitmap() || b == d.InodeBitmap() || (b >= it && b < it+itn) || t.blocks[b] != nil {
-			return corrupt("block bitmap", uint64(gr.g), 0, -1, "block %d is marked free but holds metadata", b)
+		if t.blocks[b] != nil {
+			return corrupt("block bitmap", uint64(gr.g), 0, -1, "block %d is marked free but the transaction uses it", b)
 		}
 	}
 	return nil
@@ -99,14 +105,18 @@ func (t *tx) allocBlock(goal uint64) (uint64, error) {
 	return b, err
 }
 
-// freeBlocks frees blocks [start, start+n) at commit. Buffers the
-// transaction held for them are dropped.
-func (t *tx) freeBlocks(start, n uint64) error {
+// freeBlocks frees blocks [start, start+n) of inode ino (0: none) at
+// commit. Buffers the transaction held for them are dropped. Blocks that
+// are filesystem metadata are refused (a damaged pointer named them).
+func (t *tx) freeBlocks(ino uint32, start, n uint64) error {
 	if n == 0 {
 		return nil
 	}
 	if !t.f.validRange(start, n) {
-		return corrupt("block", start, 0, -1, "freeing %d blocks outside the filesystem", n)
+		return corrupt("block", start, ino, -1, "freeing %d blocks outside the filesystem", n)
+	}
+	if err := t.checkFree(ino, start, n); err != nil {
+		return err
 	}
 	for i := uint64(0); i < n; i++ {
 		t.forget(start + i)
@@ -146,6 +156,7 @@ func (t *tx) applyFrees() error {
 			t.freeBlocksDelta += int64(freed)
 		}
 	}
+	t.released = append(t.released, t.freed...)
 	t.freed = nil
 	return nil
 }
@@ -295,6 +306,12 @@ func (t *tx) dropXattrBlock(in *inode) error {
 	if blk == 0 {
 		return nil
 	}
+	if !t.f.validBlock(blk) {
+		return corrupt("inode", uint64(in.num), 0, -1, "xattr block %d outside the filesystem", blk)
+	}
+	if err := t.checkTarget(kindXattr, in.num, -1, blk); err != nil {
+		return err
+	}
 	b, err := t.metaBlock(blk, kindXattr)
 	if err != nil {
 		return err
@@ -306,7 +323,7 @@ func (t *tx) dropXattrBlock(in *inode) error {
 	in.raw.SetFileACL(0)
 	t.addBlocks(in, -1)
 	if h.Refcount <= 1 {
-		return t.freeBlocks(blk, 1)
+		return t.freeBlocks(in.num, blk, 1)
 	}
 	putLE32(b[4:], h.Refcount-1)
 	return t.onSeal(blk, func(b []byte) { t.sealXattrBlock(blk, b) })

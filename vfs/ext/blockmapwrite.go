@@ -63,6 +63,9 @@ func (t *tx) blockMapMapBlock(in *inode, l uint64, alloc bool) (uint64, bool, er
 		if !t.f.validBlock(ptr) {
 			return 0, false, corrupt("block map", l, in.num, -1, "indirect block %d outside the filesystem", ptr)
 		}
+		if err := t.checkTarget(kindIndirect, in.num, int64(l), ptr); err != nil {
+			return 0, false, err
+		}
 		b, err := t.metaBlock(ptr, kindIndirect)
 		if err != nil {
 			return 0, false, err
@@ -86,6 +89,9 @@ func (t *tx) bmLeaf(in *inode, ptr, l uint64, alloc bool, set func(uint32), goal
 	if ptr != 0 {
 		if !t.f.validBlock(ptr) {
 			return 0, false, corrupt("block map", l, in.num, -1, "logical block %d maps to block %d outside the filesystem", l, ptr)
+		}
+		if err := t.checkTarget(mapKind(in), in.num, int64(l), ptr); err != nil {
+			return 0, false, err
 		}
 		return ptr, false, nil
 	}
@@ -160,6 +166,9 @@ func (t *tx) truncInd(in *inode, blk uint64, level int, base, keep uint64, budge
 		return false, corrupt("block map", blk, in.num, -1, "indirect block %d is invalid or visited too often", blk)
 	}
 	*budget--
+	if err := t.checkTarget(kindIndirect, in.num, int64(base), blk); err != nil {
+		return false, err
+	}
 	b, err := t.metaBlock(blk, kindIndirect)
 	if err != nil {
 		return false, err

@@ -115,9 +115,14 @@ func (t *tx) extentMapBlock(in *inode, l uint64, alloc bool) (uint64, bool, erro
 		return 0, false, err
 	}
 	i, at := fm.find(l)
-	if i >= 0 && !fm.exts[i].uninit {
+	if i >= 0 {
 		e := fm.exts[i]
-		return e.pblk + l - e.lblk, false, nil
+		if err := t.checkTarget(mapKind(in), in.num, int64(l), e.pblk+l-e.lblk); err != nil {
+			return 0, false, err
+		}
+		if !e.uninit {
+			return e.pblk + l - e.lblk, false, nil
+		}
 	}
 	if !alloc {
 		return 0, false, nil
@@ -179,21 +184,72 @@ func mergeable(a, b xext) bool {
 }
 
 // initialise turns block l of uninitialised extent i into an initialised
-// one (splitting the extent) and returns its physical block.
+// one and returns its physical block. As the kernel does, the extent is
+// split into at most an unwritten head, the written block and an
+// unwritten tail, and the written block joins a neighbouring written
+// extent that continues it logically and physically (up to the longest
+// initialised extent), so writing a preallocated range block by block
+// leaves one written extent, not one per block.
 func (fm *fileMap) initialise(i int, l uint64) uint64 {
 	e := fm.exts[i]
 	d := l - e.lblk
+	w := xext{l, e.pblk + d, 1, false}
+	fm.dirty = true
+	if d == 0 && i > 0 && mergeable(fm.exts[i-1], w) {
+		// The common case, a preallocated range written in order: the
+		// written extent before grows, this one shrinks, in place.
+		fm.exts[i-1].n++
+		if e.n == 1 {
+			fm.exts = append(fm.exts[:i], fm.exts[i+1:]...)
+			fm.mergeNext(i - 1)
+		} else {
+			fm.exts[i] = xext{e.lblk + 1, e.pblk + 1, e.n - 1, true}
+		}
+		return w.pblk
+	}
 	var parts []xext
 	if d > 0 {
 		parts = append(parts, xext{e.lblk, e.pblk, d, true})
 	}
-	parts = append(parts, xext{l, e.pblk + d, 1, false})
+	parts = append(parts, w)
 	if rest := e.n - d - 1; rest > 0 {
-		parts = append(parts, xext{l + 1, e.pblk + d + 1, rest, true})
+		parts = append(parts, xext{l + 1, w.pblk + 1, rest, true})
 	}
 	fm.exts = append(fm.exts[:i], append(parts, fm.exts[i+1:]...)...)
-	fm.dirty = true
-	return e.pblk + d
+	j := i
+	if d > 0 {
+		j++
+	}
+	fm.mergeNext(j)
+	if j > 0 {
+		fm.mergeNext(j - 1)
+	}
+	return w.pblk
+}
+
+// coalesce merges every run of mergeable neighbours in exts (in place): a
+// map rewritten at commit is stored with as few extents as the kernel
+// would leave, even when it was loaded fragmented (for instance one
+// extent per block, as earlier versions of this engine wrote
+// preallocated ranges).
+func coalesce(exts []xext) []xext {
+	out := exts[:0]
+	for _, e := range exts {
+		if k := len(out); k > 0 && mergeable(out[k-1], e) {
+			out[k-1].n += e.n
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// mergeNext joins extent j with extent j+1 when they are mergeable.
+func (fm *fileMap) mergeNext(j int) {
+	if j+1 < len(fm.exts) && mergeable(fm.exts[j], fm.exts[j+1]) {
+		fm.exts[j].n += fm.exts[j+1].n
+		fm.exts = append(fm.exts[:j+1], fm.exts[j+2:]...)
+	}
 }
 
 // truncateExtents drops every block from logical block keep on.
@@ -228,7 +284,7 @@ func (t *tx) truncateExtents(in *inode, keep uint64) error {
 
 // freeFileBlocks frees blocks of in and lowers its i_blocks.
 func (t *tx) freeFileBlocks(in *inode, start, n uint64) error {
-	if err := t.freeBlocks(start, n); err != nil {
+	if err := t.freeBlocks(in.num, start, n); err != nil {
 		return err
 	}
 	t.addBlocks(in, -int64(n))
@@ -264,6 +320,7 @@ func (t *tx) writeTree(fm *fileMap) error {
 		}
 	}
 	fm.tree = nil
+	fm.exts = coalesce(fm.exts)
 	entries := make([]treeEntry, len(fm.exts))
 	for i, e := range fm.exts {
 		entries[i] = treeEntry{lblk: e.lblk, ext: e}

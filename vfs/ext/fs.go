@@ -48,6 +48,7 @@ const (
 	blockCacheEntries = 64
 	inodeCacheEntries = 256
 	descCacheEntries  = 256
+	ownerEntries      = 1 << 14 // blocks remembered with the inode that uses them (writecheck.go)
 )
 
 // FS is an open ext2/3/4 filesystem. It is safe for concurrent reads.
@@ -61,11 +62,13 @@ type FS struct {
 	blocks *lru[uint64, []byte]
 	inodes *lru[uint32, *inode]
 	descs  *lru[uint32, *layout.GroupDesc]
+	owners *lru[uint64, blockOwner] // the inode each recently read inode block belongs to
 
 	// Write engine state (tx.go): one transaction at a time, and the
 	// outcome of the checks made before the first write.
 	writeMu    sync.Mutex
 	writeCheck *checkResult
+	wmeta      *fixedMetaCache // metadata outside the descriptors (writecheck.go)
 
 	// pend is what the checks before the first write decided to write
 	// (replay_write.go): reads see it, the first commit writes it.
@@ -117,6 +120,7 @@ func Open(r io.ReaderAt, size int64, opts *Options) (*FS, error) {
 	f.blocks = newLRU[uint64, []byte](blockCacheEntries)
 	f.inodes = newLRU[uint32, *inode](inodeCacheEntries)
 	f.descs = newLRU[uint32, *layout.GroupDesc](descCacheEntries)
+	f.owners = newLRU[uint64, blockOwner](ownerEntries)
 	if f.opts.Writable || f.opts.CheckWritable {
 		// Refusals, and the journal replay in memory, before anything else.
 		if err := f.openWritable(); err != nil {
@@ -176,10 +180,16 @@ func (f *FS) validRange(n, count uint64) bool {
 }
 
 // block returns metadata block n through the cache. Callers must not
-// modify the returned slice.
+// modify the returned slice. On a writable FS, a block read for inode
+// ino (a directory block, extent node, indirect block) is remembered as
+// that inode's, so the write engine can refuse to write another inode's
+// data over it.
 func (f *FS) block(n uint64, what string, ino uint32) ([]byte, error) {
 	if !f.validBlock(n) {
 		return nil, corrupt(what, n, ino, -1, "block number out of range (filesystem has %d blocks)", f.geo.blocksCount)
+	}
+	if ino != 0 && f.opts.Writable {
+		f.noteOwner(n, ino, what)
 	}
 	if b, ok := f.blocks.get(n); ok {
 		return b, nil

@@ -49,6 +49,9 @@ func (t *tx) prepare() error {
 	if err := t.applyFrees(); err != nil {
 		return err
 	}
+	if err := t.checkWrites(); err != nil {
+		return err
+	}
 	if err := t.flushInodes(); err != nil {
 		return err
 	}
@@ -175,6 +178,7 @@ func (t *tx) writeAt(p []byte, off int64, what string, num uint64) error {
 // refreshCaches brings the read caches in step with what was written.
 func (t *tx) refreshCaches(sb *layout.Superblock) {
 	f := t.f
+	f.forgetOwners(t.released)
 	for n, b := range t.blocks {
 		if _, ok := f.blocks.get(n); ok {
 			f.blocks.put(n, append([]byte(nil), b.buf...))
