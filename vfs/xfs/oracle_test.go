@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/vfs"
+	"github.com/guestinject/guestinject/vfs/xfs/layout"
 )
 
 // compareTree checks every object of the host tree src against the
@@ -121,6 +122,7 @@ func compareTree(t *testing.T, f *FS, src string, broken map[string]bool) int {
 func TestOracleMatrix(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	buildSource(t, src, treeOpts{nodeEntries: 3000})
+	seen := map[string]bool{}
 	for _, c := range []struct {
 		name string
 		args []string
@@ -160,9 +162,36 @@ func TestOracleMatrix(t *testing.T) {
 			if ok, err := f.HasFile("/links/dangling"); ok || err != nil {
 				t.Errorf("HasFile(dangling) = %v, %v", ok, err)
 			}
+			for _, d := range []string{"/dirs/sf", "/dirs/block", "/dirs/leaf", "/dirs/node"} {
+				seen[dirShape(t, f, d)] = true
+			}
 			if err := f.ReplaceFile("/etc/passwd", nil); !errorsIs(err, vfs.ErrReadOnly) {
 				t.Errorf("ReplaceFile on a read-only engine: %v", err)
 			}
 		})
 	}
+	// The matrix must have exercised every directory shape.
+	for _, want := range []string{"shortform", "block/extents", "leaf/extents", "node/extents", "node/btree"} {
+		if !seen[want] {
+			t.Errorf("no layout of the matrix produced a %s directory (saw %v)", want, seen)
+		}
+	}
+}
+
+// dirShape names the form of directory p: its fork format and, when
+// extent-mapped, block, leaf or node.
+func dirShape(t *testing.T, f *FS, p string) string {
+	t.Helper()
+	_, in, err := f.resolve("stat", p, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.core.Format == layout.FormatLocal {
+		return "shortform"
+	}
+	m, err := f.openDir(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return [...]string{"block", "leaf", "node"}[m.form] + "/" + in.core.Format.String()
 }
