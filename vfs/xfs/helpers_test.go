@@ -273,3 +273,9 @@ func repairCheck(t testing.TB, img string, broken map[string]bool) {
 		t.Errorf("xfs_repair -n did not finish:\n%s", out)
 	}
 }
+
+// runAllowFail runs a reference tool whose non-zero exit is an answer.
+func runAllowFail(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return string(out), err
+}
