@@ -279,3 +279,8 @@ func runAllowFail(name string, args ...string) (string, error) {
 	out, err := exec.Command(name, args...).CombinedOutput()
 	return string(out), err
 }
+
+// putCRC stores the CRC32c of b (its field at off counted as zero).
+func putCRC(b []byte, off int) {
+	binary.LittleEndian.PutUint32(b[off:], layout.Checksum(b, off))
+}
