@@ -3,6 +3,7 @@ package xfs
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -174,5 +175,19 @@ func TestLabelUUID(t *testing.T) {
 	u := f.UUID()
 	if u[0] != 0x0f || u[15] != 0xf0 {
 		t.Errorf("uuid %x", u)
+	}
+}
+
+// TestInfo: the summary matches xfs_db's superblock print.
+func TestInfo(t *testing.T) {
+	img := smallImage(t, "-L", "infotest")
+	in := openImage(t, img, nil).Info()
+	out := xfsDB(t, img, "sb 0", "p dblocks", "p icount", "p uuid")
+	want := fmt.Sprintf("dblocks = %d\nicount = %d\nuuid = %s\n", in.Blocks, in.Inodes, UUIDString(in.UUID))
+	if out != want || in.Label != "infotest" || in.Version != 5 || !in.Log.Clean {
+		t.Errorf("Info %+v; xfs_db:\n%s", in, out)
+	}
+	if !strings.Contains(strings.Join(in.Features, ","), "crc") || !strings.Contains(strings.Join(in.Features, ","), "finobt") {
+		t.Errorf("features %v", in.Features)
 	}
 }
