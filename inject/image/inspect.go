@@ -3,6 +3,7 @@ package image
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -10,7 +11,9 @@ import (
 
 	"github.com/guestinject/guestinject/formats"
 	"github.com/guestinject/guestinject/partition"
+	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/ext"
+	"github.com/guestinject/guestinject/vfs/xfs"
 )
 
 // Report is what `inject inspect` prints: the container, its backing
@@ -80,7 +83,7 @@ func partitionReport(p partition.Partition, c Candidate) PartitionReport {
 	}
 }
 
-// FSReport describes an ext filesystem.
+// FSReport describes an ext or XFS filesystem.
 type FSReport struct {
 	Type       string   `json:"type"`
 	Label      string   `json:"label,omitempty"`
@@ -161,6 +164,9 @@ func containerReport(path string, info *formats.Info) *Report {
 }
 
 func describeFS(disk formats.Disk, t *partition.Table, c Candidate) *FSReport {
+	if c.Kind == "xfs" {
+		return describeXFS(disk, t, c)
+	}
 	if !strings.HasPrefix(c.Kind, "ext") {
 		return nil
 	}
@@ -186,6 +192,32 @@ func describeFS(disk formats.Disk, t *partition.Table, c Candidate) *FSReport {
 	}
 }
 
+// describeXFS describes an XFS filesystem (read-only: Clean is the log's
+// state, Journal says where the log is).
+func describeXFS(disk formats.Disk, t *partition.Table, c Candidate) *FSReport {
+	sec, err := section(disk, t, c.Number)
+	if err != nil {
+		return nil
+	}
+	fsys, err := xfs.Open(sec, sec.Size(), &xfs.Options{AllowDirtyLog: true})
+	if err != nil {
+		return nil
+	}
+	in := fsys.Info()
+	j := "internal log"
+	if in.Log.External {
+		j = "external log"
+	} else if !in.Log.Clean {
+		j += " (needs recovery)"
+	}
+	return &FSReport{
+		Type: c.Kind, Label: in.Label, UUID: xfs.UUIDString(in.UUID),
+		Size: int64(in.Blocks) * int64(in.BlockSize), BlockSize: in.BlockSize,
+		FreeBytes: int64(in.FreeBlocks) * int64(in.BlockSize), Inodes: uint32(min(in.Inodes, 1<<32-1)),
+		FreeInodes: uint32(min(in.FreeInodes, 1<<32-1)), Features: in.Features, Clean: in.Log.Clean, Journal: j,
+	}
+}
+
 // describeRoot reads the OS name and version of the root on partition num.
 func describeRoot(disk formats.Disk, t *partition.Table, num int) (*RootReport, error) {
 	rr := &RootReport{Partition: num}
@@ -193,7 +225,11 @@ func describeRoot(disk formats.Disk, t *partition.Table, num int) (*RootReport, 
 	if err != nil {
 		return nil, err
 	}
-	fsys, err := ext.Open(sec, sec.Size(), &ext.Options{AllowDirtyJournal: true})
+	var fsys vfs.FS
+	fsys, err = ext.Open(sec, sec.Size(), &ext.Options{AllowDirtyJournal: true})
+	if errors.Is(err, ext.ErrNotExt) {
+		fsys, err = xfs.Open(sec, sec.Size(), &xfs.Options{AllowDirtyLog: true})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", describePart(sec.part), err)
 	}

@@ -7,7 +7,9 @@ import (
 
 	"github.com/guestinject/guestinject/formats"
 	"github.com/guestinject/guestinject/partition"
+	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/ext"
+	"github.com/guestinject/guestinject/vfs/xfs"
 )
 
 // rootMarkers: a guest root has /etc and one of these.
@@ -88,13 +90,18 @@ func inspectCandidate(c *Candidate, sec *partition.Section) {
 		return
 	}
 	c.Kind, c.Label, c.UUID = sig.Kind, sig.Label, sig.UUID
-	if !strings.HasPrefix(sig.Kind, "ext") {
+	var fsys rootProbe
+	switch {
+	case strings.HasPrefix(sig.Kind, "ext"):
+		fsys, err = ext.Open(sec, sec.Size(), &ext.Options{AllowDirtyJournal: true})
+	case sig.Kind == "xfs":
+		fsys, err = xfs.Open(sec, sec.Size(), &xfs.Options{AllowDirtyLog: true})
+	default:
 		if sig.Kind != "" {
-			c.Why = "not an ext filesystem; not supported as a guest root yet"
+			c.Why = "not an ext or XFS filesystem; not supported as a guest root yet"
 		}
 		return
 	}
-	fsys, err := ext.Open(sec, sec.Size(), &ext.Options{AllowDirtyJournal: true})
 	if err != nil {
 		c.Why = "cannot open: " + err.Error()
 		return
@@ -102,8 +109,14 @@ func inspectCandidate(c *Candidate, sec *partition.Section) {
 	c.Root, c.Why = looksLikeRoot(fsys)
 }
 
+// rootProbe is what root detection asks of a filesystem engine.
+type rootProbe interface {
+	Stat(p string) (vfs.FileInfo, error)
+	HasFile(p string) (bool, error)
+}
+
 // looksLikeRoot: /etc is a directory and one of rootMarkers exists.
-func looksLikeRoot(fsys *ext.FS) (bool, string) {
+func looksLikeRoot(fsys rootProbe) (bool, string) {
 	st, err := fsys.Stat("/etc")
 	if err != nil || !st.IsDir() {
 		return false, "no /etc directory"
