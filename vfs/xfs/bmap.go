@@ -23,6 +23,28 @@ const (
 // attr fork, sorted by file offset and checked: no overlap, every extent
 // inside one allocation group of the filesystem.
 func (f *FS) forkExtents(in *inode, attr bool) ([]layout.Extent, error) {
+	if attr {
+		return f.readForkExtents(in, true)
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.exts != nil {
+		return in.exts, nil
+	}
+	exts, err := f.readForkExtents(in, false)
+	if err == nil && exts != nil && len(exts) <= maxCachedExtents {
+		in.exts = exts
+	}
+	return exts, err
+}
+
+// maxCachedExtents bounds the extent list an inode keeps (32 bytes each:
+// at most 32 MiB over the inodeCacheEntries cached inodes).
+const maxCachedExtents = 1 << 12
+
+// readForkExtents decodes a fork's extent list from the inode and its
+// bmap btree.
+func (f *FS) readForkExtents(in *inode, attr bool) ([]layout.Extent, error) {
 	fork, format, count, what := in.data, in.core.Format, in.core.DataExtents(), "data fork"
 	if attr {
 		fork, format, count, what = in.attr, in.core.AFormat, in.core.AttrExtents(), "attr fork"

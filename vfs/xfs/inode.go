@@ -2,6 +2,7 @@ package xfs
 
 import (
 	"io/fs"
+	"sync"
 	"time"
 
 	"github.com/guestinject/guestinject/vfs"
@@ -14,6 +15,12 @@ type inode struct {
 	core *layout.InodeCore
 	data []byte // the data fork area
 	attr []byte // the attr fork area, nil when the inode has none
+
+	// The data fork's extent list, kept once read when it is small
+	// (maxCachedExtents): repeated lookups in a directory do not walk
+	// its bmap btree again.
+	mu   sync.Mutex
+	exts []layout.Extent
 }
 
 // inode reads and validates inode ino through the inode cache.

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/xfs/layout"
@@ -48,6 +49,11 @@ func compareTree(t *testing.T, f *FS, src string, broken map[string]bool) int {
 			return nil
 		}
 		n++
+		// mkfs stamps every inode with its own run time: decoding
+		// (bigtime or classic seconds) must land near now.
+		if d := time.Since(fi.ModTime); d < -time.Minute || d > time.Hour {
+			t.Errorf("%s: mtime %v is not mkfs time", gp, fi.ModTime)
+		}
 		if fi.Mode != st.Mode() {
 			t.Errorf("%s: mode %v, host %v", gp, fi.Mode, st.Mode())
 		}
