@@ -145,6 +145,7 @@ func TestOracleMatrix(t *testing.T) {
 		{"agcount32", []string{"-d", "agcount=32"}},
 		{"v4-b512", []string{"-m", "crc=0", "-b", "size=512"}},
 		{"nrext64-bigtime", []string{"-i", "nrext64=1", "-m", "bigtime=1"}},
+		{"asciici", []string{"-n", "version=ci"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			img := filepath.Join(t.TempDir(), c.name+".img")
@@ -163,6 +164,14 @@ func TestOracleMatrix(t *testing.T) {
 			for p, want := range map[string]string{"/links/abs": "hello xfs\n", "/links/rel": "hello xfs\n"} {
 				if got, err := f.ReadFile(p); err != nil || string(got) != want {
 					t.Errorf("ReadFile(%s) = %q, %v", p, got, err)
+				}
+			}
+			// ASCII case-insensitive directories find names in any case
+			// (their hash folds case); the others do not.
+			ci := c.name == "asciici"
+			for _, p := range []string{"/ETC/Passwd", "/dirs/LEAF/Entry-000123", "/dirs/node/ENTRY-002999"} {
+				if ok, err := f.HasFile(p); ok != ci || err != nil {
+					t.Errorf("HasFile(%s) = %v, %v on a %v ascii-ci filesystem", p, ok, err, ci)
 				}
 			}
 			if ok, err := f.HasFile("/links/dangling"); ok || err != nil {
