@@ -33,15 +33,10 @@ const (
 	posixACLDefault = "system.posix_acl_default"
 )
 
-// fullName prefixes a stored name with its namespace, the way Linux lists
-// it: POSIX ACLs under system.*, the rest under trusted., security. or
-// user. by the entry's flags.
+// fullName prefixes a stored name with its namespace by the entry's
+// flags: trusted., security. or user..
 func fullName(flags uint8, name string) string {
 	switch {
-	case flags&layout.AttrRoot != 0 && name == aclFileName:
-		return posixACLAccess
-	case flags&layout.AttrRoot != 0 && name == aclDefaultName:
-		return posixACLDefault
 	case flags&layout.AttrRoot != 0:
 		return "trusted." + name
 	case flags&layout.AttrSecure != 0:
@@ -50,9 +45,27 @@ func fullName(flags uint8, name string) string {
 	return "user." + name
 }
 
-// xattrs lists the attributes of in, from the short-form fork or the attr
-// fork's leaf (and node) blocks.
+// xattrs lists the attributes of in as Linux does: each stored one, plus
+// the POSIX ACLs again under their system.* names (values converted by
+// GetXattr).
 func (f *FS) xattrs(in *inode) ([]xattr, error) {
+	xs, err := f.storedXattrs(in)
+	for _, x := range xs {
+		switch x.name {
+		case "trusted." + aclFileName:
+			x.name = posixACLAccess
+			xs = append(xs, x)
+		case "trusted." + aclDefaultName:
+			x.name = posixACLDefault
+			xs = append(xs, x)
+		}
+	}
+	return xs, err
+}
+
+// storedXattrs lists the attributes stored for in, from the short-form
+// fork or the attr fork's leaf (and node) blocks.
+func (f *FS) storedXattrs(in *inode) ([]xattr, error) {
 	if in.attr == nil {
 		return nil, nil
 	}
