@@ -2,12 +2,15 @@ package xfs
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/guestinject/guestinject/vfs"
 )
 
 // TestHardLinkAndSpotCheck: protofiles cannot express hard links, so the
@@ -133,5 +136,17 @@ func TestHolesAndUnwritten(t *testing.T) {
 				t.Fatalf("unwritten extent: %v, zero %v", err, bytes.Equal(got, make([]byte, 4096)))
 			}
 		})
+	}
+}
+
+// TestRealtimeFileRefused: a file whose data lives on the realtime device
+// (which this engine cannot see) is refused as unsupported, not read from
+// the data device.
+func TestRealtimeFileRefused(t *testing.T) {
+	img := smallImage(t)
+	xfsDBWrite(t, img, "path /etc/passwd", "write -d core.realtime 1")
+	f := openImage(t, img, nil)
+	if _, err := f.ReadFile("/etc/passwd"); !errors.Is(err, vfs.ErrUnsupported) {
+		t.Fatalf("ReadFile of a realtime file: %v", err)
 	}
 }

@@ -160,6 +160,10 @@ func TestKernelImage(t *testing.T) {
 	if err != nil || len(ents) != 2000 || ents[1999].Name != "n01999" {
 		t.Fatalf("ReadDir(/big): %d entries, %v", len(ents), err)
 	}
+	_, frag, err := f.resolve("stat", "/data/fragmented", false)
+	if err != nil || frag.core.Format.String() != "btree" || frag.core.DataExtents() < 300 {
+		t.Errorf("/data/fragmented is not a 300-extent btree-mapped file: %v", err)
+	}
 	if shape := dirShape(t, f, "/big"); shape != "node/extents" && shape != "node/btree" {
 		t.Errorf("/big is %s, want node form", shape)
 	}
