@@ -69,7 +69,7 @@ func (f *FS) openDir(dir *inode) (*dirMap, error) {
 // data magics when data is set, else 16-bit da magics).
 func (f *FS) dirBlock(m *dirMap, fb uint64, data bool, want ...uint32) ([]byte, uint32, error) {
 	g := &f.geo
-	w := where{what: "directory block", ag: -1, block: int64(fb), ino: m.dir.ino, off: -1}
+	w := where{what: "directory", ag: -1, block: int64(fb), ino: m.dir.ino, off: -1}
 	n := 1 << g.dirBlkLog
 	var b []byte
 	var lin int64
@@ -263,7 +263,7 @@ func (f *FS) dirEntries(dir *inode) ([]dirent, error) {
 			if err != nil {
 				return nil, err
 			}
-			w := where{what: "directory block", ag: -1, block: int64(fb), ino: dir.ino, off: -1}
+			w := where{what: "directory", ag: -1, block: int64(fb), ino: dir.ino, off: -1}
 			if err := f.dataEntries(b, magic, w, add); err != nil {
 				return nil, err
 			}
@@ -370,7 +370,7 @@ func (f *FS) lookup(dir *inode, name string) (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		w := where{what: "directory block", ag: -1, block: 0, ino: dir.ino, off: -1}
+		w := where{what: "directory", ag: -1, block: 0, ino: dir.ino, off: -1}
 		leaf, _, err := f.blockLeaf(b, w)
 		if err != nil {
 			return 0, err
@@ -415,7 +415,7 @@ func (f *FS) entryByAddress(m *dirMap, addr uint32) (dirent, error) {
 	dblk := off / uint64(g.dirBlkSize)
 	in := int(off % uint64(g.dirBlkSize))
 	fb := dblk << g.dirBlkLog
-	w := where{what: "directory block", ag: -1, block: int64(fb), ino: m.dir.ino, off: -1}
+	w := where{what: "directory", ag: -1, block: int64(fb), ino: m.dir.ino, off: -1}
 	if off >= layout.DirLeafOffset {
 		return dirent{}, w.corrupt("leaf entry address %#x points past the data area", addr)
 	}

@@ -26,7 +26,7 @@ var (
 // CorruptError reports inconsistent metadata: which structure, where it
 // is, and the inode it belongs to. It wraps vfs.ErrCorrupt or ErrChecksum.
 type CorruptError struct {
-	What   string // "superblock", "AGF", "inode", "bmbt block", "directory block", ...
+	What   string // "superblock", "AGF", "inode", "bmbt block", "directory", "attr fork", ...
 	AG     int64  // allocation group, -1 when unknown or irrelevant
 	Block  int64  // filesystem block (or directory/attribute block for What's kind), -1 when unknown
 	Ino    uint64 // the inode concerned, 0 if none

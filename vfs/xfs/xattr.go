@@ -126,7 +126,7 @@ func (f *FS) storedXattrs(in *inode) ([]xattr, error) {
 
 // attrBlock reads attr-fork block fb and checks its v5 header.
 func (f *FS) attrBlock(in *inode, exts []layout.Extent, fb uint64) ([]byte, error) {
-	w := where{what: "attr block", ag: -1, block: int64(fb), ino: in.ino, off: -1}
+	w := where{what: "attr fork", ag: -1, block: int64(fb), ino: in.ino, off: -1}
 	b, lin, err := f.readMapped(exts, fb, 1, w)
 	if err != nil {
 		return nil, err
