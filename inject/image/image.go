@@ -21,6 +21,7 @@ import (
 	"github.com/guestinject/guestinject/partition"
 	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/ext"
+	"github.com/guestinject/guestinject/vfs/xfs"
 )
 
 // Errors of root detection; test with errors.Is.
@@ -79,7 +80,9 @@ type Image struct {
 	Disk      formats.Disk     // *formats.Image when opened by Open
 	Table     *partition.Table // nil when Offset was given
 	Partition partition.Partition
-	FS        *ext.FS
+	// FS is the guest filesystem: *ext.FS, or *xfs.FS (read-only) for
+	// an XFS root.
+	FS vfs.FS
 
 	// stage holds the filesystem's writes until Commit (nil when
 	// read-only or when staging is off).
@@ -203,11 +206,31 @@ func (im *Image) openFS(sec *partition.Section, disk formats.Disk, o Options) er
 		dev = im.stage
 	}
 	fsys, err := ext.Open(dev, size, &ext.Options{Writable: o.Writable || o.Rehearse, Force: o.Force, AllowDirtyJournal: o.AllowDirtyJournal, CheckWritable: o.CheckWritable && !o.Writable && !o.Rehearse, Warn: o.Warn})
+	if errors.Is(err, ext.ErrNotExt) {
+		var xf *xfs.FS
+		if xf, err = openXFS(sec, size, o); err == nil {
+			im.FS, im.stage = xf, nil
+			return nil
+		}
+		if errors.Is(err, xfs.ErrNotXFS) {
+			err = fmt.Errorf("%w (nor %w)", ext.ErrNotExt, xfs.ErrNotXFS)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", describePart(im.Partition), err)
 	}
 	im.FS = fsys
 	return nil
+}
+
+// openXFS opens an XFS filesystem: read-only, so a writable open is
+// refused before anything is read past the superblock.
+func openXFS(sec io.ReaderAt, size int64, o Options) (*xfs.FS, error) {
+	f, err := xfs.Open(sec, size, &xfs.Options{AllowDirtyLog: o.AllowDirtyJournal, Warn: o.Warn})
+	if err == nil && (o.Writable || o.Rehearse) {
+		return nil, fmt.Errorf("xfs: this engine only reads XFS: %w", vfs.ErrReadOnly)
+	}
+	return f, err
 }
 
 // partSection is a partition and the section of the disk that holds it.

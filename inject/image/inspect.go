@@ -4,12 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/guestinject/guestinject/formats"
 	"github.com/guestinject/guestinject/partition"
 	"github.com/guestinject/guestinject/vfs/ext"
+	"github.com/guestinject/guestinject/vfs/xfs"
 )
 
 // Report is what `inject inspect` prints: the container, its backing
@@ -120,7 +120,7 @@ func Inspect(path string, o Options) (*Report, error) {
 	}
 	r.Table = TableReport{Scheme: string(t.Scheme), SectorSize: t.SectorSize, DiskGUID: t.DiskGUID, Hybrid: t.Hybrid, Warnings: t.Warnings}
 	cands := Candidates(disk, disk.Size(), t)
-	opened := map[int]*ext.FS{}
+	opened := map[int]RootProbe{}
 	for _, c := range cands {
 		p, err := t.Partition(c.Number)
 		if err != nil {
@@ -162,9 +162,20 @@ func containerReport(path string, info *formats.Info) *Report {
 	return r
 }
 
-// describeFS describes an ext filesystem root detection opened; kind is
-// what Identify called it.
-func describeFS(fsys *ext.FS, kind string) *FSReport {
+// describeFS describes a filesystem root detection opened; kind is what
+// Identify called it.
+func describeFS(fsys RootProbe, kind string) *FSReport {
+	switch f := fsys.(type) {
+	case *ext.FS:
+		return describeExt(f, kind)
+	case *xfs.FS:
+		return describeXFS(f, kind)
+	}
+	return nil
+}
+
+// describeExt describes an ext filesystem.
+func describeExt(fsys *ext.FS, kind string) *FSReport {
 	in := fsys.Info()
 	feats := append(append(append([]string{}, in.Compat...), in.Incompat...), in.ROCompat...)
 	j := string(in.Journal.Kind)
@@ -179,6 +190,24 @@ func describeFS(fsys *ext.FS, kind string) *FSReport {
 	}
 }
 
+// describeXFS describes an XFS filesystem (Clean is the log's state,
+// Journal says where the log is).
+func describeXFS(fsys *xfs.FS, kind string) *FSReport {
+	in := fsys.Info()
+	j := "internal log"
+	if in.Log.External {
+		j = "external log"
+	} else if !in.Log.Clean {
+		j += " (needs recovery)"
+	}
+	return &FSReport{
+		Type: kind, Label: in.Label, UUID: xfs.UUIDString(in.UUID),
+		Size: int64(in.Blocks) * int64(in.BlockSize), BlockSize: in.BlockSize,
+		FreeBytes: int64(in.FreeBlocks) * int64(in.BlockSize), Inodes: uint32(min(in.Inodes, 1<<32-1)),
+		FreeInodes: uint32(min(in.FreeInodes, 1<<32-1)), Features: in.Features, Clean: in.Log.Clean, Journal: j,
+	}
+}
+
 // maxMarkerFile bounds what inspect and root detection read of a guest
 // file (os-release): the content, not the size the inode claims, decides
 // what is allocated.
@@ -186,15 +215,18 @@ const maxMarkerFile = 64 << 10
 
 // describeRoot reads the OS name and version of the root on partition num,
 // through fsys when root detection already opened it.
-func describeRoot(disk formats.Disk, t *partition.Table, num int, fsys *ext.FS) (*RootReport, error) {
+func describeRoot(disk formats.Disk, t *partition.Table, num int, fsys RootProbe) (*RootReport, error) {
 	rr := &RootReport{Partition: num}
 	if fsys == nil {
 		sec, err := section(disk, t, num)
 		if err != nil {
 			return nil, err
 		}
-		fsys, err = ext.Open(sec, sec.Size(), &ext.Options{AllowDirtyJournal: true, MaxReadFileSize: maxMarkerFile})
+		sig, err := partition.Identify(sec, sec.Size())
 		if err != nil {
+			return nil, fmt.Errorf("%s: %w", describePart(sec.part), err)
+		}
+		if fsys, err = openProbe(sec.Section, sig.Kind); err != nil {
 			return nil, fmt.Errorf("%s: %w", describePart(sec.part), err)
 		}
 	}
@@ -215,17 +247,17 @@ var errMarkerTooLarge = fmt.Errorf("larger than %d bytes", maxMarkerFile)
 
 // readMarker reads the guest file p if it holds at most maxMarkerFile
 // bytes. The size the inode claims is checked before anything is read,
-// and the read itself stops after maxMarkerFile+1 bytes whatever the size
-// said, so an inode claiming a gigabyte costs nothing.
-func readMarker(fsys *ext.FS, p string) ([]byte, error) {
-	f, err := fsys.OpenFile(p)
+// and the filesystems root detection opens cap ReadFile at maxMarkerFile
+// too (openProbe), so an inode claiming a gigabyte costs nothing.
+func readMarker(fsys RootProbe, p string) ([]byte, error) {
+	st, err := fsys.Stat(p)
 	if err != nil {
 		return nil, err
 	}
-	if f.Size() > maxMarkerFile {
-		return nil, fmt.Errorf("%s: %d bytes: %w", p, f.Size(), errMarkerTooLarge)
+	if st.Size > maxMarkerFile {
+		return nil, fmt.Errorf("%s: %d bytes: %w", p, st.Size, errMarkerTooLarge)
 	}
-	data, err := io.ReadAll(io.LimitReader(f.Reader(), maxMarkerFile+1))
+	data, err := fsys.ReadFile(p)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/guestinject/guestinject/partition"
 	"github.com/guestinject/guestinject/vfs/ext"
+	"github.com/guestinject/guestinject/vfs/xfs"
 )
 
 // rootMarkers: a guest root has /etc and one of these.
@@ -27,7 +28,7 @@ type Candidate struct {
 	Extended  bool   `json:"extended,omitempty"`
 	ReadError string `json:"-"`
 
-	fs *ext.FS // the filesystem opened to look for the root markers
+	fs RootProbe // the filesystem opened to look for the root markers (*ext.FS or *xfs.FS)
 }
 
 func (c Candidate) String() string {
@@ -49,16 +50,16 @@ func (c Candidate) String() string {
 	return s
 }
 
-// MaxRootProbes bounds the ext filesystems root detection opens: every
+// MaxRootProbes bounds the filesystems root detection opens: every
 // partition's signature is read (a few small blocks each), but only the
-// first MaxRootProbes ext filesystems, in table order, are opened to look
+// first MaxRootProbes ext or XFS filesystems, in table order, are opened to look
 // for the root markers. A GPT may list 32768 partitions; a disk with more
 // ext filesystems than this names its root with --partition N. The ones
 // not opened say so in their Why.
 const MaxRootProbes = 64
 
 // whyNotProbed is the Why of an ext filesystem past MaxRootProbes.
-var whyNotProbed = fmt.Sprintf("not examined: root detection opens at most %d ext filesystems; choose it with --partition N", MaxRootProbes)
+var whyNotProbed = fmt.Sprintf("not examined: root detection opens at most %d filesystems; choose it with --partition N", MaxRootProbes)
 
 // Candidates inspects every partition of t (or the whole disk) and says
 // which look like a guest root. It reads only superblocks and the few
@@ -103,7 +104,7 @@ func Candidates(disk io.ReaderAt, diskSize int64, t *partition.Table) []Candidat
 }
 
 // identify fills in what the partition's signature says; it reports
-// whether the partition holds an ext filesystem to look into.
+// whether the partition holds an ext or XFS filesystem to look into.
 func identify(c *Candidate, sec *partition.Section) bool {
 	sig, err := partition.Identify(sec, sec.Size())
 	if err != nil {
@@ -111,38 +112,35 @@ func identify(c *Candidate, sec *partition.Section) bool {
 		return false
 	}
 	c.Kind, c.Label, c.UUID = sig.Kind, sig.Label, sig.UUID
-	if !strings.HasPrefix(sig.Kind, "ext") {
+	if !strings.HasPrefix(sig.Kind, "ext") && sig.Kind != "xfs" {
 		if sig.Kind != "" {
-			c.Why = "not an ext filesystem; not supported as a guest root yet"
+			c.Why = "not an ext or XFS filesystem; not supported as a guest root yet"
 		}
 		return false
 	}
 	return true
 }
 
-// probeRoot opens the ext filesystem and looks for the root markers.
+// probeRoot opens the filesystem identify recognised and looks for the
+// root markers.
 func probeRoot(c *Candidate, sec *partition.Section) {
-	fsys, err := ext.Open(sec, sec.Size(), &ext.Options{AllowDirtyJournal: true, MaxReadFileSize: maxMarkerFile})
+	fsys, err := openProbe(sec, c.Kind)
 	if err != nil {
 		c.Why = "cannot open: " + err.Error()
 		return
 	}
 	c.fs = fsys
-	c.Root, c.Why = looksLikeRoot(fsys)
+	c.Root, c.Why = LooksLikeGuestRoot(fsys)
 }
 
-// looksLikeRoot: /etc is a directory and one of rootMarkers exists.
-func looksLikeRoot(fsys *ext.FS) (bool, string) {
-	st, err := fsys.Stat("/etc")
-	if err != nil || !st.IsDir() {
-		return false, "no /etc directory"
+// openProbe opens a filesystem read-only for root detection and inspect:
+// a journal or log needing recovery is read through, and ReadFile is
+// capped at maxMarkerFile.
+func openProbe(sec *partition.Section, kind string) (RootProbe, error) {
+	if kind == "xfs" {
+		return xfs.Open(sec, sec.Size(), &xfs.Options{AllowDirtyLog: true, MaxReadFileSize: maxMarkerFile})
 	}
-	for _, m := range rootMarkers {
-		if ok, _ := fsys.HasFile(m); ok {
-			return true, ""
-		}
-	}
-	return false, "has /etc but none of " + strings.Join(rootMarkers, ", ")
+	return ext.Open(sec, sec.Size(), &ext.Options{AllowDirtyJournal: true, MaxReadFileSize: maxMarkerFile})
 }
 
 // findRoot picks the one candidate that looks like a guest root.

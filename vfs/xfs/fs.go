@@ -1,0 +1,124 @@
+package xfs
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/guestinject/guestinject/vfs/xfs/layout"
+)
+
+// Options tune Open.
+type Options struct {
+	// AllowDirtyLog opens a filesystem whose log needs recovery, or whose
+	// log state cannot be told (an external log); reads may then miss the
+	// newest metadata, and Warn is told so. Without it such an open fails
+	// with an error wrapping ErrNeedsRecovery.
+	AllowDirtyLog bool
+	Warn          func(msg string) // may be nil
+	// MaxReadFileSize caps what ReadFile loads into memory (default
+	// DefaultMaxReadFileSize); larger files are read through OpenFile.
+	MaxReadFileSize int64
+}
+
+// DefaultMaxReadFileSize is ReadFile's default cap.
+const DefaultMaxReadFileSize = 1 << 30
+
+// Cache sizes: small and fixed, whatever the filesystem's size.
+const (
+	blockCacheEntries = 64
+	inodeCacheEntries = 256
+)
+
+// FS is an open XFS filesystem, read-only. It is safe for concurrent reads.
+type FS struct {
+	r    io.ReaderAt
+	size int64
+	opts Options
+	sb   *layout.Superblock
+	geo  geometry
+	log  LogState
+
+	blocks *lru[bufKey, []byte] // metadata buffers
+	inodes *lru[uint64, *inode]
+}
+
+// Open reads the superblock of the XFS filesystem held in the first size
+// bytes of r, validates it, and tells from the log whether the filesystem
+// was cleanly unmounted. Nothing else is read until asked for.
+func Open(r io.ReaderAt, size int64, opts *Options) (*FS, error) {
+	f := &FS{r: r, size: size}
+	if opts != nil {
+		f.opts = *opts
+	}
+	if f.opts.MaxReadFileSize <= 0 {
+		f.opts.MaxReadFileSize = DefaultMaxReadFileSize
+	}
+	if err := f.loadSuperblock(); err != nil {
+		return nil, err
+	}
+	f.blocks = newLRU[bufKey, []byte](blockCacheEntries)
+	f.inodes = newLRU[uint64, *inode](inodeCacheEntries)
+	if err := f.checkLog(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Superblock returns a copy of the decoded primary superblock.
+func (f *FS) Superblock() layout.Superblock { return *f.sb }
+
+// BlockSize returns the filesystem block size in bytes.
+func (f *FS) BlockSize() int { return int(f.geo.blockSize) }
+
+// Label returns the filesystem label.
+func (f *FS) Label() string { return f.sb.Label() }
+
+// UUID returns the user-visible filesystem UUID.
+func (f *FS) UUID() [16]byte { return f.sb.UUID }
+
+// Log reports what Open found in the log.
+func (f *FS) Log() LogState { return f.log }
+
+// bufKey names a cached buffer: its byte offset and length.
+type bufKey struct {
+	off int64
+	n   int
+}
+
+// readAt reads exactly len(p) bytes at off, which must lie inside the
+// section; w names what is read for the error.
+func (f *FS) readAt(p []byte, off int64, w where) error {
+	if off < 0 || off > f.size || int64(len(p)) > f.size-off {
+		w.off = off
+		return w.corrupt("%d bytes at offset %#x lie outside the %d-byte filesystem", len(p), off, f.size)
+	}
+	n, err := f.r.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("xfs: reading %s at offset %#x: %w", w.what, off, err)
+}
+
+// cached returns n bytes at off through the block cache. Callers must not
+// modify the slice.
+func (f *FS) cached(off int64, n int, w where) ([]byte, error) {
+	key := bufKey{off, n}
+	if b, ok := f.blocks.get(key); ok {
+		return b, nil
+	}
+	b := make([]byte, n)
+	if err := f.readAt(b, off, w); err != nil {
+		return nil, err
+	}
+	f.blocks.put(key, b)
+	return b, nil
+}
+
+func (f *FS) warn(format string, args ...any) {
+	if f.opts.Warn != nil {
+		f.opts.Warn(fmt.Sprintf(format, args...))
+	}
+}

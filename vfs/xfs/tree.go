@@ -1,0 +1,65 @@
+package xfs
+
+import (
+	"errors"
+	"io/fs"
+
+	"github.com/guestinject/guestinject/vfs"
+)
+
+// tree serves vfs.Resolve over inode numbers.
+type tree struct{ f *FS }
+
+func (t tree) Root() (uint64, error) { return t.f.sb.RootIno, nil }
+
+func (t tree) Lookup(dir uint64, name string) (uint64, error) {
+	in, err := t.f.inode(dir)
+	if err != nil {
+		return 0, err
+	}
+	if !in.isDir() {
+		return 0, vfs.ErrNotDir
+	}
+	return t.f.lookup(in, name)
+}
+
+func (t tree) Type(n uint64) (fs.FileMode, error) {
+	in, err := t.f.inode(n)
+	if err != nil {
+		return 0, err
+	}
+	return in.mode().Type(), nil
+}
+
+func (t tree) Readlink(n uint64) (string, error) {
+	in, err := t.f.inode(n)
+	if err != nil {
+		return "", err
+	}
+	return t.f.readlink(in)
+}
+
+// resolve walks p with guest semantics and loads the inode it names.
+func (f *FS) resolve(op, p string, follow bool) (vfs.Resolved[uint64], *inode, error) {
+	r, err := vfs.Resolve[uint64](tree{f}, p, follow)
+	if err != nil {
+		return r, nil, relabel(op, p, err)
+	}
+	if !r.Exists {
+		return r, nil, vfs.PathErr(op, p, fs.ErrNotExist)
+	}
+	in, err := f.inode(r.Node)
+	if err != nil {
+		return r, nil, vfs.PathErr(op, p, err)
+	}
+	return r, in, nil
+}
+
+// relabel gives an error from vfs.Resolve the caller's operation name.
+func relabel(op, p string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return vfs.PathErr(op, p, pe.Err)
+	}
+	return vfs.PathErr(op, p, err)
+}
