@@ -11,6 +11,7 @@ import (
 	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/ext"
 	"github.com/guestinject/guestinject/vfs/local"
+	"github.com/guestinject/guestinject/vfs/xfs"
 )
 
 // openForRead parses the read verbs' shared flags and opens TARGET
@@ -74,6 +75,12 @@ func catFile(fsys vfs.FS, p string, w io.Writer) error {
 	var r io.Reader
 	switch f := fsys.(type) {
 	case *ext.FS:
+		fl, err := f.OpenFile(p)
+		if err != nil {
+			return err
+		}
+		r = fl.Reader()
+	case *xfs.FS:
 		fl, err := f.OpenFile(p)
 		if err != nil {
 			return err
