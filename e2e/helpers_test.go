@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,8 +27,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	injectBin = filepath.Join(dir, "inject")
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if out, err := exec.Command(gobin, "build", "-o", injectBin, "../cmd/inject").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", injectBin, "../cmd/inject").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building inject: %v\n%s", err, out)
 		os.Exit(1)
 	}

@@ -86,7 +86,7 @@ func TestLockQemuSeesOurs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, rc = testtool.Output(t, "qemu-io", "-c", "write 0 512", img)
+	out, _ = testtool.Output(t, "qemu-io", "-c", "write 0 512", img)
 	if !strings.Contains(string(out), `"write" lock`) {
 		t.Fatalf("qemu-io wrote an image we read:\n%s", out)
 	}

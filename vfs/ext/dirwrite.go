@@ -22,9 +22,6 @@ type leafFmt struct {
 	tail     bool // metadata_csum: a dirent tail closes every leaf block
 }
 
-// inline returns the format of an inline region (no tail, small rec_len).
-func (lf leafFmt) inline() leafFmt { return leafFmt{bs: lf.bs, filetype: lf.filetype} }
-
 // usable is the part of leaf b that entries cover.
 func (lf leafFmt) usable(b []byte) []byte {
 	if lf.tail {

@@ -43,13 +43,12 @@ var rpCases = []rpCase{
 // rpImage is an image whose journal holds transactions, and what they
 // should do when replayed.
 type rpImage struct {
-	path     string
-	bs       int
-	orig     []byte            // the image before the transactions
-	want     map[uint64][]byte // home block -> content after replay
-	untouch  []uint64          // blocks replay must leave alone (revoked, uncommitted)
-	sbBlock  uint64
-	blockLen int
+	path    string
+	bs      int
+	orig    []byte            // the image before the transactions
+	want    map[uint64][]byte // home block -> content after replay
+	untouch []uint64          // blocks replay must leave alone (revoked, uncommitted)
+	sbBlock uint64
 }
 
 // rpFreeBlocks asks debugfs for n free blocks from goal.

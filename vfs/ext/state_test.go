@@ -27,7 +27,7 @@ func stMkfs(t *testing.T, args ...string) string {
 
 // stCheck opens img read-write and runs checkWritableState with opts,
 // returning its error and the warnings it gave.
-func stCheck(t *testing.T, img string, opts Options) (error, []string) {
+func stCheck(t *testing.T, img string, opts Options) ([]string, error) {
 	t.Helper()
 	var warns []string
 	opts.Warn = func(m string) { warns = append(warns, m) }
@@ -35,7 +35,7 @@ func stCheck(t *testing.T, img string, opts Options) (error, []string) {
 	if err != nil && strings.HasPrefix(err.Error(), "PANIC") {
 		t.Fatal(err)
 	}
-	return err, warns
+	return warns, err
 }
 
 // stSetMMP rewrites the MMP block's sequence and node name (and its
@@ -71,22 +71,22 @@ func TestWritableStateMMP(t *testing.T) {
 	img := stMkfs(t, "-O", "mmp")
 	// (debugfs -w would wait out the MMP interval: the block is patched
 	// directly instead.)
-	if err, _ := stCheck(t, img, Options{}); err != nil {
+	if _, err := stCheck(t, img, Options{}); err != nil {
 		t.Fatalf("clean MMP refused: %v", err)
 	}
 	for _, seq := range []uint32{0x1234, mmpSeqFsck} {
 		stSetMMP(t, img, seq, false)
-		err, _ := stCheck(t, img, Options{})
+		_, err := stCheck(t, img, Options{})
 		if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), "busy-node") {
 			t.Errorf("MMP seq %#x: got %v, want ErrInUse naming the node", seq, err)
 		}
-		err, warns := stCheck(t, img, Options{Force: true})
+		warns, err := stCheck(t, img, Options{Force: true})
 		if err != nil || len(warns) == 0 {
 			t.Errorf("MMP seq %#x with Force: got %v, warnings %q", seq, err, warns)
 		}
 	}
 	stSetMMP(t, img, mmpSeqClean, true)
-	if err, _ := stCheck(t, img, Options{Force: true}); !errors.Is(err, ErrChecksum) {
+	if _, err := stCheck(t, img, Options{Force: true}); !errors.Is(err, ErrChecksum) {
 		t.Errorf("bad MMP checksum: got %v, want ErrChecksum even with Force", err)
 	}
 }
@@ -98,17 +98,17 @@ func TestWritableStateUnclean(t *testing.T) {
 		img := stMkfs(t)
 		testtool.Run(t, "debugfs", "-w", "-R", "ssv state "+c.state, img)
 		orig, _ := os.ReadFile(img)
-		if err, _ := stCheck(t, img, Options{}); !errors.Is(err, ErrUnclean) {
+		if _, err := stCheck(t, img, Options{}); !errors.Is(err, ErrUnclean) {
 			t.Errorf("state %s: got %v, want ErrUnclean", c.state, err)
 		}
 		if now, _ := os.ReadFile(img); string(now) != string(orig) {
 			t.Errorf("state %s: the refusal wrote to the image", c.state)
 		}
-		if err, warns := stCheck(t, img, Options{Force: true}); err != nil || len(warns) == 0 {
+		if warns, err := stCheck(t, img, Options{Force: true}); err != nil || len(warns) == 0 {
 			t.Errorf("state %s with Force: got %v, warnings %q", c.state, err, warns)
 		}
 	}
-	if err, _ := stCheck(t, stMkfs(t), Options{}); err != nil {
+	if _, err := stCheck(t, stMkfs(t), Options{}); err != nil {
 		t.Errorf("fresh filesystem refused: %v", err)
 	}
 }
@@ -190,10 +190,10 @@ func stOpenRW(t *testing.T, img string, opts Options) (*FS, *os.File) {
 // TestWritableStateOrphansForce: orphans are refused, Force writes anyway.
 func TestWritableStateOrphansForce(t *testing.T) {
 	a, _ := rpGunzip(t, "f_orphan", t.TempDir())
-	if err, _ := stCheck(t, a, Options{}); !errors.Is(err, ErrOrphans) {
+	if _, err := stCheck(t, a, Options{}); !errors.Is(err, ErrOrphans) {
 		t.Fatalf("got %v, want ErrOrphans", err)
 	}
-	if err, warns := stCheck(t, a, Options{Force: true}); err != nil || len(warns) == 0 {
+	if warns, err := stCheck(t, a, Options{Force: true}); err != nil || len(warns) == 0 {
 		t.Fatalf("with Force: %v, warnings %q", err, warns)
 	}
 }
@@ -267,10 +267,10 @@ func TestWritableStateJournalErrno(t *testing.T) {
 		bs := 1024 << binary.LittleEndian.Uint32(b[1024+0x18:])
 		binary.BigEndian.PutUint32(b[jblk*bs+c.off:], c.val)
 		os.WriteFile(img, b, 0o644)
-		if err, _ := stCheck(t, img, Options{}); !errors.Is(err, ErrUnclean) {
+		if _, err := stCheck(t, img, Options{}); !errors.Is(err, ErrUnclean) {
 			t.Errorf("%s: got %v, want ErrUnclean", c.name, err)
 		}
-		if err, warns := stCheck(t, img, Options{Force: true}); err != nil || len(warns) == 0 {
+		if warns, err := stCheck(t, img, Options{Force: true}); err != nil || len(warns) == 0 {
 			t.Errorf("%s with Force: %v, warnings %q", c.name, err, warns)
 		}
 	}
@@ -414,16 +414,16 @@ func TestRefusalAfterReplayWritesNothing(t *testing.T) {
 	img := stMkfs(t)
 	stLogSuper(t, img, func(sb *layout.Superblock) { sb.LastOrphan = 11 })
 	orig, _ := os.ReadFile(img)
-	if err, _ := stCheckOpen(t, img, Options{Writable: true}); !errors.Is(err, ErrOrphans) {
+	if _, err := stCheckOpen(t, img, Options{Writable: true}); !errors.Is(err, ErrOrphans) {
 		t.Errorf("writable open: %v, want ErrOrphans", err)
 	}
-	if err, _ := stCheckOpen(t, img, Options{CheckWritable: true}); !errors.Is(err, ErrOrphans) {
+	if _, err := stCheckOpen(t, img, Options{CheckWritable: true}); !errors.Is(err, ErrOrphans) {
 		t.Errorf("checking open: %v, want ErrOrphans", err)
 	}
 	if now, _ := os.ReadFile(img); !bytes.Equal(now, orig) {
 		t.Fatal("a refusal after the replay changed the image")
 	}
-	err, warns := stCheckOpen(t, img, Options{Writable: true, Force: true})
+	warns, err := stCheckOpen(t, img, Options{Writable: true, Force: true})
 	if err != nil || !strings.Contains(strings.Join(warns, "\n"), "orphan") {
 		t.Errorf("forced writable open: %v, warnings %q", err, warns)
 	}
@@ -434,7 +434,7 @@ func TestRefusalAfterReplayWritesNothing(t *testing.T) {
 
 // stCheckOpen opens img read-write with opts and returns Open's error and
 // its warnings.
-func stCheckOpen(t *testing.T, img string, opts Options) (error, []string) {
+func stCheckOpen(t *testing.T, img string, opts Options) ([]string, error) {
 	t.Helper()
 	var warns []string
 	opts.Warn = func(m string) { warns = append(warns, m) }
@@ -445,7 +445,7 @@ func stCheckOpen(t *testing.T, img string, opts Options) (error, []string) {
 	defer fh.Close()
 	st, _ := fh.Stat()
 	_, err = Open(fh, st.Size(), &opts)
-	return err, warns
+	return warns, err
 }
 
 // TestCheckWritableOpen: a dry run's open (CheckWritable) over a reader
@@ -476,7 +476,7 @@ func TestCheckWritableOpen(t *testing.T) {
 	}
 	unclean := stMkfs(t)
 	testtool.Run(t, "debugfs", "-w", "-R", "ssv state 0", unclean)
-	if err, _ := stCheckOpen(t, unclean, Options{CheckWritable: true}); !errors.Is(err, ErrUnclean) {
+	if _, err := stCheckOpen(t, unclean, Options{CheckWritable: true}); !errors.Is(err, ErrUnclean) {
 		t.Errorf("checking open of an unclean filesystem: %v, want ErrUnclean", err)
 	}
 	if _, err := openImage(t, unclean, &Options{}); err != nil {

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/internal/testtool"
-	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/ext"
 )
 
@@ -364,6 +362,3 @@ func pattern(n int, seed string) []byte {
 	}
 	return b
 }
-
-// unixMode is an object's full unix mode as the model keeps it.
-func unixMode(typ uint32, perm fs.FileMode) uint32 { return typ | vfs.UnixPerm(perm) }
