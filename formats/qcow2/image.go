@@ -55,7 +55,11 @@ type Image struct {
 	l1 [][]uint64 // chunks of the active L1 table, nil until read
 	l2 *tableCache
 
-	w *writer // nil until the first write
+	w  *writer  // nil until the first write
+	mm *metaMap // where the metadata lies, built with w (metadata.go)
+	// dropping: the bitmap clusters prepareWrite is about to free, while
+	// the active L2 entries are checked against them.
+	dropping *bitmapPlan
 
 	// Metadata updates waiting for Flush (see flush.go).
 	dirtyL2     map[int64]bool // L2 tables changed in the cache
