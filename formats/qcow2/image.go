@@ -66,7 +66,12 @@ type Image struct {
 	dirtyL1     map[int64]bool // L1 indices changed in memory
 	pendingFree []int64        // clusters whose reference goes away
 	unsynced    bool           // written since the last sync
-	scratch     []byte         // one cluster, for copy-on-write
+	// The write barrier (flush.go): the pending changes to what the guest
+	// reads all lie in L2 table batchL2 (0: none pending); fresh holds the
+	// host clusters they point at, which the guest cannot see yet.
+	batchL2 int64
+	fresh   map[int64]bool
+	scratch []byte // one cluster, for copy-on-write
 
 	compVC  int64 // virtual cluster held in compBuf, -1 if none
 	compBuf []byte

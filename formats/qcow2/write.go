@@ -131,6 +131,9 @@ func (img *Image) writeCluster(vc, in int64, p []byte) error {
 		owned = rc == 1
 	}
 	if owned && img.allocatedRange(mp, in, int64(len(p))) {
+		if err := img.barrier(!img.fresh[host], mp.l2Off); err != nil {
+			return err
+		}
 		if err := img.writeHost(p, host+in); err != nil {
 			return err
 		}
@@ -222,11 +225,23 @@ func (img *Image) rewriteCluster(mp mapping, vc, in int64, p []byte, owned bool)
 		full = AllAllocated
 	}
 	if owned {
+		// In place: the guest sees it at once only where subclusters
+		// are already allocated (else the L2 entry decides, later).
 		host := mp.entry.HostOffset()
+		visible := img.meta.ExtendedL2 && uint32(mp.bitmap) != 0 && !img.fresh[host]
+		if err := img.barrier(visible, mp.l2Off); err != nil {
+			return err
+		}
 		if err := img.writeHost(buf, host); err != nil {
 			return err
 		}
-		return img.setL2(mp, L2Entry(uint64(host)|FlagCopied), full)
+		// Until the batch is written the guest sees none of it, unless
+		// some of its subclusters were visible before.
+		hidden := !(img.meta.ExtendedL2 && uint32(mp.bitmap) != 0)
+		return img.setMapping(mp, L2Entry(uint64(host)|FlagCopied), full, host, hidden)
+	}
+	if err := img.barrier(false, mp.l2Off); err != nil {
+		return err
 	}
 	nc, err := img.reserve(1)
 	if err != nil {
@@ -238,10 +253,27 @@ func (img *Image) rewriteCluster(mp mapping, vc, in int64, p []byte, owned bool)
 	if err := img.incRef(nc); err != nil {
 		return err
 	}
-	if err := img.setL2(mp, L2Entry(uint64(nc)|FlagCopied), full); err != nil {
+	if err := img.setMapping(mp, L2Entry(uint64(nc)|FlagCopied), full, nc, true); err != nil {
 		return err
 	}
 	return img.release(mp.entry)
+}
+
+// setMapping changes what a guest cluster reads (its data now in host
+// cluster host) as part of the pending batch (flush.go). hidden: the guest
+// cannot see host's contents until the batch is written.
+func (img *Image) setMapping(mp mapping, e L2Entry, bm SubclusterBitmap, host int64, hidden bool) error {
+	if err := img.setL2(mp, e, bm); err != nil {
+		return err
+	}
+	img.batchL2 = mp.l2Off
+	if hidden {
+		if img.fresh == nil {
+			img.fresh = map[int64]bool{}
+		}
+		img.fresh[host] = true
+	}
+	return nil
 }
 
 // release queues the references an old L2 entry held; they are dropped
