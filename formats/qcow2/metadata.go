@@ -2,6 +2,7 @@ package qcow2
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -194,8 +195,31 @@ func (img *Image) buildMetaMap(extra []metaExtent) error {
 		add(s.off, s.n, kindInactiveL1)
 	}
 	mm.seal()
+	if err := mm.selfOverlap(); err != nil {
+		return err
+	}
 	img.mm = mm
 	return img.checkActiveL2(l2s)
+}
+
+// selfOverlap refuses metadata lying on metadata of another kind (an L1
+// entry naming the L1 table as an L2 table, a refcount table on the
+// header...): writing one would destroy the other. Bitmap clusters are
+// left to checkBitmapPlan, which names the bitmap.
+func (mm *metaMap) selfOverlap() error {
+	var reach metaExtent // the extent reaching furthest so far
+	for _, e := range mm.ext {
+		if e.kind == kindBitmapDirectory || e.kind == kindBitmapTable {
+			continue
+		}
+		if e.start < reach.end && e.kind != reach.kind {
+			return diskerr.Corrupt(e.start, "qcow2 %s at [%#x, %#x) overlaps with the %s at [%#x, %#x); refusing to write", e.kind, e.start, e.end, reach.kind, reach.start, reach.end)
+		}
+		if e.end > reach.end {
+			reach = e
+		}
+	}
+	return nil
 }
 
 // l2Ref is an active L2 table and the first L1 index naming it.
@@ -232,19 +256,31 @@ func (img *Image) checkActiveL2(l2s []l2Ref) error {
 			}
 			tbl = buf
 		}
-		for i := int64(0); i < m.L2Entries; i++ {
-			e := L2Entry(binary.BigEndian.Uint64(tbl[i*w:]))
-			if e.HostOffset() == 0 && !e.Compressed() {
+		// Most of a table is usually empty: skip zero runs fast.
+		for c := int64(0); c < cs; c += scanChunk {
+			if bytes.Equal(tbl[c:c+scanChunk], zeroChunk[:]) {
 				continue
 			}
-			vc := t.l1i*m.L2Entries + i
-			if err := img.checkEntryOverlap(e, vc, t.off+i*w); err != nil {
-				return err
+			for i := c / w; i < (c+scanChunk)/w; i++ {
+				e := L2Entry(binary.BigEndian.Uint64(tbl[i*w:]))
+				if e.HostOffset() == 0 && !e.Compressed() {
+					continue
+				}
+				vc := t.l1i*m.L2Entries + i
+				if err := img.checkEntryOverlap(e, vc, t.off+i*w); err != nil {
+					return err
+				}
 			}
 		}
 	}
 	return nil
 }
+
+// scanChunk is the run of L2 table bytes checkActiveL2 tests for zeros at
+// once (the smallest cluster: every table is a multiple of it).
+const scanChunk = 512
+
+var zeroChunk [scanChunk]byte
 
 // checkEntryOverlap refuses an L2 entry (at file offset at) whose host
 // cluster, or compressed data, lies on metadata.

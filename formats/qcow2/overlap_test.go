@@ -107,14 +107,27 @@ func TestWriteOverlapRefusedBeforeFirstWrite(t *testing.T) {
 			}, c.want)
 		})
 	}
-	t.Run("l2-table-on-refcount-block", func(t *testing.T) {
-		b := append([]byte(nil), p.b...)
-		binary.BigEndian.PutUint64(b[p.l1:], uint64(p.rb)|FlagCopied)
-		wantRefusedUnchanged(t, b, func(img *Image) error {
-			_, err := img.WriteAt([]byte("x"), 0)
-			return err
-		}, "L2 table (L1 index 0)", "refcount block")
-	})
+	// Metadata on metadata: writing one table would destroy the other.
+	for _, c := range []struct {
+		name   string
+		at     int64 // the pointer patched
+		target uint64
+		want   []string
+	}{
+		{"l2-table-on-refcount-block", p.l1, uint64(p.rb) | FlagCopied, []string{"active L2 table", "refcount block"}},
+		{"l2-table-on-l1", p.l1, uint64(p.l1) | FlagCopied, []string{"active L2 table", "active L1 table"}},
+		{"l1-on-refcount-table", 0x28, uint64(p.rt), []string{"active L1 table", "refcount table"}},
+		{"refcount-block-on-snapshot-l1", p.rt, uint64(p.snapL1), []string{"refcount block", "inactive L1 table"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := append([]byte(nil), p.b...)
+			binary.BigEndian.PutUint64(b[c.at:], c.target)
+			wantRefusedUnchanged(t, b, func(img *Image) error {
+				_, err := img.WriteAt([]byte("x"), 0)
+				return err
+			}, c.want...)
+		})
+	}
 }
 
 // TestMetaMapOverlap: the map finds a range meeting any extent, including
