@@ -130,6 +130,39 @@ func TestWriteOverlapRefusedBeforeFirstWrite(t *testing.T) {
 	}
 }
 
+// TestWriteOverlapBeyondUpfrontBound: when the active L2 tables exceed
+// what is read up front, a write elsewhere proceeds, and a write through
+// the corrupt mapping is still refused before it lands on the L1 table.
+func TestWriteOverlapBeyondUpfrontBound(t *testing.T) {
+	p := loadPlain(t)
+	defer func(v int64) { maxUpfrontL2 = v }(maxUpfrontL2)
+	maxUpfrontL2 = 0
+	b := append([]byte(nil), p.b...)
+	binary.BigEndian.PutUint64(b[p.l2+8*100:], uint64(p.l1)|FlagCopied)
+	wantRefusedUnchanged(t, b, func(img *Image) error {
+		_, err := img.WriteAt(make([]byte, 4096), 100*4096)
+		return err
+	}, "virtual cluster 100", "active L1 table")
+	f := &memFile{b: append([]byte(nil), b...)}
+	img, err := Open(f, int64(len(f.b)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := img.WriteAt([]byte("healthy"), 0); err != nil {
+		t.Fatalf("write to a healthy cluster: %v", err)
+	}
+	_, err = img.WriteAt(bytes.Repeat([]byte{0xab}, 4096), 100*4096)
+	if !errors.Is(err, diskerr.ErrCorrupt) || !strings.Contains(err.Error(), "active L1 table") {
+		t.Fatalf("write through the corrupt mapping: %v, want a refusal naming the active L1 table", err)
+	}
+	if err := img.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(f.b[p.l1:p.l1+4096], []byte{0xab, 0xab}) {
+		t.Error("guest data landed on the L1 table")
+	}
+}
+
 // TestMetaMapOverlap: the map finds a range meeting any extent, including
 // one hidden behind a longer extent that starts earlier.
 func TestMetaMapOverlap(t *testing.T) {

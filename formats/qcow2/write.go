@@ -108,14 +108,19 @@ func (img *Image) prepareMeta() error {
 
 // writeCluster writes p at offset in of virtual cluster vc.
 func (img *Image) writeCluster(vc, in int64, p []byte) error {
-	if err := img.writableL2(vc / img.meta.L2Entries); err != nil {
-		return err
-	}
+	// Check the mapping before anything is written for it (a shared L2
+	// table is copied by writableL2), then look it up in the table we own.
 	mp, err := img.lookup(vc)
 	if err != nil {
 		return err
 	}
 	if err := img.checkMapping(mp, vc); err != nil {
+		return err
+	}
+	if err := img.writableL2(vc / img.meta.L2Entries); err != nil {
+		return err
+	}
+	if mp, err = img.lookup(vc); err != nil {
 		return err
 	}
 	host := mp.entry.HostOffset()
