@@ -17,6 +17,21 @@ import (
 //  2. changed L2 tables;
 //  3. changed L1 entries;
 //  4. refcount decrements of what the new entries replaced.
+//
+// The guest's own write order (an ext transaction writes data, then extent
+// nodes, then inodes, then directories, then bitmaps) must hold through
+// the container too, or a crash can leave an inode pointing at an extent
+// node the guest never sees. A write to a cluster already mapped reaches
+// the guest at once, while one into a new cluster becomes visible only
+// when its L2 entry is written. So the pending changes to what the guest
+// reads form one batch, kept in a single L2 table (batchL2), which one
+// write of that table (or of the L1 entry linking a new table) makes
+// visible as a whole. The barrier flushes the batch, in the order above,
+// before a write that would become visible outside it: a write in place
+// to a cluster the batch did not allocate, or a mapping change in another
+// L2 table. Consecutive writes into new clusters of one table still batch.
+// A fresh overlay (Options.Unordered) is discarded after a crash, so it
+// needs no barrier.
 
 // flushIfFull writes pending metadata when too much is pinned in memory.
 func (img *Image) flushIfFull() error {
@@ -49,7 +64,18 @@ func (img *Image) syncNow() error {
 	return nil
 }
 
-// flushMeta runs steps 2-4 above.
+// barrier flushes the pending batch before a write that would reach the
+// guest outside it: visible says the write lands in place where the guest
+// reads it at once; l2 is the table whose entry the write changes.
+func (img *Image) barrier(visible bool, l2 int64) error {
+	if img.unordered || img.batchL2 == 0 || (!visible && l2 == img.batchL2) {
+		return nil
+	}
+	return img.flushMeta()
+}
+
+// flushMeta runs steps 2-4 above. A sync separates two steps only when
+// the later one has something to write.
 func (img *Image) flushMeta() error {
 	if len(img.dirtyL2) == 0 && len(img.dirtyL1) == 0 && len(img.pendingFree) == 0 {
 		return nil
@@ -60,8 +86,20 @@ func (img *Image) flushMeta() error {
 	if err := img.writeDirtyL2(); err != nil {
 		return err
 	}
+	if len(img.dirtyL1) > 0 {
+		if err := img.sync(); err != nil {
+			return err
+		}
+	}
 	if err := img.writeDirtyL1(); err != nil {
 		return err
+	}
+	img.batchL2 = 0
+	clear(img.fresh)
+	if len(img.pendingFree) > 0 {
+		if err := img.sync(); err != nil {
+			return err
+		}
 	}
 	for len(img.pendingFree) > 0 {
 		c := img.pendingFree[0]
@@ -96,9 +134,6 @@ func (img *Image) writeDirtyL2() error {
 			return err
 		}
 	}
-	if err := img.sync(); err != nil {
-		return err
-	}
 	clear(img.dirtyL2)
 	return nil
 }
@@ -114,9 +149,6 @@ func (img *Image) writeDirtyL1() error {
 		if err := img.writeHost(b[:], base+i*8); err != nil {
 			return err
 		}
-	}
-	if err := img.sync(); err != nil {
-		return err
 	}
 	clear(img.dirtyL1)
 	return nil

@@ -55,14 +55,23 @@ type Image struct {
 	l1 [][]uint64 // chunks of the active L1 table, nil until read
 	l2 *tableCache
 
-	w *writer // nil until the first write
+	w  *writer  // nil until the first write
+	mm *metaMap // where the metadata lies, built with w (metadata.go)
+	// dropping: the bitmap clusters prepareWrite is about to free, while
+	// the active L2 entries are checked against them.
+	dropping *bitmapPlan
 
 	// Metadata updates waiting for Flush (see flush.go).
 	dirtyL2     map[int64]bool // L2 tables changed in the cache
 	dirtyL1     map[int64]bool // L1 indices changed in memory
 	pendingFree []int64        // clusters whose reference goes away
 	unsynced    bool           // written since the last sync
-	scratch     []byte         // one cluster, for copy-on-write
+	// The write barrier (flush.go): the pending changes to what the guest
+	// reads all lie in L2 table batchL2 (0: none pending); fresh holds the
+	// host clusters they point at, which the guest cannot see yet.
+	batchL2 int64
+	fresh   map[int64]bool
+	scratch []byte // one cluster, for copy-on-write
 
 	compVC  int64 // virtual cluster held in compBuf, -1 if none
 	compBuf []byte

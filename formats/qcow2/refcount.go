@@ -170,6 +170,9 @@ func (img *Image) reserve(n int64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := img.checkOverlap(off, n*img.meta.ClusterSize, fmt.Sprintf("allocation of %d clusters", n)); err != nil {
+		return 0, err
+	}
 	img.w.end = off + n*img.meta.ClusterSize
 	return off, nil
 }
@@ -230,6 +233,7 @@ func (img *Image) newRefcountBlock(ti int64) error {
 		return err
 	}
 	w.rb.put(b, buf)
+	img.addMeta(b, kindRefcountBlock)
 	if !self {
 		if err := img.setRefcount(b, 1); err != nil {
 			return err
@@ -333,6 +337,7 @@ func (img *Image) switchRefcountTable(tOff, tcl, entries int64, missing []int64)
 			return err
 		}
 		w.rb.put(int64(newRT[ti]), blocks[ti])
+		img.addMeta(int64(newRT[ti]), kindRefcountBlock)
 	}
 	tbuf := make([]byte, entries*8)
 	for i, v := range newRT {
@@ -359,6 +364,9 @@ func (img *Image) installRefcountTable(tOff, tcl int64, newRT []uint64) error {
 	w, m := img.w, img.meta
 	oldOff, oldN := w.rtOff, int64(m.RefcountTableClusters)
 	w.rt, w.rtOff = newRT, tOff
+	for c := int64(0); c < tcl; c++ {
+		img.addMeta(tOff+c*m.ClusterSize, kindRefcountTable)
+	}
 	m.RefcountTableOffset, m.RefcountTableClusters = uint64(tOff), uint32(tcl)
 	if err := img.sync(); err != nil {
 		return err

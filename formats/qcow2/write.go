@@ -37,8 +37,11 @@ func (img *Image) WriteAt(p []byte, off int64) (int, error) {
 }
 
 // prepareWrite runs once before the first write: it refuses images we must
-// not write, loads the refcount table and clears the autoclear bits we do
-// not maintain (so stale persistent bitmaps are not trusted afterwards).
+// not write, loads the refcount table, maps the metadata (metadata.go) and
+// clears the autoclear bits we do not maintain (so stale persistent bitmaps
+// are not trusted afterwards). Everything that can refuse runs before the
+// first byte is written; on failure the image is unchanged and the next
+// write tries again.
 func (img *Image) prepareWrite() error {
 	if img.w != nil {
 		return nil
@@ -55,15 +58,45 @@ func (img *Image) prepareWrite() error {
 	if err := img.loadRefcountTable(); err != nil {
 		return err
 	}
-	if m.Version < 3 || m.AutoclearFeatures == 0 {
-		return nil
+	err := img.prepareMeta()
+	if err != nil {
+		img.w, img.mm = nil, nil
 	}
-	if m.HasBitmaps && m.AutoclearFeatures&AutoclearBitmaps != 0 {
-		if err := img.dropBitmaps(); err != nil {
-			img.w = nil
+	return err
+}
+
+// prepareMeta maps the metadata and drops what the autoclear bits say we
+// must not keep (the refcount table is loaded).
+func (img *Image) prepareMeta() error {
+	m := img.meta
+	dropBitmaps := m.Version >= 3 && m.HasBitmaps && m.AutoclearFeatures&AutoclearBitmaps != 0
+	var plan *bitmapPlan
+	if dropBitmaps {
+		var err error
+		if plan, err = img.planBitmapDrop(); err != nil {
 			return err
 		}
+	}
+	var extra []metaExtent
+	if plan != nil {
+		extra = plan.meta
+	}
+	img.dropping = plan // checked against the active L2 entries too
+	err := img.buildMetaMap(extra)
+	img.dropping = nil
+	if err != nil {
+		return err
+	}
+	if plan != nil {
+		if err := img.checkBitmapPlan(plan); err != nil {
+			return err
+		}
+	}
+	switch {
+	case m.Version < 3 || m.AutoclearFeatures == 0:
 		return nil
+	case dropBitmaps:
+		return img.dropBitmaps(plan)
 	}
 	var z [8]byte
 	if err := img.writeHost(z[:], offAutoclear); err != nil {
@@ -75,11 +108,19 @@ func (img *Image) prepareWrite() error {
 
 // writeCluster writes p at offset in of virtual cluster vc.
 func (img *Image) writeCluster(vc, in int64, p []byte) error {
+	// Check the mapping before anything is written for it (a shared L2
+	// table is copied by writableL2), then look it up in the table we own.
+	mp, err := img.lookup(vc)
+	if err != nil {
+		return err
+	}
+	if err := img.checkMapping(mp, vc); err != nil {
+		return err
+	}
 	if err := img.writableL2(vc / img.meta.L2Entries); err != nil {
 		return err
 	}
-	mp, err := img.lookup(vc)
-	if err != nil {
+	if mp, err = img.lookup(vc); err != nil {
 		return err
 	}
 	host := mp.entry.HostOffset()
@@ -95,6 +136,9 @@ func (img *Image) writeCluster(vc, in int64, p []byte) error {
 		owned = rc == 1
 	}
 	if owned && img.allocatedRange(mp, in, int64(len(p))) {
+		if err := img.barrier(!img.fresh[host], mp.l2Off); err != nil {
+			return err
+		}
 		if err := img.writeHost(p, host+in); err != nil {
 			return err
 		}
@@ -104,6 +148,49 @@ func (img *Image) writeCluster(vc, in int64, p []byte) error {
 		return nil
 	}
 	return img.rewriteCluster(mp, vc, in, p, owned)
+}
+
+// checkMapping refuses a write through a mapping whose host cluster is
+// metadata: writing there (in place) or dropping its reference (after a
+// copy) would destroy the table. The clusters of a compressed cluster,
+// whose references go away when it is rewritten, must also be counted.
+func (img *Image) checkMapping(mp mapping, vc int64) error {
+	e := mp.entry
+	what := fmt.Sprintf("data cluster of virtual cluster %d", vc)
+	if !e.Compressed() {
+		if h := e.HostOffset(); h != 0 {
+			return img.checkOverlap(h, img.meta.ClusterSize, what)
+		}
+		return nil
+	}
+	what = "compressed " + what
+	for _, c := range img.compressedClusters(e) {
+		if err := img.checkOverlap(c, img.meta.ClusterSize, what); err != nil {
+			return err
+		}
+		rc, err := img.refcount(c)
+		if err != nil {
+			return err
+		}
+		if rc == 0 {
+			return diskerr.Corrupt(c, "qcow2 %s: host cluster %#x has refcount 0", what, c)
+		}
+	}
+	return nil
+}
+
+// compressedClusters lists the host clusters a compressed descriptor's
+// sectors span (at most three: the span is bounded by the size field).
+func (img *Image) compressedClusters(e L2Entry) []int64 {
+	cb := img.meta.ClusterBits
+	off, sectors := e.CompressedRange(cb)
+	start := off &^ 511
+	end := start + sectors*512
+	var out []int64
+	for c := start >> cb; c <= (end-1)>>cb; c++ {
+		out = append(out, c<<cb)
+	}
+	return out
 }
 
 // allocatedRange reports whether [in, in+n) of the cluster holds data in
@@ -143,11 +230,23 @@ func (img *Image) rewriteCluster(mp mapping, vc, in int64, p []byte, owned bool)
 		full = AllAllocated
 	}
 	if owned {
+		// In place: the guest sees it at once only where subclusters
+		// are already allocated (else the L2 entry decides, later).
 		host := mp.entry.HostOffset()
+		visible := img.meta.ExtendedL2 && uint32(mp.bitmap) != 0 && !img.fresh[host]
+		if err := img.barrier(visible, mp.l2Off); err != nil {
+			return err
+		}
 		if err := img.writeHost(buf, host); err != nil {
 			return err
 		}
-		return img.setL2(mp, L2Entry(uint64(host)|FlagCopied), full)
+		// Until the batch is written the guest sees none of it, unless
+		// some of its subclusters were visible before.
+		hidden := !(img.meta.ExtendedL2 && uint32(mp.bitmap) != 0)
+		return img.setMapping(mp, L2Entry(uint64(host)|FlagCopied), full, host, hidden)
+	}
+	if err := img.barrier(false, mp.l2Off); err != nil {
+		return err
 	}
 	nc, err := img.reserve(1)
 	if err != nil {
@@ -159,23 +258,34 @@ func (img *Image) rewriteCluster(mp mapping, vc, in int64, p []byte, owned bool)
 	if err := img.incRef(nc); err != nil {
 		return err
 	}
-	if err := img.setL2(mp, L2Entry(uint64(nc)|FlagCopied), full); err != nil {
+	if err := img.setMapping(mp, L2Entry(uint64(nc)|FlagCopied), full, nc, true); err != nil {
 		return err
 	}
 	return img.release(mp.entry)
 }
 
+// setMapping changes what a guest cluster reads (its data now in host
+// cluster host) as part of the pending batch (flush.go). hidden: the guest
+// cannot see host's contents until the batch is written.
+func (img *Image) setMapping(mp mapping, e L2Entry, bm SubclusterBitmap, host int64, hidden bool) error {
+	if err := img.setL2(mp, e, bm); err != nil {
+		return err
+	}
+	img.batchL2 = mp.l2Off
+	if hidden {
+		if img.fresh == nil {
+			img.fresh = map[int64]bool{}
+		}
+		img.fresh[host] = true
+	}
+	return nil
+}
+
 // release queues the references an old L2 entry held; they are dropped
 // once the entry that replaced it is on disk (Flush).
 func (img *Image) release(e L2Entry) error {
-	cb := img.meta.ClusterBits
 	if e.Compressed() {
-		off, sectors := e.CompressedRange(cb)
-		start := off &^ 511
-		end := start + sectors*512
-		for c := start >> cb; c <= (end-1)>>cb; c++ {
-			img.pendingFree = append(img.pendingFree, c<<cb)
-		}
+		img.pendingFree = append(img.pendingFree, img.compressedClusters(e)...)
 		return nil
 	}
 	if h := e.HostOffset(); h != 0 {
@@ -226,6 +336,9 @@ func (img *Image) writableL2(i int64) error {
 	if off == 0 {
 		return img.newL2(i, nil)
 	}
+	if err := img.checkOverlap(off, img.meta.ClusterSize, fmt.Sprintf("L2 table (L1 index %d)", i), kindActiveL2); err != nil {
+		return err
+	}
 	rc, err := img.refcount(off)
 	if err != nil {
 		return err
@@ -267,5 +380,6 @@ func (img *Image) newL2(i int64, old []byte) error {
 		return err
 	}
 	img.l2.put(off, t)
+	img.addMeta(off, kindActiveL2)
 	return img.setL1(i, uint64(off)|FlagCopied)
 }
