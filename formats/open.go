@@ -28,6 +28,25 @@ func (img *Image) ReadAt(p []byte, off int64) (int, error)  { return img.top.Rea
 func (img *Image) WriteAt(p []byte, off int64) (int, error) { return img.top.WriteAt(p, off) }
 func (img *Image) Flush() error                             { return img.top.Flush() }
 
+// WriteChecker is served by disks that can judge a write before making it
+// (qcow2: a write that would land on the image's own metadata).
+type WriteChecker interface {
+	CheckWrite(off, n int64) error
+}
+
+// CheckWrite reports whether a write of n bytes at off would be refused,
+// writing nothing: the range must lie in the disk, and a qcow2 top layer
+// judges the clusters it maps.
+func (img *Image) CheckWrite(off, n int64) error {
+	if c, ok := img.top.(WriteChecker); ok {
+		return c.CheckWrite(off, n)
+	}
+	if off < 0 || n < 0 || off > img.Size() || n > img.Size()-off {
+		return diskerr.At(off, fmt.Sprintf("write of %d bytes", n), diskerr.ErrOutOfRange)
+	}
+	return nil
+}
+
 // Close flushes the image, releases the locks explicitly (a process
 // forked meanwhile may still share the files; see unlockImage) and closes
 // every file of the chain.

@@ -55,8 +55,12 @@ type Image struct {
 	l1 [][]uint64 // chunks of the active L1 table, nil until read
 	l2 *tableCache
 
-	w  *writer  // nil until the first write
+	w  *writer  // nil until the first write (or CheckWrite) planned one
 	mm *metaMap // where the metadata lies, built with w (metadata.go)
+	// plan is what planWrite decided (the bitmaps to drop, if any);
+	// ready says prepareWrite carried it out, so writes may go ahead.
+	plan  *bitmapPlan
+	ready bool
 	// dropping: the bitmap clusters prepareWrite is about to free, while
 	// the active L2 entries are checked against them.
 	dropping *bitmapPlan
@@ -199,7 +203,7 @@ func (img *Image) read(p []byte, off int64) error {
 func (img *Image) Flush() error {
 	img.mu.Lock()
 	defer img.mu.Unlock()
-	if img.readOnly || img.w == nil {
+	if img.readOnly || !img.ready {
 		return nil
 	}
 	if err := img.flushMeta(); err != nil {

@@ -163,6 +163,39 @@ func TestWriteOverlapBeyondUpfrontBound(t *testing.T) {
 	}
 }
 
+// TestCheckWriteBeyondUpfrontBound: past the up-front L2 scan's bound,
+// CheckWrite still judges a batch of writes before any is made: the write
+// through the corrupt mapping is refused, the healthy one passes, and the
+// host file is byte for byte unchanged (not even the autoclear bits).
+func TestCheckWriteBeyondUpfrontBound(t *testing.T) {
+	p := loadPlain(t)
+	defer func(v int64) { maxUpfrontL2 = v }(maxUpfrontL2)
+	maxUpfrontL2 = 0
+	b := append([]byte(nil), p.b...)
+	binary.BigEndian.PutUint64(b[p.l2+8*100:], uint64(p.l1)|FlagCopied)
+	f := &memFile{b: append([]byte(nil), b...)}
+	img, err := Open(f, int64(len(f.b)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := img.CheckWrite(0, 8192); err != nil {
+		t.Fatalf("CheckWrite of healthy clusters: %v", err)
+	}
+	err = img.CheckWrite(99*4096, 3*4096)
+	if !errors.Is(err, diskerr.ErrCorrupt) || !strings.Contains(err.Error(), "virtual cluster 100") || !strings.Contains(err.Error(), "active L1 table") {
+		t.Fatalf("CheckWrite through the corrupt mapping: %v, want a refusal naming cluster 100 and the active L1 table", err)
+	}
+	if err := img.CheckWrite(img.Size()-512, 1024); !errors.Is(err, diskerr.ErrOutOfRange) {
+		t.Fatalf("CheckWrite past the end: %v", err)
+	}
+	if err := img.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(f.b, b) {
+		t.Error("CheckWrite (and Close after it) changed the host file")
+	}
+}
+
 // TestMetaMapOverlap: the map finds a range meeting any extent, including
 // one hidden behind a longer extent that starts earlier.
 func TestMetaMapOverlap(t *testing.T) {

@@ -36,13 +36,31 @@ func (img *Image) WriteAt(p []byte, off int64) (int, error) {
 	return done, nil
 }
 
-// prepareWrite runs once before the first write: it refuses images we must
-// not write, loads the refcount table, maps the metadata (metadata.go) and
-// clears the autoclear bits we do not maintain (so stale persistent bitmaps
-// are not trusted afterwards). Everything that can refuse runs before the
-// first byte is written; on failure the image is unchanged and the next
-// write tries again.
+// prepareWrite runs once before the first write: planWrite's checks, then
+// it clears the autoclear bits we do not maintain (so stale persistent
+// bitmaps are not trusted afterwards). Everything that can refuse runs
+// before the first byte is written; on failure the image is unchanged and
+// the next write tries again.
 func (img *Image) prepareWrite() error {
+	if img.ready {
+		return nil
+	}
+	if err := img.planWrite(); err != nil {
+		return err
+	}
+	if err := img.applyAutoclear(img.plan); err != nil {
+		img.w, img.mm, img.plan = nil, nil, nil
+		return err
+	}
+	img.ready = true
+	return nil
+}
+
+// planWrite makes every check of the first write that writes nothing: it
+// refuses images we must not write, loads the refcount table, plans the
+// bitmap drop and maps the metadata (metadata.go). It runs once; CheckWrite
+// uses it to judge writes before any is made.
+func (img *Image) planWrite() error {
 	if img.w != nil {
 		return nil
 	}
@@ -58,23 +76,24 @@ func (img *Image) prepareWrite() error {
 	if err := img.loadRefcountTable(); err != nil {
 		return err
 	}
-	err := img.prepareMeta()
+	plan, err := img.planMeta()
 	if err != nil {
 		img.w, img.mm = nil, nil
+		return err
 	}
-	return err
+	img.plan = plan
+	return nil
 }
 
-// prepareMeta maps the metadata and drops what the autoclear bits say we
-// must not keep (the refcount table is loaded).
-func (img *Image) prepareMeta() error {
+// planMeta maps the metadata and plans the drop of what the autoclear bits
+// say we must not keep (the refcount table is loaded).
+func (img *Image) planMeta() (*bitmapPlan, error) {
 	m := img.meta
-	dropBitmaps := m.Version >= 3 && m.HasBitmaps && m.AutoclearFeatures&AutoclearBitmaps != 0
 	var plan *bitmapPlan
-	if dropBitmaps {
+	if m.Version >= 3 && m.HasBitmaps && m.AutoclearFeatures&AutoclearBitmaps != 0 {
 		var err error
 		if plan, err = img.planBitmapDrop(); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	var extra []metaExtent
@@ -85,17 +104,24 @@ func (img *Image) prepareMeta() error {
 	err := img.buildMetaMap(extra)
 	img.dropping = nil
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if plan != nil {
 		if err := img.checkBitmapPlan(plan); err != nil {
-			return err
+			return nil, err
 		}
 	}
+	return plan, nil
+}
+
+// applyAutoclear drops the planned bitmaps, or clears the other autoclear
+// bits: the first write to the image.
+func (img *Image) applyAutoclear(plan *bitmapPlan) error {
+	m := img.meta
 	switch {
 	case m.Version < 3 || m.AutoclearFeatures == 0:
 		return nil
-	case dropBitmaps:
+	case plan != nil:
 		return img.dropBitmaps(plan)
 	}
 	var z [8]byte
@@ -382,4 +408,47 @@ func (img *Image) newL2(i int64, old []byte) error {
 	img.l2.put(off, t)
 	img.addMeta(off, kindActiveL2)
 	return img.setL1(i, uint64(off)|FlagCopied)
+}
+
+// CheckWrite reports whether a write of n bytes at virtual offset off
+// would be refused, and writes nothing: the first write's checks
+// (planWrite) and, for every virtual cluster of the range, the mapping
+// checks a write makes (a data cluster on metadata, a compressed cluster
+// whose clusters are not counted, a data cluster whose refcount is 0).
+// A caller holding a batch of writes checks them all before making the
+// first, so a refusal leaves the image unchanged whatever its size (the
+// up-front L2 scan of metadata.go is bounded; this costs what the writes
+// touch).
+func (img *Image) CheckWrite(off, n int64) error {
+	img.mu.Lock()
+	defer img.mu.Unlock()
+	if off < 0 || n < 0 || off > img.Size() || n > img.Size()-off {
+		return diskerr.At(off, fmt.Sprintf("qcow2 write of %d bytes", n), diskerr.ErrOutOfRange)
+	}
+	if n == 0 {
+		return nil
+	}
+	if err := img.planWrite(); err != nil {
+		return err
+	}
+	bits := img.meta.ClusterBits
+	for vc := off >> bits; vc <= (off+n-1)>>bits; vc++ {
+		mp, err := img.lookup(vc)
+		if err != nil {
+			return err
+		}
+		if err := img.checkMapping(mp, vc); err != nil {
+			return err
+		}
+		if host := mp.entry.HostOffset(); !mp.entry.Compressed() && host != 0 {
+			rc, err := img.refcount(host)
+			if err != nil {
+				return err
+			}
+			if rc == 0 {
+				return diskerr.Corrupt(host, "qcow2 data cluster of virtual cluster %d has refcount 0", vc)
+			}
+		}
+	}
+	return nil
 }

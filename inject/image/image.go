@@ -194,6 +194,19 @@ type fsSection struct {
 
 func (s fsSection) Sync() error { return s.disk.Flush() }
 
+// CheckWrite asks the disk (a qcow2 image: metadata overlap) whether a
+// write of n bytes at off in the section would be refused, writing
+// nothing; the stage asks before committing anything.
+func (s fsSection) CheckWrite(off, n int64) error {
+	if off < 0 || n < 0 || off > s.Size() || n > s.Size()-off {
+		return fmt.Errorf("write of %d bytes at offset %d of a %d-byte filesystem: %w", n, off, s.Size(), formats.ErrOutOfRange)
+	}
+	if c, ok := s.disk.(formats.WriteChecker); ok {
+		return c.CheckWrite(s.Start()+off, n)
+	}
+	return nil
+}
+
 func (im *Image) openFS(sec *partition.Section, disk formats.Disk, o Options) error {
 	size := im.Partition.Size
 	var dev io.ReaderAt = fsSection{sec, disk}

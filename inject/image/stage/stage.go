@@ -45,6 +45,14 @@ type Device interface {
 	io.WriterAt
 }
 
+// Checker is served by a Device that can judge a write before it is made
+// (a qcow2 image refuses a write landing on its own metadata). Commit
+// asks it about every logged write before it makes the first, so such a
+// refusal leaves the device unchanged.
+type Checker interface {
+	CheckWrite(off, n int64) error
+}
+
 // entryOverhead is what one logged write costs beyond its bytes (the log
 // entry and its index slots), counted against the limit.
 const entryOverhead = 64
@@ -197,6 +205,16 @@ func (s *Stage) Commit() error {
 	s.done = true
 	log := s.log
 	s.log, s.chunks, s.staged, s.writes = nil, nil, 0, 0
+	if c, ok := s.dev.(Checker); ok {
+		for i, e := range log {
+			if e.barrier {
+				continue
+			}
+			if err := c.CheckWrite(e.off, int64(len(e.data))); err != nil {
+				return fmt.Errorf("stage: write %d of %d (offset %d) refused before anything was written: %w", i+1, len(log), e.off, err)
+			}
+		}
+	}
 	for i, e := range log {
 		var err error
 		if e.barrier {

@@ -163,3 +163,59 @@ func TestStageReadAtEnd(t *testing.T) {
 		t.Fatalf("read at end: %d %v %q", n, err, p[:n])
 	}
 }
+
+// checkDev refuses any write that touches [badOff, badOff+badLen).
+type checkDev struct {
+	*memDev
+	badOff, badLen int64
+	asked          int
+}
+
+var errBadTarget = errors.New("lands on metadata")
+
+func (d *checkDev) CheckWrite(off, n int64) error {
+	d.asked++
+	if off < d.badOff+d.badLen && d.badOff < off+n {
+		return errBadTarget
+	}
+	return nil
+}
+
+// TestStageCommitChecksEveryWriteFirst: a device that judges writes
+// (qcow2's metadata overlap) is asked about every logged write before the
+// first reaches it, so a refusal of the last one leaves the device
+// unchanged; without a refusal everything is written.
+func TestStageCommitChecksEveryWriteFirst(t *testing.T) {
+	for _, refuse := range []bool{true, false} {
+		dev := &checkDev{memDev: newDev(1 << 16), badOff: 40000, badLen: 10}
+		if !refuse {
+			dev.badOff = 1 << 20
+		}
+		orig := bytes.Clone(dev.b)
+		s := New(dev, int64(len(dev.b)), dev.sync, 0)
+		for i, off := range []int64{0, 8192, 512, 39990} {
+			if _, err := s.WriteAt(bytes.Repeat([]byte{byte(i + 1)}, 4096), off); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Sync(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := s.Commit()
+		if dev.asked != 4 {
+			t.Errorf("refuse=%v: the device was asked about %d writes, want 4", refuse, dev.asked)
+		}
+		if !refuse {
+			if err != nil || bytes.Equal(dev.b, orig) {
+				t.Fatalf("healthy commit: %v (device changed: %v)", err, !bytes.Equal(dev.b, orig))
+			}
+			continue
+		}
+		if !errors.Is(err, errBadTarget) {
+			t.Fatalf("Commit: %v, want the device's refusal", err)
+		}
+		if len(dev.ops) != 0 || !bytes.Equal(dev.b, orig) {
+			t.Fatalf("a refused commit reached the device: %v", dev.ops)
+		}
+	}
+}
