@@ -146,6 +146,10 @@ func TestOracleMatrix(t *testing.T) {
 		{"v4-b512", []string{"-m", "crc=0", "-b", "size=512"}},
 		{"nrext64-bigtime", []string{"-i", "nrext64=1", "-m", "bigtime=1"}},
 		{"asciici", []string{"-n", "version=ci"}},
+		{"sparse0", []string{"-i", "sparse=0"}},
+		{"finobt0", []string{"-m", "finobt=0"}},
+		{"rmapbt", []string{"-m", "rmapbt=1"}},
+		{"reflink0", []string{"-m", "reflink=0"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			img := filepath.Join(t.TempDir(), c.name+".img")
