@@ -88,9 +88,10 @@ TARGET is a directory holding a guest root (an unpacked rootfs), or a disk
 image file: raw or qcow2 (detected by its magic; vmdk, vhd, vhdx, vdi and iso
 are refused), possibly a thin overlay on a backing file, with an MBR (logical
 partitions too) or GPT partition table, or one filesystem on the whole disk.
-The guest root must be ext2/3/4. A directory TARGET must look like a guest
-root as images are judged (an /etc directory and one of /sbin/init,
-/usr/lib/os-release, /etc/os-release), and the host's own root ("/", or any
+An injection's guest root must be ext2/3/4; the read verbs also read XFS.
+A directory TARGET must look like a guest root as images are judged (an
+/etc directory and one of /sbin/init, /usr/lib/os-release, /etc/os-release,
+/etc/redhat-release), and the host's own root ("/", or any
 path leading to it) is always refused. The read verbs (cat, ls, inspect) and
 --dry-run open images read-only. An image a running VM (qemu) holds is
 refused as "in use". A journal left by a crash is replayed in memory (the
@@ -179,9 +180,10 @@ Image flags (inject, cat, ls; inspect takes all but --offset):
                               refuses any image with a backing file
                                 e.g. --backing allow
   --partition N|auto|none     which filesystem: auto (default) picks the one
-                              partition holding an ext filesystem with /etc and
-                              one of /sbin/init, /usr/lib/os-release,
-                              /etc/os-release (none or several is an error
+                              partition holding an ext or XFS filesystem with
+                              /etc and one of /sbin/init, /usr/lib/os-release,
+                              /etc/os-release, /etc/redhat-release (none or
+                              several is an error
                               listing the candidates); N is a partition number
                               as Linux numbers them (1-4 primary, 5+ logical,
                               GPT entry index+1); none is a filesystem on the

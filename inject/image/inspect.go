@@ -237,9 +237,39 @@ func describeRoot(disk formats.Disk, t *partition.Table, num int, fsys RootProbe
 		}
 		kv := ParseOSRelease(data)
 		rr.OSID, rr.OSName, rr.OSVersion, rr.PrettyName = kv["ID"], kv["NAME"], kv["VERSION_ID"], kv["PRETTY_NAME"]
-		break
+		return rr, nil
+	}
+	if data, err := readMarker(fsys, "/etc/redhat-release"); err == nil {
+		rr.OSID, rr.OSName, rr.OSVersion, rr.PrettyName = ParseRedHatRelease(data)
 	}
 	return rr, nil
+}
+
+// ParseRedHatRelease reads the one line of /etc/redhat-release ("CentOS
+// release 6.10 (Final)", "Red Hat Enterprise Linux Server release 6.10
+// (Santiago)"), which Red Hat-family guests had before os-release: the
+// os-release ID it corresponds to, the name, the version and the line.
+func ParseRedHatRelease(data []byte) (id, name, version, pretty string) {
+	line, _, _ := strings.Cut(string(data), "\n")
+	pretty = strings.TrimSpace(line)
+	name, rest, ok := strings.Cut(pretty, " release ")
+	if !ok {
+		return "", pretty, "", pretty
+	}
+	version, _, _ = strings.Cut(strings.TrimSpace(rest), " ")
+	switch lower := strings.ToLower(name); {
+	case strings.HasPrefix(lower, "red hat enterprise linux"):
+		id = "rhel"
+	case strings.HasPrefix(lower, "centos"):
+		id = "centos"
+	case strings.HasPrefix(lower, "fedora"):
+		id = "fedora"
+	case strings.HasPrefix(lower, "scientific linux"):
+		id = "scientific"
+	default:
+		id, _, _ = strings.Cut(lower, " ")
+	}
+	return id, name, version, pretty
 }
 
 // errMarkerTooLarge: a marker file is larger than maxMarkerFile.

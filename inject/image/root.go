@@ -11,8 +11,9 @@ import (
 	"github.com/guestinject/guestinject/vfs/xfs"
 )
 
-// rootMarkers: a guest root has /etc and one of these.
-var rootMarkers = []string{"/sbin/init", "/usr/lib/os-release", "/etc/os-release"}
+// rootMarkers: a guest root has /etc and one of these (/etc/redhat-release
+// for Red Hat-family guests older than os-release, such as CentOS 6).
+var rootMarkers = []string{"/sbin/init", "/usr/lib/os-release", "/etc/os-release", "/etc/redhat-release"}
 
 // Candidate is what one partition holds, as root detection saw it.
 type Candidate struct {
