@@ -1,0 +1,466 @@
+package inject
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// renderAll renders a case in format f as one text: each file behind a
+// "==> PATH (MODE) <==" line.
+func renderAll(t *testing.T, f NetFormat, ifs []Interface) string {
+	t.Helper()
+	files, err := renderFiles(f, ifs, nil)
+	if err != nil {
+		return "refused: " + err.Error() + "\n"
+	}
+	var b strings.Builder
+	for _, nf := range files {
+		fmt.Fprintf(&b, "==> %s (%04o) <==\n%s", nf.path, nf.mode, nf.data)
+	}
+	return b.String()
+}
+
+// TestRenderFormatsGolden compares every case in every format other than
+// ifupdown (TestRenderInterfacesGolden) with testdata/FORMAT/NAME.golden.
+func TestRenderFormatsGolden(t *testing.T) {
+	for _, f := range NetFormats {
+		if f == FormatIfupdown {
+			continue
+		}
+		for _, c := range goldenNetworks {
+			t.Run(string(f)+"/"+c.name, func(t *testing.T) {
+				must(t, ValidateInterfaces(c.ifs))
+				got := renderAll(t, f, c.ifs)
+				golden := filepath.Join("testdata", string(f), c.name+".golden")
+				if *update {
+					must(t, os.MkdirAll(filepath.Dir(golden), 0o755))
+					must(t, os.WriteFile(golden, []byte(got), 0o644))
+				}
+				want, err := os.ReadFile(golden)
+				must(t, err)
+				if got != string(want) {
+					t.Errorf("rendered:\n%s\nwant (%s):\n%s", got, golden, want)
+				}
+			})
+		}
+	}
+}
+
+// netSettings is what a networkd .network file configures, normalised so
+// that two renderings of one model compare equal.
+type netSettings struct {
+	Match     []string // "MACAddress=..." or "Name=..."
+	Addresses []string
+	Routes    []string // "DEST via GW", default routes as 0.0.0.0/0 and ::/0
+	DNS       []string
+	Domains   []string
+	DHCP      string
+	MTU       string
+}
+
+// parseNetworkd parses a .network file strictly: only the sections and
+// keys of systemd.network(5) this project writes or netplan generates, no
+// key outside a section, no line that is not a comment, a section or
+// KEY=VALUE.
+func parseNetworkd(t *testing.T, name, text string) netSettings {
+	t.Helper()
+	var s netSettings
+	section := ""
+	var route map[string]string
+	flush := func() {
+		if route != nil {
+			s.Routes = append(s.Routes, route["Destination"]+" via "+route["Gateway"])
+			route = nil
+		}
+	}
+	known := map[string]map[string]bool{
+		"[Match]":        {"Name": true, "MACAddress": true, "PermanentMACAddress": true},
+		"[Link]":         {"MTUBytes": true, "RequiredForOnline": true},
+		"[Network]":      {"DHCP": true, "Address": true, "Gateway": true, "DNS": true, "Domains": true, "LinkLocalAddressing": true, "IPv6AcceptRA": true, "ConfigureWithoutCarrier": true},
+		"[Route]":        {"Destination": true, "Gateway": true, "GatewayOnLink": true},
+		"[DHCP]":         {"RouteMetric": true, "UseMTU": true},
+		"[DHCPv4]":       {"RouteMetric": true, "UseMTU": true},
+		"[DHCPv6]":       {"RouteMetric": true, "UseMTU": true},
+		"[IPv6AcceptRA]": {"RouteMetric": true, "UseMTU": true},
+	}
+	for i, line := range strings.Split(text, "\n") {
+		l := strings.TrimSpace(line)
+		switch {
+		case l == "" || l[0] == '#' || l[0] == ';':
+			continue
+		case strings.HasPrefix(l, "[") && strings.HasSuffix(l, "]"):
+			flush()
+			if known[l] == nil {
+				t.Fatalf("%s:%d: unknown section %s", name, i+1, l)
+			}
+			section = l
+			if l == "[Route]" {
+				route = map[string]string{}
+			}
+			continue
+		}
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || section == "" || !known[section][k] || v == "" || strings.TrimSpace(v) != v {
+			t.Fatalf("%s:%d: bad line %q in %s", name, i+1, line, section)
+		}
+		switch {
+		case section == "[Match]": // the permanent MAC is the one matched before a rename
+			s.Match = append(s.Match, strings.TrimPrefix(k, "Permanent")+"="+strings.ToLower(v))
+		case section == "[Link]" && k == "MTUBytes":
+			s.MTU = v
+		case section == "[Route]":
+			route[k] = v
+		case k == "DHCP":
+			s.DHCP = v
+		case k == "Address":
+			s.Addresses = append(s.Addresses, v)
+		case k == "Gateway":
+			def := "0.0.0.0/0"
+			if netip.MustParseAddr(v).Is6() {
+				def = "::/0"
+			}
+			s.Routes = append(s.Routes, def+" via "+v)
+		case k == "DNS":
+			s.DNS = append(s.DNS, strings.Fields(v)...)
+		case k == "Domains":
+			s.Domains = append(s.Domains, strings.Fields(v)...)
+		}
+	}
+	flush()
+	for _, l := range [][]string{s.Match, s.Addresses, s.Routes, s.DNS} {
+		sort.Strings(l)
+	}
+	if s.DHCP == "no" {
+		s.DHCP = ""
+	}
+	return s
+}
+
+// TestNetworkdParsesAsModel parses each rendered .network file strictly
+// and checks it says what the model says.
+func TestNetworkdParsesAsModel(t *testing.T) {
+	for _, c := range goldenNetworks {
+		for i := range c.ifs {
+			ifc := &c.ifs[i]
+			got := parseNetworkd(t, c.name, string(RenderNetworkd(ifc)))
+			want := modelSettings(ifc)
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("%s/%s: parsed %+v, want %+v", c.name, ifc.Name, got, want)
+			}
+		}
+	}
+}
+
+// modelSettings is what the networkd rendering of ifc must configure.
+func modelSettings(ifc *Interface) netSettings {
+	var s netSettings
+	if ifc.HWAddr != nil {
+		s.Match = []string{"MACAddress=" + ifc.HWAddr.String()}
+	} else {
+		s.Match = []string{"Name=" + strings.ToLower(ifc.Name)}
+	}
+	for _, p := range []netip.Prefix{ifc.Address, ifc.IPv6.Address} {
+		if p.IsValid() {
+			s.Addresses = append(s.Addresses, p.String())
+		}
+	}
+	if ifc.Gateway.IsValid() {
+		s.Routes = append(s.Routes, "0.0.0.0/0 via "+ifc.Gateway.String())
+	}
+	if ifc.IPv6.Gateway.IsValid() {
+		s.Routes = append(s.Routes, "::/0 via "+ifc.IPv6.Gateway.String())
+	}
+	for _, r := range ifc.Routes {
+		s.Routes = append(s.Routes, r.To.String()+" via "+r.Via.String())
+	}
+	s.DNS = addrStrings(ifc.DNS)
+	s.Domains = ifc.Search
+	switch {
+	case ifc.DHCP && ifc.IPv6.DHCP:
+		s.DHCP = "yes"
+	case ifc.DHCP:
+		s.DHCP = "ipv4"
+	case ifc.IPv6.DHCP:
+		s.DHCP = "ipv6"
+	}
+	if ifc.MTU != 0 {
+		s.MTU = fmt.Sprint(ifc.MTU)
+	}
+	for _, l := range [][]string{s.Match, s.Addresses, s.Routes, s.DNS} {
+		sort.Strings(l)
+	}
+	if len(s.DNS) == 0 {
+		s.DNS = nil
+	}
+	return s
+}
+
+// TestNetplanGenerateOracle: netplan's own generator (Debian netplan.io)
+// must accept every netplan file we write, and the systemd-networkd
+// configuration it generates from it must say what our own networkd
+// rendering of the same model says.
+func TestNetplanGenerateOracle(t *testing.T) {
+	netplan, err := exec.LookPath("netplan")
+	if err != nil {
+		t.Fatalf("netplan not found (Debian package netplan.io): %v", err)
+	}
+	for _, c := range goldenNetworks {
+		t.Run(c.name, func(t *testing.T) {
+			root := t.TempDir()
+			must(t, os.MkdirAll(filepath.Join(root, "etc/netplan"), 0o755))
+			yaml := filepath.Join(root, NetplanPath)
+			must(t, os.WriteFile(yaml, RenderNetplan(c.ifs), 0o600))
+			out, err := exec.Command(netplan, "generate", "--root-dir", root).CombinedOutput()
+			if err != nil || strings.Contains(string(out), "WARNING") || strings.Contains(string(out), "rror") {
+				t.Fatalf("netplan generate: %v\n%s\n%s", err, out, RenderNetplan(c.ifs))
+			}
+			for i := range c.ifs {
+				ifc := &c.ifs[i]
+				gen := filepath.Join(root, "run/systemd/network/10-netplan-"+ifc.Name+".network")
+				b, err := os.ReadFile(gen)
+				must(t, err)
+				got := parseNetworkd(t, gen, string(b))
+				want := parseNetworkd(t, "ours", string(RenderNetworkd(ifc)))
+				if ifc.HWAddr != nil { // netplan matches the MAC and, after set-name, the name
+					want.Match = append(want.Match, "Name="+ifc.Name)
+					sort.Strings(want.Match)
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("%s: netplan generated\n%s\nparsed %+v\nours parsed %+v", ifc.Name, b, got, want)
+				}
+			}
+		})
+	}
+}
+
+// keyfile is a parsed NetworkManager keyfile: group -> key -> value.
+type keyfile map[string]map[string]string
+
+// parseKeyfile parses the GLib key file grammar NetworkManager reads:
+// comments, [group] headers, KEY=VALUE lines with keys of letters,
+// digits, '-' and '.', no key twice in a group, no group twice, nothing
+// before the first group; values without control characters.
+func parseKeyfile(t *testing.T, name, text string) keyfile {
+	t.Helper()
+	kf := keyfile{}
+	group := ""
+	keyRE := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]*$`)
+	for i, line := range strings.Split(text, "\n") {
+		switch {
+		case line == "" || line[0] == '#':
+			continue
+		case line[0] == '[':
+			if !strings.HasSuffix(line, "]") || strings.ContainsAny(line[1:len(line)-1], "[]") {
+				t.Fatalf("%s:%d: bad group line %q", name, i+1, line)
+			}
+			group = line[1 : len(line)-1]
+			if kf[group] != nil {
+				t.Fatalf("%s:%d: group %s twice", name, i+1, group)
+			}
+			kf[group] = map[string]string{}
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || group == "" || !keyRE.MatchString(k) || strings.ContainsFunc(v, func(r rune) bool { return r < ' ' }) {
+			t.Fatalf("%s:%d: bad line %q", name, i+1, line)
+		}
+		if _, dup := kf[group][k]; dup {
+			t.Fatalf("%s:%d: key %s twice in [%s]", name, i+1, k, group)
+		}
+		kf[group][k] = v
+	}
+	return kf
+}
+
+// TestKeyfileGrammarAndModel parses every keyfile we render and checks
+// each setting against nm-settings-keyfile(5)'s value forms and against
+// the model.
+func TestKeyfileGrammarAndModel(t *testing.T) {
+	uuidRE := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	allowed := map[string]map[string]bool{
+		"connection": {"id": true, "uuid": true, "type": true, "interface-name": true, "autoconnect": true, "autoconnect-priority": true},
+		"ethernet":   {"mac-address": true, "mtu": true},
+		"ipv4":       {"method": true, "address1": true, "gateway": true, "dns": true, "dns-search": true},
+		"ipv6":       {"method": true, "address1": true, "gateway": true, "dns": true, "dns-search": true},
+	}
+	uuids := map[string]string{}
+	for _, c := range goldenNetworks {
+		for i := range c.ifs {
+			ifc := &c.ifs[i]
+			kf := parseKeyfile(t, c.name, string(RenderKeyfile(ifc)))
+			for g, kv := range kf {
+				for k := range kv {
+					if !allowed[g][k] && !regexp.MustCompile(`^route[1-9][0-9]*$`).MatchString(k) {
+						t.Errorf("%s: unknown key [%s] %s", c.name, g, k)
+					}
+				}
+			}
+			con := kf["connection"]
+			if !uuidRE.MatchString(con["uuid"]) || con["type"] != "ethernet" || con["id"] != ifc.Name {
+				t.Errorf("%s: [connection] %v", c.name, con)
+			}
+			if prev, ok := uuids[ifc.Name]; ok && prev != con["uuid"] {
+				t.Errorf("%s: uuid %s, earlier %s: not deterministic", ifc.Name, con["uuid"], prev)
+			}
+			uuids[ifc.Name] = con["uuid"]
+			if (ifc.HWAddr == nil) != (con["interface-name"] == ifc.Name) || ifc.HWAddr != nil && !macIs(kf["ethernet"]["mac-address"], ifc.HWAddr) {
+				t.Errorf("%s: device match %v %v", c.name, con, kf["ethernet"])
+			}
+			if ifc.MTU != 0 && kf["ethernet"]["mtu"] != fmt.Sprint(ifc.MTU) {
+				t.Errorf("%s: mtu %v", c.name, kf["ethernet"])
+			}
+			var dns, search []string
+			var routes []string
+			for _, fam := range []struct {
+				g    string
+				addr netip.Prefix
+				gw   netip.Addr
+				dhcp bool
+				none string
+			}{{"ipv4", ifc.Address, ifc.Gateway, ifc.DHCP, "disabled"}, {"ipv6", ifc.IPv6.Address, ifc.IPv6.Gateway, ifc.IPv6.DHCP, "ignore"}} {
+				s := kf[fam.g]
+				want := fam.none
+				switch {
+				case fam.dhcp:
+					want = "auto"
+				case fam.addr.IsValid():
+					want = "manual"
+				}
+				if s["method"] != want {
+					t.Errorf("%s: [%s] method %q, want %q", c.name, fam.g, s["method"], want)
+				}
+				if fam.addr.IsValid() != (s["address1"] != "") || fam.addr.IsValid() && netip.MustParsePrefix(s["address1"]) != fam.addr {
+					t.Errorf("%s: [%s] address1 %q, want %v", c.name, fam.g, s["address1"], fam.addr)
+				}
+				if fam.gw.IsValid() != (s["gateway"] != "") || fam.gw.IsValid() && netip.MustParseAddr(s["gateway"]) != fam.gw {
+					t.Errorf("%s: [%s] gateway %q, want %v", c.name, fam.g, s["gateway"], fam.gw)
+				}
+				for _, k := range []string{"dns", "dns-search"} {
+					if v, ok := s[k]; ok && !strings.HasSuffix(v, ";") {
+						t.Errorf("%s: [%s] %s=%q is not a ;-terminated list", c.name, fam.g, k, v)
+					}
+				}
+				for _, d := range strings.Split(strings.TrimSuffix(s["dns"], ";"), ";") {
+					if d != "" {
+						if a := netip.MustParseAddr(d); a.Is4() != (fam.g == "ipv4") {
+							t.Errorf("%s: [%s] dns %s of the other family", c.name, fam.g, d)
+						}
+						dns = append(dns, d)
+					}
+				}
+				if v := strings.TrimSuffix(s["dns-search"], ";"); v != "" {
+					search = append(search, strings.Split(v, ";")...)
+				}
+				for k, v := range s {
+					if strings.HasPrefix(k, "route") {
+						to, via, _ := strings.Cut(v, ",")
+						r := Route{netip.MustParsePrefix(to), netip.MustParseAddr(via)}
+						if r.To.Addr().Is4() != (fam.g == "ipv4") {
+							t.Errorf("%s: [%s] %s=%s of the other family", c.name, fam.g, k, v)
+						}
+						routes = append(routes, fmt.Sprint(r))
+					}
+				}
+			}
+			wantRoutes := []string{}
+			for _, r := range ifc.Routes {
+				wantRoutes = append(wantRoutes, fmt.Sprint(r))
+			}
+			sort.Strings(routes)
+			sort.Strings(wantRoutes)
+			wantDNS := append(addrStrings(split(ifc.DNS, true)), addrStrings(split(ifc.DNS, false))...)
+			if fmt.Sprint(dns) != fmt.Sprint(wantDNS) || fmt.Sprint(search) != fmt.Sprint(ifc.Search) || fmt.Sprint(routes) != fmt.Sprint(wantRoutes) {
+				t.Errorf("%s: dns %v search %v routes %v, want %v %v %v", c.name, dns, search, routes, wantDNS, ifc.Search, wantRoutes)
+			}
+		}
+	}
+}
+
+// TestShellVarsSourceAsModel sources every ifcfg and wicked file we
+// render with sh (they are shell variable files) and checks the values.
+func TestShellVarsSourceAsModel(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	source := func(t *testing.T, data []byte, vars ...string) map[string]string {
+		f := filepath.Join(t.TempDir(), "cfg")
+		must(t, os.WriteFile(f, data, 0o644))
+		script := "set -eu; . \"$1\"; shift; for v; do eval \"printf '%s=%s\\n' \\\"\\$v\\\" \\\"\\${$v-}\\\"\"; done"
+		out, err := exec.Command(sh, append([]string{"-c", script, "sh", f}, vars...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("sh: %v\n%s\n%s", err, out, data)
+		}
+		m := map[string]string{}
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			k, v, _ := strings.Cut(l, "=")
+			m[k] = v
+		}
+		return m
+	}
+	for _, c := range goldenNetworks {
+		for i := range c.ifs {
+			ifc := &c.ifs[i]
+			cfg, _, _ := RenderIfcfg(ifc)
+			m := source(t, cfg, "DEVICE", "BOOTPROTO", "IPADDR", "PREFIX", "GATEWAY", "IPV6ADDR", "IPV6_DEFAULTGW", "DNS1", "DOMAIN", "MTU", "HWADDR", "DHCPV6C")
+			want := map[string]string{"DEVICE": ifc.Name, "BOOTPROTO": "none", "IPADDR": "", "PREFIX": "", "GATEWAY": "", "IPV6ADDR": "", "IPV6_DEFAULTGW": "", "DNS1": "", "DOMAIN": strings.Join(ifc.Search, " "), "MTU": "", "HWADDR": "", "DHCPV6C": ""}
+			if ifc.DHCP {
+				want["BOOTPROTO"] = "dhcp"
+			}
+			if ifc.Address.IsValid() {
+				want["IPADDR"], want["PREFIX"] = ifc.Address.Addr().String(), fmt.Sprint(ifc.Address.Bits())
+			}
+			if ifc.Gateway.IsValid() {
+				want["GATEWAY"] = ifc.Gateway.String()
+			}
+			if ifc.IPv6.Address.IsValid() {
+				want["IPV6ADDR"] = ifc.IPv6.Address.String()
+			}
+			if ifc.IPv6.DHCP {
+				want["DHCPV6C"] = "yes"
+			}
+			if ifc.IPv6.Gateway.IsValid() {
+				want["IPV6_DEFAULTGW"] = ifc.IPv6.Gateway.String()
+			}
+			if len(ifc.DNS) > 0 {
+				want["DNS1"] = ifc.DNS[0].String()
+			}
+			if ifc.MTU != 0 {
+				want["MTU"] = fmt.Sprint(ifc.MTU)
+			}
+			if ifc.HWAddr != nil {
+				want["HWADDR"] = ifc.HWAddr.String()
+			}
+			if fmt.Sprint(m) != fmt.Sprint(want) {
+				t.Errorf("%s/%s ifcfg: sourced %v, want %v", c.name, ifc.Name, m, want)
+			}
+			wcfg, _, err := RenderWicked(ifc)
+			if err != nil {
+				continue // mixed DHCP and static: refused, see the golden file
+			}
+			m = source(t, wcfg, "STARTMODE", "BOOTPROTO", "IPADDR", "IPADDR_1", "MTU")
+			var addrs []string
+			for _, p := range []netip.Prefix{ifc.Address, ifc.IPv6.Address} {
+				if p.IsValid() {
+					addrs = append(addrs, p.String())
+				}
+			}
+			if m["STARTMODE"] != "auto" || strings.TrimSpace(m["IPADDR"]+" "+m["IPADDR_1"]) != strings.Join(addrs, " ") {
+				t.Errorf("%s/%s wicked: sourced %v, want addresses %v", c.name, ifc.Name, m, addrs)
+			}
+		}
+	}
+	got := source(t, setShellVars([]byte("A=1\nNETCONFIG_DNS_STATIC_SERVERS=\"old\"\nB='x y'\nNETCONFIG_DNS_STATIC_SERVERS=\"older\""),
+		map[string]string{"NETCONFIG_DNS_STATIC_SERVERS": "192.0.2.53 2001:db8::53", "NETCONFIG_DNS_STATIC_SEARCHLIST": "example.com"}),
+		"A", "B", "NETCONFIG_DNS_STATIC_SERVERS", "NETCONFIG_DNS_STATIC_SEARCHLIST")
+	if fmt.Sprint(got) != "map[A:1 B:x y NETCONFIG_DNS_STATIC_SEARCHLIST:example.com NETCONFIG_DNS_STATIC_SERVERS:192.0.2.53 2001:db8::53]" {
+		t.Errorf("setShellVars: %v", got)
+	}
+}
