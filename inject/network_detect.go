@@ -488,9 +488,15 @@ func (p *probe) wicked(ev func(string)) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if on == unitDir+"/network.service" {
-		if fi, _, err := p.lexists(on); err == nil && p.r != nil && !strings.Contains(fi.Target, "wicked") {
+	if on == unitDir+"/network.service" { // the alias names whichever stack provides the network
+		fi, _, err := p.lexists(on)
+		switch {
+		case err != nil:
+			return false, err
+		case p.r != nil && !strings.Contains(fi.Target, "wicked"):
 			on = ""
+		default:
+			on += " -> " + fi.Target
 		}
 	}
 	if bin != "" {
