@@ -119,7 +119,7 @@ func split(as []netip.Addr, v4 bool) []netip.Addr {
 // RenderNetplan renders validated interfaces as a netplan v2 file: one
 // ethernets entry per interface, DHCP stated either way (so an earlier
 // file's dhcp4: true does not survive the merge), default routes as
-// "to: default" routes.
+// routes to 0.0.0.0/0 and ::/0.
 func RenderNetplan(ifs []Interface) []byte {
 	var b strings.Builder
 	b.WriteString("# " + header + " See netplan(5).\n")
@@ -145,10 +145,14 @@ func RenderNetplan(ifs []Interface) []byte {
 		}
 		type rt struct{ to, via string }
 		var routes []rt
-		for _, gw := range []netip.Addr{ifc.Gateway, ifc.IPv6.Gateway} {
-			if gw.IsValid() {
-				routes = append(routes, rt{"default", gw.String()})
-			}
+		// Default routes as 0.0.0.0/0 and ::/0, not "default": older
+		// netplan (before 0.103, Ubuntu 18.04) and cloud-init 22 reject
+		// that keyword.
+		if ifc.Gateway.IsValid() {
+			routes = append(routes, rt{"0.0.0.0/0", ifc.Gateway.String()})
+		}
+		if ifc.IPv6.Gateway.IsValid() {
+			routes = append(routes, rt{"::/0", ifc.IPv6.Gateway.String()})
 		}
 		for _, r := range ifc.Routes {
 			routes = append(routes, rt{r.To.String(), r.Via.String()})
