@@ -407,3 +407,101 @@ func v4MaskBroadcast(p netip.Prefix) (netip.Addr, netip.Addr) {
 func u32Addr(v uint32) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
+
+// eniStanza reports whether a line of an interfaces(5) file starts a
+// stanza (ifupdown's and ifupdown-ng's keywords).
+func eniStanza(line string) (keyword string, args []string, ok bool) {
+	f := strings.Fields(line)
+	if len(f) == 0 {
+		return "", nil, false
+	}
+	switch k := f[0]; {
+	case k == "iface", k == "mapping", k == "auto", k == "source", k == "source-directory",
+		k == "template", k == "rename", strings.HasPrefix(k, "allow-"):
+		return k, f[1:], true
+	}
+	return "", nil, false
+}
+
+// MergeInterfaces returns the interfaces(5) file old with every stanza of
+// the interfaces in ifs taken out (their iface stanzas with their options,
+// their names from auto and allow-* lines) and the rendering of ifs
+// appended: the loopback and every other interface, comment and source
+// line stay as they were. It also returns the stanzas it took out. With
+// no old file it is RenderInterfaces.
+func MergeInterfaces(old []byte, ifs []Interface) ([]byte, []string) {
+	if len(bytes.TrimSpace(old)) == 0 {
+		return RenderInterfaces(ifs), nil
+	}
+	ours := map[string]bool{}
+	for i := range ifs {
+		ours[ifs[i].Name] = true
+	}
+	lines := strings.Split(strings.TrimRight(string(old), "\n"), "\n")
+	var kept, removed []string
+	for i := 0; i < len(lines); i++ {
+		line := lines[i]
+		kw, args, ok := eniStanza(line)
+		switch {
+		case !ok:
+			kept = append(kept, line)
+		case kw == "iface" && len(args) > 0 && ours[args[0]]:
+			removed = append(removed, strings.TrimSpace(line))
+			// Its options run to the next stanza; blank and comment
+			// lines just before that stanza are kept.
+			end := i + 1
+			for end < len(lines) {
+				if _, _, st := eniStanza(lines[end]); st {
+					break
+				}
+				end++
+			}
+			last := end
+			for last > i+1 {
+				t := strings.TrimSpace(lines[last-1])
+				if t != "" && t[0] != '#' {
+					break
+				}
+				last--
+			}
+			for _, l := range lines[last:end] { // no second blank line where the stanza was
+				if strings.TrimSpace(l) != "" || len(kept) == 0 || strings.TrimSpace(kept[len(kept)-1]) != "" {
+					kept = append(kept, l)
+				}
+			}
+			i = end - 1
+		case kw == "auto" || strings.HasPrefix(kw, "allow-"):
+			var rest []string
+			for _, a := range args {
+				if !ours[a] {
+					rest = append(rest, a)
+				}
+			}
+			switch {
+			case len(rest) == len(args):
+				kept = append(kept, line)
+			case len(rest) == 0:
+				removed = append(removed, strings.TrimSpace(line))
+			default:
+				removed = append(removed, strings.TrimSpace(line))
+				kept = append(kept, kw+" "+strings.Join(rest, " "))
+			}
+		default:
+			kept = append(kept, line)
+		}
+	}
+	for len(kept) > 0 && strings.TrimSpace(kept[len(kept)-1]) == "" {
+		kept = kept[:len(kept)-1]
+	}
+	var b strings.Builder
+	for _, l := range kept {
+		b.WriteString(l + "\n")
+	}
+	for i := range ifs {
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+		}
+		renderInterface(&b, &ifs[i])
+	}
+	return []byte(b.String()), removed
+}

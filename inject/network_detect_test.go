@@ -61,8 +61,9 @@ var (
 		"/etc/sysconfig/network/config":     "## Path: System\nNETCONFIG_DNS_POLICY=\"auto\"\nNETCONFIG_DNS_STATIC_SERVERS=\"\"\n",
 		"/etc/sysconfig/network/ifcfg-eth0": "BOOTPROTO='dhcp'\n",
 	}
-	debian = layout{"/sbin/ifup": "bin", "/etc/systemd/system/multi-user.target.wants/networking.service": unitLink}
-	alpine = layout{"/etc/os-release": osRel("alpine", "", "3.20.0"), "/bin/busybox": "bin", "/sbin/ifup": "->/bin/busybox",
+	debian     = layout{"/sbin/ifup": "bin", "/etc/systemd/system/multi-user.target.wants/networking.service": unitLink}
+	debianDHCP = layout{"/sbin/ifup": "bin", InterfacesPath: "auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n"}
+	alpine     = layout{"/etc/os-release": osRel("alpine", "", "3.20.0"), "/bin/busybox": "bin", "/sbin/ifup": "->/bin/busybox",
 		"/etc/network/interfaces.d/eth0": "auto eth0\niface eth0 inet dhcp\n"}
 	debianDesktop = layout{"/sbin/ifup": "bin", "/usr/sbin/NetworkManager": "bin", nmWants: unitLink,
 		"/etc/systemd/system/dbus-org.freedesktop.NetworkManager.service": unitLink}
@@ -116,6 +117,7 @@ func TestDetectAndApplyPerDistribution(t *testing.T) {
 		{"arch", arch, FormatNetworkd, networkdPath("eth0"), 0o644, "enabled: " + ndWants, nil, []string{"/etc/systemd/network/20-wired.network"}},
 		{"opensuse", suse, FormatWicked, wickedDir + "/ifcfg-eth0", 0o600, "wicked.service", []string{wickedDir + "/ifcfg-eth0", wickedConfig}, nil},
 		{"debian", debian, FormatIfupdown, InterfacesPath, 0o644, "installed: /sbin/ifup", []string{InterfacesPath}, nil},
+		{"debian-eth0-dhcp", debianDHCP, FormatIfupdown, InterfacesPath, 0o644, "installed: /sbin/ifup", []string{InterfacesPath + ` (its stanzas ["auto eth0" "iface eth0 inet dhcp"])`}, nil},
 		{"alpine", alpine, FormatIfupdown, InterfacesPath, 0o644, "installed: /sbin/ifup", []string{InterfacesPath}, []string{"/etc/network/interfaces.d/eth0"}},
 		{"debian-desktop", debianDesktop, FormatNetworkManager, nmPath("eth0"), 0o600, "also active: ifupdown", nil, nil},
 		{"nm-masked", nmMasked, FormatIfupdown, InterfacesPath, 0o644, "installed: /sbin/ifup", []string{InterfacesPath}, nil},
@@ -125,6 +127,8 @@ func TestDetectAndApplyPerDistribution(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			forEachGuest(t, func(t *testing.T, g guest) {
 				c.l.setup(t, g.fs)
+				oldENI, _, err := readGuestOptional(g.fs, InterfacesPath)
+				must(t, err)
 				rep, err := Apply(g.fs, &Data{Network: &Network{Interfaces: eth0}}, nil)
 				must(t, err)
 				nr := rep.Items[0].Network
@@ -136,6 +140,9 @@ func TestDetectAndApplyPerDistribution(t *testing.T) {
 				}
 				files, err := renderFiles(c.format, eth0, nil)
 				must(t, err)
+				if c.format == FormatIfupdown {
+					files[0].data, _ = MergeInterfaces(oldENI, eth0)
+				}
 				if c.format != FormatWicked { // wicked's config is an edit of the guest's own
 					for _, f := range files {
 						if got := read(t, g.fs, f.path); got != string(f.data) {

@@ -12,7 +12,8 @@ import (
 // prepareNetwork validates the network, settles the format (given, or
 // detected from the guest), renders the files and plans their writes: each
 // file replaced whole (they are ours: one per interface, or the one
-// netplan file, or ifupdown's interfaces file), its directory made, and
+// netplan file; ifupdown's interfaces file keeps the other interfaces'
+// stanzas, see MergeInterfaces), its directory made, and
 // the mode and owner the stack expects. Other files that configure the
 // same interfaces are reported and left alone, or refused when they would
 // make ours configure nothing.
@@ -54,6 +55,14 @@ func prepareNetwork(fsys vfs.FS, n *Network) *item {
 			return it.fail(err)
 		}
 	}
+	var stanzas []string
+	if n.Verbatim == nil && format == FormatIfupdown { // other interfaces' stanzas stay
+		old, _, err := readGuestOptional(fsys, InterfacesPath)
+		if err != nil {
+			return it.fail(err)
+		}
+		files[0].data, stanzas = MergeInterfaces(old, n.Interfaces)
+	}
 	it.rep.Path = files[0].path
 	if err := scanOthers(fsys, format, n.Interfaces, files, nr); err != nil {
 		return it.fail(err)
@@ -69,6 +78,8 @@ func prepareNetwork(fsys vfs.FS, n *Network) *item {
 		}
 		if ok, err := fsys.HasFile(f.path); err != nil {
 			return it.fail(err)
+		} else if ok && f.path == InterfacesPath && len(stanzas) > 0 {
+			nr.Replaced = append(nr.Replaced, fmt.Sprintf("%s (its stanzas %q)", f.path, stanzas))
 		} else if ok {
 			nr.Replaced = append(nr.Replaced, f.path)
 		}

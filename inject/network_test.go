@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -107,10 +108,12 @@ func TestV4MaskBroadcast(t *testing.T) {
 func TestNetworkApply(t *testing.T) {
 	forEachGuest(t, func(t *testing.T, g guest) {
 		ifs := goldenNetworks[0].ifs
+		old := read(t, g.fs, InterfacesPath)
 		rep, err := Apply(g.fs, &Data{Network: &Network{Interfaces: ifs}}, nil)
 		must(t, err)
-		if got := read(t, g.fs, InterfacesPath); got != string(RenderInterfaces(ifs)) {
-			t.Errorf("interfaces = %q", got)
+		want, _ := MergeInterfaces([]byte(old), ifs)
+		if got := read(t, g.fs, InterfacesPath); got != string(want) || !strings.HasPrefix(got, old) {
+			t.Errorf("interfaces = %q, want %q", got, want)
 		}
 		if rep.Items[0].Path != InterfacesPath || rep.Items[0].Status != StatusDone {
 			t.Errorf("report %+v", rep.Items[0])
