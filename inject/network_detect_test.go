@@ -203,6 +203,8 @@ func TestNetworkRefusals(t *testing.T) {
 		{"verbatim forced netplan", layout{}, &Network{Verbatim: []byte("auto eth0\n"), Format: FormatNetplan}, ErrInvalidNetwork},
 		{"wicked mixed dhcp and static", suse, &Network{Interfaces: mixed}, ErrInvalidNetwork},
 		{"unknown format", layout{}, &Network{Interfaces: eth0, Format: "systemd"}, ErrInvalidNetwork},
+		{"NetworkManager IPv6 name server on IPv4 only", fedora, &Network{Interfaces: []Interface{{Name: "eth0", DHCP: true, DNS: []netip.Addr{addr("2001:db8::53")}}}}, ErrInvalidNetwork},
+		{"ifcfg IPv4 name server on IPv6 only", rhel8, &Network{Interfaces: []Interface{{Name: "eth0", IPv6: IPv6{DHCP: true}, DNS: []netip.Addr{addr("192.0.2.53")}}}}, ErrInvalidNetwork},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -73,6 +73,11 @@ func renderFiles(f NetFormat, ifs []Interface, wickedCfg []byte) ([]netFile, err
 	var out []netFile
 	for i := range ifs {
 		ifc := &ifs[i]
+		if f == FormatNetworkManager || f == FormatIfcfg {
+			if err := dnsFamilies(ifc); err != nil {
+				return nil, fmt.Errorf("%w: interface %q: %s: %w", ErrInvalidNetwork, ifc.Name, f, err)
+			}
+		}
 		switch f {
 		case FormatNetworkManager:
 			out = append(out, netFile{nmPath(ifc.Name), RenderKeyfile(ifc), 0o600})
@@ -100,6 +105,19 @@ func renderFiles(f NetFormat, ifs []Interface, wickedCfg []byte) ([]netFile, err
 		}
 	}
 	return out, nil
+}
+
+// dnsFamilies refuses a name server of an address family the interface
+// does not configure: NetworkManager keeps name servers per family
+// ([ipv4] dns, [ipv6] dns; ifcfg-rh sorts DNSn the same way) and rejects
+// them where the family's method is disabled or ignored.
+func dnsFamilies(ifc *Interface) error {
+	for _, d := range ifc.DNS {
+		if d.Is4() && !ifc.has4() || d.Is6() && !ifc.has6() {
+			return fmt.Errorf("name server %v: the interface has no %s configuration", d, map[bool]string{true: "IPv4", false: "IPv6"}[d.Is4()])
+		}
+	}
+	return nil
 }
 
 func nmPath(name string) string       { return nmDir + "/guestinject-" + name + ".nmconnection" }
