@@ -269,28 +269,33 @@ func validV6(v IPv6) error {
 // RenderInterfaces renders validated interfaces as an interfaces(5) file in
 // the shape nova's template produces: the loopback stanza, then per
 // interface "auto NAME" and its inet (static or dhcp) and inet6 stanzas.
-func RenderInterfaces(ifs []Interface) []byte {
+func RenderInterfaces(ifs []Interface) []byte { return renderENI(ifs, false) }
+
+// renderENI renders for Debian's ifupdown, or for ifupdown-ng when ng
+// (Alpine): it passes hwaddress to "ip link set address" as written, so
+// it takes the MAC without Debian's "ether" class word.
+func renderENI(ifs []Interface, ng bool) []byte {
 	var b strings.Builder
 	b.WriteString("# Network interfaces, written by guestinject. See interfaces(5).\n\n")
 	b.WriteString("auto lo\niface lo inet loopback\n")
 	for i := range ifs {
 		b.WriteByte('\n')
-		renderInterface(&b, &ifs[i])
+		renderInterface(&b, &ifs[i], ng)
 	}
 	return []byte(b.String())
 }
 
-func renderInterface(b *strings.Builder, ifc *Interface) {
+func renderInterface(b *strings.Builder, ifc *Interface, ng bool) {
 	fmt.Fprintf(b, "auto %s\n", ifc.Name)
 	first := true // the first stanza carries hwaddress and mtu
 	dnsDone := false
 	if ifc.has4() {
 		if ifc.DHCP {
 			fmt.Fprintf(b, "iface %s inet dhcp\n", ifc.Name)
-			renderHW(b, ifc)
+			renderHW(b, ifc, ng)
 		} else {
 			fmt.Fprintf(b, "iface %s inet static\n", ifc.Name)
-			renderHW(b, ifc)
+			renderHW(b, ifc, ng)
 			renderV4(b, ifc.Address, ifc.Gateway)
 		}
 		renderMTU(b, ifc, ifc.DHCP)
@@ -310,7 +315,7 @@ func renderInterface(b *strings.Builder, ifc *Interface) {
 		fmt.Fprintf(b, "iface %s inet6 static\n", ifc.Name)
 	}
 	if first {
-		renderHW(b, ifc)
+		renderHW(b, ifc, ng)
 	}
 	if !ifc.IPv6.DHCP {
 		fmt.Fprintf(b, "    address %s\n    netmask %d\n", ifc.IPv6.Address.Addr(), ifc.IPv6.Address.Bits())
@@ -327,8 +332,12 @@ func renderInterface(b *strings.Builder, ifc *Interface) {
 	renderRoutes(b, ifc, false)
 }
 
-func renderHW(b *strings.Builder, ifc *Interface) {
-	if ifc.HWAddr != nil {
+func renderHW(b *strings.Builder, ifc *Interface, ng bool) {
+	switch {
+	case ifc.HWAddr == nil:
+	case ng:
+		fmt.Fprintf(b, "    hwaddress %s\n", ifc.HWAddr)
+	default:
 		fmt.Fprintf(b, "    hwaddress ether %s\n", ifc.HWAddr)
 	}
 }
@@ -416,7 +425,7 @@ func eniStanza(line string) (keyword string, args []string, ok bool) {
 		return "", nil, false
 	}
 	switch k := f[0]; {
-	case k == "iface", k == "mapping", k == "auto", k == "source", k == "source-directory",
+	case k == "iface", k == "interface", k == "mapping", k == "auto", k == "source", k == "source-directory",
 		k == "template", k == "rename", strings.HasPrefix(k, "allow-"):
 		return k, f[1:], true
 	}
@@ -430,8 +439,13 @@ func eniStanza(line string) (keyword string, args []string, ok bool) {
 // line stay as they were. It also returns the stanzas it took out. With
 // no old file it is RenderInterfaces.
 func MergeInterfaces(old []byte, ifs []Interface) ([]byte, []string) {
+	return mergeENI(old, ifs, false)
+}
+
+// mergeENI is MergeInterfaces for ifupdown (ng false) or ifupdown-ng.
+func mergeENI(old []byte, ifs []Interface, ng bool) ([]byte, []string) {
 	if len(bytes.TrimSpace(old)) == 0 {
-		return RenderInterfaces(ifs), nil
+		return renderENI(ifs, ng), nil
 	}
 	ours := map[string]bool{}
 	for i := range ifs {
@@ -445,7 +459,7 @@ func MergeInterfaces(old []byte, ifs []Interface) ([]byte, []string) {
 		switch {
 		case !ok:
 			kept = append(kept, line)
-		case kw == "iface" && len(args) > 0 && ours[args[0]]:
+		case (kw == "iface" || kw == "interface") && len(args) > 0 && ours[args[0]]:
 			removed = append(removed, strings.TrimSpace(line))
 			// Its options run to the next stanza; blank and comment
 			// lines just before that stanza are kept.
@@ -501,7 +515,7 @@ func MergeInterfaces(old []byte, ifs []Interface) ([]byte, []string) {
 		if b.Len() > 0 {
 			b.WriteByte('\n')
 		}
-		renderInterface(&b, &ifs[i])
+		renderInterface(&b, &ifs[i], ng)
 	}
 	return []byte(b.String()), removed
 }

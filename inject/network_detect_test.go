@@ -63,7 +63,8 @@ var (
 	}
 	debian     = layout{"/sbin/ifup": "bin", "/etc/systemd/system/multi-user.target.wants/networking.service": unitLink}
 	debianDHCP = layout{"/sbin/ifup": "bin", InterfacesPath: "auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n"}
-	alpine     = layout{"/etc/os-release": osRel("alpine", "", "3.20.0"), "/bin/busybox": "bin", "/sbin/ifup": "->/bin/busybox",
+	alpine     = layout{"/etc/os-release": osRel("alpine", "", "3.20.0"), "/sbin/ifupdown": "bin", "/sbin/ifup": "->ifupdown",
+		"/usr/libexec/ifupdown-ng/link":  "#!/bin/sh\n",
 		"/etc/network/interfaces.d/eth0": "auto eth0\niface eth0 inet dhcp\n"}
 	debianDesktop = layout{"/sbin/ifup": "bin", "/usr/sbin/NetworkManager": "bin", nmWants: unitLink,
 		"/etc/systemd/system/dbus-org.freedesktop.NetworkManager.service": unitLink}
@@ -262,4 +263,26 @@ func TestDetectNetFormatCandidates(t *testing.T) {
 	if _, err := DetectNetFormat(g); !errors.Is(err, ErrNetworkStackUnknown) {
 		t.Errorf("error %v", err)
 	}
+}
+
+// TestIfupdownNGHWAddress: ifupdown-ng (Alpine) hands hwaddress to "ip
+// link set address" as written, so its guests get the MAC without
+// Debian's "ether" word (which would fail the link); the dialect is
+// reported. An "interface" stanza (ifupdown-ng's alias of iface) naming
+// the interface is replaced too.
+func TestIfupdownNGHWAddress(t *testing.T) {
+	forEachGuest(t, func(t *testing.T, g guest) {
+		alpine.setup(t, g.fs)
+		must(t, g.fs.ReplaceFile(InterfacesPath, []byte("auto lo\niface lo inet loopback\n\nauto eth0\ninterface eth0\n    use dhcp\n")))
+		ifs := []Interface{{Name: "eth0", DHCP: true, HWAddr: mac("52:54:00:12:34:56")}}
+		rep, err := Apply(g.fs, &Data{Network: &Network{Interfaces: ifs}}, nil)
+		must(t, err)
+		want := "auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n    hwaddress 52:54:00:12:34:56\n"
+		if got := read(t, g.fs, InterfacesPath); got != want {
+			t.Errorf("interfaces = %q, want %q", got, want)
+		}
+		if nr := rep.Items[0].Network; !strings.HasPrefix(nr.Dialect, "ifupdown-ng (") || !strings.Contains(rep.Items[0].Summary, "for ifupdown-ng") {
+			t.Errorf("report %+v", rep.Items[0])
+		}
+	})
 }

@@ -61,7 +61,14 @@ func prepareNetwork(fsys vfs.FS, n *Network) *item {
 		if err != nil {
 			return it.fail(err)
 		}
-		files[0].data, stanzas = MergeInterfaces(old, n.Interfaces)
+		ng, err := newProbe(fsys).first(false, ifupdownNG...)
+		if err != nil {
+			return it.fail(err)
+		}
+		if ng != "" {
+			nr.Dialect = "ifupdown-ng (" + ng + ")"
+		}
+		files[0].data, stanzas = mergeENI(old, n.Interfaces, ng != "")
 	}
 	it.rep.Path = files[0].path
 	if err := scanOthers(fsys, format, n.Interfaces, files, nr); err != nil {
@@ -105,6 +112,9 @@ func netSummary(n *Network, nr *NetworkReport) string {
 	} else {
 		fmt.Fprintf(&b, "%d interface(s) rendered as %s", len(n.Interfaces), nr.Format)
 	}
+	if nr.Dialect != "" {
+		fmt.Fprintf(&b, " for %s", nr.Dialect)
+	}
 	fmt.Fprintf(&b, "; chosen because %s", nr.Reason)
 	if len(nr.Replaced) > 0 {
 		fmt.Fprintf(&b, "; replaced %s", strings.Join(nr.Replaced, ", "))
@@ -114,6 +124,10 @@ func netSummary(n *Network, nr *NetworkReport) string {
 	}
 	return b.String()
 }
+
+// ifupdownNG are the marks of ifupdown-ng (Alpine's ifupdown): its
+// executors' directory and its multi-call binary.
+var ifupdownNG = []string{"/usr/libexec/ifupdown-ng", "/sbin/ifupdown", "/usr/sbin/ifupdown"}
 
 // ifaceKey is what identifies an interface in other files: its name, and
 // its MAC when given.

@@ -66,6 +66,7 @@ const (
 // NetworkReport is what the network item decided and found.
 type NetworkReport struct {
 	NetDetection
+	Dialect  string   `json:"dialect,omitempty"`  // a variant of the format written, e.g. ifupdown-ng
 	Files    []string `json:"files,omitempty"`    // the files written
 	Replaced []string `json:"replaced,omitempty"` // written files that existed before
 	// AlsoConfigured lists other guest files that configure one of the
