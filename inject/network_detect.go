@@ -43,11 +43,17 @@ const maxProbeEntries = 4096
 type probe struct {
 	fsys vfs.FS
 	r    vfs.Reader // nil: HasFile only
+	// budget is what is left of the bytes the probe may read in all:
+	// a hostile guest's thousands of 1 MiB files are refused, not read.
+	budget int64
 }
+
+// maxProbeBytes bounds what detection and the conflict scan read in all.
+const maxProbeBytes = 16 << 20
 
 func newProbe(fsys vfs.FS) *probe {
 	r, _ := fsys.(vfs.Reader)
-	return &probe{fsys, r}
+	return &probe{fsys, r, maxProbeBytes}
 }
 
 // lexists reports whether path exists, a symlink itself counting (dangling
@@ -141,10 +147,14 @@ func (p *probe) read(path string) ([]byte, error) {
 	if fi.Size > maxProbeFile {
 		return nil, vfs.PathErr("read", path, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, fi.Size, maxProbeFile))
 	}
+	if fi.Size > p.budget {
+		return nil, vfs.PathErr("read", path, fmt.Errorf("%w: the network configuration files read exceed %d bytes in all", ErrTooLarge, maxProbeBytes))
+	}
 	b, err := p.fsys.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
+	p.budget -= int64(len(b))
 	if len(b) > maxProbeFile {
 		return nil, vfs.PathErr("read", path, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), maxProbeFile))
 	}

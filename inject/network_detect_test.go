@@ -2,6 +2,7 @@ package inject
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/netip"
 	"path"
@@ -283,6 +284,25 @@ func TestIfupdownNGHWAddress(t *testing.T) {
 		}
 		if nr := rep.Items[0].Network; !strings.HasPrefix(nr.Dialect, "ifupdown-ng (") || !strings.Contains(rep.Items[0].Summary, "for ifupdown-ng") {
 			t.Errorf("report %+v", rep.Items[0])
+		}
+	})
+}
+
+// TestNetworkScanBudget: the conflict scan reads at most maxProbeBytes in
+// all; a guest with more NetworkManager profiles than that is refused
+// (ErrTooLarge), not read whole, and is left unchanged.
+func TestNetworkScanBudget(t *testing.T) {
+	forEachGuest(t, func(t *testing.T, g guest) {
+		fedora.setup(t, g.fs)
+		big := []byte("[connection]\nid=x\n#" + strings.Repeat("x", maxProbeFile-32) + "\n")
+		for i := 0; i <= maxProbeBytes/len(big); i++ {
+			must(t, g.fs.ReplaceFile(fmt.Sprintf("%s/big%02d.nmconnection", nmDir, i), big))
+		}
+		before := snapshot(t, g.fs)
+		_, err := Apply(g.fs, &Data{Network: &Network{Interfaces: eth0}}, nil)
+		wantErr(t, err, ErrTooLarge)
+		if snapshot(t, g.fs) != before {
+			t.Error("guest changed")
 		}
 	})
 }

@@ -178,8 +178,8 @@ func scanOthers(fsys vfs.FS, f NetFormat, ifs []Interface, files []netFile, nr *
 		}
 	case FormatNetworkManager:
 		srcs = append(srcs, src{nmDir, "", "", keyfileNames}, src{ifcfgDir, "ifcfg-", "", ifcfgNames})
-	case FormatIfcfg:
-		srcs = append(srcs, src{ifcfgDir, "ifcfg-", "", ifcfgNames})
+	case FormatIfcfg: // NetworkManager reads keyfiles beside ifcfg files
+		srcs = append(srcs, src{ifcfgDir, "ifcfg-", "", ifcfgNames}, src{nmDir, "", "", keyfileNames})
 	case FormatIfupdown:
 		srcs = append(srcs, src{"/etc/network/interfaces.d", "", "", eniNames})
 	case FormatNetworkd:
