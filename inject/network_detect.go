@@ -315,6 +315,9 @@ func DetectNetFormat(fsys vfs.FS) (*NetDetection, error) {
 		if len(active) > 1 {
 			d.Reason += fmt.Sprintf("; also active: %s; chosen by precedence %s", formatsOf(active[1:]), joinFormats(NetFormats))
 		}
+		if len(passive) > 0 {
+			d.Reason += fmt.Sprintf("; also found, not installed and enabled: %s", formatsOf(passive))
+		}
 	case len(passive) == 1:
 		d.Format = passive[0].Format
 		d.Reason = fmt.Sprintf("only %s's files were found (%s); no network stack is known to be installed and enabled", passive[0].Format, strings.Join(passive[0].Evidence, "; "))

@@ -85,6 +85,8 @@ func (l layout) setup(t *testing.T, fsys vfs.FS) {
 		switch {
 		case c == "-":
 			must(t, fsys.(vfs.Remover).Remove(p))
+		case strings.HasSuffix(p, "/"):
+			must(t, fsys.MakePath(strings.TrimSuffix(p, "/")))
 		case strings.HasPrefix(c, "->"):
 			must(t, fsys.MakePath(path.Dir(p)))
 			must(t, fsys.(vfs.Symlinker).Symlink(c[2:], p))
@@ -257,6 +259,15 @@ func TestDetectNetFormatCandidates(t *testing.T) {
 	must(t, err)
 	if len(d.Candidates) != 2 || d.Candidates[0].Format != FormatNetplan || !d.Candidates[0].Active ||
 		d.Candidates[1].Format != FormatNetworkd || !d.Candidates[1].Active {
+		t.Errorf("%+v", d)
+	}
+	// The demo guest's interfaces file (ifupdown not installed) beside an
+	// active netplan: netplan is chosen, the other named in the reason.
+	g = memGuest(t)
+	layout{"/usr/sbin/netplan": "bin", "/etc/netplan/": ""}.setup(t, g)
+	d, err = DetectNetFormat(g)
+	must(t, err)
+	if d.Format != FormatNetplan || !strings.Contains(d.Reason, "also found, not installed and enabled: ifupdown (/etc/network/interfaces exists)") {
 		t.Errorf("%+v", d)
 	}
 	g = memGuest(t)

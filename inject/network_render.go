@@ -56,7 +56,7 @@ const (
 	ifcfgDir        = "/etc/sysconfig/network-scripts"
 	wickedDir       = "/etc/sysconfig/network"
 	wickedConfig    = "/etc/sysconfig/network/config"
-	header          = "Written by guestinject."
+	netHeader       = "Written by guestinject."
 	netplanModeFile = 0o600
 )
 
@@ -140,7 +140,7 @@ func split(as []netip.Addr, v4 bool) []netip.Addr {
 // routes to 0.0.0.0/0 and ::/0.
 func RenderNetplan(ifs []Interface) []byte {
 	var b strings.Builder
-	b.WriteString("# " + header + " See netplan(5).\n")
+	b.WriteString("# " + netHeader + " See netplan(5).\n")
 	b.WriteString("network:\n  version: 2\n  ethernets:\n")
 	for i := range ifs {
 		ifc := &ifs[i]
@@ -235,7 +235,7 @@ func nmUUID(name string) string {
 // an older profile for the same device.
 func RenderKeyfile(ifc *Interface) []byte {
 	var b strings.Builder
-	b.WriteString("# " + header + " See nm-settings-keyfile(5).\n")
+	b.WriteString("# " + netHeader + " See nm-settings-keyfile(5).\n")
 	fmt.Fprintf(&b, "[connection]\nid=%s\nuuid=%s\ntype=ethernet\n", ifc.Name, nmUUID(ifc.Name))
 	if ifc.HWAddr == nil {
 		fmt.Fprintf(&b, "interface-name=%s\n", ifc.Name)
@@ -294,7 +294,7 @@ func RenderKeyfile(ifc *Interface) []byte {
 // .network file, matched by MAC when one is given, else by name.
 func RenderNetworkd(ifc *Interface) []byte {
 	var b strings.Builder
-	b.WriteString("# " + header + " See systemd.network(5).\n[Match]\n")
+	b.WriteString("# " + netHeader + " See systemd.network(5).\n[Match]\n")
 	if ifc.HWAddr != nil {
 		fmt.Fprintf(&b, "MACAddress=%s\n", ifc.HWAddr)
 	} else {
@@ -342,7 +342,7 @@ func RenderNetworkd(ifc *Interface) []byte {
 func RenderIfcfg(ifc *Interface) (cfg, route, route6 []byte) {
 	var b strings.Builder
 	w := func(k, v string) { fmt.Fprintf(&b, "%s=%s\n", k, v) }
-	b.WriteString("# " + header + " See nm-settings-ifcfg-rh(5).\n")
+	b.WriteString("# " + netHeader + " See nm-settings-ifcfg-rh(5).\n")
 	w("DEVICE", ifc.Name)
 	w("NAME", ifc.Name)
 	w("TYPE", "Ethernet")
@@ -387,8 +387,8 @@ func RenderIfcfg(ifc *Interface) (cfg, route, route6 []byte) {
 		w("MTU", fmt.Sprint(ifc.MTU))
 	}
 	var r4, r6 strings.Builder
-	r4.WriteString("# " + header + " IPv4 routes of " + ifc.Name + ".\n")
-	r6.WriteString("# " + header + " IPv6 routes of " + ifc.Name + ".\n")
+	r4.WriteString("# " + netHeader + " IPv4 routes of " + ifc.Name + ".\n")
+	r6.WriteString("# " + netHeader + " IPv6 routes of " + ifc.Name + ".\n")
 	for _, r := range ifc.Routes {
 		rb := &r6
 		if r.To.Addr().Is4() {
@@ -411,7 +411,7 @@ func RenderWicked(ifc *Interface) (cfg, routes []byte, err error) {
 	}
 	var b strings.Builder
 	w := func(k, v string) { fmt.Fprintf(&b, "%s='%s'\n", k, v) }
-	b.WriteString("# " + header + " See ifcfg(5).\n")
+	b.WriteString("# " + netHeader + " See ifcfg(5).\n")
 	w("STARTMODE", "auto")
 	switch {
 	case ifc.DHCP && ifc.IPv6.DHCP:
@@ -442,7 +442,7 @@ func RenderWicked(ifc *Interface) (cfg, routes []byte, err error) {
 		w("MTU", fmt.Sprint(ifc.MTU))
 	}
 	var r strings.Builder
-	r.WriteString("# " + header + " Routes of " + ifc.Name + ": DESTINATION GATEWAY NETMASK INTERFACE, see routes(5).\n")
+	r.WriteString("# " + netHeader + " Routes of " + ifc.Name + ": DESTINATION GATEWAY NETMASK INTERFACE, see routes(5).\n")
 	for _, gw := range []netip.Addr{ifc.Gateway, ifc.IPv6.Gateway} {
 		if gw.IsValid() {
 			fmt.Fprintf(&r, "default %s - %s\n", gw, ifc.Name)
