@@ -526,3 +526,78 @@ func TestCloudInitCrossCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestCloudInitSysconfigCrossCheck: cloud-init's sysconfig renderer (RHEL
+// flavour) makes ifcfg files from the same netplan file; sourced by sh,
+// they must hold the values ours hold (cloud-init writes NETMASK where we
+// write PREFIX, compared as a prefix length; routes are compared by the
+// networkd cross-check, cloud-init writes them in the old ADDRESSn form).
+func TestCloudInitSysconfigCrossCheck(t *testing.T) {
+	ci, err := exec.LookPath("cloud-init")
+	if err != nil {
+		t.Fatalf("cloud-init not found (Debian package cloud-init): %v", err)
+	}
+	vars := []string{"BOOTPROTO", "DEVICE", "DNS1", "DNS2", "DOMAIN", "GATEWAY", "HWADDR", "IPADDR", "PREFIX", "NETMASK",
+		"IPV6INIT", "IPV6ADDR", "DHCPV6C", "MTU", "ONBOOT"}
+	script := "set -eu; . \"$1\"; shift; for v; do eval \"printf '%s=%s\\n' \\\"\\$v\\\" \\\"\\${$v-}\\\"\"; done"
+	source := func(t *testing.T, file string) map[string]string {
+		out, err := exec.Command("sh", append([]string{"-c", script, "sh", file}, vars...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("sh %s: %v\n%s", file, err, out)
+		}
+		m := map[string]string{}
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			k, v, _ := strings.Cut(l, "=")
+			m[k] = v
+		}
+		if m["NETMASK"] != "" { // as a prefix length
+			m["PREFIX"] = fmt.Sprint(netip.MustParsePrefix(m["IPADDR"]+"/32").Bits() - 32 + bitsOfMask(t, m["NETMASK"]))
+		}
+		delete(m, "NETMASK")
+		return m
+	}
+	for _, c := range goldenNetworks {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			in := filepath.Join(dir, "network-config.yaml")
+			must(t, os.WriteFile(in, RenderNetplan(c.ifs), 0o600))
+			out := filepath.Join(dir, "out")
+			if b, err := exec.Command(ci, "devel", "net-convert", "-p", in, "-k", "yaml", "-d", out, "-D", "rhel", "-O", "sysconfig").CombinedOutput(); err != nil {
+				t.Fatalf("cloud-init net-convert: %v\n%s", err, b)
+			}
+			for i := range c.ifs {
+				ifc := &c.ifs[i]
+				theirs := source(t, filepath.Join(out, "etc/sysconfig/network-scripts/ifcfg-"+ifc.Name))
+				cfg, _, _ := RenderIfcfg(ifc)
+				mine := filepath.Join(dir, "ifcfg-"+ifc.Name)
+				must(t, os.WriteFile(mine, cfg, 0o644))
+				ours := source(t, mine)
+				if ours["IPV6INIT"] == "no" { // initscripts' and ifcfg-rh's default
+					ours["IPV6INIT"] = ""
+				}
+				if !ifc.Address.IsValid() && !ifc.IPv6.Address.IsValid() {
+					// cloud-init 22.4 renders name servers and search
+					// domains for static subnets only.
+					for _, k := range []string{"DNS1", "DNS2", "DOMAIN"} {
+						ours[k], theirs[k] = "", ""
+					}
+				}
+				if fmt.Sprint(theirs) != fmt.Sprint(ours) {
+					t.Errorf("%s: cloud-init's ifcfg %v\nours %v", ifc.Name, theirs, ours)
+				}
+			}
+		})
+	}
+}
+
+func bitsOfMask(t *testing.T, mask string) int {
+	t.Helper()
+	a := netip.MustParseAddr(mask).As4()
+	n := 0
+	for _, b := range a {
+		for ; b != 0; b <<= 1 {
+			n++
+		}
+	}
+	return n
+}
