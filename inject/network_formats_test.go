@@ -601,3 +601,30 @@ func bitsOfMask(t *testing.T, mask string) int {
 	}
 	return n
 }
+
+// TestNetplanOverridesCloudInitDHCP: on a guest whose cloud-init left
+// 50-cloud-init.yaml with dhcp4: true for the interface, our later file's
+// dhcp4: false wins in netplan's merge (netplan generate as the oracle),
+// so the guest comes up static, not by DHCP. Sequences (addresses, name
+// servers) are merged, which is why such files are reported.
+func TestNetplanOverridesCloudInitDHCP(t *testing.T) {
+	netplan, err := exec.LookPath("netplan")
+	if err != nil {
+		t.Fatalf("netplan not found (Debian package netplan.io): %v", err)
+	}
+	root := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(root, "etc/netplan"), 0o755))
+	must(t, os.WriteFile(filepath.Join(root, "etc/netplan/50-cloud-init.yaml"),
+		[]byte("network:\n  version: 2\n  ethernets:\n    eth0:\n      dhcp4: true\n      dhcp6: true\n"), 0o600))
+	ifs := []Interface{{Name: "eth0", Address: pfx("192.0.2.10/24"), Gateway: addr("192.0.2.1")}}
+	must(t, os.WriteFile(filepath.Join(root, NetplanPath), RenderNetplan(ifs), 0o600))
+	if out, err := exec.Command(netplan, "generate", "--root-dir", root).CombinedOutput(); err != nil {
+		t.Fatalf("netplan generate: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "run/systemd/network/10-netplan-eth0.network"))
+	must(t, err)
+	got := parseNetworkd(t, "generated", string(b))
+	if got.DHCP != "" || fmt.Sprint(got.Addresses) != "[192.0.2.10/24]" || fmt.Sprint(got.Routes) != "[0.0.0.0/0 via 192.0.2.1]" {
+		t.Errorf("generated:\n%s", b)
+	}
+}

@@ -201,7 +201,11 @@ func scanOthers(fsys vfs.FS, f NetFormat, ifs []Interface, files []netFile, nr *
 			}
 			for _, k := range keys {
 				if s.match(string(b), k) {
-					nr.AlsoConfigured = append(nr.AlsoConfigured, fmt.Sprintf("%s (%s)", fp, k.name))
+					why := k.name
+					if f == FormatNetplan {
+						why += "; netplan merges it with ours: our settings win, its addresses, routes and name servers are added"
+					}
+					nr.AlsoConfigured = append(nr.AlsoConfigured, fmt.Sprintf("%s (%s)", fp, why))
 					break
 				}
 			}
