@@ -628,3 +628,91 @@ func TestNetplanOverridesCloudInitDHCP(t *testing.T) {
 		t.Errorf("generated:\n%s", b)
 	}
 }
+
+// nmSettings reduces a keyfile to what configures the device: the match,
+// the MTU, and per family the method, address, default gateway (gateway=
+// or a route to the default network), name servers and other routes; the
+// search domains of both sections as one list.
+func nmSettings(kf keyfile) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "mac=%s mtu=%s", strings.ToLower(kf["ethernet"]["mac-address"]), kf["ethernet"]["mtu"])
+	if kf["ethernet"]["mac-address"] == "" {
+		fmt.Fprintf(&b, " name=%s", kf["connection"]["interface-name"])
+	}
+	search := map[string]bool{}
+	for _, fam := range []string{"ipv4", "ipv6"} {
+		s := kf[fam]
+		method := s["method"]
+		if method == "disabled" || method == "link-local" || method == "ignore" {
+			method = "off"
+		}
+		gw := s["gateway"]
+		var routes []string
+		for k, v := range s {
+			if !strings.HasPrefix(k, "route") || strings.Contains(k, "_") {
+				continue
+			}
+			if to, via, _ := strings.Cut(v, ","); to == "0.0.0.0/0" || to == "::/0" {
+				gw = via
+			} else {
+				routes = append(routes, v)
+			}
+		}
+		sort.Strings(routes)
+		fmt.Fprintf(&b, " %s[method=%s addr=%s gw=%s dns=%s routes=%v]", fam, method, s["address1"], gw, s["dns"], routes)
+		for _, d := range strings.Split(s["dns-search"], ";") {
+			if d != "" {
+				search[d] = true
+			}
+		}
+	}
+	var ds []string
+	for d := range search {
+		ds = append(ds, d)
+	}
+	sort.Strings(ds)
+	fmt.Fprintf(&b, " search=%v", ds)
+	return b.String()
+}
+
+// TestNetplanNetworkManagerOracle: on a netplan guest whose netplan
+// renders for NetworkManager (Ubuntu desktop's 01-network-manager-all.yaml),
+// netplan generate turns our netplan file into a keyfile that configures
+// what our own keyfile rendering of the model configures.
+func TestNetplanNetworkManagerOracle(t *testing.T) {
+	netplan, err := exec.LookPath("netplan")
+	if err != nil {
+		t.Fatalf("netplan not found (Debian package netplan.io): %v", err)
+	}
+	for _, c := range goldenNetworks {
+		t.Run(c.name, func(t *testing.T) {
+			root := t.TempDir()
+			must(t, os.MkdirAll(filepath.Join(root, "etc/netplan"), 0o755))
+			must(t, os.WriteFile(filepath.Join(root, "etc/netplan/01-network-manager-all.yaml"), []byte("network:\n  version: 2\n  renderer: NetworkManager\n"), 0o600))
+			must(t, os.WriteFile(filepath.Join(root, NetplanPath), RenderNetplan(c.ifs), 0o600))
+			if out, err := exec.Command(netplan, "generate", "--root-dir", root).CombinedOutput(); err != nil {
+				t.Fatalf("netplan generate: %v\n%s", err, out)
+			}
+			for i := range c.ifs {
+				ifc := &c.ifs[i]
+				gen := filepath.Join(root, "run/NetworkManager/system-connections/netplan-"+ifc.Name+".nmconnection")
+				b, err := os.ReadFile(gen)
+				must(t, err)
+				theirs, ours := parseKeyfile(t, gen, string(b)), parseKeyfile(t, "ours", string(RenderKeyfile(ifc)))
+				if ifc.HWAddr != nil {
+					// netplan renames the MAC's device to the name (a
+					// .link file) and matches the name; we match the MAC.
+					if theirs["connection"]["interface-name"] != ifc.Name || !macIs(ours["ethernet"]["mac-address"], ifc.HWAddr) {
+						t.Errorf("%s: netplan matches %v, we match %v", ifc.Name, theirs["connection"], ours["ethernet"])
+					}
+					delete(ours["ethernet"], "mac-address")
+					ours["connection"]["interface-name"] = ifc.Name
+				}
+				got, want := nmSettings(theirs), nmSettings(ours)
+				if got != want {
+					t.Errorf("%s: netplan's keyfile\n%s\n%s\nours\n%s", ifc.Name, b, got, want)
+				}
+			}
+		})
+	}
+}
