@@ -219,15 +219,18 @@ func validRoutes(ifc *Interface) error {
 	return nil
 }
 
-// validIfName accepts the names Linux and ifupdown accept: 1 to 15 bytes,
-// no whitespace, '/', '#' or control characters; "lo" is rendered always.
+// validIfName accepts 1 to 15 bytes of letters, digits, '-', '_', '.'
+// and ':' (VLANs eth0.100, aliases eth0:1), not starting with '-' or '.';
+// "lo" is rendered always. Linux takes more, but every other character is
+// syntax in one of the formats written: a shell word in ifcfg files
+// ('$', ';', quotes), a glob in networkd's Name=, a YAML indicator.
 func validIfName(name string) error {
-	if name == "" || len(name) > 15 || name == "lo" || name == "." || name == ".." {
+	if name == "" || len(name) > 15 || name == "lo" || name[0] == '.' || name[0] == '-' {
 		return fmt.Errorf("bad interface name")
 	}
 	for _, c := range []byte(name) {
-		if c <= ' ' || c >= 0x7f || c == '/' || c == '#' {
-			return fmt.Errorf("bad character %q in interface name", c)
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return fmt.Errorf("bad character %q in interface name (letters, digits, '-', '_', '.', ':')", c)
 		}
 	}
 	return nil

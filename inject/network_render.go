@@ -144,12 +144,12 @@ func RenderNetplan(ifs []Interface) []byte {
 	b.WriteString("network:\n  version: 2\n  ethernets:\n")
 	for i := range ifs {
 		ifc := &ifs[i]
-		fmt.Fprintf(&b, "    %s:\n", ifc.Name)
+		fmt.Fprintf(&b, "    %q:\n", ifc.Name) // quoted: "1234" or "true" stay names
 		w := func(format string, a ...any) { fmt.Fprintf(&b, "      "+format+"\n", a...) }
 		if ifc.HWAddr != nil {
 			w("match:")
 			w("  macaddress: %q", ifc.HWAddr.String())
-			w("set-name: %s", ifc.Name)
+			w("set-name: %q", ifc.Name)
 		}
 		w("dhcp4: %t", ifc.DHCP)
 		w("dhcp6: %t", ifc.IPv6.DHCP)

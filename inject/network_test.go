@@ -69,6 +69,11 @@ var goldenNetworks = []struct {
 		Search: []string{"example.net"}, Routes: []Route{{pfx("198.51.100.0/24"), addr("192.0.2.254")}},
 	}}},
 	{"dhcp6-only", []Interface{{Name: "eth1", IPv6: IPv6{DHCP: true}, DNS: []netip.Addr{addr("2001:db8::53")}}}},
+	// Names YAML would read as a number or a boolean, a VLAN, an alias.
+	{"odd-names", []Interface{
+		{Name: "1234", DHCP: true}, {Name: "true", Address: pfx("192.0.2.2/24")},
+		{Name: "en_1-a.10", DHCP: true}, {Name: "eth0:1", Address: pfx("198.51.100.2/24")},
+	}},
 }
 
 func TestRenderInterfacesGolden(t *testing.T) {
@@ -152,6 +157,12 @@ func TestNetworkErrors(t *testing.T) {
 		"newline in name":  {Interfaces: with(func(i *Interface) { i.Name = "eth0\naddress" })},
 		"slash in name":    {Interfaces: with(func(i *Interface) { i.Name = "a/b" })},
 		"lo":               {Interfaces: with(func(i *Interface) { i.Name = "lo" })},
+		"shell in name":    {Interfaces: with(func(i *Interface) { i.Name = "e;reboot" })},
+		"dollar in name":   {Interfaces: with(func(i *Interface) { i.Name = "e$(x)" })},
+		"quote in name":    {Interfaces: with(func(i *Interface) { i.Name = "e'0" })},
+		"glob in name":     {Interfaces: with(func(i *Interface) { i.Name = "en*" })},
+		"leading dash":     {Interfaces: with(func(i *Interface) { i.Name = "-eth0" })},
+		"leading dot":      {Interfaces: with(func(i *Interface) { i.Name = ".eth0" })},
 		"no address":       {Interfaces: with(func(i *Interface) { i.Address = netip.Prefix{} })},
 		"dhcp and static":  {Interfaces: with(func(i *Interface) { i.DHCP = true })},
 		"v6 as v4":         {Interfaces: with(func(i *Interface) { i.Address = pfx("2001:db8::1/64") })},

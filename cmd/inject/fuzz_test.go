@@ -43,7 +43,7 @@ func FuzzParseIP(f *testing.F) {
 		switch {
 		case strings.Count(kf, "\n[") != 4,
 			strings.Count(nd, "\n[") != 2+len(ifc.Routes)+map[bool]int{true: 1}[ifc.MTU != 0],
-			strings.Count(np, "\n    "+ifc.Name+":\n") != 1 || strings.Count(np, "\n    ")-strings.Count(np, "\n     ") != 1,
+			strings.Count(np, "\n    \""+ifc.Name+"\":\n") != 1 || strings.Count(np, "\n    ")-strings.Count(np, "\n     ") != 1,
 			strings.Contains(string(cfg), "\n\n"):
 			t.Fatalf("from %q:\n%s\n%s\n%s\n%s", s, kf, nd, cfg, np)
 		}
