@@ -118,7 +118,8 @@ Flags:
   --ip IFACE=ADDR/PREFIX|dhcp|dhcp6[,OPTION...]
                               structured interface (repeatable), rendered in
                               the guest's own network format; not with --net.
-                              ADDR/PREFIX is IPv4 or IPv6. OPTIONs:
+                              IFACE is 1-15 letters, digits, '-', '_', '.',
+                              ':'. ADDR/PREFIX is IPv4 or IPv6. OPTIONs:
                                 gw=GW          default gateway (IPv6 when the
                                                address is IPv6)
                                 ip6=ADDR6/PREFIX|dhcp   static IPv6 or DHCPv6
