@@ -72,7 +72,7 @@ const (
 	maxLabel  = 63
 )
 
-// networkContent validates n's verbatim file or interfaces.
+// validateNetwork validates n's verbatim file or interfaces.
 func validateNetwork(n *Network) error {
 	switch {
 	case n.Verbatim != nil && len(n.Interfaces) > 0:
