@@ -17,6 +17,13 @@ var (
 	// ErrInvalidNetwork: the network description is inconsistent or holds
 	// an invalid interface name, address, gateway or MAC.
 	ErrInvalidNetwork = errors.New("invalid network configuration")
+	// ErrNetworkStackUnknown: the guest's network stack cannot be told
+	// from its files (none found, or several configured and none
+	// enabled); the caller must name the format.
+	ErrNetworkStackUnknown = errors.New("cannot tell the guest's network stack")
+	// ErrNetworkConflict: the configuration would not take effect
+	// (another file the stack reads first configures the interface).
+	ErrNetworkConflict = errors.New("network configuration would be overridden")
 	// ErrInvalidMeta: a metadata key or value is not valid UTF-8.
 	ErrInvalidMeta = errors.New("invalid metadata")
 	// ErrInvalidFile: a file to inject has an unusable guest path or mode.

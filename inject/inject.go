@@ -21,7 +21,8 @@ type Data struct {
 	// KeyUser is whose ~/.ssh/authorized_keys receives Keys; its home,
 	// uid and gid come from the guest's /etc/passwd. Empty means root.
 	KeyUser string
-	// Network is written to /etc/network/interfaces.
+	// Network is written in the guest's own format (detected, or
+	// Network.Format): see Network and DetectNetFormat.
 	Network *Network
 	// Meta is written to /meta.js as a JSON object.
 	Meta map[string]string

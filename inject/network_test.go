@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -57,6 +58,22 @@ var goldenNetworks = []struct {
 		{Name: "eth1", DHCP: true, IPv6: IPv6{Address: pfx("fd00::2/64")}},
 		{Name: "eth0.100", Address: pfx("172.16.0.5/12")},
 	}},
+	{"routes-mtu-search", []Interface{{
+		Name: "ens3", Address: pfx("192.0.2.10/24"), Gateway: addr("192.0.2.1"), MTU: 1450,
+		DNS: []netip.Addr{addr("192.0.2.53")}, Search: []string{"example.com", "corp.example"},
+		IPv6:   IPv6{Address: pfx("2001:db8::10/64"), Gateway: addr("2001:db8::1")},
+		Routes: []Route{{pfx("10.0.0.0/8"), addr("192.0.2.254")}, {pfx("2001:db8:9::/48"), addr("2001:db8::fe")}},
+	}}},
+	{"dhcp-both-mac-mtu", []Interface{{
+		Name: "eth0", DHCP: true, IPv6: IPv6{DHCP: true}, HWAddr: mac("52:54:00:12:34:56"), MTU: 9000,
+		Search: []string{"example.net"}, Routes: []Route{{pfx("198.51.100.0/24"), addr("192.0.2.254")}},
+	}}},
+	{"dhcp6-only", []Interface{{Name: "eth1", IPv6: IPv6{DHCP: true}, DNS: []netip.Addr{addr("2001:db8::53")}}}},
+	// Names YAML would read as a number or a boolean, a VLAN, an alias.
+	{"odd-names", []Interface{
+		{Name: "1234", DHCP: true}, {Name: "true", Address: pfx("192.0.2.2/24")},
+		{Name: "en_1-a.10", DHCP: true}, {Name: "eth0:1", Address: pfx("198.51.100.2/24")},
+	}},
 }
 
 func TestRenderInterfacesGolden(t *testing.T) {
@@ -96,10 +113,12 @@ func TestV4MaskBroadcast(t *testing.T) {
 func TestNetworkApply(t *testing.T) {
 	forEachGuest(t, func(t *testing.T, g guest) {
 		ifs := goldenNetworks[0].ifs
+		old := read(t, g.fs, InterfacesPath)
 		rep, err := Apply(g.fs, &Data{Network: &Network{Interfaces: ifs}}, nil)
 		must(t, err)
-		if got := read(t, g.fs, InterfacesPath); got != string(RenderInterfaces(ifs)) {
-			t.Errorf("interfaces = %q", got)
+		want, _ := MergeInterfaces([]byte(old), ifs)
+		if got := read(t, g.fs, InterfacesPath); got != string(want) || !strings.HasPrefix(got, old) {
+			t.Errorf("interfaces = %q, want %q", got, want)
 		}
 		if rep.Items[0].Path != InterfacesPath || rep.Items[0].Status != StatusDone {
 			t.Errorf("report %+v", rep.Items[0])
@@ -112,7 +131,8 @@ func TestNetworkVerbatimCreatesDirectory(t *testing.T) {
 		must(t, g.fs.ReplaceFile("/etc/network/interfaces", nil)) // keep the dir non-empty for Remove order
 		must(t, removeTree(g.fs, "/etc/network"))
 		verbatim := []byte("auto eth0\niface eth0 inet dhcp\n")
-		_, err := Apply(g.fs, &Data{Network: &Network{Verbatim: verbatim}}, nil)
+		// Nothing is left to detect the stack from: the format is given.
+		_, err := Apply(g.fs, &Data{Network: &Network{Verbatim: verbatim, Format: FormatIfupdown}}, nil)
 		must(t, err)
 		if got := read(t, g.fs, InterfacesPath); got != string(verbatim) {
 			t.Errorf("interfaces = %q", got)
@@ -137,6 +157,12 @@ func TestNetworkErrors(t *testing.T) {
 		"newline in name":  {Interfaces: with(func(i *Interface) { i.Name = "eth0\naddress" })},
 		"slash in name":    {Interfaces: with(func(i *Interface) { i.Name = "a/b" })},
 		"lo":               {Interfaces: with(func(i *Interface) { i.Name = "lo" })},
+		"shell in name":    {Interfaces: with(func(i *Interface) { i.Name = "e;reboot" })},
+		"dollar in name":   {Interfaces: with(func(i *Interface) { i.Name = "e$(x)" })},
+		"quote in name":    {Interfaces: with(func(i *Interface) { i.Name = "e'0" })},
+		"glob in name":     {Interfaces: with(func(i *Interface) { i.Name = "en*" })},
+		"leading dash":     {Interfaces: with(func(i *Interface) { i.Name = "-eth0" })},
+		"leading dot":      {Interfaces: with(func(i *Interface) { i.Name = ".eth0" })},
 		"no address":       {Interfaces: with(func(i *Interface) { i.Address = netip.Prefix{} })},
 		"dhcp and static":  {Interfaces: with(func(i *Interface) { i.DHCP = true })},
 		"v6 as v4":         {Interfaces: with(func(i *Interface) { i.Address = pfx("2001:db8::1/64") })},
@@ -147,7 +173,7 @@ func TestNetworkErrors(t *testing.T) {
 		"invalid dns":      {Interfaces: with(func(i *Interface) { i.DNS = []netip.Addr{{}} })},
 		"v4 as v6":         {Interfaces: with(func(i *Interface) { i.IPv6.Address = pfx("192.0.2.1/24") })},
 		"v6 gw no v6":      {Interfaces: with(func(i *Interface) { i.IPv6.Gateway = addr("2001:db8::1") })},
-		"v6 gw is v4":      {Interfaces: with(func(i *Interface) { i.IPv6 = IPv6{pfx("2001:db8::2/64"), addr("192.0.2.1")} })},
+		"v6 gw is v4":      {Interfaces: with(func(i *Interface) { i.IPv6 = IPv6{Address: pfx("2001:db8::2/64"), Gateway: addr("192.0.2.1")} })},
 	}
 	for name, n := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -35,8 +35,12 @@ type ItemReport struct {
 	Mandatory bool     `json:"mandatory"`
 	Summary   string   `json:"summary,omitempty"` // e.g. "1 key added, 1 already present"
 	Actions   []Action `json:"actions,omitempty"`
-	Error     string   `json:"error,omitempty"`
-	Err       error    `json:"-"` // the error itself, for errors.Is
+	// Network details the network item: the format written and why,
+	// the files replaced, and other files left alone that also configure
+	// the interfaces.
+	Network *NetworkReport `json:"network,omitempty"`
+	Error   string         `json:"error,omitempty"`
+	Err     error          `json:"-"` // the error itself, for errors.Is
 }
 
 // Action is one filesystem operation of an item.
@@ -58,3 +62,14 @@ const (
 	OpChmod   Op = "chmod"   // SetPermissions
 	OpChown   Op = "chown"   // SetOwnership
 )
+
+// NetworkReport is what the network item decided and found.
+type NetworkReport struct {
+	NetDetection
+	Dialect  string   `json:"dialect,omitempty"`  // a variant of the format written, e.g. ifupdown-ng
+	Files    []string `json:"files,omitempty"`    // the files written
+	Replaced []string `json:"replaced,omitempty"` // written files that existed before
+	// AlsoConfigured lists other guest files that configure one of the
+	// interfaces too; they are left alone. Each entry is "PATH: why".
+	AlsoConfigured []string `json:"also_configured,omitempty"`
+}

@@ -114,14 +114,48 @@ Flags:
                                 e.g. --key-user debian
   --meta KEY=VALUE            metadata pair for /meta.js (repeatable)
                                 e.g. --meta role=web --meta owner=ops
-  --net FILE                  install FILE as /etc/network/interfaces
+  --net FILE                  install FILE verbatim as /etc/network/interfaces
+                              (the guest must be, or be told with --net-format
+                              to be, an ifupdown guest)
                                 e.g. --net ./interfaces
-  --ip IFACE=ADDR/PREFIX[,gw=GW][,dns=DNS1;DNS2][,hw=MAC][,ip6=ADDR6/PREFIX][,gw6=GW6]
-  --ip IFACE=dhcp[,dns=...][,hw=MAC][,ip6=ADDR6/PREFIX][,gw6=GW6]
-                              structured interface (repeatable), rendered into
-                              /etc/network/interfaces; not with --net
-                                e.g. --ip 'eth0=192.0.2.10/24,gw=192.0.2.1,dns=192.0.2.53;9.9.9.9'
-                                     --ip eth1=dhcp,hw=52:54:00:12:34:56
+  --ip IFACE=ADDR/PREFIX|dhcp|dhcp6[,OPTION...]
+                              structured interface (repeatable), rendered in
+                              the guest's own network format; not with --net.
+                              IFACE is 1-15 letters, digits, '-', '_', '.',
+                              ':'. ADDR/PREFIX is IPv4 or IPv6. OPTIONs:
+                                gw=GW          default gateway (IPv6 when the
+                                               address is IPv6)
+                                ip6=ADDR6/PREFIX|dhcp   static IPv6 or DHCPv6
+                                gw6=GW6        IPv6 default gateway
+                                dns=DNS1;DNS2  name servers (IPv4 or IPv6)
+                                search=DOM1;DOM2  DNS search domains
+                                hw=MAC         the device's MAC: matched by
+                                               netplan, NetworkManager,
+                                               networkd and ifcfg; set by
+                                               ifupdown and wicked
+                                mtu=N          link MTU (>= 1280 with IPv6)
+                                route=NET/PREFIX via GW  static route
+                                               (repeatable)
+                                e.g. --ip 'eth0=192.0.2.10/24,gw=192.0.2.1,dns=192.0.2.53;9.9.9.9,search=example.com'
+                                     --ip eth1=dhcp,hw=52:54:00:12:34:56,mtu=9000
+                                     --ip 'ens3=dhcp,ip6=dhcp,route=10.0.0.0/8 via 192.0.2.254'
+                                     --ip 'eth0=2001:db8::10/64,gw=2001:db8::1,route=2001:db8:9::/48 via 2001:db8::fe'
+  --net-format auto|ifupdown|netplan|networkmanager|networkd|ifcfg|wicked
+                              the guest's network format (default auto:
+                              detected from the guest's files, the choice and
+                              its reason reported, text and --json; a guest
+                              whose stack cannot be told is refused). Files:
+                              ifupdown /etc/network/interfaces; netplan
+                              /etc/netplan/90-guestinject.yaml (0600);
+                              networkmanager /etc/NetworkManager/system-
+                              connections/guestinject-IFACE.nmconnection
+                              (0600); networkd /etc/systemd/network/
+                              05-guestinject-IFACE.network; ifcfg /etc/
+                              sysconfig/network-scripts/ifcfg-IFACE, route-
+                              IFACE, route6-IFACE; wicked /etc/sysconfig/
+                              network/ifcfg-IFACE, ifroute-IFACE (DNS in
+                              /etc/sysconfig/network/config)
+                                e.g. --net-format networkmanager
   --file GUESTPATH=LOCALFILE  inject a file: missing parents are created 0755
                               root:root, the content is replaced (repeatable)
                                 e.g. --file /etc/motd=./motd

@@ -15,7 +15,7 @@ import (
 // injectArgs is the parsed command line of an injection.
 type injectArgs struct {
 	keys, metas, ips, files multi
-	keyUser, net            string
+	keyUser, net, netFormat string
 	rootPassword, crypto    string
 	img                     imageFlags
 	overlay                 overlayRequest
@@ -34,6 +34,7 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 	fs.Var(&a.metas, "meta", "")
 	fs.StringVar(&a.net, "net", "", "")
 	fs.Var(&a.ips, "ip", "")
+	fs.StringVar(&a.netFormat, "net-format", "", "")
 	fs.Var(&a.files, "file", "")
 	fs.StringVar(&a.rootPassword, "root-password", "", "")
 	fs.StringVar(&a.crypto, "password-crypto", "", "")
@@ -62,6 +63,8 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 		return nil, usagef("--key-user needs --key")
 	case a.net != "" && len(a.ips) > 0:
 		return nil, usagef("--net and --ip exclude each other")
+	case a.netFormat != "" && a.net == "" && len(a.ips) == 0:
+		return nil, usagef("--net-format needs --ip or --net")
 	case a.crypto != "" && a.rootPassword == "":
 		return nil, usagef("--password-crypto needs --root-password")
 	case a.crypto != "" && a.crypto != "sha512" && a.crypto != "md5":
@@ -140,17 +143,21 @@ func parseMeta(pairs []string) (map[string]string, error) {
 }
 
 func (a *injectArgs) network() (*inject.Network, error) {
+	format, err := inject.ParseNetFormat(a.netFormat)
+	if err != nil {
+		return nil, usagef("--net-format: %v", err)
+	}
 	if a.net != "" {
 		b, err := os.ReadFile(a.net)
 		if err != nil {
 			return nil, fmt.Errorf("--net: %w", err)
 		}
-		return &inject.Network{Verbatim: b}, nil
+		return &inject.Network{Verbatim: b, Format: format}, nil
 	}
 	if len(a.ips) == 0 {
 		return nil, nil
 	}
-	n := &inject.Network{}
+	n := &inject.Network{Format: format}
 	for _, s := range a.ips {
 		ifc, err := parseIP(s)
 		if err != nil {

@@ -29,4 +29,18 @@ func TestParseIP(t *testing.T) {
 		t.Errorf("%+v", ifc)
 	}
 	must(t, inject.ValidateInterfaces([]inject.Interface{ifc}))
+
+	ifc, err = parseIP("ens3=dhcp,ip6=dhcp,search=example.com;corp.example,mtu=9000,route=10.0.0.0/8 via 192.0.2.254,route= 172.16.0.0/12  via  192.0.2.253")
+	must(t, err)
+	if !ifc.DHCP || !ifc.IPv6.DHCP || ifc.MTU != 9000 || len(ifc.Search) != 2 || ifc.Search[1] != "corp.example" ||
+		len(ifc.Routes) != 2 || ifc.Routes[1] != (inject.Route{To: p("172.16.0.0/12"), Via: a("192.0.2.253")}) {
+		t.Errorf("%+v", ifc)
+	}
+	must(t, inject.ValidateInterfaces([]inject.Interface{ifc}))
+	ifc, err = parseIP("eth0=dhcp6,route=2001:db8:9::/48 via fe80::1")
+	must(t, err)
+	if ifc.DHCP || !ifc.IPv6.DHCP || len(ifc.Routes) != 1 {
+		t.Errorf("%+v", ifc)
+	}
+	must(t, inject.ValidateInterfaces([]inject.Interface{ifc}))
 }

@@ -17,7 +17,7 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 	for _, args := range [][]string{{"--help"}, {"-h"}, {"cat", "--help"}, {"ls", "-h"}, {"inspect", "--help"}} {
 		out, errOut, code := cli(args...)
 		wantCode(t, code, exitOK, errOut)
-		for _, f := range []string{"--key FILE", "--key-user NAME", "--meta KEY=VALUE", "--net FILE", "--ip IFACE=",
+		for _, f := range []string{"--key FILE", "--key-user NAME", "--meta KEY=VALUE", "--net FILE", "--ip IFACE=", "--net-format auto|",
 			"--file GUESTPATH=LOCALFILE", "--root-password SELECTOR", "--password-crypto", "--offset BYTES",
 			"--dry-run", "--json", "inject cat", "inject ls [-l]", "Exit status",
 			"inject inspect", "--format raw|qcow2", "--backing allow|deny", "--partition N|auto|none",
@@ -63,7 +63,17 @@ func TestUsageErrors(t *testing.T) {
 		"ip bad gw":           {"--ip", "eth0=192.0.2.1/24,gw=x", dir},
 		"ip bad dns":          {"--ip", "eth0=192.0.2.1/24,dns=1.2.3.4;x", dir},
 		"ip bad mac":          {"--ip", "eth0=dhcp,hw=zz", dir},
-		"ip unknown option":   {"--ip", "eth0=dhcp,mtu=1500", dir},
+		"ip unknown option":   {"--ip", "eth0=dhcp,metric=5", dir},
+		"ip bad mtu":          {"--ip", "eth0=dhcp,mtu=big", dir},
+		"ip mtu too small v6": {"--ip", "eth0=dhcp6,mtu=1000", dir},
+		"ip route no via":     {"--ip", "eth0=192.0.2.1/24,route=10.0.0.0/8", dir},
+		"ip route host bits":  {"--ip", "eth0=192.0.2.1/24,route=10.0.0.1/8 via 192.0.2.2", dir},
+		"ip route family":     {"--ip", "eth0=192.0.2.1/24,route=10.0.0.0/8 via 2001:db8::1", dir},
+		"ip route v6 no v6":   {"--ip", "eth0=192.0.2.1/24,route=2001:db8::/32 via 2001:db8::1", dir},
+		"ip bad search":       {"--ip", "eth0=dhcp,search=a..b", dir},
+		"ip dhcp6 and ip6":    {"--ip", "eth0=dhcp6,ip6=2001:db8::1/64", dir},
+		"net-format unknown":  {"--ip", "eth0=dhcp", "--net-format", "systemd", dir},
+		"net-format alone":    {"--key", key, "--net-format", "netplan", dir},
 		"ip option twice":     {"--ip", "eth0=192.0.2.1/24,gw=192.0.2.2,gw=192.0.2.3", dir},
 		"ip dhcp and gw":      {"--ip", "eth0=dhcp,gw=192.0.2.1", dir},
 		"ip twice":            {"--ip", "eth0=dhcp", "--ip", "eth0=dhcp", dir},
