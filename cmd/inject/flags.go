@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -36,7 +37,16 @@ func flagError(err error) error {
 	if errors.Is(err, flag.ErrHelp) {
 		return err
 	}
-	return usagef("%v", err)
+	return usagef("%s", dashFlags(err.Error()))
+}
+
+// flagNameInMsg is a flag name as the flag package echoes it (one dash).
+var flagNameInMsg = regexp.MustCompile(`(defined: |argument: |for flag |for )-([A-Za-z][A-Za-z0-9-]+)`)
+
+// dashFlags rewrites the flag package's "-name" as "--name", the form
+// the help documents (one-letter flags keep one dash).
+func dashFlags(msg string) string {
+	return flagNameInMsg.ReplaceAllString(msg, "${1}--${2}")
 }
 
 // multi is a repeatable string flag.

@@ -14,23 +14,24 @@ import (
 
 // injectArgs is the parsed command line of an injection.
 type injectArgs struct {
-	keys, metas, ips, files multi
-	keyUser, net            string
-	rootPassword, crypto    string
-	img                     imageFlags
-	overlay                 overlayRequest
-	dryRun, json, force     bool
-	allowNonRootDir         bool
-	target                  string
-	where                   string // the opened filesystem, for messages
-	discarded               string // what became of an overlay removed after a failure
+	metas, ips, files    multi
+	keys                 keyFlags // --key and --key-user
+	net                  string
+	rootPassword, crypto string
+	img                  imageFlags
+	overlay              overlayRequest
+	dryRun, json, force  bool
+	allowNonRootDir      bool
+	target               string
+	where                string // the opened filesystem, for messages
+	discarded            string // what became of an overlay removed after a failure
+	random               string // the password --root-password random generated
 }
 
 func parseInjectArgs(args []string) (*injectArgs, error) {
 	a := &injectArgs{}
 	fs := newFlagSet("inject")
-	fs.Var(&a.keys, "key", "")
-	fs.StringVar(&a.keyUser, "key-user", "", "")
+	a.keys.register(fs)
 	fs.Var(&a.metas, "meta", "")
 	fs.StringVar(&a.net, "net", "", "")
 	fs.Var(&a.ips, "ip", "")
@@ -56,10 +57,10 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 	switch {
 	case len(pos) != 1:
 		return nil, usagef("want exactly one TARGET, got %d arguments", len(pos))
-	case len(a.keys)+len(a.metas)+len(a.ips)+len(a.files) == 0 && a.net == "" && a.rootPassword == "":
+	case a.keys.check() != nil:
+		return nil, a.keys.check()
+	case a.keys.count()+len(a.metas)+len(a.ips)+len(a.files) == 0 && a.net == "" && a.rootPassword == "":
 		return nil, usagef("nothing to inject: give --key, --meta, --net, --ip, --file or --root-password")
-	case a.keyUser != "" && len(a.keys) == 0:
-		return nil, usagef("--key-user needs --key")
 	case a.net != "" && len(a.ips) > 0:
 		return nil, usagef("--net and --ip exclude each other")
 	case a.crypto != "" && a.rootPassword == "":
@@ -77,8 +78,8 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 // turns the flags into inject.Data. random is the generated root password,
 // if one was asked for.
 func (a *injectArgs) buildData() (d *inject.Data, random string, err error) {
-	d = &inject.Data{KeyUser: a.keyUser}
-	if d.Keys, err = readKeys(a.keys); err != nil {
+	d = &inject.Data{}
+	if err = a.keys.fill(d); err != nil {
 		return nil, "", err
 	}
 	if d.Meta, err = parseMeta(a.metas); err != nil {
@@ -94,31 +95,6 @@ func (a *injectArgs) buildData() (d *inject.Data, random string, err error) {
 		return nil, "", err
 	}
 	return d, random, nil
-}
-
-// readKeys reads every key file: each non-blank line that is not a
-// comment is one key (the injector validates it).
-func readKeys(files []string) ([]string, error) {
-	var keys []string
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("--key: %w", err)
-		}
-		n := len(keys)
-		for _, line := range strings.Split(string(b), "\n") {
-			if line = strings.TrimSpace(line); line != "" && line[0] != '#' {
-				keys = append(keys, line)
-			}
-		}
-		if len(keys) == n {
-			return nil, fmt.Errorf("--key %s: %w: no key in the file", f, inject.ErrInvalidKey)
-		}
-		if err := inject.ValidateKeys(keys[n:]); err != nil {
-			return nil, fmt.Errorf("--key %s: %w", f, err)
-		}
-	}
-	return keys, nil
 }
 
 func parseMeta(pairs []string) (map[string]string, error) {
@@ -275,8 +251,11 @@ func runInject(args []string, stdout, stderr io.Writer) int {
 		a.discarded = discardOverlay(g)
 		err = fmt.Errorf("%w; %s", err, a.discarded)
 	}
+	a.random = random
 	a.printReport(stdout, rep, err)
-	announceRandom(stderr, rep, random)
+	if !a.json { // --json carries it in the report, and only there
+		announceRandom(stderr, rep, random)
+	}
 	if err != nil {
 		a.reportFailure(stderr, rep, err)
 		return exitFail
@@ -318,8 +297,9 @@ func (a *injectArgs) reportFailure(stderr io.Writer, rep *inject.Report, err err
 	}
 }
 
-// announceRandom prints a generated root password once, saying whether it
-// was set.
+// announceRandom prints a generated root password once, when it was set.
+// A dry run only says one will be generated: the password it hashed is
+// thrown away and never set.
 func announceRandom(stderr io.Writer, rep *inject.Report, random string) {
 	if random == "" {
 		return
@@ -330,7 +310,7 @@ func announceRandom(stderr io.Writer, rep *inject.Report, random string) {
 		case it.Status == inject.StatusDone:
 			fmt.Fprintf(stderr, "inject: root password set to: %s\n", random)
 		case it.Status == inject.StatusPlanned:
-			fmt.Fprintf(stderr, "inject: dry run: root password would be: %s (not set)\n", random)
+			fmt.Fprintf(stderr, "inject: dry run: the real run generates a random root password and prints it once\n")
 		}
 	}
 }

@@ -125,7 +125,7 @@ func TestInjectEveryFlag(t *testing.T) {
 			t.Errorf("interfaces lacks %q:\n%s", want, ifs)
 		}
 	}
-	if got := readHost(t, filepath.Join(dir, "meta.js")); got != `{"env": "test", "role": "demo"}` {
+	if got := readHost(t, filepath.Join(dir, "meta.js")); got != `{"env": "test", "role": "demo"}`+"\n" {
 		t.Errorf("meta.js %s", got)
 	}
 	if got := readHost(t, filepath.Join(dir, "etc/motd")); got != "welcome\n" {
@@ -226,13 +226,13 @@ func TestDryRunWritesNothing(t *testing.T) {
 	if after := tree(t, dir); after != before {
 		t.Errorf("dry run changed the guest:\n%s\n---\n%s", before, after)
 	}
-	for _, want := range []string{"nothing written", "keys     planned /root/.ssh/authorized_keys", "    mkdir   /root/.ssh\n",
-		"    chmod   /root/.ssh 0700\n", "    mkdir   /opt/x\n", "    replace /etc/shadow"} {
+	for _, want := range []string{"nothing written", "keys     planned /root/.ssh/authorized_keys", "    create    /root/.ssh (dir, mode 0700, owner 0:0)\n",
+		"    create    /opt (dir)\n", "    create    /opt/x (dir)\n", "    create    /opt/x/motd (3 bytes)\n", "    replace   /etc/shadow ("} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
 		}
 	}
-	if !strings.Contains(errOut, "not set") {
+	if !strings.Contains(errOut, "dry run: the real run generates a random root password") {
 		t.Errorf("stderr %q", errOut)
 	}
 }
