@@ -26,6 +26,7 @@ type injectArgs struct {
 	where                string // the opened filesystem, for messages
 	discarded            string // what became of an overlay removed after a failure
 	random               string // the password --root-password random generated
+	out                  outputFlags
 }
 
 func parseInjectArgs(args []string) (*injectArgs, error) {
@@ -46,6 +47,7 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 	fs.BoolVar(&a.json, "json", false, "")
 	fs.BoolVar(&a.force, "force", false, "")
 	fs.BoolVar(&a.allowNonRootDir, "allow-non-root-dir", false, "")
+	a.out.register(fs)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return nil, flagError(err)
@@ -67,6 +69,8 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 		return nil, usagef("--password-crypto needs --root-password")
 	case a.crypto != "" && a.crypto != "sha512" && a.crypto != "md5":
 		return nil, usagef("--password-crypto %q: want sha512 or md5", a.crypto)
+	case a.out.quiet && a.out.verbose:
+		return nil, usagef("-q and -v exclude each other")
 	case a.overlay.size != 0 && a.overlay.path == "":
 		return nil, usagef("--size needs --overlay")
 	}
@@ -146,6 +150,9 @@ func readFiles(specs []string) ([]inject.File, error) {
 		guest, local, ok := strings.Cut(s, "=")
 		if !ok || guest == "" || local == "" {
 			return nil, usagef("--file %q: want GUESTPATH=LOCALFILE", s)
+		}
+		if err := fileSpecOrder(s, guest, local); err != nil {
+			return nil, err
 		}
 		b, err := os.ReadFile(local)
 		if err != nil {

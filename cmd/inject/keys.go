@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -140,4 +142,23 @@ func readKeys(files []string) ([]string, error) {
 func isPrivateKey(b []byte) bool {
 	b = bytes.TrimSpace(b)
 	return bytes.HasPrefix(b, []byte("-----BEGIN ")) && bytes.Contains(b[:min(len(b), 64)], []byte("PRIVATE KEY-----"))
+}
+
+// fileSpecOrder catches a --file given as LOCALFILE=GUESTPATH before
+// anything is opened: the guest side must be absolute, and a guest side
+// that is a host file while the local side is missing was swapped.
+func fileSpecOrder(spec, guest, local string) error {
+	swapped := fmt.Sprintf("--file %s=%s", local, guest)
+	if !strings.HasPrefix(guest, "/") {
+		if strings.HasPrefix(local, "/") {
+			return usagef("--file %q: the guest path %q is not absolute; the form is GUESTPATH=LOCALFILE (did you mean %s?)", spec, guest, swapped)
+		}
+		return usagef("--file %q: the guest path %q is not absolute; the form is GUESTPATH=LOCALFILE", spec, guest)
+	}
+	if _, err := os.Stat(local); errors.Is(err, fs.ErrNotExist) {
+		if fi, err := os.Stat(guest); err == nil && fi.Mode().IsRegular() {
+			return usagef("--file %q: %s does not exist on this host but %s does; the form is GUESTPATH=LOCALFILE (did you mean %s?)", spec, local, guest, swapped)
+		}
+	}
+	return nil
 }

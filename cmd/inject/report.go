@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -54,6 +55,9 @@ func (a *injectArgs) printReport(w io.Writer, rep *inject.Report, err error) {
 		writeJSON(w, r)
 		return
 	}
+	if a.out.quiet {
+		return
+	}
 	if rep.DryRun {
 		fmt.Fprintf(w, "dry run on %s: nothing written\n", a.target)
 	}
@@ -65,6 +69,9 @@ func (a *injectArgs) printReport(w io.Writer, rep *inject.Report, err error) {
 		fmt.Fprintln(w)
 		if it.Status == inject.StatusPlanned || it.Status == inject.StatusDone {
 			printChanges(w, it.Changes)
+			if a.out.verbose {
+				printActions(w, it.Actions)
+			}
 		}
 	}
 }
@@ -105,4 +112,31 @@ func passwordSet(rep *inject.Report, random string) string {
 		}
 	}
 	return ""
+}
+
+// outputFlags are -q/--quiet and -v/--verbose.
+type outputFlags struct{ quiet, verbose bool }
+
+func (o *outputFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&o.quiet, "q", false, "")
+	fs.BoolVar(&o.quiet, "quiet", false, "")
+	fs.BoolVar(&o.verbose, "v", false, "")
+	fs.BoolVar(&o.verbose, "verbose", false, "")
+}
+
+// printActions writes, for -v, each filesystem operation of an item in
+// order, as the write makes it.
+func printActions(w io.Writer, acts []inject.Action) {
+	for _, a := range acts {
+		fmt.Fprintf(w, "      op %-7s %s", a.Op, a.Path)
+		switch a.Op {
+		case inject.OpChmod:
+			fmt.Fprintf(w, " %s", a.Mode)
+		case inject.OpChown:
+			fmt.Fprintf(w, " %s", a.Owner)
+		case inject.OpAppend, inject.OpReplace:
+			fmt.Fprintf(w, " (%d bytes)", a.Bytes)
+		}
+		fmt.Fprintln(w)
+	}
 }

@@ -5,12 +5,16 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 
 	"github.com/GehirnInc/crypt"
 
+	"github.com/guestinject/guestinject/formats"
 	"github.com/guestinject/guestinject/inject"
+	"github.com/guestinject/guestinject/internal/testtool"
 )
 
 // changesReport is the --json report with each item's per-path changes.
@@ -214,5 +218,156 @@ func TestMetaEndsWithNewline(t *testing.T) {
 	wantCode(t, code, exitOK, errOut)
 	if got := readHost(t, filepath.Join(dir, "meta.js")); got != "{\"a\": \"b\"}\n" {
 		t.Errorf("meta.js %q", got)
+	}
+}
+
+// TestForceShareReadsAHeldImage: -U/--force-share reads an image another
+// process holds for writing (a running VM), with a warning; without it
+// the read verbs refuse it.
+func TestForceShareReadsAHeldImage(t *testing.T) {
+	img := extImage(t, 0)
+	holder, err := formats.Open(img, formats.Options{})
+	must(t, err)
+	defer holder.Close()
+	sum := fileSum(t, img)
+	for _, args := range [][]string{
+		{"cat", "-U", img, "/etc/hostname"}, {"ls", "--force-share", img}, {"inspect", "-U", img},
+	} {
+		out, errOut, code := cli(args...)
+		wantCode(t, code, exitOK, errOut)
+		if out == "" || !strings.Contains(errOut, "warning: --force-share") || !strings.Contains(errOut, "inconsistent") {
+			t.Errorf("%v: stdout %q stderr %q", args, out, errOut)
+		}
+		_, errOut, code = cli(append([]string{args[0]}, args[2:]...)...)
+		wantCode(t, code, exitFail, errOut)
+	}
+	// -q silences the warning; a write never takes -U.
+	_, errOut, code := cli("cat", "-U", "-q", img, "/etc/hostname")
+	wantCode(t, code, exitOK, errOut)
+	if errOut != "" {
+		t.Errorf("-q: %q", errOut)
+	}
+	_, errOut, code = cli("-U", "--meta", "a=b", img)
+	wantCode(t, code, exitUsage, errOut)
+	if fileSum(t, img) != sum {
+		t.Error("image changed")
+	}
+}
+
+// TestInspectMissingBacking: an overlay whose backing file is missing is
+// described (format, size, the backing name and why it was not opened),
+// exit 0, in text and JSON; a failure of inspect --json is a JSON error.
+func TestInspectMissingBacking(t *testing.T) {
+	dir := t.TempDir()
+	over := filepath.Join(dir, "over.qcow2")
+	testtool.Run(t, "qemu-img", "create", "-q", "-f", "qcow2", "-u", "-F", "raw", "-b", "gone.raw", over, "8M")
+	out, errOut, code := cli("inspect", over)
+	wantCode(t, code, exitOK, errOut)
+	for _, want := range []string{"format:         qcow2 (version 3", "virtual size:   8 MiB", `backing file:   "gone.raw", not opened:`, "no such file", "partitions:     not read"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("inspect lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(errOut, "warning: backing file not opened") {
+		t.Errorf("stderr %q", errOut)
+	}
+	out, errOut, code = cli("inspect", "--json", over)
+	wantCode(t, code, exitOK, errOut)
+	var r struct {
+		Format       string `json:"format"`
+		VirtualSize  int64  `json:"virtual_size"`
+		BackingFile  string `json:"backing_file"`
+		BackingError string `json:"backing_error"`
+	}
+	must(t, json.Unmarshal([]byte(out), &r))
+	if r.Format != "qcow2" || r.VirtualSize != 8<<20 || r.BackingFile != "gone.raw" || !strings.Contains(r.BackingError, "gone.raw") {
+		t.Errorf("%+v", r)
+	}
+
+	bad := writeTemp(t, "bad.qcow2", "QFI\xfbnot a qcow2 header at all")
+	out, errOut, code = cli("inspect", "--json", bad)
+	wantCode(t, code, exitFail, errOut)
+	var e struct {
+		Target string `json:"target"`
+		OK     *bool  `json:"ok"`
+		Error  string `json:"error"`
+	}
+	must(t, json.Unmarshal([]byte(out), &e))
+	if e.Target != bad || e.OK == nil || *e.OK || e.Error == "" {
+		t.Errorf("inspect --json failure: %s", out)
+	}
+}
+
+// TestVerbHelpAndVersion: each verb's --help and `inject help VERB` print
+// that verb's page; --version names the module and the Go toolchain.
+func TestVerbHelpAndVersion(t *testing.T) {
+	for verb, want := range map[string]string{"cat": "Usage: inject cat", "ls": "Usage: inject ls", "inspect": "Usage: inject inspect"} {
+		for _, args := range [][]string{{verb, "--help"}, {verb, "-h"}, {"help", verb}} {
+			out, errOut, code := cli(args...)
+			wantCode(t, code, exitOK, errOut)
+			if !strings.HasPrefix(out, want) || !strings.Contains(out, "--force-share") || !strings.Contains(out, "--backing allow|deny") || strings.Contains(out, "--root-password") {
+				t.Errorf("%v:\n%s", args, out)
+			}
+		}
+	}
+	out, _, code := cli("help")
+	if code != exitOK || out != helpText {
+		t.Error("inject help is not the whole page")
+	}
+	_, errOut, code := cli("help", "nope")
+	wantCode(t, code, exitUsage, errOut)
+
+	out, errOut, code = cli("--version")
+	wantCode(t, code, exitOK, errOut)
+	if !strings.HasPrefix(out, "inject ") || !strings.Contains(out, runtime.Version()) {
+		t.Errorf("--version: %q", out)
+	}
+	bi := &debug.BuildInfo{GoVersion: "go1.99", Main: debug.Module{Path: "github.com/guestinject/guestinject", Version: "v1.2.3"},
+		Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "abc123"}, {Key: "vcs.time", Value: "2026-12-03T09:00:00Z"}, {Key: "vcs.modified", Value: "true"}}}
+	if got, want := versionOf(bi), "inject github.com/guestinject/guestinject v1.2.3 (revision abc123, modified, 2026-12-03T09:00:00Z), go1.99"; got != want {
+		t.Errorf("versionOf = %q, want %q", got, want)
+	}
+}
+
+// TestQuietVerboseAndLsRoot: -q prints no report, -v adds each
+// operation, ls lists / when no path is given.
+func TestQuietVerboseAndLsRoot(t *testing.T) {
+	dir := guestDir(t)
+	out, errOut, code := cli("-q", "--meta", "a=b", dir)
+	wantCode(t, code, exitOK, errOut)
+	if out != "" || errOut != "" {
+		t.Errorf("-q: %q %q", out, errOut)
+	}
+	out, errOut, code = cli("-v", "--dry-run", "--key", demoKeyFile, dir)
+	wantCode(t, code, exitOK, errOut)
+	if !strings.Contains(out, "      op chmod   /root/.ssh 0700\n") || !strings.Contains(out, "    unchanged /root/.ssh (dir, mode 0700") && !strings.Contains(out, "    create    /root/.ssh (dir") {
+		t.Errorf("-v:\n%s", out)
+	}
+	_, errOut, code = cli("-q", "-v", "--meta", "a=b", dir)
+	wantCode(t, code, exitUsage, errOut)
+
+	out, errOut, code = cli("ls", dir)
+	wantCode(t, code, exitOK, errOut)
+	if !strings.Contains(out, "etc\n") || !strings.Contains(out, "meta.js\n") {
+		t.Errorf("ls without a path:\n%s", out)
+	}
+}
+
+// TestReversedFileCaughtEarly: --file LOCAL=GUEST is refused as a usage
+// error naming the right order, before the target is opened (a missing
+// target is not even looked at).
+func TestReversedFileCaughtEarly(t *testing.T) {
+	local := writeTemp(t, "motd", "hi\n")
+	missing := filepath.Join(t.TempDir(), "no-such-image.qcow2")
+	for _, spec := range []string{local + "=/etc/guestinject-motd", "motd=/etc/guestinject-motd"} {
+		_, errOut, code := cli("--file", spec, missing)
+		wantCode(t, code, exitUsage, errOut)
+		if !strings.Contains(errOut, "GUESTPATH=LOCALFILE") || strings.Contains(errOut, "no-such-image") {
+			t.Errorf("%s: %q", spec, errOut)
+		}
+	}
+	_, errOut, _ := cli("--file", local+"=/etc/guestinject-motd", missing)
+	if !strings.Contains(errOut, "did you mean --file /etc/guestinject-motd="+local) {
+		t.Errorf("no suggestion: %q", errOut)
 	}
 }
