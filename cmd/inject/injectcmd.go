@@ -261,7 +261,7 @@ func runInject(args []string, stdout, stderr io.Writer) int {
 	a.random = random
 	a.printReport(stdout, rep, err)
 	if !a.json { // --json carries it in the report, and only there
-		announceRandom(stderr, rep, random)
+		announceRandom(stderr, rep, random, a.out.quiet)
 	}
 	if err != nil {
 		a.reportFailure(stderr, rep, err)
@@ -307,7 +307,7 @@ func (a *injectArgs) reportFailure(stderr io.Writer, rep *inject.Report, err err
 // announceRandom prints a generated root password once, when it was set.
 // A dry run only says one will be generated: the password it hashed is
 // thrown away and never set.
-func announceRandom(stderr io.Writer, rep *inject.Report, random string) {
+func announceRandom(stderr io.Writer, rep *inject.Report, random string, quiet bool) {
 	if random == "" {
 		return
 	}
@@ -316,7 +316,7 @@ func announceRandom(stderr io.Writer, rep *inject.Report, random string) {
 		case it.Kind != inject.KindPassword:
 		case it.Status == inject.StatusDone:
 			fmt.Fprintf(stderr, "inject: root password set to: %s\n", random)
-		case it.Status == inject.StatusPlanned:
+		case it.Status == inject.StatusPlanned && !quiet:
 			fmt.Fprintf(stderr, "inject: dry run: the real run generates a random root password and prints it once\n")
 		}
 	}

@@ -345,6 +345,17 @@ func TestQuietVerboseAndLsRoot(t *testing.T) {
 	}
 	_, errOut, code = cli("-q", "-v", "--meta", "a=b", dir)
 	wantCode(t, code, exitUsage, errOut)
+	// -q keeps the one thing a quiet run must still say: a password it set.
+	out, errOut, code = cli("-q", "--dry-run", "--root-password", "random", dir)
+	wantCode(t, code, exitOK, errOut)
+	if out != "" || errOut != "" {
+		t.Errorf("-q dry run: %q %q", out, errOut)
+	}
+	out, errOut, code = cli("-q", "--root-password", "random", dir)
+	wantCode(t, code, exitOK, errOut)
+	if out != "" || !strings.HasPrefix(errOut, "inject: root password set to: ") {
+		t.Errorf("-q run: %q %q", out, errOut)
+	}
 
 	out, errOut, code = cli("ls", dir)
 	wantCode(t, code, exitOK, errOut)
