@@ -21,10 +21,28 @@ func lookupUser(fsys vfs.FS, name string) (vfs.User, error) {
 		return u, nil
 	}
 	if errors.Is(err, vfs.ErrUnknownUser) || errors.Is(err, fs.ErrNotExist) {
-		return u, fmt.Errorf("%w: %q in /etc/passwd: %w", ErrNoSuchUser, name, err)
+		return u, &userError{name: name, file: vfs.PasswdPath, cause: err}
 	}
 	return u, err
 }
+
+// userError is a user missing from a guest account file: one message
+// naming the user and the file, matching both ErrNoSuchUser and the
+// lower layer's error (vfs.ErrUnknownUser, with fs.ErrNotExist for a guest
+// without the file).
+type userError struct {
+	name, file string
+	cause      error
+}
+
+func (e *userError) Error() string {
+	if errors.Is(e.cause, fs.ErrNotExist) {
+		return fmt.Sprintf("%v: %q: the guest has no %s", ErrNoSuchUser, e.name, e.file)
+	}
+	return fmt.Sprintf("%v: %q is not in %s", ErrNoSuchUser, e.name, e.file)
+}
+
+func (e *userError) Unwrap() []error { return []error{ErrNoSuchUser, e.cause} }
 
 // readGuest reads a guest file of at most maxGuestFile bytes. When the
 // backend can stat, the size is checked before the file is read.

@@ -8,6 +8,7 @@ package inject
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 
 	"github.com/guestinject/guestinject/vfs"
@@ -21,6 +22,9 @@ type Data struct {
 	// KeyUser is whose ~/.ssh/authorized_keys receives Keys; its home,
 	// uid and gid come from the guest's /etc/passwd. Empty means root.
 	KeyUser string
+	// UserKeys are keys for further users, one item each, after Keys. A
+	// user named twice (here or as KeyUser) fails the later item.
+	UserKeys []UserKeys
 	// Network is written in the guest's own format (detected, or
 	// Network.Format): see Network and DetectNetFormat.
 	Network *Network
@@ -30,6 +34,12 @@ type Data struct {
 	Files []File
 	// AdminPassword replaces a user's password hash in /etc/shadow.
 	AdminPassword *Password
+}
+
+// UserKeys are authorized_keys lines for one user (empty: root).
+type UserKeys struct {
+	User string
+	Keys []string
 }
 
 // File is one file to inject.
@@ -131,8 +141,18 @@ func run(fsys vfs.FS, data *Data, opts *Options, write bool) (*Report, error) {
 // prepare validates every item and computes its writes, in apply order.
 func prepare(fsys vfs.FS, d *Data) []*item {
 	var items []*item
+	seen := map[string]bool{}
 	if len(d.Keys) > 0 {
 		items = append(items, prepareKeys(fsys, d.Keys, d.KeyUser))
+		seen[keyOwner(d.KeyUser)] = true
+	}
+	for _, uk := range d.UserKeys {
+		it := prepareKeys(fsys, uk.Keys, uk.User)
+		if seen[keyOwner(uk.User)] {
+			it.fail(fmt.Errorf("%w: keys for %q given twice; give them in one list", ErrInvalidKey, keyOwner(uk.User)))
+		}
+		seen[keyOwner(uk.User)] = true
+		items = append(items, it)
 	}
 	if d.Network != nil {
 		items = append(items, prepareNetwork(fsys, d.Network))

@@ -37,7 +37,7 @@ func TestApplyEverything(t *testing.T) {
 				t.Errorf("item %d: %+v", i, it)
 			}
 		}
-		if read(t, g.fs, "/etc/motd") != "hello\n" || read(t, g.fs, MetaPath) != `{"role": "demo"}` {
+		if read(t, g.fs, "/etc/motd") != "hello\n" || read(t, g.fs, MetaPath) != `{"role": "demo"}`+"\n" {
 			t.Error("files or meta not written")
 		}
 		verify(t, shadowHash(t, read(t, g.fs, ShadowPath), "root"), "pw")

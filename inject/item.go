@@ -15,6 +15,9 @@ type item struct {
 	rep   ItemReport
 	err   error
 	steps []step
+	// changes: what the steps do to each path, as simulate judged them
+	// against the guest.
+	changes []Change
 }
 
 // step is one planned write; the Action is what the report shows, the
@@ -33,7 +36,7 @@ func newItem(k Kind, p string) *item {
 // fail records the item's validation error, wrapped with the item and path.
 func (it *item) fail(err error) *item {
 	it.err = &ItemError{Kind: it.rep.Kind, Path: it.rep.Path, Err: err}
-	it.steps = nil
+	it.steps, it.changes = nil, nil
 	return it
 }
 
@@ -99,6 +102,10 @@ func reports(items []*item) []ItemReport {
 		r.Actions = make([]Action, 0, len(it.steps))
 		for _, s := range it.steps {
 			r.Actions = append(r.Actions, s.Action)
+		}
+		r.Changes = it.changes
+		if r.Status == StatusSkipped || r.Status == StatusFailed {
+			r.Summary = "" // it says what the item would have done
 		}
 		if it.err != nil {
 			r.Err, r.Error = it.err, it.err.Error()

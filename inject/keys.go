@@ -59,10 +59,10 @@ func presentKeys(content []byte) map[string]bool {
 // ~/.ssh/authorized_keys 0600, both owned by the user, the new keys
 // appended after a newline if the file lacks a trailing one.
 func prepareKeys(fsys vfs.FS, keys []string, user string) *item {
-	if user == "" {
-		user = "root"
-	}
-	it := newItem(KindKeys, "")
+	user = keyOwner(user)
+	// Until the guest names the home directory, the item is named by
+	// the user's, as a shell would write it.
+	it := newItem(KindKeys, "~"+user+"/.ssh/authorized_keys")
 	parsed, err := parseKeys(keys)
 	if err != nil {
 		return it.fail(err)
@@ -81,6 +81,14 @@ func prepareKeys(fsys vfs.FS, keys []string, user string) *item {
 		return it.fail(err)
 	}
 	return it
+}
+
+// keyOwner is whose keys an empty user name means: root's.
+func keyOwner(user string) string {
+	if user == "" {
+		return "root"
+	}
+	return user
 }
 
 func planKeyWrites(fsys vfs.FS, it *item, keys []authorizedKey, u vfs.User, sshDir, akPath string) error {

@@ -23,7 +23,9 @@ func prepareMeta(meta map[string]string) *item {
 }
 
 // MetaJSON encodes meta as nova's json.dumps does, with sorted keys:
-// {"a": "1", "b": "2"}, non-ASCII escaped as \uXXXX, no trailing newline.
+// {"a": "1", "b": "2"}, non-ASCII escaped as \uXXXX, and ends the line
+// with a newline as a text file should (nova wrote none; JSON readers do
+// not mind, and `cat` leaves the prompt on its own line).
 // Keys and values must be valid UTF-8 (ErrInvalidMeta).
 func MetaJSON(meta map[string]string) ([]byte, error) {
 	keys := make([]string, 0, len(meta))
@@ -44,7 +46,7 @@ func MetaJSON(meta map[string]string) ([]byte, error) {
 		b.WriteString(": ")
 		jsonString(&b, meta[k])
 	}
-	b.WriteByte('}')
+	b.WriteString("}\n")
 	return []byte(b.String()), nil
 }
 

@@ -16,7 +16,7 @@ func TestMetaApply(t *testing.T) {
 		_, err := Apply(g.fs, &Data{Meta: meta}, nil)
 		must(t, err)
 		got := read(t, g.fs, MetaPath)
-		want := `{"alpha": "first", "q": "say \"hi\"\\", "zeta": "last"}`
+		want := `{"alpha": "first", "q": "say \"hi\"\\", "zeta": "last"}` + "\n"
 		if got != want {
 			t.Errorf("meta.js = %s, want %s", got, want)
 		}
@@ -34,7 +34,7 @@ func TestMetaApply(t *testing.T) {
 func TestMetaJSONEscapesLikePython(t *testing.T) {
 	got, err := MetaJSON(map[string]string{"k": "é\x01\n\t<&>😀", "": "empty key"})
 	must(t, err)
-	want := `{"": "empty key", "k": "\u00e9\u0001\n\t<&>\ud83d\ude00"}`
+	want := `{"": "empty key", "k": "\u00e9\u0001\n\t<&>\ud83d\ude00"}` + "\n"
 	if string(got) != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}

@@ -39,8 +39,11 @@ type ItemReport struct {
 	// the files replaced, and other files left alone that also configure
 	// the interfaces.
 	Network *NetworkReport `json:"network,omitempty"`
-	Error   string         `json:"error,omitempty"`
-	Err     error          `json:"-"` // the error itself, for errors.Is
+	// Changes are the guest paths the item touches, each once, in the
+	// order first touched, with what the write does to it.
+	Changes []Change `json:"changes,omitempty"`
+	Error   string   `json:"error,omitempty"`
+	Err     error    `json:"-"` // the error itself, for errors.Is
 }
 
 // Action is one filesystem operation of an item.
@@ -72,4 +75,27 @@ type NetworkReport struct {
 	// AlsoConfigured lists other guest files that configure one of the
 	// interfaces too; they are left alone. Each entry is "PATH: why".
 	AlsoConfigured []string `json:"also_configured,omitempty"`
+}
+
+// ChangeKind is what an item does to one guest path, as the write does it.
+type ChangeKind string
+
+const (
+	ChangeCreate    ChangeKind = "create"    // the path is new: a file or directory is made
+	ChangeReplace   ChangeKind = "replace"   // an existing file's content is replaced
+	ChangeAppend    ChangeKind = "append"    // bytes are added at the end of an existing file
+	ChangeModify    ChangeKind = "modify"    // only the mode or owner of an existing object changes
+	ChangeUnchanged ChangeKind = "unchanged" // the path is already as the item wants it
+)
+
+// Change is one guest path an item touches, with the outcome of all its
+// writes to that path: the plan and the real run report the same words.
+// Mode and Owner are what the item sets (empty when it sets none).
+type Change struct {
+	Path   string     `json:"path"`
+	Change ChangeKind `json:"change"`
+	Type   string     `json:"type"`            // "dir" or "file"
+	Bytes  int        `json:"bytes,omitempty"` // create, replace, append: bytes written
+	Mode   string     `json:"mode,omitempty"`  // e.g. "0600"
+	Owner  string     `json:"owner,omitempty"` // "uid:gid" from the guest
 }

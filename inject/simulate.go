@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
+	"strconv"
 	"strings"
 
 	"github.com/guestinject/guestinject/vfs"
@@ -27,6 +29,14 @@ type simTree struct {
 	oneLink bool
 	made    map[string]fs.FileMode // objects planned steps create: canonical path -> type
 	cache   map[string]simStat     // backend Lstat answers; nothing is written while planning
+	attrs   map[string]simAttr     // mode and owner planned steps set: canonical path -> attributes
+}
+
+// simAttr is the mode and owner of an object as the planned steps leave
+// it (an empty field: not set by the plan).
+type simAttr struct {
+	perm  string // "%04o"
+	owner string // "uid:gid"
 }
 
 type simStat struct {
@@ -35,7 +45,7 @@ type simStat struct {
 }
 
 func newSimTree(r vfs.Reader) *simTree {
-	return &simTree{r: r, made: map[string]fs.FileMode{}, cache: map[string]simStat{}}
+	return &simTree{r: r, made: map[string]fs.FileMode{}, cache: map[string]simStat{}, attrs: map[string]simAttr{}}
 }
 
 func (t *simTree) lstat(p string) (vfs.FileInfo, error) {
@@ -110,14 +120,19 @@ func simulate(fsys vfs.FS, items []*item) {
 			continue
 		}
 		var added []string
+		attrs := maps.Clone(t.attrs)
 		for i := range it.steps {
 			s := &it.steps[i]
 			made, err := t.step(s)
 			added = append(added, made...)
+			if err == nil {
+				err = t.record(it, s, made)
+			}
 			if err != nil {
 				for _, a := range added {
 					delete(t.made, a)
 				}
+				t.attrs = attrs
 				it.fail(fmt.Errorf("planned %s %s would fail: %w", s.Op, s.Path, err))
 				break
 			}
@@ -237,4 +252,99 @@ func (t *simTree) checkLinks(op, p, n string) error {
 		return vfs.PathErr(op, p, fmt.Errorf("%w: the file has %d hard links, one may be outside the guest root", vfs.ErrUnsupported, fi.Nlink))
 	}
 	return nil
+}
+
+// changeRank orders the outcomes of several writes to one path: the
+// strongest one names the change (a file created and then chmodded is
+// created).
+var changeRank = map[ChangeKind]int{ChangeUnchanged: 0, ChangeModify: 1, ChangeAppend: 2, ChangeReplace: 3, ChangeCreate: 4}
+
+// touch returns the item's change entry for p, made or raised to kind.
+func (it *item) touch(p, typ string, kind ChangeKind) *Change {
+	for i := range it.changes {
+		if c := &it.changes[i]; c.Path == p {
+			if changeRank[kind] > changeRank[c.Change] {
+				c.Change = kind
+			}
+			return c
+		}
+	}
+	it.changes = append(it.changes, Change{Path: p, Change: kind, Type: typ})
+	return &it.changes[len(it.changes)-1]
+}
+
+// record notes what the step s, just modelled (made: the paths it
+// created), does to its path: create, replace, append, modify or
+// unchanged, judged against the guest as the earlier steps leave it.
+func (t *simTree) record(it *item, s *step, made []string) error {
+	switch s.Op {
+	case OpMkdir:
+		if len(made) == 0 {
+			it.touch(s.Path, "dir", ChangeUnchanged)
+		}
+		for _, m := range made {
+			it.touch(m, "dir", ChangeCreate)
+		}
+		return nil
+	case OpAppend, OpReplace:
+		kind := ChangeKind(s.Op)
+		if len(made) > 0 {
+			kind = ChangeCreate
+		}
+		it.touch(s.Path, "file", kind).Bytes += s.Bytes
+		return nil
+	}
+	r, err := vfs.Resolve[string](t, s.Path, true)
+	if err != nil {
+		return err
+	}
+	typ, err := t.Type(r.Node)
+	if err != nil {
+		return err
+	}
+	kindName := "file"
+	if typ.IsDir() {
+		kindName = "dir"
+	}
+	cur, err := t.attr(r.Node)
+	if err != nil {
+		return err
+	}
+	want := cur
+	if s.Op == OpChmod {
+		want.perm = s.Mode
+	} else {
+		want.owner = s.Owner
+	}
+	kind := ChangeUnchanged
+	if want != cur {
+		kind = ChangeModify
+	}
+	c := it.touch(s.Path, kindName, kind)
+	if s.Op == OpChmod {
+		c.Mode = s.Mode
+	} else {
+		c.Owner = s.Owner
+	}
+	t.attrs[r.Node] = want
+	return nil
+}
+
+// attr is the mode and owner of node as the planned steps leave it; an
+// object the plan creates has none until a step sets them.
+func (t *simTree) attr(node string) (simAttr, error) {
+	a, ok := t.attrs[node]
+	if _, made := t.made[node]; ok || made {
+		return a, nil
+	}
+	fi, err := t.lstat(node)
+	if err != nil {
+		return a, err
+	}
+	a = simAttr{
+		perm:  fmt.Sprintf("%04o", vfs.UnixPerm(fi.Mode)),
+		owner: strconv.FormatUint(uint64(fi.UID), 10) + ":" + strconv.FormatUint(uint64(fi.GID), 10),
+	}
+	t.attrs[node] = a
+	return a, nil
 }

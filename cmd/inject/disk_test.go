@@ -40,12 +40,12 @@ func TestImageFlagUsageErrors(t *testing.T) {
 }
 
 func TestParseSize(t *testing.T) {
-	for in, want := range map[string]int64{"512": 512, "4K": 4 << 10, "20G": 20 << 30, "1T": 1 << 40, "3MiB": 3 << 20, "2g": 2 << 30, "7GB": 7 << 30} {
+	for in, want := range map[string]int64{"512": 512, "4K": 4 << 10, "20G": 20 << 30, "1T": 1 << 40, "3MiB": 3 << 20, "2g": 2 << 30, "7GB": 7 << 30, "1.5G": 3 << 29, "0.5K": 512, "2.25M": 9 << 18} {
 		if got, err := parseSize(in); err != nil || got != want {
 			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "G", "-1G", "0", "1.5G", "1P", "99999999T", "x"} {
+	for _, in := range []string{"", "G", "-1G", "0", "1.3K", "1.5", "1e3", "1/2G", "1P", "99999999T", "x"} {
 		if got, err := parseSize(in); err == nil {
 			t.Errorf("parseSize(%q) = %d, want an error", in, got)
 		}
@@ -208,12 +208,18 @@ func TestHostileAndUnsupportedImages(t *testing.T) {
 	dir := t.TempDir()
 	shadow := filepath.Join(dir, "shadow.qcow2")
 	testtool.Run(t, "qemu-img", "create", "-q", "-f", "qcow2", "-u", "-F", "raw", "-b", "/etc/shadow", shadow, "8M")
-	for _, args := range [][]string{{"cat", shadow, "/etc/passwd"}, {"inspect", shadow}, {"--meta", "a=b", shadow}} {
+	for _, args := range [][]string{{"cat", shadow, "/etc/passwd"}, {"--meta", "a=b", shadow}} {
 		_, errOut, code := cli(args...)
 		wantCode(t, code, exitFail, errOut)
 		if !strings.Contains(errOut, "backing file denied") || !strings.Contains(errOut, "/etc/shadow") {
 			t.Errorf("%v: %q", args, errOut)
 		}
+	}
+	// inspect describes the image and reports the denied backing file.
+	out, errOut, code := cli("inspect", shadow)
+	wantCode(t, code, exitOK, errOut)
+	if !strings.Contains(out, `backing file:   "/etc/shadow", not opened:`) || !strings.Contains(out, "backing file denied") {
+		t.Errorf("inspect:\n%s", out)
 	}
 	vmdk := filepath.Join(dir, "disk.vmdk")
 	testtool.Run(t, "qemu-img", "create", "-q", "-f", "vmdk", vmdk, "8M")

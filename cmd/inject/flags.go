@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -36,7 +37,16 @@ func flagError(err error) error {
 	if errors.Is(err, flag.ErrHelp) {
 		return err
 	}
-	return usagef("%v", err)
+	return usagef("%s", dashFlags(err.Error()))
+}
+
+// flagNameInMsg is a flag name as the flag package echoes it (one dash).
+var flagNameInMsg = regexp.MustCompile(`(defined: |argument: |for flag |for )-([A-Za-z][A-Za-z0-9-]+)`)
+
+// dashFlags rewrites the flag package's "-name" as "--name", the form
+// the help documents (one-letter flags keep one dash).
+func dashFlags(msg string) string {
+	return flagNameInMsg.ReplaceAllString(msg, "${1}--${2}")
 }
 
 // multi is a repeatable string flag.
@@ -75,14 +85,23 @@ Usage:
   inject [flags] TARGET             inject into a guest
   inject cat [IMAGE FLAGS] TARGET GUESTPATH...
                                     print guest files
-  inject ls [-l] [IMAGE FLAGS] TARGET GUESTPATH
-                                    list a guest directory (with -l: mode, uid,
-                                    gid, size, name, and -> target for symlinks)
+  inject ls [-l] [IMAGE FLAGS] TARGET [GUESTPATH]
+                                    list a guest directory, / by default (with
+                                    -l: mode, uid, gid, size, name, and ->
+                                    target for symlinks)
   inject inspect [--json] [--format F] [--backing B] [--partition P] IMAGE
                                     describe an image: format, virtual size,
                                     qcow2 details, backing chain, partition
                                     table, filesystems, the guest root and its
-                                    OS (from os-release)
+                                    OS (from os-release); a missing or denied
+                                    backing file is reported, not fatal
+  inject help [VERB]                this page, or the page of cat, ls, inspect
+                                    (also: inject VERB --help)
+  inject --version                  module version, VCS revision, Go version
+
+The read verbs take -U/--force-share to read an image a running VM holds
+(no lock, as qemu-img -U; a warning says the view may be inconsistent) and
+-q to silence warnings.
 
 TARGET is a directory holding a guest root (an unpacked rootfs), or a disk
 image file: raw or qcow2 (detected by its magic; vmdk, vhd, vhdx, vdi and iso
@@ -107,11 +126,16 @@ writes more is refused, and nothing is written.
 Flags:
   --key FILE                  SSH public key file (repeatable); every key line
                               in it is added to ~/.ssh/authorized_keys of
-                              --key-user unless already there
+                              its user unless already there (a private key
+                              is refused: give the .pub)
                                 e.g. --key ~/.ssh/id_ed25519.pub
-  --key-user NAME             whose authorized_keys (default root); home, uid
-                              and gid come from the guest's /etc/passwd
+  --key-user NAME             whose authorized_keys the --key flags after it
+                              go to, up to the next --key-user; keys before
+                              any --key-user are root's (one --key-user after
+                              all the keys takes them all); home, uid and gid
+                              come from the guest's /etc/passwd
                                 e.g. --key-user debian
+                                e.g. --key root.pub --key-user debian --key d.pub --key-user ops --key o.pub
   --meta KEY=VALUE            metadata pair for /meta.js (repeatable)
                                 e.g. --meta role=web --meta owner=ops
   --net FILE                  install FILE verbatim as /etc/network/interfaces
@@ -157,11 +181,15 @@ Flags:
                               /etc/sysconfig/network/config)
                                 e.g. --net-format networkmanager
   --file GUESTPATH=LOCALFILE  inject a file: missing parents are created 0755
-                              root:root, the content is replaced (repeatable)
+                              root:root, the content is replaced (repeatable);
+                              GUESTPATH must be absolute (a reversed
+                              LOCALFILE=GUESTPATH is refused)
                                 e.g. --file /etc/motd=./motd
   --root-password SELECTOR    set root's password hash in /etc/shadow:
                               password:TEXT | file:PATH (its first line) |
-                              random (generated, printed once to stderr)
+                              random (generated; printed once to stderr, or
+                              with --json as "root_password" in the report;
+                              a dry run shows none)
                                 e.g. --root-password file:./root-pw.txt
   --password-crypto sha512|md5
                               hash scheme for --root-password (default sha512;
@@ -178,7 +206,8 @@ Flags:
                               needs --backing allow)
                                 e.g. inject --overlay vm1.qcow2 --key id.pub base.qcow2
   --size SIZE                 with --overlay: its virtual size, bytes or with
-                              a K, M, G or T suffix (powers of 1024); default
+                              a K, M, G or T suffix (powers of 1024; a
+                              fraction that comes to whole bytes, 1.5G); default
                               the size of TARGET, and smaller is refused
                                 e.g. --overlay vm1.qcow2 --size 20G
   --force                     write into an ext filesystem whose superblock
@@ -190,7 +219,11 @@ Flags:
                               the OS markers (a partial tree); the host's root
                               directory is refused even so
                                 e.g. inject --allow-non-root-dir --file /app/cfg=./cfg ./overlay-dir
-  --dry-run                   validate and report the plan, write nothing
+  --dry-run                   validate and report the plan, write nothing;
+                              the plan names each guest path with what the
+                              write does to it: create, replace, append,
+                              modify (mode or owner only) or unchanged, in
+                              the words the real run's report uses
                               (with --overlay: check it, create nothing); on
                               an image the injection is made in memory and
                               thrown away, so the dry run fails where the real
@@ -200,6 +233,10 @@ Flags:
                               inspect)
                                 e.g. inject --json --meta a=b ./rootfs | jq .
                                      inject inspect --json disk.qcow2
+  -q, --quiet                 no report on stdout (errors still on stderr)
+                                e.g. inject -q --meta a=b disk.img
+  -v, --verbose               the report lists each filesystem operation too
+                                e.g. inject -v --dry-run --key id.pub disk.img
   -h, --help                  this help
 
 Image flags (inject, cat, ls; inspect takes all but --offset):

@@ -30,7 +30,7 @@ func TestForceWritesUncleanFilesystem(t *testing.T) {
 	}
 	_, errOut, code = cli("--force", "--meta", "role=web", img)
 	wantCode(t, code, exitOK, errOut)
-	if got := debugfsCat(t, img, "/meta.js"); got != `{"role": "web"}` {
+	if got := debugfsCat(t, img, "/meta.js"); got != `{"role": "web"}`+"\n" {
 		t.Errorf("/meta.js after --force: %q", got)
 	}
 }

@@ -51,7 +51,7 @@ func TestDirTargetMustLookLikeGuestRoot(t *testing.T) {
 	}
 	_, stderr, code := cli("--meta", "a=b", "--allow-non-root-dir", dir)
 	wantCode(t, code, exitOK, stderr)
-	if got := readHost(t, filepath.Join(dir, "meta.js")); got != `{"a": "b"}` {
+	if got := readHost(t, filepath.Join(dir, "meta.js")); got != `{"a": "b"}`+"\n" {
 		t.Errorf("meta.js %q", got)
 	}
 	// A guest root passes without the flag.

@@ -70,7 +70,7 @@ func TestImageDryRunOpensReadOnly(t *testing.T) {
 	sum := fileSum(t, img)
 	out, errOut, code := cli("--dry-run", "--key", demoKeyFile, "--root-password", "password:x", img)
 	wantCode(t, code, exitOK, errOut)
-	if !strings.Contains(out, "keys     planned /root/.ssh/authorized_keys") || !strings.Contains(out, "replace /etc/shadow") {
+	if !strings.Contains(out, "keys     planned /root/.ssh/authorized_keys") || !strings.Contains(out, "    replace   /etc/shadow (") {
 		t.Errorf("dry run on image:\n%s", out)
 	}
 	if fileSum(t, img) != sum {

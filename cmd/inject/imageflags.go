@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"math/big"
 	"strconv"
 	"strings"
 
@@ -18,6 +19,23 @@ type imageFlags struct {
 	partition string // "", auto, none, N
 	offset    offsetFlag
 	offsetSet bool // --offset was given (even 0): the table is bypassed
+	// share is -U/--force-share (read verbs only): open without qemu's
+	// image locks, so an image a running VM holds can be read.
+	share bool
+}
+
+// registerShare adds -U and --force-share (the read verbs': a write
+// never goes without the lock).
+func (f *imageFlags) registerShare(fs *flag.FlagSet) {
+	fs.BoolVar(&f.share, "U", false, "")
+	fs.BoolVar(&f.share, "force-share", false, "")
+}
+
+// warnShare says, once, what -U gives up.
+func (f *imageFlags) warnShare(warn func(string)) {
+	if f.share {
+		warn("--force-share: reading without the image lock; if a running VM writes to the image meanwhile, what is shown may be inconsistent")
+	}
 }
 
 // register adds --format, --backing, --partition and --offset to fs.
@@ -61,7 +79,7 @@ func (f *imageFlags) parsed(fs *flag.FlagSet) error {
 // given reports whether any image flag was set (they mean nothing for a
 // directory TARGET).
 func (f *imageFlags) given() bool {
-	return f.format != "" || f.backing != "" || f.partition != "" || f.offsetSet
+	return f.format != "" || f.backing != "" || f.partition != "" || f.offsetSet || f.share
 }
 
 // policy maps --backing to the library's policy; unset keeps its default
@@ -79,7 +97,7 @@ func (f *imageFlags) policy() formats.BackingPolicy {
 // options are the image.Options these flags select (write and journal
 // policy are added by the caller).
 func (f *imageFlags) options() image.Options {
-	o := image.Options{Format: f.format, Backing: f.policy(), Partition: f.partition}
+	o := image.Options{Format: f.format, Backing: f.policy(), Partition: f.partition, NoLock: f.share}
 	if f.offsetSet {
 		o.Partition = "none"
 		o.Offset = int64(f.offset)
@@ -112,14 +130,20 @@ func parseSize(v string) (int64, error) {
 			t = t[:len(t)-1]
 		}
 	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("want a positive size: bytes or a number with K, M, G or T (e.g. 20G)")
+	// A decimal fraction is accepted when it comes to whole bytes
+	// (1.5G, 0.5K); 1.3K is 1331.2 bytes and refused.
+	r, ok := new(big.Rat).SetString(t)
+	if !ok || strings.ContainsAny(t, "/eE") || r.Sign() <= 0 {
+		return 0, fmt.Errorf("want a positive size: bytes, or a number with K, M, G or T (powers of 1024), e.g. 20G, 1.5G, 512M")
 	}
-	if n > (1<<62)>>shift {
+	r.Mul(r, new(big.Rat).SetInt64(1<<shift))
+	if !r.IsInt() {
+		return 0, fmt.Errorf("size %s is not a whole number of bytes (%s); give bytes or a larger unit", v, r.FloatString(1))
+	}
+	if !r.Num().IsInt64() || r.Num().Int64() > 1<<62 {
 		return 0, fmt.Errorf("size %s is too large", v)
 	}
-	return n << shift, nil
+	return r.Num().Int64(), nil
 }
 
 func upper(c byte) byte {

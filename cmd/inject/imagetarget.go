@@ -62,7 +62,7 @@ type openOptions struct {
 }
 
 // errImageFlagOnDir is a usage error: an image flag given for a directory.
-var errImageFlagOnDir = errors.New("--format, --backing, --partition, --offset and --overlay apply to image files, not to a directory")
+var errImageFlagOnDir = errors.New("--format, --backing, --partition, --offset, --force-share and --overlay apply to image files, not to a directory")
 
 // openGuest opens TARGET: a directory is a guest root served by
 // vfs/local; a regular file is a disk image (raw or qcow2, partitioned or
@@ -157,7 +157,7 @@ func imageWhere(path string, im *image.Image) string {
 func explainOpen(path string, err error) error {
 	switch {
 	case errors.Is(err, formats.ErrInUse):
-		return fmt.Errorf("%s: image is in use by another process (a running VM?); stop it or work on a copy: %w", path, err)
+		return fmt.Errorf("%s: image is in use by another process (a running VM?); stop it or work on a copy (cat, ls and inspect read it anyway with -U): %w", path, err)
 	case errors.Is(err, formats.ErrBackingDenied):
 		return fmt.Errorf("%w (pass --backing allow to open it anyway)", err)
 	case errors.Is(err, image.ErrManyRoots), errors.Is(err, image.ErrNoRoot):

@@ -14,23 +14,25 @@ import (
 
 // injectArgs is the parsed command line of an injection.
 type injectArgs struct {
-	keys, metas, ips, files multi
-	keyUser, net, netFormat string
-	rootPassword, crypto    string
-	img                     imageFlags
-	overlay                 overlayRequest
-	dryRun, json, force     bool
-	allowNonRootDir         bool
-	target                  string
-	where                   string // the opened filesystem, for messages
-	discarded               string // what became of an overlay removed after a failure
+	metas, ips, files    multi
+	keys                 keyFlags // --key and --key-user
+	net, netFormat       string
+	rootPassword, crypto string
+	img                  imageFlags
+	overlay              overlayRequest
+	dryRun, json, force  bool
+	allowNonRootDir      bool
+	target               string
+	where                string // the opened filesystem, for messages
+	discarded            string // what became of an overlay removed after a failure
+	random               string // the password --root-password random generated
+	out                  outputFlags
 }
 
 func parseInjectArgs(args []string) (*injectArgs, error) {
 	a := &injectArgs{}
 	fs := newFlagSet("inject")
-	fs.Var(&a.keys, "key", "")
-	fs.StringVar(&a.keyUser, "key-user", "", "")
+	a.keys.register(fs)
 	fs.Var(&a.metas, "meta", "")
 	fs.StringVar(&a.net, "net", "", "")
 	fs.Var(&a.ips, "ip", "")
@@ -46,6 +48,7 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 	fs.BoolVar(&a.json, "json", false, "")
 	fs.BoolVar(&a.force, "force", false, "")
 	fs.BoolVar(&a.allowNonRootDir, "allow-non-root-dir", false, "")
+	a.out.register(fs)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return nil, flagError(err)
@@ -57,10 +60,10 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 	switch {
 	case len(pos) != 1:
 		return nil, usagef("want exactly one TARGET, got %d arguments", len(pos))
-	case len(a.keys)+len(a.metas)+len(a.ips)+len(a.files) == 0 && a.net == "" && a.rootPassword == "":
+	case a.keys.check() != nil:
+		return nil, a.keys.check()
+	case a.keys.count()+len(a.metas)+len(a.ips)+len(a.files) == 0 && a.net == "" && a.rootPassword == "":
 		return nil, usagef("nothing to inject: give --key, --meta, --net, --ip, --file or --root-password")
-	case a.keyUser != "" && len(a.keys) == 0:
-		return nil, usagef("--key-user needs --key")
 	case a.net != "" && len(a.ips) > 0:
 		return nil, usagef("--net and --ip exclude each other")
 	case a.netFormat != "" && a.net == "" && len(a.ips) == 0:
@@ -69,6 +72,8 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 		return nil, usagef("--password-crypto needs --root-password")
 	case a.crypto != "" && a.crypto != "sha512" && a.crypto != "md5":
 		return nil, usagef("--password-crypto %q: want sha512 or md5", a.crypto)
+	case a.out.quiet && a.out.verbose:
+		return nil, usagef("-q and -v exclude each other")
 	case a.overlay.size != 0 && a.overlay.path == "":
 		return nil, usagef("--size needs --overlay")
 	}
@@ -80,8 +85,8 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 // turns the flags into inject.Data. random is the generated root password,
 // if one was asked for.
 func (a *injectArgs) buildData() (d *inject.Data, random string, err error) {
-	d = &inject.Data{KeyUser: a.keyUser}
-	if d.Keys, err = readKeys(a.keys); err != nil {
+	d = &inject.Data{}
+	if err = a.keys.fill(d); err != nil {
 		return nil, "", err
 	}
 	if d.Meta, err = parseMeta(a.metas); err != nil {
@@ -97,31 +102,6 @@ func (a *injectArgs) buildData() (d *inject.Data, random string, err error) {
 		return nil, "", err
 	}
 	return d, random, nil
-}
-
-// readKeys reads every key file: each non-blank line that is not a
-// comment is one key (the injector validates it).
-func readKeys(files []string) ([]string, error) {
-	var keys []string
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("--key: %w", err)
-		}
-		n := len(keys)
-		for _, line := range strings.Split(string(b), "\n") {
-			if line = strings.TrimSpace(line); line != "" && line[0] != '#' {
-				keys = append(keys, line)
-			}
-		}
-		if len(keys) == n {
-			return nil, fmt.Errorf("--key %s: %w: no key in the file", f, inject.ErrInvalidKey)
-		}
-		if err := inject.ValidateKeys(keys[n:]); err != nil {
-			return nil, fmt.Errorf("--key %s: %w", f, err)
-		}
-	}
-	return keys, nil
 }
 
 func parseMeta(pairs []string) (map[string]string, error) {
@@ -177,6 +157,9 @@ func readFiles(specs []string) ([]inject.File, error) {
 		guest, local, ok := strings.Cut(s, "=")
 		if !ok || guest == "" || local == "" {
 			return nil, usagef("--file %q: want GUESTPATH=LOCALFILE", s)
+		}
+		if err := fileSpecOrder(s, guest, local); err != nil {
+			return nil, err
 		}
 		b, err := os.ReadFile(local)
 		if err != nil {
@@ -282,8 +265,11 @@ func runInject(args []string, stdout, stderr io.Writer) int {
 		a.discarded = discardOverlay(g)
 		err = fmt.Errorf("%w; %s", err, a.discarded)
 	}
+	a.random = random
 	a.printReport(stdout, rep, err)
-	announceRandom(stderr, rep, random)
+	if !a.json { // --json carries it in the report, and only there
+		announceRandom(stderr, rep, random, a.out.quiet)
+	}
 	if err != nil {
 		a.reportFailure(stderr, rep, err)
 		return exitFail
@@ -325,9 +311,10 @@ func (a *injectArgs) reportFailure(stderr io.Writer, rep *inject.Report, err err
 	}
 }
 
-// announceRandom prints a generated root password once, saying whether it
-// was set.
-func announceRandom(stderr io.Writer, rep *inject.Report, random string) {
+// announceRandom prints a generated root password once, when it was set.
+// A dry run only says one will be generated: the password it hashed is
+// thrown away and never set.
+func announceRandom(stderr io.Writer, rep *inject.Report, random string, quiet bool) {
 	if random == "" {
 		return
 	}
@@ -336,8 +323,8 @@ func announceRandom(stderr io.Writer, rep *inject.Report, random string) {
 		case it.Kind != inject.KindPassword:
 		case it.Status == inject.StatusDone:
 			fmt.Fprintf(stderr, "inject: root password set to: %s\n", random)
-		case it.Status == inject.StatusPlanned:
-			fmt.Fprintf(stderr, "inject: dry run: root password would be: %s (not set)\n", random)
+		case it.Status == inject.StatusPlanned && !quiet:
+			fmt.Fprintf(stderr, "inject: dry run: the real run generates a random root password and prints it once\n")
 		}
 	}
 }

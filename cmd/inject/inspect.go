@@ -21,9 +21,13 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&img.backing, "backing", "", "")
 	fs.StringVar(&img.partition, "partition", "", "")
 	fs.BoolVar(&asJSON, "json", false, "")
+	img.registerShare(fs)
+	var quiet bool
+	fs.BoolVar(&quiet, "q", false, "")
+	fs.BoolVar(&quiet, "quiet", false, "")
 	pos, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, helpText)
+		fmt.Fprint(stdout, verbHelp("inspect"))
 		return exitOK
 	}
 	if err != nil {
@@ -38,20 +42,49 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 	if fi, err := os.Stat(pos[0]); err == nil && !fi.Mode().IsRegular() {
 		return fail(stderr, usagef("inspect: %s is not an image file", pos[0]))
 	}
-	rep, err := image.Inspect(pos[0], img.options())
+	warn := warner(stderr)
+	if quiet {
+		warn = warner(io.Discard)
+	}
+	img.warnShare(warn)
+	opts := img.options()
+	opts.Warn = warn
+	rep, err := image.Inspect(pos[0], opts)
+	out := &inspectReport{Report: rep}
+	if err != nil && backingTrouble(err) {
+		// Describe the image itself, as qemu-img info does, and say
+		// why its backing file was not read.
+		out, err = inspectWithoutBacking(pos[0], err)
+		if err == nil {
+			warn("backing file not opened: " + out.BackingError)
+		}
+	}
 	if err != nil {
-		return fail(stderr, fmt.Errorf("inspect: %w", explainOpen(pos[0], err)))
+		err = fmt.Errorf("inspect: %w", explainOpen(pos[0], err))
+		if asJSON {
+			writeJSON(stdout, jsonError{Target: pos[0], Error: err.Error()})
+		}
+		return fail(stderr, err)
 	}
 	if asJSON {
-		writeJSON(stdout, rep)
+		writeJSON(stdout, out)
 	} else {
-		printInspect(stdout, rep)
+		printInspect(stdout, out)
 	}
 	return exitOK
 }
 
+// jsonError is what --json prints when a verb fails before it has a
+// report: the same target, ok and error fields as the injection's report.
+type jsonError struct {
+	Target string `json:"target"`
+	OK     bool   `json:"ok"`
+	Error  string `json:"error"`
+}
+
 // printInspect writes the report for a person.
-func printInspect(w io.Writer, r *image.Report) {
+func printInspect(w io.Writer, out *inspectReport) {
+	r := out.Report
 	fmt.Fprintf(w, "image:          %s\n", r.Path)
 	fmt.Fprintf(w, "format:         %s%s\n", r.Format, qcow2Line(r.Qcow2))
 	fmt.Fprintf(w, "virtual size:   %s\n", sizeText(r.VirtualSize))
@@ -66,6 +99,11 @@ func printInspect(w io.Writer, r *image.Report) {
 			fmt.Fprintf(w, ", named %q", b.Name)
 		}
 		fmt.Fprintln(w)
+	}
+	if out.BackingError != "" {
+		fmt.Fprintf(w, "backing file:   %q, not opened: %s\n", out.BackingFile, out.BackingError)
+		fmt.Fprintln(w, "partitions:     not read (the guest's disk needs its backing file)")
+		return
 	}
 	printTable(w, r)
 	printFilesystems(w, r)

@@ -34,6 +34,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runLs(args[1:], stdout, stderr)
 		case "inspect":
 			return runInspect(args[1:], stdout, stderr)
+		case "help":
+			return runHelp(args[1:], stdout, stderr)
+		case "--version", "-version", "version":
+			fmt.Fprintln(stdout, version())
+			return exitOK
 		}
 	}
 	return runInject(args, stdout, stderr)

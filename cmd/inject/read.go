@@ -20,6 +20,10 @@ func openForRead(verb string, args []string, long *bool, stderr io.Writer) (*gue
 	var img imageFlags
 	fs := newFlagSet(verb)
 	img.register(fs)
+	img.registerShare(fs)
+	var quiet bool
+	fs.BoolVar(&quiet, "q", false, "")
+	fs.BoolVar(&quiet, "quiet", false, "")
 	if long != nil {
 		fs.BoolVar(long, "l", false, "")
 	}
@@ -30,9 +34,16 @@ func openForRead(verb string, args []string, long *bool, stderr io.Writer) (*gue
 	if err := img.parsed(fs); err != nil {
 		return nil, nil, err
 	}
-	if len(pos) < 2 {
+	switch {
+	case len(pos) == 1 && verb == "ls": // ls lists the root by default
+		pos = append(pos, "/")
+	case len(pos) < 2:
 		return nil, nil, usagef("%s: want TARGET GUESTPATH", verb)
 	}
+	if quiet {
+		stderr = io.Discard // warnings only: errors are returned
+	}
+	img.warnShare(warner(stderr))
 	g, err := openGuest(pos[0], openOptions{allowDirty: true, warn: warner(stderr), img: img})
 	if err != nil {
 		return nil, nil, fmt.Errorf("target %w", err)
@@ -51,7 +62,7 @@ func warner(stderr io.Writer) func(string) {
 func runCat(args []string, stdout, stderr io.Writer) int {
 	t, paths, err := openForRead("cat", args, nil, stderr)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, helpText)
+		fmt.Fprint(stdout, verbHelp("cat"))
 		return exitOK
 	}
 	if err != nil {
@@ -111,7 +122,7 @@ func runLs(args []string, stdout, stderr io.Writer) int {
 	var long bool
 	t, paths, err := openForRead("ls", args, &long, stderr)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, helpText)
+		fmt.Fprint(stdout, verbHelp("ls"))
 		return exitOK
 	}
 	if err == nil && len(paths) != 1 {

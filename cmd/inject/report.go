@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/guestinject/guestinject/inject"
 )
@@ -19,6 +21,9 @@ type jsonReport struct {
 	Overlay string `json:"overlay,omitempty"`
 	OK      bool   `json:"ok"`
 	Error   string `json:"error,omitempty"`
+	// RootPassword is the password --root-password random generated,
+	// present only when it was set (never in a dry run).
+	RootPassword string `json:"root_password,omitempty"`
 	*inject.Report
 }
 
@@ -45,8 +50,12 @@ func (a *injectArgs) printReport(w io.Writer, rep *inject.Report, err error) {
 			r.Error = err.Error()
 		} else if !rep.DryRun {
 			r.Overlay = a.overlay.path
+			r.RootPassword = passwordSet(rep, a.random)
 		}
 		writeJSON(w, r)
+		return
+	}
+	if a.out.quiet {
 		return
 	}
 	if rep.DryRun {
@@ -58,15 +67,68 @@ func (a *injectArgs) printReport(w io.Writer, rep *inject.Report, err error) {
 			fmt.Fprintf(w, ": %s", it.Summary)
 		}
 		fmt.Fprintln(w)
-		if rep.DryRun && it.Status == inject.StatusPlanned {
-			printActions(w, it.Actions)
+		if it.Status == inject.StatusPlanned || it.Status == inject.StatusDone {
+			printChanges(w, it.Changes)
+			if a.out.verbose {
+				printActions(w, it.Actions)
+			}
 		}
 	}
 }
 
+// printChanges writes one line per guest path the item touches: what the
+// write does to it (create, replace, append, modify, unchanged), then the
+// bytes, mode and owner it sets.
+func printChanges(w io.Writer, changes []inject.Change) {
+	for _, c := range changes {
+		fmt.Fprintf(w, "    %-9s %s", c.Change, c.Path)
+		var attrs []string
+		if c.Type == "dir" {
+			attrs = append(attrs, "dir")
+		}
+		if c.Change == inject.ChangeCreate || c.Change == inject.ChangeReplace || c.Change == inject.ChangeAppend {
+			if c.Type != "dir" {
+				attrs = append(attrs, fmt.Sprintf("%d bytes", c.Bytes))
+			}
+		}
+		if c.Mode != "" {
+			attrs = append(attrs, "mode "+c.Mode)
+		}
+		if c.Owner != "" {
+			attrs = append(attrs, "owner "+c.Owner)
+		}
+		if len(attrs) > 0 {
+			fmt.Fprintf(w, " (%s)", strings.Join(attrs, ", "))
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// passwordSet is random when the report says the password item wrote it.
+func passwordSet(rep *inject.Report, random string) string {
+	for _, it := range rep.Items {
+		if it.Kind == inject.KindPassword && it.Status == inject.StatusDone {
+			return random
+		}
+	}
+	return ""
+}
+
+// outputFlags are -q/--quiet and -v/--verbose.
+type outputFlags struct{ quiet, verbose bool }
+
+func (o *outputFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&o.quiet, "q", false, "")
+	fs.BoolVar(&o.quiet, "quiet", false, "")
+	fs.BoolVar(&o.verbose, "v", false, "")
+	fs.BoolVar(&o.verbose, "verbose", false, "")
+}
+
+// printActions writes, for -v, each filesystem operation of an item in
+// order, as the write makes it.
 func printActions(w io.Writer, acts []inject.Action) {
 	for _, a := range acts {
-		fmt.Fprintf(w, "    %-7s %s", a.Op, a.Path)
+		fmt.Fprintf(w, "      op %-7s %s", a.Op, a.Path)
 		switch a.Op {
 		case inject.OpChmod:
 			fmt.Fprintf(w, " %s", a.Mode)
