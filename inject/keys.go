@@ -74,6 +74,9 @@ func prepareKeys(fsys vfs.FS, keys []string, user string) *item {
 	if err := vfs.CheckPath(u.Home); err != nil {
 		return it.fail(fmt.Errorf("%w: home of %q: %w", ErrNoSuchUser, user, err))
 	}
+	if noHome(u.Home) {
+		return it.fail(fmt.Errorf("%w: %q has no home directory (%s in /etc/passwd): it is not meant to log in", ErrNoSuchUser, user, u.Home))
+	}
 	sshDir := path.Join(path.Clean(u.Home), ".ssh")
 	akPath := sshDir + "/authorized_keys"
 	it.rep.Path = akPath
@@ -81,6 +84,17 @@ func prepareKeys(fsys vfs.FS, keys []string, user string) *item {
 		return it.fail(err)
 	}
 	return it
+}
+
+// noHome reports a home field that says "this account has none": Debian's
+// /nonexistent (its policy for system users), and /dev/null. A missing
+// home otherwise is made, as useradd -m would.
+func noHome(home string) bool {
+	switch path.Clean(home) {
+	case "/nonexistent", "/dev/null":
+		return true
+	}
+	return false
 }
 
 // keyOwner is whose keys an empty user name means: root's.

@@ -104,6 +104,8 @@ func TestKeysErrors(t *testing.T) {
 		{"empty", Data{Keys: []string{"  "}}, []error{ErrInvalidKey}},
 		{"private key", Data{Keys: []string{"-----BEGIN OPENSSH PRIVATE KEY-----"}}, []error{ErrInvalidKey}},
 		{"unknown user", Data{Keys: []string{demoKey}, KeyUser: "nobody-here"}, []error{ErrNoSuchUser, vfs.ErrUnknownUser}},
+		// nobody's home is /nonexistent: no /nonexistent/.ssh is made.
+		{"user without a home", Data{Keys: []string{demoKey}, KeyUser: "nobody"}, []error{ErrNoSuchUser}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
