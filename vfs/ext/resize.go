@@ -88,11 +88,11 @@ type grower struct {
 	touched map[uint32]bool    // old groups whose bitmap changed
 	// allocated: old groups that received new groups' metadata.
 	allocated map[uint32]bool
-	writes  []growWrite
+	writes    []growWrite
 
-	freeBlocks uint64 // the superblock's free count after growth
-	tailDone   bool   // the old last group's padding was cleared
-	tailGrown  uint64 // blocks the old last group gained
+	freeBlocks uint64   // the superblock's free count after growth
+	tailDone   bool     // the old last group's padding was cleared
+	tailGrown  uint64   // blocks the old last group gained
 	descOnly   []uint32 // old groups whose descriptor alone changed
 }
 
