@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/guestinject/guestinject/inject"
+	"github.com/guestinject/guestinject/inject/image"
 )
 
 // injectArgs is the parsed command line of an injection.
@@ -20,6 +21,8 @@ type injectArgs struct {
 	img                     imageFlags
 	overlay                 overlayRequest
 	dryRun, json, force     bool
+	grow                    growFlag
+	grown                   *image.Growth // what --grow did
 	allowNonRootDir         bool
 	target                  string
 	where                   string // the opened filesystem, for messages
@@ -44,6 +47,7 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 	fs.BoolVar(&a.dryRun, "dry-run", false, "")
 	fs.BoolVar(&a.json, "json", false, "")
 	fs.BoolVar(&a.force, "force", false, "")
+	fs.Var(&a.grow, "grow", "")
 	fs.BoolVar(&a.allowNonRootDir, "allow-non-root-dir", false, "")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -67,7 +71,9 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 	case a.crypto != "" && a.crypto != "sha512" && a.crypto != "md5":
 		return nil, usagef("--password-crypto %q: want sha512 or md5", a.crypto)
 	case a.overlay.size != 0 && a.overlay.path == "":
-		return nil, usagef("--size needs --overlay")
+		return nil, usagef("--size needs --overlay (to grow an image in place, resize it first, e.g. qemu-img resize, then --grow)")
+	case a.grow != "" && a.img.offsetSet:
+		return nil, usagef("--grow and --offset exclude each other (--offset bypasses the partition table)")
 	}
 	a.target = pos[0]
 	return a, nil
@@ -255,7 +261,7 @@ func runInject(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, fmt.Errorf("target %w", err))
 	}
 	defer g.release()
-	a.where = g.where
+	a.where, a.grown = g.where, g.grown
 	var rep *inject.Report
 	switch {
 	case g.rehearse:
@@ -287,7 +293,7 @@ func runInject(args []string, stdout, stderr io.Writer) int {
 // open opens TARGET for the injection: read-only for a dry run, through a
 // new overlay with --overlay (a dry run only checks that request).
 func (a *injectArgs) open() (*guest, error) {
-	o := openOptions{write: !a.dryRun, force: a.force, img: a.img, guestRoot: true, allowNonRootDir: a.allowNonRootDir, rehearse: a.dryRun}
+	o := openOptions{write: !a.dryRun, force: a.force, img: a.img, guestRoot: true, allowNonRootDir: a.allowNonRootDir, rehearse: a.dryRun, grow: string(a.grow)}
 	if a.overlay.path == "" {
 		return openGuest(a.target, o)
 	}

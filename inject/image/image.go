@@ -67,7 +67,11 @@ type Options struct {
 	// writes more fails with stage.ErrLimit and writes nothing. Negative
 	// turns staging off: writes then reach the image as they are made
 	// (a failure part-way leaves the earlier ones written).
-	StageLimit        int64
+	StageLimit int64
+	// Grow, on a writable open, first extends a partition to the end of
+	// the disk and grows its ext filesystem to fill it (see grow.go):
+	// "root" the root filesystem's partition, or a partition number.
+	Grow              string
 	Force             bool // ext.Options.Force
 	AllowDirtyJournal bool // ext.Options.AllowDirtyJournal (read-only opens)
 	Warn              func(string)
@@ -79,6 +83,7 @@ type Image struct {
 	Table     *partition.Table // nil when Offset was given
 	Partition partition.Partition
 	FS        *ext.FS
+	Grown     *Growth // what Options.Grow did (nil without it)
 
 	// stage holds the filesystem's writes until Commit (nil when
 	// read-only or when staging is off).
@@ -156,6 +161,9 @@ func (im *Image) Close() error {
 
 func openOn(disk formats.Disk, o Options) (*Image, error) {
 	im := &Image{Disk: disk}
+	if o.Offset != 0 && o.Grow != "" {
+		return nil, fmt.Errorf("%w: an offset bypasses the partition table, which growing changes", ErrCannotGrow)
+	}
 	if o.Offset != 0 {
 		if o.Offset < 0 || o.Offset >= disk.Size() {
 			return nil, fmt.Errorf("%w: offset %d is outside the %d-byte disk", ErrBadPartition, o.Offset, disk.Size())
@@ -171,6 +179,9 @@ func openOn(disk formats.Disk, o Options) (*Image, error) {
 	num, err := choose(o, func() []Candidate { return Candidates(disk, disk.Size(), t) })
 	if err != nil {
 		return nil, err
+	}
+	if o.Grow != "" {
+		return im, im.openGrown(disk, t, num, o)
 	}
 	sec, err := section(disk, t, num)
 	if err != nil {
