@@ -60,8 +60,8 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 	switch {
 	case len(pos) != 1:
 		return nil, usagef("want exactly one TARGET, got %d arguments", len(pos))
-	case len(a.keys)+len(a.metas)+len(a.ips)+len(a.files) == 0 && a.net == "" && a.rootPassword == "":
-		return nil, usagef("nothing to inject: give --key, --meta, --net, --ip, --file or --root-password")
+	case len(a.keys)+len(a.metas)+len(a.ips)+len(a.files) == 0 && a.net == "" && a.rootPassword == "" && a.grow == "":
+		return nil, usagef("nothing to inject: give --key, --meta, --net, --ip, --file, --root-password or --grow")
 	case a.keyUser != "" && len(a.keys) == 0:
 		return nil, usagef("--key-user needs --key")
 	case a.net != "" && len(a.ips) > 0:

@@ -88,12 +88,12 @@ type grower struct {
 	touched map[uint32]bool    // old groups whose bitmap changed
 	// allocated: old groups that received new groups' metadata.
 	allocated map[uint32]bool
-	writes    []growWrite
 
 	freeBlocks uint64   // the superblock's free count after growth
 	tailDone   bool     // the old last group's padding was cleared
 	tailGrown  uint64   // blocks the old last group gained
 	descOnly   []uint32 // old groups whose descriptor alone changed
+	lastDesc   bool     // the old last group's descriptor alone changed
 }
 
 type growWrite struct {
@@ -515,7 +515,10 @@ func (g *grower) counts() error {
 		gr := g.t.groups[last]
 		gr.desc.SetFreeBlocksCount(gr.desc.FreeBlocksCount() + uint32(g.tailGrown))
 		delta += int64(g.tailGrown)
-		g.descOnly = append(g.descOnly, last)
+		g.lastDesc = true
+	}
+	if g.lastDesc {
+		g.descOnly = append(g.descOnly, g.oldGroups-1)
 	}
 	newFree := uint64(0)
 	for n := g.oldGroups; n < g.newGroups; n++ {
@@ -545,8 +548,11 @@ func (g *grower) counts() error {
 // superblock backup, descriptors and the flex group's tables it holds).
 func (g *grower) uninitTail() error {
 	last := g.oldGroups - 1
-	if !g.csum || g.tailGrown == 0 || g.allocated[last] || !g.touched[last] {
+	if !g.csum || g.allocated[last] {
 		return nil
+	}
+	if _, err := g.bitmap(last); err != nil { // loads the group, clears the padding
+		return err
 	}
 	gr := g.t.groups[last]
 	real, err := g.bitmap(last)
@@ -568,7 +574,10 @@ func (g *grower) uninitTail() error {
 			return nil
 		}
 	}
-	gr.desc.Flags |= layout.GroupBlockUninit
+	if gr.desc.Flags&layout.GroupBlockUninit == 0 {
+		gr.desc.Flags |= layout.GroupBlockUninit
+		g.lastDesc = true
+	}
 	gr.bb, gr.bbDirty = nil, false
 	delete(g.touched, last)
 	return nil

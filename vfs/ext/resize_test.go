@@ -59,7 +59,7 @@ func growImage(t testing.TB, img string) GrowReport {
 
 var (
 	csumRE   = regexp.MustCompile(`(?i)\s*(csum|checksum) 0x[0-9a-f]+,?`)
-	headerRE = regexp.MustCompile(`^(Block count|Inode count|Free blocks|Free inodes|Reserved block count|Reserved GDT blocks|Blocks per group|Inodes per group|Flex block group size|Filesystem features):`)
+	headerRE = regexp.MustCompile(`^(Block count|Inode count|Free blocks|Free inodes|Reserved block count|Reserved GDT blocks|Blocks per group|Inodes per group|Flex block group size|Filesystem features|Overhead clusters):`)
 )
 
 // layoutOf is dumpe2fs's account of img: the superblock counts and every
@@ -137,6 +137,13 @@ func TestGrowExt4FourKiBBlocksLikeResize2fs(t *testing.T) {
 	// mkfs.ext4's defaults for a disk image: 4 KiB blocks, flex_bg,
 	// resize_inode, sparse_super, metadata_csum, 64bit.
 	compareWithResize2fs(t, 600, 4000, "-t", "ext4", "-T", "default", "-b", "4096", "-O", "64bit,metadata_csum")
+}
+
+func TestGrowExt4WholeGroupsLikeResize2fs(t *testing.T) {
+	// 2 GiB of 4 KiB blocks is 16 whole groups, one whole flex group:
+	// the old last group keeps its length and resize2fs flags it
+	// BLOCK_UNINIT all the same; mke2fs -d records the overhead.
+	compareWithResize2fs(t, 2048, 9000, "-t", "ext4", "-T", "default", "-b", "4096")
 }
 
 func TestGrowExt4FourKiBPartialFlexGroupLikeResize2fs(t *testing.T) {

@@ -174,6 +174,9 @@ func (g *grower) superblock() (*layout.Superblock, error) {
 	sb.InodesCount = g.newGroups * f.geo.ipg
 	sb.FreeInodesCount += added * f.geo.ipg
 	sb.ReservedGDTBlocks = uint16(g.newReserved)
+	// The overhead mke2fs recorded no longer holds; zero tells the
+	// kernel to compute it again (resize2fs clears it too).
+	sb.OverheadClusters = 0
 	now := g.t.now.Unix()
 	sb.Wtime, sb.WtimeHi = uint32(now), uint8(now>>32)
 	return &sb, nil
