@@ -3,6 +3,7 @@ package ext
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 
 	"github.com/guestinject/guestinject/vfs/ext/layout"
 )
@@ -237,24 +238,51 @@ func (g *grower) bitmap(n uint32) ([]byte, error) {
 	return b, nil
 }
 
-// used tells whether block n is taken (or outside the grown filesystem).
-func (g *grower) used(n uint64) (bool, error) {
-	if n >= g.newBlocks || n < g.f.geo.firstData {
-		return true, nil
-	}
-	grp := g.f.groupOf(n)
-	off := n - g.groupFirst(grp)
-	if grp >= g.oldGroups {
-		if b, ok := g.bitmaps[grp]; ok {
-			return testBit(b, off), nil
+// firstUsed returns the first block in [n, end) that is taken, or end;
+// end is at most the new block count. It reads a group's bitmap at most
+// once per call and skips free bytes whole.
+func (g *grower) firstUsed(n, end uint64) (uint64, error) {
+	for n < end {
+		grp := g.f.groupOf(n)
+		first := g.groupFirst(grp)
+		stop := min(first+uint64(g.f.geo.bpg), end)
+		var bm []byte
+		switch {
+		case grp >= g.oldGroups:
+			bm = g.bitmaps[grp]
+			if bm == nil {
+				if n-first < g.superRun(grp) {
+					return n, nil
+				}
+				n = stop
+				continue
+			}
+		default:
+			var err error
+			if bm, err = g.bitmap(grp); err != nil {
+				return 0, err
+			}
 		}
-		return off < g.superRun(grp), nil
+		if i := nextSet(bm, n-first, stop-first); i < stop-first {
+			return first + i, nil
+		}
+		n = stop
 	}
-	b, err := g.bitmap(grp)
-	if err != nil {
-		return false, err
+	return end, nil
+}
+
+// nextSet is the first set bit of b in [from, to), or to.
+func nextSet(b []byte, from, to uint64) uint64 {
+	for i := from; i < to; i++ {
+		if i%8 == 0 && i+8 <= to && b[i/8] == 0 {
+			i += 7
+			continue
+		}
+		if testBit(b, i) {
+			return i
+		}
 	}
-	return testBit(b, off), nil
+	return to
 }
 
 // freeRun finds, as e2fsprogs' ext2fs_get_free_blocks2 does, the first
@@ -277,20 +305,14 @@ func (g *grower) freeRun(start, finish, num uint64) (uint64, bool, error) {
 				return 0, false, nil
 			}
 		}
-		next := uint64(0)
-		for i := uint64(0); i < num; i++ {
-			u, err := g.used(b + i)
-			if err != nil {
-				return 0, false, err
-			}
-			if u {
-				next = b + i + 1
-				break
-			}
+		u, err := g.firstUsed(b, b+num)
+		if err != nil {
+			return 0, false, err
 		}
-		if next == 0 {
+		if u == b+num {
 			return b, true, nil
 		}
+		next := u + 1
 		// Every candidate up to the used block fails too; stop at finish.
 		if b < finish && next > finish {
 			return 0, false, nil
@@ -306,17 +328,20 @@ func (g *grower) freeRun(start, finish, num uint64) (uint64, bool, error) {
 
 // mark takes blocks [n, n+count) for metadata.
 func (g *grower) mark(n, count uint64) error {
-	for i := n; i < n+count; i++ {
-		grp := g.f.groupOf(i)
+	for end := n + count; n < end; {
+		grp := g.f.groupOf(n)
+		first := g.groupFirst(grp)
+		stop := min(first+uint64(g.f.geo.bpg), end)
 		b, err := g.bitmap(grp)
 		if err != nil {
 			return err
 		}
-		setBit(b, i-g.groupFirst(grp))
+		setRange(b, n-first, stop-first)
 		if grp < g.oldGroups {
 			g.touched[grp] = true
 			g.allocated[grp] = true
 		}
+		n = stop
 	}
 	return nil
 }
@@ -504,7 +529,7 @@ func (g *grower) counts() error {
 			return err
 		}
 		b, _ := g.bitmap(n)
-		free := g.groupLen(n) - countBits(b, g.groupLen(n))
+		free := g.groupLen(n) - popCount(b, g.groupLen(n))
 		delta += int64(free) - int64(gr.desc.FreeBlocksCount())
 		gr.desc.SetFreeBlocksCount(uint32(free))
 		gr.desc.Flags &^= layout.GroupBlockUninit
@@ -525,7 +550,7 @@ func (g *grower) counts() error {
 		d := g.desc(n)
 		var used uint64
 		if b, ok := g.bitmaps[n]; ok {
-			used = countBits(b, g.groupLen(n))
+			used = popCount(b, g.groupLen(n))
 			d.Flags &^= layout.GroupBlockUninit
 		} else {
 			used = g.superRun(n)
@@ -563,7 +588,7 @@ func (g *grower) uninitTail() error {
 	// The computed bitmap is checked against the descriptor's count:
 	// give it the count the real bitmap has over the old length.
 	saved := gr.desc
-	gr.desc.SetFreeBlocksCount(uint32(oldLen - countBits(real, oldLen)))
+	gr.desc.SetFreeBlocksCount(uint32(oldLen - popCount(real, oldLen)))
 	calc, err := g.t.initBlockBitmap(gr)
 	gr.desc = saved
 	if err != nil {
@@ -581,4 +606,18 @@ func (g *grower) uninitTail() error {
 	gr.bb, gr.bbDirty = nil, false
 	delete(g.touched, last)
 	return nil
+}
+
+// popCount counts the set bits among the first n of b.
+func popCount(b []byte, n uint64) uint64 {
+	c := uint64(0)
+	for _, x := range b[:n/8] {
+		c += uint64(bits.OnesCount8(x))
+	}
+	for i := n / 8 * 8; i < n; i++ {
+		if testBit(b, i) {
+			c++
+		}
+	}
+	return c
 }

@@ -221,3 +221,34 @@ func fileBytesSum(t testing.TB, img string) [32]byte {
 	t.Helper()
 	return sha256.Sum256(fileBytes(t, img))
 }
+
+// BenchmarkGrow2GiBTo1TiB grows a 2 GiB ext4 image (mkfs.ext4 defaults)
+// to 1 TiB in process, a fresh sparse copy per run (outside the timing).
+func BenchmarkGrow2GiBTo1TiB(b *testing.B) {
+	img := mkfs(b, "", 2048, "-t", "ext4", "-T", "default")
+	dir := b.TempDir()
+	for b.Loop() {
+		b.StopTimer()
+		cp := filepath.Join(dir, "t.img")
+		os.Remove(cp)
+		copyFile(b, img, cp)
+		if err := os.Truncate(cp, 1<<40); err != nil {
+			b.Fatal(err)
+		}
+		fh, err := os.OpenFile(cp, os.O_RDWR, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		f, err := Open(fh, 1<<40, &Options{Writable: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := f.Grow(1 << 40); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		fh.Close()
+		b.StartTimer()
+	}
+}
