@@ -101,28 +101,79 @@ func (t *Table) PlanGrow(number int) (Growth, error) {
 	return g, nil
 }
 
-// after lists the partitions (extended ones included) that end after p,
-// for PlanGrow's refusal; empty when p is the last. A logical partition's
-// own extended partition does not count.
-func (t *Table) after(p Partition) string {
-	var in []Partition
-	for _, q := range t.Partitions {
-		if q.Number == p.Number || q.Size <= 0 || q.End() <= p.End() {
-			continue
-		}
-		if q.Extended && p.Logical && q.Start <= p.Start {
-			continue
-		}
-		in = append(in, q)
+// growIndex answers PlanGrow and SpaceAfter for any partition without a
+// scan of the table (inspect asks for each of up to 32768 partitions).
+type growIndex struct {
+	n      int
+	order  []int // partitions with a size, by start
+	top    []int // the (up to) three partitions reaching furthest, furthest first
+	extFor map[int]int
+}
+
+func (t *Table) growIx() *growIndex {
+	if t.gix != nil && t.gix.n == len(t.Partitions) {
+		return t.gix
 	}
-	if len(in) == 0 {
+	ix := &growIndex{n: len(t.Partitions)}
+	ps := t.Partitions
+	for i, q := range ps {
+		if q.Size <= 0 {
+			continue
+		}
+		ix.order = append(ix.order, i)
+		ix.top = append(ix.top, i)
+		sort.SliceStable(ix.top, func(a, b int) bool { return ps[ix.top[a]].End() > ps[ix.top[b]].End() })
+		if len(ix.top) > 3 {
+			ix.top = ix.top[:3]
+		}
+	}
+	sort.SliceStable(ix.order, func(a, b int) bool { return ps[ix.order[a]].Start < ps[ix.order[b]].Start })
+	t.gix = ix
+	return ix
+}
+
+// counts tells whether q counts as lying after p: any partition but p and,
+// for a logical p, the extended partition holding it.
+func countsAfter(p, q Partition) bool {
+	return q.Number != p.Number && !(q.Extended && p.Logical && q.Start <= p.Start && p.End() <= q.End())
+}
+
+// after describes the partitions lying after p, for PlanGrow's refusal;
+// empty when p is the last.
+func (t *Table) after(p Partition) string {
+	ix, ps := t.growIx(), t.Partitions
+	last := true
+	for _, i := range ix.top {
+		if countsAfter(p, ps[i]) {
+			last = ps[i].End() <= p.End()
+			break
+		}
+	}
+	if last {
 		return ""
 	}
-	sort.Slice(in, func(i, j int) bool { return in[i].Start < in[j].Start })
+	k := sort.Search(len(ix.order), func(k int) bool { return ps[ix.order[k]].Start >= p.End() })
+	var in []Partition
+	for ; k < len(ix.order); k++ {
+		if q := ps[ix.order[k]]; countsAfter(p, q) {
+			in = append(in, q)
+		}
+		if len(in) == 4 {
+			break
+		}
+	}
+	if len(in) == 0 { // only partitions overlapping p reach past it
+		for _, i := range ix.top {
+			if q := ps[i]; countsAfter(p, q) && q.End() > p.End() {
+				in = append(in, q)
+				break
+			}
+		}
+	}
 	var b bytes.Buffer
 	for i, q := range in {
 		if i == 3 {
-			fmt.Fprintf(&b, " and %d more", len(in)-3)
+			b.WriteString(" and more")
 			break
 		}
 		if i > 0 {
@@ -181,6 +232,26 @@ func (t *Table) FreeAfter(number int) int64 {
 		return 0
 	}
 	return g.NewSize - g.OldSize
+}
+
+// SpaceAfter is the unpartitioned space after partition number: up to the
+// next partition's start, or to where growpart would end a partition on
+// this disk (its last 33 sectors kept for a backup GPT); 0 when none.
+func (t *Table) SpaceAfter(number int) int64 {
+	p, err := t.Partition(number)
+	if err != nil || t.Scheme == SchemeNone || p.Size <= 0 {
+		return 0
+	}
+	limit := (t.DiskSize/int64(t.SectorSize) - gptSecondSize) * int64(t.SectorSize)
+	ix, ps := t.growIx(), t.Partitions
+	k := sort.Search(len(ix.order), func(k int) bool { return ps[ix.order[k]].Start >= p.End() })
+	for ; k < len(ix.order); k++ {
+		if q := ps[ix.order[k]]; countsAfter(p, q) {
+			limit = min(limit, q.Start)
+			break
+		}
+	}
+	return max(limit-p.End(), 0)
 }
 
 // Grow extends partition number as PlanGrow planned, writing the table

@@ -3,11 +3,13 @@ package partition
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/guestinject/guestinject/internal/testtool"
 )
@@ -226,5 +228,45 @@ func TestFreeAfter(t *testing.T) {
 	}
 	if n := tab.FreeAfter(2); n != (200<<20)-(2048+2*(20<<11)+33)*512 {
 		t.Errorf("free after partition 2: %d", n)
+	}
+}
+
+// TestGrowQuestionsLinear: inspect asks PlanGrow and SpaceAfter of every
+// partition; on a 32768-entry GPT (audit R4's layout) that must not scan
+// the table per partition. A scan each took over a minute; indexed it is
+// well under a second. The answers are checked too: only the last
+// partition may grow, and each earlier one is refused naming the next.
+func TestGrowQuestionsLinear(t *testing.T) {
+	n := gptMaxEntries
+	img := manyPartsGPT(t, n)
+	f, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	// The disk grown by 64 MiB after the table was written.
+	tab, err := Read(f, st.Size()+64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for _, p := range tab.Partitions {
+		g, err := tab.PlanGrow(p.Number)
+		last := p.Number == n
+		if last != (err == nil && g.Changed()) {
+			t.Fatalf("partition %d: %+v %v", p.Number, g, err)
+		}
+		if !last && !strings.Contains(err.Error(), fmt.Sprintf("partition %d ", p.Number+1)) {
+			t.Fatalf("partition %d refused without naming the next: %v", p.Number, err)
+		}
+		if free := tab.SpaceAfter(p.Number); (free > 0) != last {
+			t.Fatalf("partition %d: %d bytes free after it", p.Number, free)
+		}
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("growth questions for %d partitions took %v", n, d)
+	} else {
+		t.Logf("growth questions for %d partitions: %v", n, d)
 	}
 }

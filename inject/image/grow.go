@@ -108,3 +108,39 @@ func (im *Image) openGrown(disk formats.Disk, t *partition.Table, root int, o Op
 	}
 	return nil
 }
+
+// growInfo is what inspect says of growing partition p: the free space
+// after it, whether --grow could use it, and why not or what it would
+// give. It reads nothing (the table is read, fsys's superblock loaded).
+func growInfo(t *partition.Table, p partition.Partition, fsys *ext.FS) (free int64, ok bool, note string) {
+	if p.Extended {
+		return 0, false, ""
+	}
+	size := p.Size
+	if t.Scheme != partition.SchemeNone {
+		free = t.SpaceAfter(p.Number)
+		g, err := t.PlanGrow(p.Number)
+		switch {
+		case err != nil:
+			var pe *partition.Error
+			if errors.As(err, &pe) {
+				return free, false, pe.Msg
+			}
+			return free, false, err.Error()
+		case !g.Changed():
+			return free, false, g.Why
+		}
+		size = g.NewSize
+	}
+	if fsys == nil {
+		return free, false, "only ext2/3/4 filesystems are grown"
+	}
+	r, err := fsys.CheckGrow(size)
+	switch {
+	case err != nil:
+		return free, false, err.Error()
+	case !r.Changed():
+		return free, false, "the filesystem already fills the space"
+	}
+	return free, true, fmt.Sprintf("filesystem %d to %d blocks of %d bytes", r.OldBlocks, r.NewBlocks, r.BlockSize)
+}
