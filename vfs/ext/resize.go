@@ -107,15 +107,41 @@ func cannotGrow(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrCannotGrow, fmt.Sprintf(format, args...))
 }
 
+// CheckGrow tells, reading nothing past the superblock, whether Grow
+// could extend the filesystem to size bytes (the partition may not be
+// that large yet), and to how many blocks and groups. It refuses what
+// Grow refuses, except the checks that need the journal or the
+// descriptors (Grow makes those).
+func (f *FS) CheckGrow(size int64) (GrowReport, error) {
+	if err := checkWriteFeatures(f.sb); err != nil {
+		return GrowReport{}, err
+	}
+	if !f.opts.Force {
+		if err := f.checkCleanState(); err != nil {
+			return GrowReport{}, err
+		}
+	}
+	g, err := f.planGrowTo(size)
+	if err != nil {
+		return GrowReport{}, err
+	}
+	return g.rep, nil
+}
+
 // planGrow checks what Grow refuses and works out the new geometry.
 func (f *FS) planGrow(size int64) (*grower, error) {
+	if size > f.size {
+		return nil, cannotGrow("%d bytes asked for, the partition holds %d", size, f.size)
+	}
+	return f.planGrowTo(size)
+}
+
+// planGrowTo is planGrow without the bound of the opened size.
+func (f *FS) planGrowTo(size int64) (*grower, error) {
 	sb, geo := f.sb, f.geo
 	g := &grower{f: f, oldGroups: geo.groups, csum: f.hasGroupCsum()}
 	g.rep = GrowReport{BlockSize: int(geo.blockSize), OldBlocks: geo.blocksCount, NewBlocks: geo.blocksCount,
 		OldGroups: geo.groups, NewGroups: geo.groups, OldInodes: sb.InodesCount, NewInodes: sb.InodesCount}
-	if size > f.size {
-		return nil, cannotGrow("%d bytes asked for, the partition holds %d", size, f.size)
-	}
 	n := uint64(size) / uint64(geo.blockSize)
 	if geo.blockSize < 4096 {
 		n &^= uint64(4096/geo.blockSize) - 1 // resize2fs keeps whole pages
@@ -474,6 +500,9 @@ func (g *grower) build() error {
 	f := g.f
 	g.bitmaps, g.touched, g.allocated = map[uint32][]byte{}, map[uint32]bool{}, map[uint32]bool{}
 	g.descs = make([]layout.GroupDesc, g.newGroups-g.oldGroups)
+	if err := g.checkReserved(); err != nil {
+		return err
+	}
 	// The old last group now runs to its new end.
 	if _, err := g.bitmap(g.oldGroups - 1); err != nil {
 		return err
@@ -620,4 +649,50 @@ func popCount(b []byte, n uint64) uint64 {
 		}
 	}
 	return c
+}
+
+// checkReserved refuses to grow over blocks the growth will overwrite in
+// the old groups unless their bitmaps say they are taken: each backup
+// group's superblock, descriptor and reserved GDT blocks (the new
+// descriptor blocks and backups land there) and the resize inode's double
+// indirect block. On a consistent filesystem they always are; on a
+// damaged or hostile one the write could land on file data.
+func (g *grower) checkReserved() error {
+	f := g.f
+	for n := uint32(0); n < g.oldGroups; n++ {
+		run := g.superRun(n)
+		if run == 0 {
+			continue
+		}
+		first := g.groupFirst(n)
+		end := min(first+run, f.geo.blocksCount)
+		b, err := g.bitmap(n)
+		if err != nil {
+			return err
+		}
+		for x := first; x < end; x++ {
+			if !testBit(b, x-g.groupFirst(n)) {
+				return corrupt("block bitmap", uint64(n), 0, -1, "block %d of group %d's superblock and descriptor area is marked free; run e2fsck before growing", x, n)
+			}
+		}
+	}
+	if f.sb.FeatureCompat.Has(layout.CompatResizeInode) {
+		in, err := g.t.inode(layout.ResizeIno)
+		if err != nil {
+			return err
+		}
+		d := uint64(in.raw.Block[layout.NDirBlocks+1])
+		if !f.validBlock(d) {
+			return cannotGrow("the resize inode's double indirect block %d is not a valid block; run e2fsck", d)
+		}
+		grp := f.groupOf(d)
+		b, err := g.bitmap(grp)
+		if err != nil {
+			return err
+		}
+		if !testBit(b, d-g.groupFirst(grp)) {
+			return corrupt("block bitmap", uint64(grp), 0, -1, "the resize inode's double indirect block %d is marked free; run e2fsck before growing", d)
+		}
+	}
+	return nil
 }

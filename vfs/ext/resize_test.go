@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -167,6 +168,37 @@ func TestGrowExt2LikeResize2fs(t *testing.T) {
 
 func TestGrowExt3LikeResize2fs(t *testing.T) {
 	compareWithResize2fs(t, 40, 200, "-t", "ext3")
+}
+
+// TestGrowRefusesFreeBackupArea: a damaged filesystem whose bitmap marks
+// a backup descriptor block free (a file could own it) is refused before
+// anything is written; the growth would write the new descriptors there.
+func TestGrowRefusesFreeBackupArea(t *testing.T) {
+	img := mkfs(t, "", 64, "-t", "ext2", "-b", "1024")
+	out := string(testtool.Run(t, "dumpe2fs", img))
+	m := regexp.MustCompile(`Group 1: \(Blocks (\d+)-\d+\)[^\n]*\n[^\n]*superblock[^\n]*\n[^\n]*\n\s*Block bitmap at (\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("dumpe2fs: no group 1 with a backup:\n%.2000s", out)
+	}
+	bb, _ := strconv.ParseInt(m[2], 10, 64)
+	b := readImg(t, img, bb*1024, 1)
+	patch(t, img, bb*1024, []byte{b[0] &^ 0x02}) // group 1's first descriptor copy
+	if err := os.Truncate(img, 256<<20); err != nil {
+		t.Fatal(err)
+	}
+	before := fileBytesSum(t, img)
+	fh, _ := os.OpenFile(img, os.O_RDWR, 0)
+	defer fh.Close()
+	f, err := Open(fh, 256<<20, &Options{Writable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Grow(256 << 20); err == nil || !strings.Contains(err.Error(), "marked free") {
+		t.Fatalf("growing over a free backup area: %v", err)
+	}
+	if fileBytesSum(t, img) != before {
+		t.Fatal("a refused growth wrote")
+	}
 }
 
 func TestGrowRefusals(t *testing.T) {
