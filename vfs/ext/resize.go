@@ -30,7 +30,9 @@ func (r GrowReport) Changed() bool { return r.NewBlocks > r.OldBlocks }
 // bitmaps and inode tables (left uninitialised where the descriptors carry
 // the uninit flags, so the cost follows the new metadata, not the new
 // size), group descriptors grown into the reserved GDT blocks (the resize
-// inode is rebuilt over the blocks still reserved), flex_bg placement,
+// inode is rebuilt over the blocks still reserved) or, with meta_bg, into
+// new meta groups (each descriptor block and its two backups placed in
+// its meta group's first, second and last group), flex_bg placement,
 // sparse_super backups of the superblock and descriptors in every group
 // that holds one, the last group completed, superblock counts and every
 // checksum. The block count is rounded down as resize2fs rounds it (to a
@@ -39,7 +41,8 @@ func (r GrowReport) Changed() bool { return r.NewBlocks > r.OldBlocks }
 //
 // Growth needing existing metadata to move (more descriptor blocks than
 // the reserved GDT blocks can take, without meta_bg) is refused with
-// ErrCannotGrow and the reason, as are meta_bg, sparse_super2 and a size
+// ErrCannotGrow and the reason, as are sparse_super2, meta_bg together
+// with resize_inode, bigalloc and a size
 // smaller than the filesystem; every refusal of the write engine (errors,
 // dirty journal that cannot be replayed, unsupported features) refuses it
 // too. Nothing is written when Grow fails before its first write.
@@ -153,8 +156,8 @@ func (f *FS) planGrowTo(size int64) (*grower, error) {
 		return g, nil
 	case geo.clusterSize != geo.blockSize:
 		return nil, cannotGrow("bigalloc filesystems are not grown")
-	case sb.FeatureIncompat.Has(layout.IncompatMetaBG):
-		return nil, cannotGrow("meta_bg descriptor layout is not grown yet")
+	case sb.FeatureIncompat.Has(layout.IncompatMetaBG) && sb.FeatureCompat.Has(layout.CompatResizeInode):
+		return nil, cannotGrow("meta_bg together with resize_inode is not grown")
 	case sb.FeatureCompat.Has(layout.CompatSparseSuper2):
 		return nil, cannotGrow("sparse_super2 backup placement is not grown yet")
 	case !sb.FeatureIncompat.Has(layout.Incompat64Bit) && n > 1<<32-1:
@@ -174,7 +177,11 @@ func (f *FS) planGrowTo(size int64) (*grower, error) {
 		if uint32(sb.ReservedGDTBlocks) > grow {
 			g.newReserved = uint32(sb.ReservedGDTBlocks) - grow
 		}
-		if grow > uint32(sb.ReservedGDTBlocks) {
+		metaBG := sb.FeatureIncompat.Has(layout.IncompatMetaBG)
+		if metaBG {
+			g.newReserved = uint32(sb.ReservedGDTBlocks) // new blocks go to new meta groups
+		}
+		if grow > uint32(sb.ReservedGDTBlocks) && !metaBG {
 			return nil, cannotGrow("%d groups need %d descriptor blocks; %d exist and only %d reserved GDT blocks follow them, so existing metadata would have to move (resize2fs can, offline; this engine does not)",
 				groups, g.newDesc, geo.descBlocks, sb.ReservedGDTBlocks)
 		}
@@ -217,10 +224,22 @@ func (g *grower) groupLen(n uint32) uint64 { return g.groupLast(n) + 1 - g.group
 // superRun is the run of superblock backup and descriptor blocks (the
 // whole table and the reserved GDT blocks) at the start of group n.
 func (g *grower) superRun(n uint32) uint64 {
-	if !g.f.groupHasSuper(uint64(n)) {
-		return 0
+	f := g.f
+	has := uint64(0)
+	if f.groupHasSuper(uint64(n)) {
+		has = 1
 	}
-	return 1 + uint64(g.newDesc) + uint64(g.newReserved)
+	dpb := f.geo.descPerBlock
+	switch {
+	case !f.sb.FeatureIncompat.Has(layout.IncompatMetaBG):
+		return has * (1 + uint64(g.newDesc) + uint64(g.newReserved))
+	case n/dpb < f.sb.FirstMetaBg:
+		return has * (1 + uint64(f.sb.FirstMetaBg))
+	}
+	if r := n % dpb; r == 0 || r == 1 || r == dpb-1 {
+		return has + 1 // a meta group's descriptor block or one of its two backups
+	}
+	return has
 }
 
 // bitmap returns the block bitmap of group n to mark in: an old group's
@@ -517,7 +536,7 @@ func (g *grower) build() error {
 			d.SetItableUnused(f.geo.ipg)
 		}
 		d.SetFreeInodesCount(f.geo.ipg)
-		if f.groupHasSuper(uint64(n)) {
+		if g.superRun(n) > 0 {
 			// resize2fs takes a backup group's superblock and
 			// descriptor blocks one by one, which initialises its
 			// bitmap: so is it here.
@@ -597,12 +616,15 @@ func (g *grower) counts() error {
 }
 
 // uninitTail flags the old last group BLOCK_UNINIT, as resize2fs leaves
-// it, when it is no longer last, received no new metadata, and its bitmap
+// it, when it is no longer last, received no new metadata, holds no
+// superblock backup or descriptor block, and its bitmap
 // is exactly what an uninitialised group's bitmap is computed to be (its
 // superblock backup, descriptors and the flex group's tables it holds).
 func (g *grower) uninitTail() error {
 	last := g.oldGroups - 1
-	if !g.csum || g.allocated[last] {
+	// resize2fs leaves a group holding a superblock backup or descriptor
+	// blocks initialised (it takes those blocks one by one).
+	if !g.csum || g.allocated[last] || g.superRun(last) > 0 {
 		return nil
 	}
 	if _, err := g.bitmap(last); err != nil { // loads the group, clears the padding

@@ -152,6 +152,16 @@ func TestGrowExt4FourKiBPartialFlexGroupLikeResize2fs(t *testing.T) {
 	compareWithResize2fs(t, 2400, 9000, "-t", "ext4", "-T", "default", "-b", "4096")
 }
 
+func TestGrowExt4MetaBGLikeResize2fs(t *testing.T) {
+	// meta_bg without resize_inode: 16 descriptors a block with 1 KiB
+	// blocks, so the growth fills the last meta group and adds new ones.
+	compareWithResize2fs(t, 300, 1500, "-t", "ext4", "-O", "meta_bg,^resize_inode")
+}
+
+func TestGrowExt4MetaBGFourKiBLikeResize2fs(t *testing.T) {
+	compareWithResize2fs(t, 900, 9000, "-t", "ext4", "-T", "default", "-b", "4096", "-O", "meta_bg,^resize_inode")
+}
+
 func TestGrowExt4PartialFlexGroupLikeResize2fs(t *testing.T) {
 	// 3 groups of 32768 4 KiB blocks plus a partial one, grown across
 	// several flex groups.

@@ -87,8 +87,19 @@ func (g *grower) write() error {
 		}
 		*list = append(*list, growWrite{off: int64(first) * bs, buf: bsb, src: "backup superblock"})
 		for i, b := range gdt {
-			put(list, first+1+uint64(i), b, "backup group descriptors")
+			if g.oldStyle(uint32(i)) {
+				put(list, first+1+uint64(i), b, "backup group descriptors")
+			}
 		}
+	}
+	if f.sb.FeatureIncompat.Has(layout.IncompatMetaBG) {
+		g.metaDescWrites(gdt, func(blk uint64, b []byte, old bool) {
+			if old {
+				put(&late, blk, b, "group descriptors")
+			} else {
+				put(&early, blk, b, "group descriptors")
+			}
+		})
 	}
 	if f.sb.FeatureCompat.Has(layout.CompatResizeInode) {
 		if err := g.resizeInode(func(blk uint64, b []byte, src string) { put(&late, blk, b, src) }); err != nil {
@@ -96,7 +107,9 @@ func (g *grower) write() error {
 		}
 	}
 	for i, b := range gdt {
-		put(&late, f.sbBlock()+1+uint64(i), b, "group descriptors")
+		if g.oldStyle(uint32(i)) {
+			put(&late, f.sbBlock()+1+uint64(i), b, "group descriptors")
+		}
 	}
 	psb, err := g.encodeSuper(sb, 0)
 	if err != nil {
@@ -253,4 +266,46 @@ func (g *grower) resizeInode(put func(blk uint64, b []byte, src string)) error {
 	copy(it[off:off+len(in.rec)], in.rec)
 	put(blk, it, "inode table block")
 	return nil
+}
+
+// oldStyle tells whether descriptor block i sits in the table after the
+// superblock (all of them without meta_bg, those before s_first_meta_bg
+// with it).
+func (g *grower) oldStyle(i uint32) bool {
+	sb := g.f.sb
+	return !sb.FeatureIncompat.Has(layout.IncompatMetaBG) || i < sb.FirstMetaBg
+}
+
+// metaDescWrites gives each meta_bg descriptor block that changed (it
+// holds a new group or a changed old one) to put at its three places: the
+// first, second and last group of its meta group, after the superblock
+// backup a group holds. old says the place is in an old group.
+func (g *grower) metaDescWrites(gdt [][]byte, put func(blk uint64, b []byte, old bool)) {
+	f := g.f
+	dpb := f.geo.descPerBlock
+	changed := map[uint32]bool{}
+	for n := range g.touched {
+		changed[n/dpb] = true
+	}
+	for _, n := range g.descOnly {
+		changed[n/dpb] = true
+	}
+	for i := g.oldGroups / dpb; i < g.newDesc; i++ {
+		changed[i] = true
+	}
+	for i := range changed {
+		if g.oldStyle(i) {
+			continue
+		}
+		for _, n := range []uint32{i * dpb, i*dpb + 1, i*dpb + dpb - 1} {
+			if n >= g.newGroups {
+				continue
+			}
+			blk := g.groupFirst(n)
+			if f.groupHasSuper(uint64(n)) {
+				blk++
+			}
+			put(blk, gdt[i], n < g.oldGroups)
+		}
+	}
 }
