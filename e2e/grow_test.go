@@ -168,3 +168,36 @@ func payloadLanded(t *testing.T, p payload, raw string, start int64) {
 		}
 	}
 }
+
+// TestGrowMBRLogicalInPlace: the root in the last logical partition of an
+// MBR disk resized beforehand; the extended partition and the logical one
+// grow to growpart's end, the filesystem fills it.
+func TestGrowMBRLogicalInPlace(t *testing.T) {
+	dir := t.TempDir()
+	raw := emptyFile(t, filepath.Join(dir, "disk.raw"), 512<<20)
+	runStdin(t, "label: dos\n,100M,83\n,,E\n,,83\n", "sfdisk", "--no-reread", "--no-tell-kernel", raw)
+	start, size := gptPart(t, raw, 5)
+	mkfsAt(t, raw, start, size, guestTree(t, "mbr"))
+	must(t, os.Truncate(raw, 1<<30))
+	p := newPayload(t)
+	out := mustCLI(t, append(p.args, "--grow", raw)...)
+	if !strings.Contains(out, "grew partition 5") {
+		t.Errorf("report:\n%s", out)
+	}
+	if out, code := testtool.Output(t, "sfdisk", "--verify", raw); code != 0 {
+		t.Errorf("sfdisk --verify: exit %d\n%s", code, out)
+	}
+	s5, z5 := gptPart(t, raw, 5)
+	s2, z2 := gptPart(t, raw, 2)
+	last := int64(1<<30)/512 - 34
+	if (s5+z5)/512-1 != last || (s2+z2)/512-1 != last {
+		t.Errorf("logical 5 ends at %d, extended at %d, want both at %d", (s5+z5)/512-1, (s2+z2)/512-1, last)
+	}
+	e2fsckClean(t, raw, s5)
+	// resize2fs (and Grow) keep whole 4 KiB pages with smaller blocks.
+	bs := dumpe2fsField(t, fsAt(raw, s5), "Block size")
+	if blocks := dumpe2fsField(t, fsAt(raw, s5), "Block count"); blocks*bs > z5 || z5-blocks*bs >= 4096 {
+		t.Errorf("filesystem of %d blocks of %d in a %d-byte partition", blocks, bs, z5)
+	}
+	payloadLanded(t, p, raw, s5)
+}
