@@ -34,15 +34,16 @@ func (r GrowReport) Changed() bool { return r.NewBlocks > r.OldBlocks }
 // new meta groups (each descriptor block and its two backups placed in
 // its meta group's first, second and last group), flex_bg placement,
 // sparse_super backups of the superblock and descriptors in every group
-// that holds one, the last group completed, superblock counts and every
+// that holds one (with sparse_super2 the second backup moves to the new
+// last group and its old blocks are freed), the last group completed, superblock counts and every
 // checksum. The block count is rounded down as resize2fs rounds it (to a
 // whole page with blocks under 4 KiB; a last group too small for its own
 // metadata and 50 blocks is dropped).
 //
 // Growth needing existing metadata to move (more descriptor blocks than
 // the reserved GDT blocks can take, without meta_bg) is refused with
-// ErrCannotGrow and the reason, as are sparse_super2, meta_bg together
-// with resize_inode, bigalloc and a size
+// ErrCannotGrow and the reason, as are meta_bg together with
+// resize_inode, bigalloc and a size
 // smaller than the filesystem; every refusal of the write engine (errors,
 // dirty journal that cannot be replayed, unsupported features) refuses it
 // too. Nothing is written when Grow fails before its first write.
@@ -93,11 +94,17 @@ type grower struct {
 	// allocated: old groups that received new groups' metadata.
 	allocated map[uint32]bool
 
-	freeBlocks uint64   // the superblock's free count after growth
-	tailDone   bool     // the old last group's padding was cleared
-	tailGrown  uint64   // blocks the old last group gained
-	descOnly   []uint32 // old groups whose descriptor alone changed
-	lastDesc   bool     // the old last group's descriptor alone changed
+	freeBlocks uint64    // the superblock's free count after growth
+	tailDone   bool      // the old last group's padding was cleared
+	tailGrown  uint64    // blocks the old last group gained
+	descOnly   []uint32  // old groups whose descriptor alone changed
+	ss2        bool      // sparse_super2: backups in bgs only
+	bgs        [2]uint32 // s_backup_bgs after growth
+	lastDesc   bool      // the old last group's descriptor alone changed
+	// uninitSet: uninitTail flagged the old last group BLOCK_UNINIT and
+	// changed its free count by uninitDelta.
+	uninitSet   bool
+	uninitDelta int64
 }
 
 type growWrite struct {
@@ -142,7 +149,8 @@ func (f *FS) planGrow(size int64) (*grower, error) {
 // planGrowTo is planGrow without the bound of the opened size.
 func (f *FS) planGrowTo(size int64) (*grower, error) {
 	sb, geo := f.sb, f.geo
-	g := &grower{f: f, oldGroups: geo.groups, csum: f.hasGroupCsum()}
+	g := &grower{f: f, oldGroups: geo.groups, csum: f.hasGroupCsum(),
+		ss2: sb.FeatureCompat.Has(layout.CompatSparseSuper2), bgs: sb.BackupBgs}
 	g.rep = GrowReport{BlockSize: int(geo.blockSize), OldBlocks: geo.blocksCount, NewBlocks: geo.blocksCount,
 		OldGroups: geo.groups, NewGroups: geo.groups, OldInodes: sb.InodesCount, NewInodes: sb.InodesCount}
 	n := uint64(size) / uint64(geo.blockSize)
@@ -158,8 +166,6 @@ func (f *FS) planGrowTo(size int64) (*grower, error) {
 		return nil, cannotGrow("bigalloc filesystems are not grown")
 	case sb.FeatureIncompat.Has(layout.IncompatMetaBG) && sb.FeatureCompat.Has(layout.CompatResizeInode):
 		return nil, cannotGrow("meta_bg together with resize_inode is not grown")
-	case sb.FeatureCompat.Has(layout.CompatSparseSuper2):
-		return nil, cannotGrow("sparse_super2 backup placement is not grown yet")
 	case !sb.FeatureIncompat.Has(layout.Incompat64Bit) && n > 1<<32-1:
 		return nil, cannotGrow("%d blocks do not fit in 32 bits without the 64bit feature", n)
 	}
@@ -186,7 +192,16 @@ func (f *FS) planGrowTo(size int64) (*grower, error) {
 				groups, g.newDesc, geo.descBlocks, sb.ReservedGDTBlocks)
 		}
 		overhead := 2 + itb
-		if f.groupHasSuper(groups - 1) {
+		lastHas := f.groupHasSuper(groups - 1)
+		if g.ss2 {
+			// As resize2fs: the last group will hold the second
+			// backup, if there is one.
+			lastHas = sb.BackupBgs[1] != 0
+			if groups == 2 {
+				lastHas = sb.BackupBgs[0] != 0
+			}
+		}
+		if lastHas {
 			overhead += 1 + uint64(g.newDesc) + uint64(g.newReserved)
 		}
 		rem := (n - first) % bpg
@@ -206,6 +221,15 @@ func (f *FS) planGrowTo(size int64) (*grower, error) {
 		return nil, cannotGrow("the resize inode addresses blocks with 32 bits; %d blocks is past it", n)
 	}
 	g.newBlocks = n
+	if g.ss2 && g.newGroups > g.oldGroups {
+		// sparse_super2 keeps its second backup in the last group.
+		if g.oldGroups == 1 {
+			g.bgs[0] = 1
+		}
+		if (g.oldGroups < 3 && g.newGroups > 2) || g.bgs[1] != 0 {
+			g.bgs[1] = g.newGroups - 1
+		}
+	}
 	if sb.FeatureIncompat.Has(layout.IncompatFlexBG) && sb.LogGroupsPerFlex > 0 && sb.LogGroupsPerFlex < 31 {
 		g.flexSize = 1 << sb.LogGroupsPerFlex
 	}
@@ -223,10 +247,25 @@ func (g *grower) groupLen(n uint32) uint64 { return g.groupLast(n) + 1 - g.group
 
 // superRun is the run of superblock backup and descriptor blocks (the
 // whole table and the reserved GDT blocks) at the start of group n.
-func (g *grower) superRun(n uint32) uint64 {
+func (g *grower) superRun(n uint32) uint64 { return g.superRunWith(n, g.hasSuper(n)) }
+
+// superRunOld is superRun as the filesystem was before growth.
+func (g *grower) superRunOld(n uint32) uint64 {
+	return g.superRunWith(n, g.f.groupHasSuper(uint64(n)))
+}
+
+// hasSuper tells whether group n holds a superblock backup after growth.
+func (g *grower) hasSuper(n uint32) bool {
+	if !g.ss2 {
+		return g.f.groupHasSuper(uint64(n))
+	}
+	return n == 0 || n == g.bgs[0] || n == g.bgs[1]
+}
+
+func (g *grower) superRunWith(n uint32, hasSuper bool) uint64 {
 	f := g.f
 	has := uint64(0)
-	if f.groupHasSuper(uint64(n)) {
+	if hasSuper {
 		has = 1
 	}
 	dpb := f.geo.descPerBlock
@@ -548,6 +587,9 @@ func (g *grower) build() error {
 			return err
 		}
 	}
+	if err := g.moveSecondBackup(); err != nil {
+		return err
+	}
 	// The last group is never BLOCK_UNINIT; without uninit flags no
 	// group is, and every new group's bitmap is written.
 	if _, err := g.bitmap(g.newGroups - 1); err != nil {
@@ -571,6 +613,7 @@ func (g *grower) counts() error {
 	if err := g.uninitTail(); err != nil {
 		return err
 	}
+	delta += g.uninitDelta
 	for n := range g.touched {
 		gr, err := g.t.group(n)
 		if err != nil {
@@ -583,7 +626,7 @@ func (g *grower) counts() error {
 		gr.desc.Flags &^= layout.GroupBlockUninit
 		gr.bbDirty, gr.descDirty = true, true
 	}
-	if last := g.oldGroups - 1; g.tailGrown > 0 && !g.touched[last] {
+	if last := g.oldGroups - 1; g.tailGrown > 0 && !g.touched[last] && !g.uninitSet {
 		// Still (or now) BLOCK_UNINIT: only its free count changes.
 		gr := g.t.groups[last]
 		gr.desc.SetFreeBlocksCount(gr.desc.FreeBlocksCount() + uint32(g.tailGrown))
@@ -638,22 +681,31 @@ func (g *grower) uninitTail() error {
 	oldLen := g.f.groupLen(last)
 	// The computed bitmap is checked against the descriptor's count:
 	// give it the count the real bitmap has over the old length.
+	// A sparse_super2 backup that moved away is computed as the old
+	// layout has it and taken out.
+	newRun, oldRun := g.superRun(last), g.superRunOld(last)
 	saved := gr.desc
-	gr.desc.SetFreeBlocksCount(uint32(oldLen - popCount(real, oldLen)))
+	gr.desc.SetFreeBlocksCount(uint32(oldLen - popCount(real, oldLen) - (oldRun - newRun)))
 	calc, err := g.t.initBlockBitmap(gr)
 	gr.desc = saved
 	if err != nil {
 		return nil // not expressible as an uninitialised group: keep the bitmap
+	}
+	for i := newRun; i < oldRun; i++ {
+		clearBit(calc, i)
 	}
 	for i := uint64(0); i < oldLen; i++ {
 		if testBit(calc, i) != testBit(real, i) {
 			return nil
 		}
 	}
-	if gr.desc.Flags&layout.GroupBlockUninit == 0 {
-		gr.desc.Flags |= layout.GroupBlockUninit
-		g.lastDesc = true
-	}
+	// The free count is the real bitmap's over the group's new length
+	// (the grown tail, a freed backup).
+	free := g.groupLen(last) - popCount(real, g.groupLen(last))
+	g.uninitDelta = int64(free) - int64(gr.desc.FreeBlocksCount())
+	gr.desc.SetFreeBlocksCount(uint32(free))
+	gr.desc.Flags |= layout.GroupBlockUninit
+	g.lastDesc, g.uninitSet = true, true
 	gr.bb, gr.bbDirty = nil, false
 	delete(g.touched, last)
 	return nil
@@ -682,7 +734,7 @@ func popCount(b []byte, n uint64) uint64 {
 func (g *grower) checkReserved() error {
 	f := g.f
 	for n := uint32(0); n < g.oldGroups; n++ {
-		run := g.superRun(n)
+		run := g.superRunOld(n)
 		if run == 0 {
 			continue
 		}
@@ -715,6 +767,29 @@ func (g *grower) checkReserved() error {
 		if !testBit(b, d-g.groupFirst(grp)) {
 			return corrupt("block bitmap", uint64(grp), 0, -1, "the resize inode's double indirect block %d is marked free; run e2fsck before growing", d)
 		}
+	}
+	return nil
+}
+
+// moveSecondBackup frees, with sparse_super2, the old second backup's
+// superblock and descriptor blocks once the backup has moved to the new
+// last group (after the new tables are placed, as resize2fs does).
+func (g *grower) moveSecondBackup() error {
+	old := g.f.sb.BackupBgs[1]
+	if !g.ss2 || old == 0 || old == g.bgs[1] || old >= g.oldGroups || old == g.bgs[0] {
+		return nil
+	}
+	b, err := g.bitmap(old)
+	if err != nil {
+		return err
+	}
+	run := g.superRunOld(old)
+	for i := uint64(0); i < run; i++ {
+		clearBit(b, i)
+	}
+	g.touched[old] = true
+	if old != g.oldGroups-1 {
+		g.allocated[old] = true // keep its bitmap; uninitTail judges only the last group
 	}
 	return nil
 }

@@ -60,7 +60,7 @@ func growImage(t testing.TB, img string) GrowReport {
 
 var (
 	csumRE   = regexp.MustCompile(`(?i)\s*(csum|checksum) 0x[0-9a-f]+,?`)
-	headerRE = regexp.MustCompile(`^(Block count|Inode count|Free blocks|Free inodes|Reserved block count|Reserved GDT blocks|Blocks per group|Inodes per group|Flex block group size|Filesystem features|Overhead clusters):`)
+	headerRE = regexp.MustCompile(`^(Block count|Inode count|Free blocks|Free inodes|Reserved block count|Reserved GDT blocks|Blocks per group|Inodes per group|Flex block group size|Filesystem features|Overhead clusters|Backup block groups):`)
 )
 
 // layoutOf is dumpe2fs's account of img: the superblock counts and every
@@ -160,6 +160,16 @@ func TestGrowExt4MetaBGLikeResize2fs(t *testing.T) {
 
 func TestGrowExt4MetaBGFourKiBLikeResize2fs(t *testing.T) {
 	compareWithResize2fs(t, 900, 9000, "-t", "ext4", "-T", "default", "-b", "4096", "-O", "meta_bg,^resize_inode")
+}
+
+func TestGrowExt4SparseSuper2LikeResize2fs(t *testing.T) {
+	// The second backup moves from the old last group to the new one,
+	// and the old one's blocks are freed.
+	compareWithResize2fs(t, 300, 1024, "-t", "ext4", "-O", "sparse_super2")
+}
+
+func TestGrowExt4SparseSuper2FourKiBLikeResize2fs(t *testing.T) {
+	compareWithResize2fs(t, 700, 5000, "-t", "ext4", "-T", "default", "-b", "4096", "-O", "sparse_super2")
 }
 
 func TestGrowExt4PartialFlexGroupLikeResize2fs(t *testing.T) {

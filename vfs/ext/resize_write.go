@@ -73,7 +73,7 @@ func (g *grower) write() error {
 	}
 	// Backups in every group holding one, old and new.
 	for n := uint32(1); n < g.newGroups; n++ {
-		if !f.groupHasSuper(uint64(n)) {
+		if !g.hasSuper(n) {
 			continue
 		}
 		list := &early
@@ -187,6 +187,7 @@ func (g *grower) superblock() (*layout.Superblock, error) {
 	sb.InodesCount = g.newGroups * f.geo.ipg
 	sb.FreeInodesCount += added * f.geo.ipg
 	sb.ReservedGDTBlocks = uint16(g.newReserved)
+	sb.BackupBgs = g.bgs
 	// The overhead mke2fs recorded no longer holds; zero tells the
 	// kernel to compute it again (resize2fs clears it too).
 	sb.OverheadClusters = 0
@@ -227,7 +228,7 @@ func (g *grower) resizeInode(put func(blk uint64, b []byte, src string)) error {
 	apb := uint32(bs / 4)
 	var backups []uint32
 	for n := uint32(1); n < g.newGroups; n++ {
-		if f.groupHasSuper(uint64(n)) {
+		if g.hasSuper(n) {
 			backups = append(backups, n)
 		}
 	}
@@ -302,7 +303,7 @@ func (g *grower) metaDescWrites(gdt [][]byte, put func(blk uint64, b []byte, old
 				continue
 			}
 			blk := g.groupFirst(n)
-			if f.groupHasSuper(uint64(n)) {
+			if g.hasSuper(n) {
 				blk++
 			}
 			put(blk, gdt[i], n < g.oldGroups)
