@@ -204,6 +204,10 @@ func (s *scan) fillGPT(c *gptCopy, ss int) error {
 	t := s.t
 	t.Scheme, t.SectorSize = SchemeGPT, ss
 	t.DiskGUID = guidString(c.hdr.DiskGUID)
+	if c.hdr.MyLBA == 1 {
+		h := c.hdr
+		t.gptPrimary = &h
+	}
 	lbas := uint64(s.size / int64(ss))
 	s.reserveGPT(c, ss, lbas)
 	if c.hdr.LastUsable >= lbas {

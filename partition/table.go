@@ -57,6 +57,11 @@ type Table struct {
 	index *tableIndex
 	// dropped counts the warnings past maxWarnings.
 	dropped int
+	// gptPrimary is the primary GPT header, when it was valid (Grow
+	// rewrites from it).
+	gptPrimary *gptHeader
+	// gix indexes the partitions for growth questions (grow.go).
+	gix *growIndex
 }
 
 // tableIndex answers Partition and Open's overlap check without scanning

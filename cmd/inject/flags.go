@@ -210,6 +210,17 @@ Flags:
                               fraction that comes to whole bytes, 1.5G); default
                               the size of TARGET, and smaller is refused
                                 e.g. --overlay vm1.qcow2 --size 20G
+  --grow[=PART]               before injecting, extend the root filesystem's
+                              partition (or partition PART, which must then be
+                              the last one) to the end of the disk and grow
+                              its ext2/3/4 filesystem to fill it, as growpart
+                              and resize2fs would, in the same all-or-nothing
+                              write as the injection; a partition after it,
+                              shrinking, or a filesystem that cannot grow
+                              without moving metadata is refused, nothing
+                              written. With --overlay and --size, or on an
+                              image already resized (qemu-img resize)
+                                e.g. inject --overlay vm1.qcow2 --size 20G --grow --key id.pub base.qcow2
   --force                     write into an ext filesystem whose superblock
                               says it has errors, was not cleanly unmounted,
                               may be mounted (MMP) or has orphan inodes; without

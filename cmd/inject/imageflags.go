@@ -152,3 +152,25 @@ func upper(c byte) byte {
 	}
 	return c
 }
+
+// growFlag is --grow[=PART]: alone, grow the root filesystem's partition
+// ("root"); with a value, partition PART.
+type growFlag string
+
+func (g *growFlag) String() string   { return string(*g) }
+func (g *growFlag) IsBoolFlag() bool { return true }
+func (g *growFlag) Set(v string) error {
+	switch v {
+	case "true", "root":
+		*g = "root"
+		return nil
+	case "false":
+		*g = ""
+		return nil
+	}
+	if n, err := strconv.Atoi(v); err != nil || n < 1 {
+		return fmt.Errorf("want --grow alone (the root filesystem's partition) or --grow=N, a partition number")
+	}
+	*g = growFlag(v)
+	return nil
+}

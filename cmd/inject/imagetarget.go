@@ -24,6 +24,7 @@ type guest struct {
 	// rehearse: the image was opened to rehearse a dry run (writes held
 	// in memory, never committed).
 	rehearse bool
+	grown    *image.Growth // what --grow did, nil without it
 	// created is the overlay this run created (removed again if the
 	// injection fails).
 	created string
@@ -59,6 +60,8 @@ type openOptions struct {
 	// its filesystem writable over writes that are never committed
 	// (image.Options.Rehearse), so the dry run makes the real run's writes.
 	rehearse bool
+	// grow is --grow: "root" or a partition number (image.Options.Grow).
+	grow string
 }
 
 // errImageFlagOnDir is a usage error: an image flag given for a directory.
@@ -74,7 +77,7 @@ func openGuest(path string, o openOptions) (*guest, error) {
 	}
 	switch {
 	case fi.IsDir():
-		if o.img.given() {
+		if o.img.given() || o.grow != "" {
 			return nil, errImageFlagOnDir
 		}
 		return openDir(path, o)
@@ -133,12 +136,12 @@ func refuseHostRoot(dir string) error {
 func openDiskImage(path string, o openOptions) (*guest, error) {
 	opts := o.img.options()
 	opts.Writable, opts.Force, opts.Rehearse = o.write, o.force, o.rehearse && !o.write
-	opts.AllowDirtyJournal, opts.Warn = o.allowDirty, o.warn
+	opts.AllowDirtyJournal, opts.Warn, opts.Grow = o.allowDirty, o.warn, o.grow
 	im, err := image.Open(path, opts)
 	if err != nil {
 		return nil, explainOpen(path, err)
 	}
-	return &guest{fs: im.FS, where: imageWhere(path, im), close: im.Close, discard: im.Discard, rehearse: opts.Rehearse}, nil
+	return &guest{fs: im.FS, where: imageWhere(path, im), close: im.Close, discard: im.Discard, rehearse: opts.Rehearse, grown: im.Grown}, nil
 }
 
 // imageWhere names the filesystem inside the image for messages.

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/guestinject/guestinject/inject"
+	"github.com/guestinject/guestinject/inject/image"
 )
 
 // injectArgs is the parsed command line of an injection.
@@ -27,6 +28,8 @@ type injectArgs struct {
 	discarded            string // what became of an overlay removed after a failure
 	random               string // the password --root-password random generated
 	out                  outputFlags
+	grow                 growFlag
+	grown                *image.Growth // what --grow did
 }
 
 func parseInjectArgs(args []string) (*injectArgs, error) {
@@ -47,6 +50,7 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 	fs.BoolVar(&a.dryRun, "dry-run", false, "")
 	fs.BoolVar(&a.json, "json", false, "")
 	fs.BoolVar(&a.force, "force", false, "")
+	fs.Var(&a.grow, "grow", "")
 	fs.BoolVar(&a.allowNonRootDir, "allow-non-root-dir", false, "")
 	a.out.register(fs)
 	pos, err := parseInterspersed(fs, args)
@@ -62,8 +66,8 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 		return nil, usagef("want exactly one TARGET, got %d arguments", len(pos))
 	case a.keys.check() != nil:
 		return nil, a.keys.check()
-	case a.keys.count()+len(a.metas)+len(a.ips)+len(a.files) == 0 && a.net == "" && a.rootPassword == "":
-		return nil, usagef("nothing to inject: give --key, --meta, --net, --ip, --file or --root-password")
+	case a.keys.count()+len(a.metas)+len(a.ips)+len(a.files) == 0 && a.net == "" && a.rootPassword == "" && a.grow == "":
+		return nil, usagef("nothing to inject: give --key, --meta, --net, --ip, --file, --root-password or --grow")
 	case a.net != "" && len(a.ips) > 0:
 		return nil, usagef("--net and --ip exclude each other")
 	case a.netFormat != "" && a.net == "" && len(a.ips) == 0:
@@ -75,7 +79,9 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 	case a.out.quiet && a.out.verbose:
 		return nil, usagef("-q and -v exclude each other")
 	case a.overlay.size != 0 && a.overlay.path == "":
-		return nil, usagef("--size needs --overlay")
+		return nil, usagef("--size needs --overlay (to grow an image in place, resize it first, e.g. qemu-img resize, then --grow)")
+	case a.grow != "" && a.img.offsetSet:
+		return nil, usagef("--grow and --offset exclude each other (--offset bypasses the partition table)")
 	}
 	a.target = pos[0]
 	return a, nil
@@ -245,7 +251,7 @@ func runInject(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, fmt.Errorf("target %w", err))
 	}
 	defer g.release()
-	a.where = g.where
+	a.where, a.grown = g.where, g.grown
 	var rep *inject.Report
 	switch {
 	case g.rehearse:
@@ -280,7 +286,7 @@ func runInject(args []string, stdout, stderr io.Writer) int {
 // open opens TARGET for the injection: read-only for a dry run, through a
 // new overlay with --overlay (a dry run only checks that request).
 func (a *injectArgs) open() (*guest, error) {
-	o := openOptions{write: !a.dryRun, force: a.force, img: a.img, guestRoot: true, allowNonRootDir: a.allowNonRootDir, rehearse: a.dryRun}
+	o := openOptions{write: !a.dryRun, force: a.force, img: a.img, guestRoot: true, allowNonRootDir: a.allowNonRootDir, rehearse: a.dryRun, grow: string(a.grow)}
 	if a.overlay.path == "" {
 		return openGuest(a.target, o)
 	}

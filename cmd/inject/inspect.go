@@ -148,6 +148,13 @@ func printTable(w io.Writer, r *image.Report) {
 			typ = p.Type
 		}
 		fmt.Fprintf(w, "  %-3s %14d %10s  %-22s %-12s %s\n", num, p.Start, sizeText(p.Size), typ, quoteName(p.Name), content(p.Content))
+		if p.FreeAfter > 0 || p.Growable {
+			fmt.Fprintf(w, "      free after it: %s; --grow: %s", sizeText(p.FreeAfter), yesNo(p.Growable))
+			if p.GrowNote != "" {
+				fmt.Fprintf(w, " (%s)", p.GrowNote)
+			}
+			fmt.Fprintln(w)
+		}
 	}
 }
 

@@ -68,14 +68,14 @@ func openOverlay(base string, r overlayRequest, o openOptions) (*guest, error) {
 	// the overlay's own backing name is ours, so it is allowed.
 	opts := o.img.options()
 	opts.Format, opts.Backing, opts.Fresh = formats.FormatQcow2, formats.BackingAllow, true
-	opts.Writable, opts.Force, opts.Warn = true, o.force, o.warn
+	opts.Writable, opts.Force, opts.Warn, opts.Grow = true, o.force, o.warn, o.grow
 	im, err := image.Open(r.path, opts)
 	if err != nil {
 		os.Remove(r.path)
 		return nil, fmt.Errorf("%w; removed the overlay %s created for this run", explainOpen(r.path, err), r.path)
 	}
 	where := fmt.Sprintf("%s (overlay on %s)", imageWhere(r.path, im), base)
-	return &guest{fs: im.FS, where: where, close: im.Close, discard: im.Discard, created: r.path, base: base}, nil
+	return &guest{fs: im.FS, where: where, close: im.Close, discard: im.Discard, created: r.path, base: base, grown: im.Grown}, nil
 }
 
 // discardOverlay closes g and removes the overlay it created; the message

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/guestinject/guestinject/inject"
+	"github.com/guestinject/guestinject/inject/image"
 )
 
 // jsonReport is the --json output.
@@ -19,8 +20,10 @@ type jsonReport struct {
 	// Overlay is the overlay --overlay created (absent when it was
 	// removed again because the injection failed).
 	Overlay string `json:"overlay,omitempty"`
-	OK      bool   `json:"ok"`
-	Error   string `json:"error,omitempty"`
+	// Grown is what --grow did: the partition and the filesystem sizes.
+	Grown *image.Growth `json:"grown,omitempty"`
+	OK    bool          `json:"ok"`
+	Error string        `json:"error,omitempty"`
 	// RootPassword is the password --root-password random generated,
 	// present only when it was set (never in a dry run).
 	RootPassword string `json:"root_password,omitempty"`
@@ -45,7 +48,7 @@ func writeJSON(w io.Writer, v any) {
 // item, and in a dry run the writes each item would make.
 func (a *injectArgs) printReport(w io.Writer, rep *inject.Report, err error) {
 	if a.json {
-		r := jsonReport{Target: a.target, Filesystem: a.where, OK: err == nil, Report: rep}
+		r := jsonReport{Target: a.target, Filesystem: a.where, OK: err == nil, Report: rep, Grown: a.grown}
 		if err != nil {
 			r.Error = err.Error()
 		} else if !rep.DryRun {
@@ -60,6 +63,24 @@ func (a *injectArgs) printReport(w io.Writer, rep *inject.Report, err error) {
 	}
 	if rep.DryRun {
 		fmt.Fprintf(w, "dry run on %s: nothing written\n", a.target)
+	}
+	if g := a.grown; g != nil {
+		verb := "grew"
+		if rep.DryRun || err != nil {
+			verb = "would grow"
+		}
+		if p := g.Partition; p.Number > 0 {
+			if p.Changed() {
+				fmt.Fprintf(w, "%-8s %s partition %d from %d to %d bytes\n", "grow", verb, p.Number, p.OldSize, p.NewSize)
+			} else {
+				fmt.Fprintf(w, "%-8s partition %d unchanged: %s\n", "grow", p.Number, p.Why)
+			}
+		}
+		if f := g.FS; f.Changed() {
+			fmt.Fprintf(w, "%-8s %s the filesystem from %d to %d blocks of %d bytes (%d to %d groups)\n", "grow", verb, f.OldBlocks, f.NewBlocks, f.BlockSize, f.OldGroups, f.NewGroups)
+		} else {
+			fmt.Fprintf(w, "%-8s the filesystem already fills its partition (%d blocks)\n", "grow", f.OldBlocks)
+		}
 	}
 	for _, it := range rep.Items {
 		fmt.Fprintf(w, "%-8s %-7s %s", it.Kind, it.Status, it.Path)

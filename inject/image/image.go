@@ -68,7 +68,11 @@ type Options struct {
 	// writes more fails with stage.ErrLimit and writes nothing. Negative
 	// turns staging off: writes then reach the image as they are made
 	// (a failure part-way leaves the earlier ones written).
-	StageLimit        int64
+	StageLimit int64
+	// Grow, on a writable open, first extends a partition to the end of
+	// the disk and grows its ext filesystem to fill it (see grow.go):
+	// "root" the root filesystem's partition, or a partition number.
+	Grow              string
 	Force             bool // ext.Options.Force
 	AllowDirtyJournal bool // ext.Options.AllowDirtyJournal (read-only opens)
 	CheckWritable     bool // ext.Options.CheckWritable (a dry run: a writable open's checks, nothing written)
@@ -82,7 +86,8 @@ type Image struct {
 	Partition partition.Partition
 	// FS is the guest filesystem: *ext.FS, or *xfs.FS (read-only) for
 	// an XFS root.
-	FS vfs.FS
+	FS    vfs.FS
+	Grown *Growth // what Options.Grow did (nil without it)
 
 	// stage holds the filesystem's writes until Commit (nil when
 	// read-only or when staging is off).
@@ -160,6 +165,9 @@ func (im *Image) Close() error {
 
 func openOn(disk formats.Disk, o Options) (*Image, error) {
 	im := &Image{Disk: disk}
+	if o.Offset != 0 && o.Grow != "" {
+		return nil, fmt.Errorf("%w: an offset bypasses the partition table, which growing changes", ErrCannotGrow)
+	}
 	if o.Offset != 0 {
 		if o.Offset < 0 || o.Offset >= disk.Size() {
 			return nil, fmt.Errorf("%w: offset %d is outside the %d-byte disk", ErrBadPartition, o.Offset, disk.Size())
@@ -175,6 +183,9 @@ func openOn(disk formats.Disk, o Options) (*Image, error) {
 	num, err := choose(o, func() []Candidate { return Candidates(disk, disk.Size(), t) })
 	if err != nil {
 		return nil, err
+	}
+	if o.Grow != "" {
+		return im, im.openGrown(disk, t, num, o)
 	}
 	sec, err := section(disk, t, num)
 	if err != nil {

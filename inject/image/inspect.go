@@ -69,6 +69,12 @@ type PartitionReport struct {
 	Extended   bool      `json:"extended,omitempty"`
 	Content    Candidate `json:"content"`
 	Filesystem *FSReport `json:"filesystem,omitempty"`
+	// FreeAfter is the unpartitioned space after the partition; Growable
+	// whether --grow can extend it and its filesystem there; GrowNote why
+	// not, or what --grow would give (grow.go).
+	FreeAfter int64  `json:"free_after"`
+	Growable  bool   `json:"growable"`
+	GrowNote  string `json:"grow_note,omitempty"`
 }
 
 func partitionReport(p partition.Partition, c Candidate) PartitionReport {
@@ -131,6 +137,8 @@ func Inspect(path string, o Options) (*Report, error) {
 			pr.Filesystem = describeFS(c.fs, c.Kind)
 			opened[c.Number] = c.fs
 		}
+		extFS, _ := c.fs.(*ext.FS) // nil for XFS: only ext grows
+		pr.FreeAfter, pr.Growable, pr.GrowNote = growInfo(t, p, extFS)
 		r.Partitions = append(r.Partitions, pr)
 	}
 	num, err := choose(o, func() []Candidate { return cands })

@@ -47,6 +47,8 @@ func Package(tool string) string {
 		return "fdisk"
 	case "sgdisk", "gdisk":
 		return "gdisk"
+	case "growpart":
+		return "cloud-guest-utils"
 	}
 	return "?"
 }
