@@ -104,10 +104,9 @@ func (t *Table) PlanGrow(number int) (Growth, error) {
 // growIndex answers PlanGrow and SpaceAfter for any partition without a
 // scan of the table (inspect asks for each of up to 32768 partitions).
 type growIndex struct {
-	n      int
-	order  []int // partitions with a size, by start
-	top    []int // the (up to) three partitions reaching furthest, furthest first
-	extFor map[int]int
+	n     int
+	order []int // partitions with a size, by start
+	top   []int // the (up to) three partitions reaching furthest, furthest first
 }
 
 func (t *Table) growIx() *growIndex {
