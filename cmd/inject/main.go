@@ -34,6 +34,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runLs(args[1:], stdout, stderr)
 		case "inspect":
 			return runInspect(args[1:], stdout, stderr)
+		case "seed":
+			return runSeed(args[1:], stdout, stderr)
 		}
 	}
 	return runInject(args, stdout, stderr)
