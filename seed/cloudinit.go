@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"sort"
 	"strings"
@@ -221,4 +222,23 @@ func maskOf(p netip.Prefix) string {
 	}
 	a, _ := netip.AddrFromSlice(m)
 	return a.String()
+}
+
+// GuestSeedDir is where cloud-init's NoCloud datasource looks first for a
+// seed inside the guest.
+const GuestSeedDir = "/var/lib/cloud/seed/nocloud"
+
+// GuestFiles returns d's NoCloud files as files to inject at
+// GuestSeedDir, mode 0600 (user-data may hold a password hash).
+func GuestFiles(d *Data) ([]inject.File, error) {
+	files, err := Build(NoCloud, d)
+	if err != nil {
+		return nil, err
+	}
+	mode := fs.FileMode(0o600)
+	out := make([]inject.File, 0, len(files))
+	for _, f := range files {
+		out = append(out, inject.File{Path: GuestSeedDir + "/" + f.Path, Data: f.Data, Mode: &mode})
+	}
+	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/guestinject/guestinject/inject"
 	"github.com/guestinject/guestinject/seed"
 )
 
@@ -156,6 +157,39 @@ func (a *seedArgs) data() (d *seed.Data, random string, err error) {
 		random = r
 	}
 	return d, random, nil
+}
+
+// addSeedInImage adds, for --seed-in-image nocloud, the NoCloud files
+// built from the injection's keys, network, metadata and password to its
+// files, so they are validated and written with the other items. The
+// --file files are injected directly, not repeated in the seed.
+func (a *injectArgs) addSeedInImage(d *inject.Data) error {
+	switch a.seedInImage {
+	case "":
+		return nil
+	case string(seed.NoCloud):
+	default:
+		return usagef("--seed-in-image %q: want nocloud", a.seedInImage)
+	}
+	sd := &seed.Data{Meta: d.Meta}
+	if len(d.Keys) > 0 {
+		sd.Keys = []seed.UserKeys{{User: d.KeyUser, Keys: d.Keys}}
+	}
+	if d.Network != nil {
+		if d.Network.Verbatim != nil {
+			return usagef("--seed-in-image: the seed's network-config comes from --ip, not --net")
+		}
+		sd.Network = d.Network.Interfaces
+	}
+	if p := d.AdminPassword; p != nil {
+		sd.Password = &seed.Password{User: p.User, Plain: p.Plain, Hash: p.Hash}
+	}
+	files, err := seed.GuestFiles(sd)
+	if err != nil {
+		return fmt.Errorf("--seed-in-image: %w", err)
+	}
+	d.Files = append(d.Files, files...)
+	return nil
 }
 
 func (a *seedArgs) stamp() (time.Time, error) {

@@ -75,3 +75,45 @@ func TestSeedCLI(t *testing.T) {
 		t.Errorf("a refused seed left %s", bad)
 	}
 }
+
+// TestSeedInImage: --seed-in-image nocloud writes the NoCloud files built
+// from the same flags into the guest at /var/lib/cloud/seed/nocloud/
+// (0600), with the other items; when another item fails, nothing is
+// written, the seed included; a format other than nocloud is a usage error.
+func TestSeedInImage(t *testing.T) {
+	if _, err := exec.LookPath("cloud-init"); err != nil {
+		t.Fatalf("cloud-init is missing: %v", err)
+	}
+	g := guestDir(t)
+	_, errOut, code := cli("--seed-in-image", "nocloud", "--key", demoKeyFile, "--ip", "eth0=192.0.2.10/24,gw=192.0.2.1", "--meta", "role=web", g)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	dir := filepath.Join(g, "var/lib/cloud/seed/nocloud")
+	for _, n := range []string{"meta-data", "user-data", "network-config"} {
+		fi, err := os.Stat(filepath.Join(dir, n))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v %v", n, fi, err)
+		}
+	}
+	out, err := exec.Command("cloud-init", "schema", "--config-file", filepath.Join(dir, "user-data")).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Valid cloud-config") {
+		t.Errorf("cloud-init schema on the guest's seed user-data: %v\n%s", err, out)
+	}
+	key, _ := os.ReadFile(demoKeyFile)
+	if ud, _ := os.ReadFile(filepath.Join(dir, "user-data")); !strings.Contains(string(ud), strings.Fields(string(key))[1]) {
+		t.Errorf("user-data lacks the key:\n%s", ud)
+	}
+
+	g2 := guestDir(t)
+	before := tree(t, g2)
+	if _, _, code := cli("--seed-in-image", "nocloud", "--key-user", "nosuchuser", "--key", demoKeyFile, g2); code != exitFail {
+		t.Fatalf("unknown key user: exit %d", code)
+	}
+	if after := tree(t, g2); after != before {
+		t.Errorf("a failed injection with --seed-in-image wrote:\n%s", after)
+	}
+	if _, _, code := cli("--seed-in-image", "configdrive", "--key", demoKeyFile, g2); code != exitUsage {
+		t.Errorf("--seed-in-image configdrive: exit %d", code)
+	}
+}
