@@ -95,6 +95,11 @@ Usage:
                                     table, filesystems, the guest root and its
                                     OS (from os-release); a missing or denied
                                     backing file is reported, not fatal
+  inject seed --format F --output FILE [flags]
+                                    build a first-boot seed disk (NoCloud,
+                                    OpenStack config drive, OpenNebula
+                                    CONTEXT) from the injection's flags; see
+                                    inject seed --help
   inject help [VERB]                this page, or the page of cat, ls, inspect
                                     (also: inject VERB --help)
   inject --version                  module version, VCS revision, Go version
@@ -221,6 +226,11 @@ Flags:
                               written. With --overlay and --size, or on an
                               image already resized (qemu-img resize)
                                 e.g. inject --overlay vm1.qcow2 --size 20G --grow --key id.pub base.qcow2
+  --seed-in-image nocloud     also write the NoCloud seed files (meta-data,
+                              user-data, network-config from --key, --ip,
+                              --meta, --root-password) in the guest at
+                              /var/lib/cloud/seed/nocloud/, for cloud-init
+                                e.g. --seed-in-image nocloud
   --force                     write into an ext filesystem whose superblock
                               says it has errors, was not cleanly unmounted,
                               may be mounted (MMP) or has orphan inodes; without

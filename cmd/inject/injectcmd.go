@@ -23,6 +23,7 @@ type injectArgs struct {
 	overlay              overlayRequest
 	dryRun, json, force  bool
 	allowNonRootDir      bool
+	seedInImage          string // "nocloud": also write the NoCloud seed in the guest
 	target               string
 	where                string // the opened filesystem, for messages
 	discarded            string // what became of an overlay removed after a failure
@@ -43,6 +44,7 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 	fs.Var(&a.files, "file", "")
 	fs.StringVar(&a.rootPassword, "root-password", "", "")
 	fs.StringVar(&a.crypto, "password-crypto", "", "")
+	fs.StringVar(&a.seedInImage, "seed-in-image", "", "")
 	a.img.register(fs)
 	var size sizeFlag
 	fs.StringVar(&a.overlay.path, "overlay", "", "")
@@ -105,6 +107,9 @@ func (a *injectArgs) buildData() (d *inject.Data, random string, err error) {
 		return nil, "", err
 	}
 	if d.AdminPassword, random, err = a.password(); err != nil {
+		return nil, "", err
+	}
+	if err := a.addSeedInImage(d); err != nil {
 		return nil, "", err
 	}
 	return d, random, nil

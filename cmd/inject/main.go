@@ -39,6 +39,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case "--version", "-version", "version":
 			fmt.Fprintln(stdout, version())
 			return exitOK
+		case "seed":
+			return runSeed(args[1:], stdout, stderr)
 		}
 	}
 	return runInject(args, stdout, stderr)
