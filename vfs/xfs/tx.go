@@ -84,6 +84,7 @@ type tx struct {
 	nDirty  int
 	frees   bool // the transaction returns space: commit in reverse class order
 	done    bool
+	allocs  map[uint32]*agAlloc // AGs whose free space the transaction edits
 }
 
 // Errors of the write path.
@@ -127,6 +128,16 @@ func (t *tx) buf(off int64, n int, kind bufKind, class wclass, w where) (*txBuf,
 	if err := t.f.readAt(data, off, w); err != nil {
 		return nil, err
 	}
+	if _, crcOff := kind.stampAt(); t.f.geo.crc && crcOff >= 0 {
+		sum := data
+		if kind == kindSuper || kind == kindAGF || kind == kindAGI || kind == kindAGFL {
+			sum = data[:t.f.geo.sectSize]
+		}
+		if got, want := layout.StoredChecksum(sum, crcOff), layout.Checksum(sum, crcOff); got != want {
+			w.off = off
+			return nil, w.badChecksum(got, want)
+		}
+	}
 	return t.add(&txBuf{off: off, data: data, kind: kind, class: class}), nil
 }
 
@@ -136,8 +147,17 @@ func (t *tx) newBuf(off int64, n int, kind bufKind, w where) (*txBuf, error) {
 	if t.done {
 		return nil, errTxDone
 	}
-	if _, ok := t.bufs[off]; ok {
-		return nil, fmt.Errorf("xfs: %s at %#x: a fresh block is already held by the transaction", w.what, off)
+	if b, ok := t.bufs[off]; ok {
+		// A block the transaction freed and now allocates again: it
+		// keeps its place in the write order (it was read from disk
+		// as live metadata, or is fresh already).
+		if len(b.data) != n {
+			return nil, fmt.Errorf("xfs: %s at %#x: reallocated as %d bytes, held as %d", w.what, off, n, len(b.data))
+		}
+		clear(b.data)
+		b.kind = kind
+		t.markDirty(b)
+		return b, nil
 	}
 	if err := t.checkFree(off, n, w); err != nil {
 		return nil, err
