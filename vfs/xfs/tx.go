@@ -84,7 +84,8 @@ type tx struct {
 	nDirty  int
 	frees   bool // the transaction returns space: commit in reverse class order
 	done    bool
-	allocs  map[uint32]*agAlloc // AGs whose free space the transaction edits
+	allocs  map[uint32]*agAlloc  // AGs whose free space the transaction edits
+	inos    map[uint32]*agInodes // AGs whose inode allocation state it edits
 }
 
 // Errors of the write path.

@@ -60,6 +60,9 @@ func (f *FS) checkWritable() error {
 	if sb.QFlags&qflagAcctMask != 0 {
 		return unsupported("writing a filesystem with quota accounting (sb_qflags %#x): the quota records would go stale", sb.QFlags)
 	}
+	if !f.geo.crc && sb.Bits()&layout.VersionNlink == 0 {
+		return unsupported("writing version 1 inodes (a version 4 superblock without the nlink bit)")
+	}
 	if f.geo.crc {
 		if unk := sb.FeaturesROCompat &^ roCompatWritable; unk != 0 {
 			return unsupported("writing with read-only-compatible feature %s", unk)
