@@ -539,3 +539,48 @@ func (t *tx) addFDBlocks(d int64) error {
 	t.markDirty(b)
 	return nil
 }
+
+// maxAlignedScan bounds the by-count records allocAligned looks at.
+const maxAlignedScan = 1 << 16
+
+// allocAligned allocates exactly n blocks starting at a multiple of
+// align (AG-relative), from the shortest free extent that has room for
+// them, for inode chunks.
+func (a *agAlloc) allocAligned(n, align uint32) (uint32, error) {
+	if n == 0 || align == 0 {
+		return 0, fmt.Errorf("xfs: aligned allocation of %d blocks at %d (a bug)", n, align)
+	}
+	if err := a.fixFreelist(); err != nil {
+		return 0, err
+	}
+	path, err := a.cnt.lookup(allocRec(0, n))
+	if err != nil {
+		return 0, err
+	}
+	ok := path[0].blk.n() > 0
+	if ok {
+		if ok, err = a.cnt.step(path, 1); err != nil {
+			return 0, err
+		}
+	}
+	for i := 0; ok && i < maxAlignedScan; i++ {
+		fs, fc := decodeAllocRec(path[0].rec())
+		if err := a.checkFreeRec(fs, fc); err != nil {
+			return 0, err
+		}
+		start := (fs + align - 1) / align * align
+		if uint64(start)+uint64(n) <= uint64(fs)+uint64(fc) {
+			if err := a.takeFrom(fs, fc, start, n); err != nil {
+				return 0, err
+			}
+			if err := a.t.addFDBlocks(-int64(n)); err != nil {
+				return 0, err
+			}
+			return start, a.setLongest()
+		}
+		if ok, err = a.cnt.step(path, 1); err != nil {
+			return 0, err
+		}
+	}
+	return 0, fmt.Errorf("%w: AG %d has no free extent holding %d blocks aligned to %d", ErrNoSpace, a.ag, n, align)
+}

@@ -127,8 +127,7 @@ const maxInobtScan = 1 << 20
 
 // allocFromChunk takes a free inode from an existing chunk of the AG:
 // the first free inode of the lowest chunk that has one. It fails with
-// ErrNoSpace when the AG has no free inode (allocating a new chunk is
-// the next layer).
+// ErrNoSpace when the AG has no free inode (newChunk adds some).
 func (a *agInodes) allocFromChunk() (uint64, error) {
 	if a.agi32(layout.AGIFreeCountOffset) == 0 {
 		return 0, fmt.Errorf("%w: AG %d has no free inode in its existing chunks", ErrNoSpace, a.ag)
@@ -264,7 +263,23 @@ func (t *tx) ialloc(agHint uint32, n newInode) (uint64, error) {
 		}
 	}
 	if last != nil {
-		return 0, fmt.Errorf("%w: no free inode in any existing chunk (allocating new chunks is not implemented yet)", ErrNoSpace)
+		// No free inode anywhere: a new chunk, near the hint.
+		for i := uint64(0); i < g.agCount && last != nil; i++ {
+			ag := uint32((uint64(agHint) + i) % g.agCount)
+			a, err := t.inodeGroup(ag)
+			if err != nil {
+				return 0, err
+			}
+			if last = a.newChunk(); last == nil {
+				ino, last = a.allocFromChunk()
+			}
+			if last != nil && !errors.Is(last, errNoChunkRoom) {
+				return 0, last
+			}
+		}
+		if last != nil {
+			return 0, fmt.Errorf("%w: no free inode, and no AG has room for a new inode chunk", ErrNoSpace)
+		}
 	}
 	return ino, t.initInode(ino, n)
 }
@@ -342,4 +357,113 @@ func (t *tx) initInode(ino uint64, n newInode) error {
 	copy(d[:core], hdr[:core]) // a version 2 core stops at 0x64
 	t.markDirty(b)
 	return nil
+}
+
+// newChunk allocates a full chunk of 64 inodes in the AG: blocks aligned
+// to sb_inoalignmt (when the align feature is set) from the free space,
+// every inode formatted free (as xfs_ialloc_inode_init does), and a record
+// in the inobt and finobt; AGI count, freecount and newino, sb_icount
+// and sb_ifree grow by 64. It fails with ErrNoSpace when the AG has no
+// aligned room or the filesystem its inode share (sb_imax_pct).
+func (a *agInodes) newChunk() error {
+	t := a.t
+	g := &t.f.geo
+	sb := t.f.sb
+	inoPB := uint64(1) << g.inoPBLog
+	if inoPB > layout.InodesPerChunk {
+		return unsupported("allocating inode chunks smaller than a block (%d inodes per block)", inoPB)
+	}
+	chunkBlocks := uint32(layout.InodesPerChunk / inoPB)
+	align := uint32(1)
+	if sb.Bits()&layout.VersionAlign != 0 && sb.InoAlignMT > 1 {
+		align = sb.InoAlignMT
+	}
+	if align%chunkBlocks != 0 && chunkBlocks%align != 0 {
+		return unsupported("inode alignment %d with %d-block chunks", align, chunkBlocks)
+	}
+	align = max(align, 1)
+	if sb.IMaxPct != 0 {
+		maxInodes := g.dBlocks * uint64(sb.IMaxPct) / 100 << g.inoPBLog
+		icount := a.sbCounter(sbICountOffset)
+		if icount+layout.InodesPerChunk > maxInodes {
+			return fmt.Errorf("%w: inodes would exceed %d%% of the filesystem (sb_imax_pct)", errNoChunkRoom, sb.IMaxPct)
+		}
+	}
+	fa, err := t.allocGroup(a.ag)
+	if err != nil {
+		return err
+	}
+	// Room for the chunk, a split of each inode btree and the free
+	// list's refill must exist before anything changes: a failure past
+	// this point is not "try another AG".
+	_, il := a.inobt.root()
+	need := uint64(chunkBlocks+align-1) + 2*uint64(il+1) + uint64(fa.minFreelist())
+	if uint64(fa.agf32(agfFreeBlks)) < need || fa.agf32(agfLongest) < chunkBlocks+align-1 {
+		return fmt.Errorf("%w: AG %d has no room for an inode chunk", errNoChunkRoom, a.ag)
+	}
+	agbno, err := fa.allocAligned(chunkBlocks, align)
+	if err != nil {
+		return err
+	}
+	startIno := agbno << g.inoPBLog
+	base := uint64(a.ag) << (g.agBlkLog + g.inoPBLog)
+	for i := uint64(0); i < layout.InodesPerChunk; i++ {
+		ino := base | uint64(startIno) + i
+		w := at("inode", ino)
+		b, err := t.newBuf(g.inoAddr(ino), int(g.inodeSize), kindInode, w)
+		if err != nil {
+			return err
+		}
+		d := b.data
+		binary.BigEndian.PutUint16(d, layout.InodeMagic)
+		d[4] = 2
+		if g.crc {
+			d[4] = 3
+			binary.BigEndian.PutUint64(d[0x98:], ino)
+			copy(d[0xA0:0xB0], g.metaUUID[:])
+		}
+		binary.BigEndian.PutUint32(d[0x5C:], chunkGen(ino))
+		binary.BigEndian.PutUint32(d[0x60:], layout.NullAGIno)
+		t.markDirty(b)
+	}
+	rec := layout.InobtRec{StartIno: startIno, Count: layout.InodesPerChunk, FreeCount: layout.InodesPerChunk, Free: ^uint64(0)}
+	var enc [layout.InobtRecSize]byte
+	layout.EncodeInobtRec(enc[:], rec, a.sparse)
+	if err := a.inobt.insert(enc[:]); err != nil {
+		return err
+	}
+	if a.finobt != nil {
+		if err := a.finobt.insert(enc[:]); err != nil {
+			return err
+		}
+	}
+	a.addAGI32(layout.AGICountOffset, layout.InodesPerChunk)
+	a.addAGI32(layout.AGIFreeCountOffset, layout.InodesPerChunk)
+	a.setAGI32(layout.AGINewInoOffset, startIno)
+	if err := t.addSB64(sbICountOffset, layout.InodesPerChunk); err != nil {
+		return err
+	}
+	return t.addSB64(sbIFreeOffset, layout.InodesPerChunk)
+}
+
+// errNoChunkRoom: an AG cannot take a new inode chunk, found before
+// anything changed. It wraps ErrNoSpace.
+var errNoChunkRoom = fmt.Errorf("%w (no room for an inode chunk)", ErrNoSpace)
+
+// chunkGen is the generation a new chunk's inode starts with: varied per
+// inode, as the kernel's random ones are, but reproducible.
+func chunkGen(ino uint64) uint32 {
+	x := ino*0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019
+	x ^= x >> 29
+	return uint32(x)
+}
+
+// sbCounter reads a 64-bit superblock counter as the transaction sees it.
+func (a *agInodes) sbCounter(off int) uint64 {
+	g := &a.t.f.geo
+	b, err := a.t.buf(0, int(g.sectSize), kindSuper, classSuper, at("superblock", 0))
+	if err != nil {
+		return ^uint64(0)
+	}
+	return binary.BigEndian.Uint64(b.data[off:])
 }

@@ -153,3 +153,96 @@ func TestCreateRefusals(t *testing.T) {
 	}
 	repairClean(t, img)
 }
+
+// TestNewInodeChunk creates more files than mkfs's first inode chunk
+// holds (spread over short-form subdirectories), so the inode allocator
+// must allocate new chunks: aligned blocks from the free space, 64 free
+// inodes formatted, inobt and finobt records, AGI and superblock counts.
+// xfs_repair -n stays clean after each transaction, and xfs_db and the
+// engine read every file back.
+func TestNewInodeChunk(t *testing.T) {
+	now := time.Unix(1764750000, 42)
+	for _, c := range createConfigs {
+		t.Run(c.name, func(t *testing.T) {
+			img := emptyImage(t, c.args...)
+			icount0 := dbField(t, img, "icount", "sb 0")
+			ifree0 := dbField(t, img, "ifree", "sb 0")
+			fd0 := dbField(t, img, "fdblocks", "sb 0")
+			f := openRW(t, img)
+			root := f.sb.RootIno
+			files := map[string]uint64{}
+			total := 0
+			// Three blocks held (as a file's data would be) so that the
+			// free space no longer starts on an inode-aligned block.
+			tr, _ := f.begin()
+			fa, err := tr.allocGroup(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := fa.alloc(3, 3); err != nil {
+				t.Fatal(err)
+			}
+			if err := tr.commit(); err != nil {
+				t.Fatal(err)
+			}
+			for d := 0; d < 9; d++ { // 72 inodes: more than mkfs's chunk has free
+				tr, err := f.begin()
+				if err != nil {
+					t.Fatal(err)
+				}
+				dname := fmt.Sprintf("d%d", d)
+				dir, err := tr.create(root, dname, vfs.UnixDir|0o755, 0, 0, now)
+				if err != nil {
+					t.Fatal(err)
+				}
+				total++
+				for i := 0; i < 7; i++ {
+					name := fmt.Sprintf("f%d", i)
+					ino, err := tr.create(dir, name, vfs.UnixRegular|0o600, 7, 7, now)
+					if err != nil {
+						t.Fatalf("%s/%s: %v", dname, name, err)
+					}
+					files[dname+"/"+name] = ino
+					total++
+				}
+				if err := tr.commit(); err != nil {
+					t.Fatal(err)
+				}
+				repairClean(t, img)
+			}
+			icount := dbField(t, img, "icount", "sb 0")
+			if icount <= icount0 || (icount-icount0)%64 != 0 {
+				t.Fatalf("sb_icount went from %d to %d: no whole new chunk", icount0, icount)
+			}
+			chunks := (icount - icount0) / 64
+			if used, want := icount-dbField(t, img, "ifree", "sb 0"), icount0-ifree0+uint64(total); used != want {
+				t.Fatalf("%d inodes in use, want %d", used, want)
+			}
+			t.Logf("%d files in %d new chunk(s)", total, chunks)
+			fd := dbField(t, img, "fdblocks", "sb 0")
+			chunkBlocks := uint64(64*f.geo.inodeSize) / uint64(f.geo.blockSize)
+			if fd > fd0-chunks*chunkBlocks {
+				t.Fatalf("sb_fdblocks %d: the %d chunk(s) of %d blocks were not taken from %d", fd, chunks, chunkBlocks, fd0)
+			}
+			newino := dbField(t, img, "newino", "agi 0")
+			if align := uint64(f.sb.InoAlignMT); align > 1 && (newino>>f.geo.inoPBLog)%align != 0 {
+				t.Fatalf("new chunk at AG inode %d (block %d) is not aligned to %d blocks", newino, newino>>f.geo.inoPBLog, align)
+			}
+			g := openImage(t, img, nil)
+			for p, ino := range files {
+				dname, name, _ := strings.Cut(p, "/")
+				d, err := g.lookup(mustInode(t, g, root), dname)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := g.lookup(mustInode(t, g, d), name)
+				if err != nil || got != ino {
+					t.Fatalf("%s: %d, %v; want %d", p, got, err, ino)
+				}
+				if m := dbField(t, img, "core.mode", fmt.Sprintf("inode %d", ino)); m != vfs.UnixRegular|0o600 {
+					t.Fatalf("xfs_db: %s mode %#o", p, m)
+				}
+			}
+		})
+	}
+}
