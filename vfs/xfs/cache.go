@@ -48,3 +48,11 @@ func (c *lru[K, V]) put(k K, v V) {
 		delete(c.items, last.Value.(*lruItem[K, V]).key)
 	}
 }
+
+// purge drops every entry.
+func (c *lru[K, V]) purge() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.order.Init()
+	clear(c.items)
+}

@@ -40,6 +40,11 @@ type FS struct {
 
 	blocks *lru[bufKey, []byte] // metadata buffers
 	inodes *lru[uint64, *inode]
+
+	// The write path (writable.go, tx.go): nil w for a read-only FS; tx
+	// is the open transaction, whose buffers reads see.
+	w  io.WriterAt
+	tx *tx
 }
 
 // Open reads the superblock of the XFS filesystem held in the first size
@@ -94,6 +99,9 @@ func (f *FS) readAt(p []byte, off int64, w where) error {
 	}
 	n, err := f.r.ReadAt(p, off)
 	if n == len(p) {
+		if f.tx != nil {
+			f.tx.overlay(p, off)
+		}
 		return nil
 	}
 	if err == nil || err == io.EOF {
@@ -105,6 +113,10 @@ func (f *FS) readAt(p []byte, off int64, w where) error {
 // cached returns n bytes at off through the block cache. Callers must not
 // modify the slice.
 func (f *FS) cached(off int64, n int, w where) ([]byte, error) {
+	if f.tx != nil && f.tx.covers(off, n) {
+		b := make([]byte, n) // the transaction's bytes: not cached
+		return b, f.readAt(b, off, w)
+	}
 	key := bufKey{off, n}
 	if b, ok := f.blocks.get(key); ok {
 		return b, nil

@@ -25,13 +25,14 @@ type inode struct {
 
 // inode reads and validates inode ino through the inode cache.
 func (f *FS) inode(ino uint64) (*inode, error) {
-	if in, ok := f.inodes.get(ino); ok {
-		return in, nil
-	}
 	w := at("inode", ino)
 	off := f.geo.inoAddr(ino)
 	if off < 0 {
 		return nil, w.corrupt("inode number lies outside the filesystem")
+	}
+	pending := f.tx != nil && f.tx.covers(off, int(f.geo.inodeSize))
+	if in, ok := f.inodes.get(ino); ok && !pending {
+		return in, nil
 	}
 	w.ag = int64(ino >> (f.geo.agBlkLog + f.geo.inoPBLog))
 	w.block = off >> f.geo.blockLog
@@ -44,7 +45,9 @@ func (f *FS) inode(ino uint64) (*inode, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.inodes.put(ino, in)
+	if !pending {
+		f.inodes.put(ino, in)
+	}
 	return in, nil
 }
 

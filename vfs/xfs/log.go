@@ -19,6 +19,11 @@ type LogState struct {
 	HeadBlock int64
 	// Detail says why the log is not clean.
 	Detail string
+	// LastLSN is the LSN (cycle<<32 | block) of the last record, the
+	// unmount record of a clean log; 0 for a zeroed log. Metadata the
+	// engine writes is stamped with it, so no v5 LSN runs ahead of the
+	// log the kernel finds at its next mount.
+	LastLSN uint64
 }
 
 // maxLogScanBBs bounds how far back from the head Open looks for the last
@@ -132,6 +137,7 @@ func (f *FS) logState() (LogState, error) {
 		return st, nil
 	}
 	st.Clean = true
+	st.LastLSN = uint64(hdr.Cycle)<<32 | uint64(rec)
 	return st, nil
 }
 

@@ -93,3 +93,37 @@ func DecodeAGI(b []byte) (*AGI, error) {
 
 // NullAGIno ends an AGI unlinked list.
 const NullAGIno = 0xFFFFFFFF
+
+// The AGFL, the free list of an allocation group (struct xfs_agfl), fills
+// sector AGFLSector. On v5 it starts with a header (magic, AG number,
+// UUID, LSN, CRC over the sector); on v4 the sector is all slots. Each
+// slot is a big-endian AG block number, NullAGBlock when empty; AGF
+// FLFirst..FLLast (wrapping) are the slots in use.
+const (
+	AGFLMagic      = 0x5841464C // "XAFL"
+	AGFLSector     = 3
+	AGFLHeaderSize = 0x24
+	AGFLLSNOffset  = 0x18
+	AGFLCRCOffset  = 0x20
+)
+
+// AGFLHeader is the v5 AGFL header.
+type AGFLHeader struct {
+	Magic uint32   // 0x00 "XAFL"
+	SeqNo uint32   // 0x04 AG number
+	UUID  [16]byte // 0x08 metadata UUID
+	LSN   uint64   // 0x18
+	CRC   uint32   // 0x20 little-endian on disk
+}
+
+// AGFLSlots returns the slots of an AGFL sector of sectSize bytes, and
+// the byte offset of slot 0.
+func AGFLSlots(sectSize int, crc bool) (n, first int) {
+	if crc {
+		return (sectSize - AGFLHeaderSize) / 4, AGFLHeaderSize
+	}
+	return sectSize / 4, 0
+}
+
+// NullAGBlock is a null short pointer: no sibling, an empty AGFL slot.
+const NullAGBlock = 0xFFFFFFFF

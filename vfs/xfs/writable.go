@@ -1,0 +1,78 @@
+package xfs
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/guestinject/guestinject/vfs/xfs/layout"
+)
+
+// readWriterAt is the device of a writable FS.
+type readWriterAt interface {
+	io.ReaderAt
+	io.WriterAt
+}
+
+// Quota flags of sb_qflags that mean the kernel accounts usage: an
+// offline write would leave the dquots stale.
+const (
+	qflagUserAcct    = 0x0001
+	qflagProjAcct    = 0x0008
+	qflagGroupAcct   = 0x0040
+	qflagAcctMask    = qflagUserAcct | qflagProjAcct | qflagGroupAcct
+	roCompatWritable = layout.ROCompatFinobt | layout.ROCompatReflink | layout.ROCompatInobtCnt
+)
+
+// openWritable opens the filesystem on rw for writing through
+// transactions, after checkWritable: everything the engine cannot write
+// safely is refused here, before any write. Not reachable from outside
+// the package until the log commit exists (writeorder.go).
+func openWritable(rw readWriterAt, size int64, opts *Options) (*FS, error) {
+	o := Options{}
+	if opts != nil {
+		o = *opts
+	}
+	o.AllowDirtyLog = false
+	f, err := Open(rw, size, &o)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.checkWritable(); err != nil {
+		return nil, err
+	}
+	f.w = rw
+	return f, nil
+}
+
+// checkWritable refuses, naming the cause, a filesystem the engine
+// cannot write without breaking an invariant it does not maintain.
+func (f *FS) checkWritable() error {
+	sb := f.sb
+	if f.log.External {
+		return fmt.Errorf("%w: writing needs a clean log, and the log is on an external device", ErrUnsupportedFeature)
+	}
+	if !f.log.Clean {
+		return fmt.Errorf("%w: %s; mount the filesystem once or run xfs_repair before writing", ErrNeedsRecovery, f.log.Detail)
+	}
+	if f.geo.hasRT || sb.RBlocks != 0 || sb.RExtents != 0 || sb.RBMBlocks != 0 {
+		return unsupported("writing a filesystem with a realtime subvolume")
+	}
+	if sb.QFlags&qflagAcctMask != 0 {
+		return unsupported("writing a filesystem with quota accounting (sb_qflags %#x): the quota records would go stale", sb.QFlags)
+	}
+	if !f.geo.crc && sb.Bits()&layout.VersionNlink == 0 {
+		return unsupported("writing version 1 inodes (a version 4 superblock without the nlink bit)")
+	}
+	if f.geo.crc {
+		if unk := sb.FeaturesROCompat &^ roCompatWritable; unk != 0 {
+			return unsupported("writing with read-only-compatible feature %s", unk)
+		}
+		if sb.FeaturesLogIncompat != 0 {
+			return unsupported("writing with log-incompatible feature %s set", sb.FeaturesLogIncompat)
+		}
+		if sb.FeaturesIncompat&layout.IncompatNrext64 != 0 {
+			return unsupported("writing with large extent counters (nrext64)")
+		}
+	}
+	return nil
+}
