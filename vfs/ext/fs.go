@@ -2,6 +2,7 @@ package ext
 
 import (
 	"fmt"
+	"github.com/guestinject/guestinject/internal/cache"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -59,10 +60,10 @@ type FS struct {
 	sb   *layout.Superblock
 	geo  geometry
 
-	blocks *lru[uint64, []byte]
-	inodes *lru[uint32, *inode]
-	descs  *lru[uint32, *layout.GroupDesc]
-	owners *lru[uint64, blockOwner] // the inode each recently read inode block belongs to
+	blocks *cache.LRU[uint64, []byte]
+	inodes *cache.LRU[uint32, *inode]
+	descs  *cache.LRU[uint32, *layout.GroupDesc]
+	owners *cache.LRU[uint64, blockOwner] // the inode each recently read inode block belongs to
 
 	// Write engine state (tx.go): one transaction at a time, and the
 	// outcome of the checks made before the first write.
@@ -117,10 +118,10 @@ func Open(r io.ReaderAt, size int64, opts *Options) (*FS, error) {
 	if err := f.loadSuperblock(); err != nil {
 		return nil, err
 	}
-	f.blocks = newLRU[uint64, []byte](blockCacheEntries)
-	f.inodes = newLRU[uint32, *inode](inodeCacheEntries)
-	f.descs = newLRU[uint32, *layout.GroupDesc](descCacheEntries)
-	f.owners = newLRU[uint64, blockOwner](ownerEntries)
+	f.blocks = cache.NewLRU[uint64, []byte](blockCacheEntries)
+	f.inodes = cache.NewLRU[uint32, *inode](inodeCacheEntries)
+	f.descs = cache.NewLRU[uint32, *layout.GroupDesc](descCacheEntries)
+	f.owners = cache.NewLRU[uint64, blockOwner](ownerEntries)
 	if f.opts.Writable || f.opts.CheckWritable {
 		// Refusals, and the journal replay in memory, before anything else.
 		if err := f.openWritable(); err != nil {
@@ -191,14 +192,14 @@ func (f *FS) block(n uint64, what string, ino uint32) ([]byte, error) {
 	if ino != 0 && f.opts.Writable {
 		f.noteOwner(n, ino, what)
 	}
-	if b, ok := f.blocks.get(n); ok {
+	if b, ok := f.blocks.Get(n); ok {
 		return b, nil
 	}
 	b := make([]byte, f.geo.blockSize)
 	if err := f.readAt(b, int64(n)*f.geo.blockSize, what, n); err != nil {
 		return nil, err
 	}
-	f.blocks.put(n, b)
+	f.blocks.Put(n, b)
 	return b, nil
 }
 

@@ -2,6 +2,7 @@ package ext
 
 import (
 	"fmt"
+	"github.com/guestinject/guestinject/internal/cache"
 	"io"
 	"os"
 	"sync/atomic"
@@ -84,9 +85,9 @@ func TestHtreeLookup(t *testing.T) {
 			for i := 0; i < n; i += 7 {
 				name := "/many/" + manyName(i)
 				before := cr.n.Load()
-				f.inodes = newLRU[uint32, *inode](inodeCacheEntries)
-				f.blocks = newLRU[uint64, []byte](blockCacheEntries)
-				f.descs = newLRU[uint32, *layout.GroupDesc](descCacheEntries)
+				f.inodes = cache.NewLRU[uint32, *inode](inodeCacheEntries)
+				f.blocks = cache.NewLRU[uint64, []byte](blockCacheEntries)
+				f.descs = cache.NewLRU[uint32, *layout.GroupDesc](descCacheEntries)
 				b, err := f.ReadFile(name)
 				if err != nil || string(b) != fmt.Sprint(i) {
 					t.Fatalf("%s: %q %v", name, b, err)

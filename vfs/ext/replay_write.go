@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/guestinject/guestinject/internal/cache"
 	"io"
 	"sort"
 
@@ -347,8 +348,8 @@ func (f *FS) reload() error {
 	if err := f.loadSuperblock(); err != nil {
 		return err
 	}
-	f.blocks = newLRU[uint64, []byte](blockCacheEntries)
-	f.inodes = newLRU[uint32, *inode](inodeCacheEntries)
-	f.descs = newLRU[uint32, *layout.GroupDesc](descCacheEntries)
+	f.blocks = cache.NewLRU[uint64, []byte](blockCacheEntries)
+	f.inodes = cache.NewLRU[uint32, *inode](inodeCacheEntries)
+	f.descs = cache.NewLRU[uint32, *layout.GroupDesc](descCacheEntries)
 	return nil
 }

@@ -180,25 +180,25 @@ func (t *tx) refreshCaches(sb *layout.Superblock) {
 	f := t.f
 	f.forgetOwners(t.released)
 	for n, b := range t.blocks {
-		if _, ok := f.blocks.get(n); ok {
-			f.blocks.put(n, append([]byte(nil), b.buf...))
+		if _, ok := f.blocks.Get(n); ok {
+			f.blocks.Put(n, append([]byte(nil), b.buf...))
 		}
 	}
 	for g, gr := range t.groups {
 		if gr.descDirty {
 			d := gr.desc
-			f.descs.put(g, &d)
+			f.descs.Put(g, &d)
 		}
 	}
 	for ino := range t.dirty {
 		in := t.inodes[ino]
 		if in.raw.LinksCount == 0 && !in.flag(layout.FlagEAInode) {
-			f.inodes.del(ino) // freed
+			f.inodes.Delete(ino) // freed
 			continue
 		}
 		c := in.clone()
 		c.size, _ = f.inodeSize(c, -1)
-		f.inodes.put(ino, c)
+		f.inodes.Put(ino, c)
 	}
 	*f.sb = *sb
 }

@@ -302,7 +302,7 @@ type blockOwner struct {
 
 // noteOwner remembers that block n was read as what for inode ino.
 func (f *FS) noteOwner(n uint64, ino uint32, what string) {
-	f.owners.update(n, func(o blockOwner, ok bool) blockOwner {
+	f.owners.Update(n, func(o blockOwner, ok bool) blockOwner {
 		shared := what == "xattr block" && o.what == what
 		if ok && (o.ino != ino || o.what != what) && !shared && o.other == nil {
 			o.other = &blockOwner{ino: ino, what: what}
@@ -324,7 +324,7 @@ func (t *tx) ownerConflict(kind blockKind, ino uint32, p uint64) (string, bool) 
 	if kind == kindXattr {
 		return "", false
 	}
-	o, ok := t.f.owners.get(p)
+	o, ok := t.f.owners.Get(p)
 	if !ok {
 		return "", false
 	}
@@ -353,10 +353,10 @@ func (f *FS) ownedElsewhere(ino uint32, start, n uint64) (uint64, blockOwner, bo
 		return o.other != nil || (o.ino != ino && o.what != "xattr block")
 	}
 	if n > ownerEntries {
-		return f.owners.find(func(b uint64, o blockOwner) bool { return b >= start && b-start < n && bad(o) })
+		return f.owners.Find(func(b uint64, o blockOwner) bool { return b >= start && b-start < n && bad(o) })
 	}
 	for b := start; b < start+n; b++ {
-		if o, ok := f.owners.get(b); ok && bad(o) {
+		if o, ok := f.owners.Get(b); ok && bad(o) {
 			return b, o, true
 		}
 	}
@@ -371,7 +371,7 @@ func (f *FS) forgetOwners(runs []blockRun) {
 		total += r.n
 	}
 	if total > ownerEntries {
-		f.owners.delIf(func(b uint64) bool {
+		f.owners.DeleteIf(func(b uint64) bool {
 			for _, r := range runs {
 				if b >= r.start && b-r.start < r.n {
 					return true
@@ -383,7 +383,7 @@ func (f *FS) forgetOwners(runs []blockRun) {
 	}
 	for _, r := range runs {
 		for b := r.start; b < r.start+r.n; b++ {
-			f.owners.del(b)
+			f.owners.Delete(b)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package xfs
 
 import (
 	"fmt"
+	"github.com/guestinject/guestinject/internal/cache"
 	"io"
 
 	"github.com/guestinject/guestinject/vfs/xfs/layout"
@@ -38,8 +39,8 @@ type FS struct {
 	geo  geometry
 	log  LogState
 
-	blocks *lru[bufKey, []byte] // metadata buffers
-	inodes *lru[uint64, *inode]
+	blocks *cache.LRU[bufKey, []byte] // metadata buffers
+	inodes *cache.LRU[uint64, *inode]
 
 	// The write path (writable.go, tx.go): nil w for a read-only FS; tx
 	// is the open transaction, whose buffers reads see.
@@ -61,8 +62,8 @@ func Open(r io.ReaderAt, size int64, opts *Options) (*FS, error) {
 	if err := f.loadSuperblock(); err != nil {
 		return nil, err
 	}
-	f.blocks = newLRU[bufKey, []byte](blockCacheEntries)
-	f.inodes = newLRU[uint64, *inode](inodeCacheEntries)
+	f.blocks = cache.NewLRU[bufKey, []byte](blockCacheEntries)
+	f.inodes = cache.NewLRU[uint64, *inode](inodeCacheEntries)
 	if err := f.checkLog(); err != nil {
 		return nil, err
 	}
@@ -118,14 +119,14 @@ func (f *FS) cached(off int64, n int, w where) ([]byte, error) {
 		return b, f.readAt(b, off, w)
 	}
 	key := bufKey{off, n}
-	if b, ok := f.blocks.get(key); ok {
+	if b, ok := f.blocks.Get(key); ok {
 		return b, nil
 	}
 	b := make([]byte, n)
 	if err := f.readAt(b, off, w); err != nil {
 		return nil, err
 	}
-	f.blocks.put(key, b)
+	f.blocks.Put(key, b)
 	return b, nil
 }
 

@@ -31,7 +31,7 @@ func (f *FS) inode(ino uint64) (*inode, error) {
 		return nil, w.corrupt("inode number lies outside the filesystem")
 	}
 	pending := f.tx != nil && f.tx.covers(off, int(f.geo.inodeSize))
-	if in, ok := f.inodes.get(ino); ok && !pending {
+	if in, ok := f.inodes.Get(ino); ok && !pending {
 		return in, nil
 	}
 	w.ag = int64(ino >> (f.geo.agBlkLog + f.geo.inoPBLog))
@@ -46,7 +46,7 @@ func (f *FS) inode(ino uint64) (*inode, error) {
 		return nil, err
 	}
 	if !pending {
-		f.inodes.put(ino, in)
+		f.inodes.Put(ino, in)
 	}
 	return in, nil
 }

@@ -307,8 +307,8 @@ func (t *tx) commit() error {
 	defer func() {
 		t.done = true
 		t.f.tx = nil
-		t.f.blocks.purge()
-		t.f.inodes.purge()
+		t.f.blocks.Purge()
+		t.f.inodes.Purge()
 	}()
 	bufs := t.order()
 	for i, b := range bufs {
