@@ -87,6 +87,18 @@ func Grow(path string, size int64, opts Options, check bool) (*Resized, error) {
 	if info.Format == FormatQcow2 && info.Bitmaps {
 		return nil, &diskerr.Error{Path: path, What: "resize of a qcow2 with persistent bitmaps is refused", Offset: -1, Err: ErrUnsupported}
 	}
+	if info.Format == FormatQcow2 && (info.Dirty || info.Corrupt) {
+		return nil, &diskerr.Error{Path: path, What: "resize of a qcow2 marked dirty or corrupt is refused (qemu-img check -r first)", Offset: -1, Err: ErrDirty}
+	}
+	if info.Format == FormatQcow2 {
+		perL1 := int64(info.ClusterSize) * int64(info.ClusterSize) / 8
+		if info.ExtendedL2 {
+			perL1 /= 2
+		}
+		if need := (size + perL1 - 1) / perL1; need*8 > qcow2.MaxL1Bytes {
+			return nil, &diskerr.Error{Path: path, What: fmt.Sprintf("resize to %d bytes needs an L1 table of %d entries, over the 32 MiB limit", size, need), Offset: -1, Err: diskerr.ErrNoSpace}
+		}
+	}
 	if check || size == info.VirtualSize {
 		r.newLen = r.oldLen
 		return r, nil

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/guestinject/guestinject/formats/diskerr"
 	"github.com/guestinject/guestinject/internal/testtool"
 )
 
@@ -94,14 +95,28 @@ func TestGrowMatchesQemuImgResize(t *testing.T) {
 	}
 }
 
-// TestGrowRefusals: shrinking, internal snapshots and a dry-run check
-// write nothing; growing to the same size is a no-op.
+// TestGrowRefusals: shrinking, internal snapshots, a dirty qcow2 and an
+// L1 table over qemu's 32 MiB limit are refused (in a dry-run check too),
+// writing nothing; growing to the same size is a no-op.
 func TestGrowRefusals(t *testing.T) {
 	dir := t.TempDir()
 	raw := patternRaw(t, dir, "disk.raw", 8<<20, 3)
 	q := filepath.Join(dir, "snap.qcow2")
 	qemuImg(t, "convert", "-O", "qcow2", raw, q)
 	qemuImg(t, "snapshot", "-c", "s1", q)
+	dirty := filepath.Join(dir, "dirty.qcow2")
+	qemuImg(t, "create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on", dirty, "8M")
+	f, err := os.OpenFile(dirty, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteAt([]byte{0, 0, 0, 0, 0, 0, 0, 1}, 0x48) // incompatible_features: dirty
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := filepath.Join(dir, "small.qcow2")
+	qemuImg(t, "create", "-q", "-f", "qcow2", "-o", "cluster_size=512", small, "8M")
 	for _, c := range []struct {
 		img   string
 		size  int64
@@ -112,6 +127,9 @@ func TestGrowRefusals(t *testing.T) {
 		{q, 16 << 20, false, ErrUnsupported},
 		{q, 16 << 20, true, ErrUnsupported},
 		{raw, 16 << 20, true, nil},
+		{dirty, 16 << 20, true, ErrDirty},
+		{dirty, 16 << 20, false, ErrDirty},
+		{small, 1 << 40, true, diskerr.ErrNoSpace}, // 2^25 L1 entries of 32 KiB each
 		{raw, 8 << 20, false, nil},
 	} {
 		sum := sumFile(t, c.img)
