@@ -213,8 +213,15 @@ Flags:
   --size SIZE                 with --overlay: its virtual size, bytes or with
                               a K, M, G or T suffix (powers of 1024; a
                               fraction that comes to whole bytes, 1.5G); default
-                              the size of TARGET, and smaller is refused
+                              the size of TARGET, and smaller is refused.
+                              Without --overlay: TARGET (raw or qcow2, its top
+                              layer) is resized in place first, as qemu-img
+                              resize would; undone byte for byte if the run
+                              fails. Shrinking, a qcow2 with internal snapshots
+                              or persistent bitmaps are refused; a dry run only
+                              checks the request
                                 e.g. --overlay vm1.qcow2 --size 20G
+                                e.g. --size 20G --grow --key id.pub disk.qcow2
   --grow[=PART]               before injecting, extend the root filesystem's
                               partition (or partition PART, which must then be
                               the last one) to the end of the disk and grow
@@ -223,8 +230,8 @@ Flags:
                               write as the injection; a partition after it,
                               shrinking, or a filesystem that cannot grow
                               without moving metadata is refused, nothing
-                              written. With --overlay and --size, or on an
-                              image already resized (qemu-img resize)
+                              written. With --size (in place or with
+                              --overlay), or on an image already resized
                                 e.g. inject --overlay vm1.qcow2 --size 20G --grow --key id.pub base.qcow2
   --seed-in-image nocloud     also write the NoCloud seed files (meta-data,
                               user-data, network-config from --key, --ip,

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/guestinject/guestinject/formats"
 	"github.com/guestinject/guestinject/inject"
 	"github.com/guestinject/guestinject/inject/image"
 )
@@ -26,11 +27,14 @@ type injectArgs struct {
 	seedInImage          string // "nocloud": also write the NoCloud seed in the guest
 	target               string
 	where                string // the opened filesystem, for messages
-	discarded            string // what became of an overlay removed after a failure
+	discarded            string // what became of an overlay removed, or of a resize undone, after a failure
 	random               string // the password --root-password random generated
 	out                  outputFlags
 	grow                 growFlag
 	grown                *image.Growth // what --grow did
+	// resized is the in-place --size growth of TARGET, undone if the
+	// injection fails.
+	resized *formats.Resized
 }
 
 func parseInjectArgs(args []string) (*injectArgs, error) {
@@ -80,8 +84,8 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 		return nil, usagef("--password-crypto %q: want sha512 or md5", a.crypto)
 	case a.out.quiet && a.out.verbose:
 		return nil, usagef("-q and -v exclude each other")
-	case a.overlay.size != 0 && a.overlay.path == "":
-		return nil, usagef("--size needs --overlay (to grow an image in place, resize it first, e.g. qemu-img resize, then --grow)")
+	case a.overlay.size != 0 && a.overlay.path == "" && a.img.offsetSet:
+		return nil, usagef("--size and --offset exclude each other (--offset names a filesystem, --size sizes the disk)")
 	case a.grow != "" && a.img.offsetSet:
 		return nil, usagef("--grow and --offset exclude each other (--offset bypasses the partition table)")
 	}
@@ -250,8 +254,13 @@ func runInject(args []string, stdout, stderr io.Writer) int {
 		}
 		return fail(stderr, err)
 	}
+	if err := a.resize(); err != nil {
+		a.printJSONError(stdout, err)
+		return fail(stderr, fmt.Errorf("target %w", err))
+	}
 	g, err := a.open()
 	if err != nil {
+		err = a.undoResize(err)
 		a.printJSONError(stdout, err)
 		return fail(stderr, fmt.Errorf("target %w", err))
 	}
@@ -275,6 +284,10 @@ func runInject(args []string, stdout, stderr io.Writer) int {
 	if err != nil && g.created != "" {
 		a.discarded = discardOverlay(g)
 		err = fmt.Errorf("%w; %s", err, a.discarded)
+	}
+	if err != nil && a.resized != nil {
+		g.release()
+		err = a.undoResize(err)
 	}
 	a.random = random
 	a.printReport(stdout, rep, err)
