@@ -35,7 +35,6 @@ type undoLog struct {
 	f      *os.File
 	oldLen int64
 	spans  []span
-	err    error
 }
 
 func (u *undoLog) ReadAt(p []byte, off int64) (int, error) { return u.f.ReadAt(p, off) }
