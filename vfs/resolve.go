@@ -204,3 +204,28 @@ func joinStack(n int, name func(int) string) string {
 	}
 	return b.String()
 }
+
+// Exists answers FS.HasFile for a backend that resolves through t: whether
+// p names an object, a final symlink followed (a dangling one does not).
+// A missing or non-directory component on the way means no; any other
+// failure (I/O, a loop, corrupt metadata) is an error naming "stat" and p.
+func Exists[N any](t Tree[N], p string) (bool, error) {
+	r, err := Resolve(t, p, true)
+	switch {
+	case err == nil:
+		return r.Exists, nil
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrNotDir):
+		return false, nil
+	}
+	return false, Relabel("stat", p, err)
+}
+
+// Relabel gives an error from Resolve (which names its operation
+// "resolve") the caller's operation name, keeping the cause.
+func Relabel(op, p string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return PathErr(op, p, pe.Err)
+	}
+	return PathErr(op, p, err)
+}

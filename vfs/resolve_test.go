@@ -190,6 +190,29 @@ func TestResolvePassesTreeErrors(t *testing.T) {
 	}
 }
 
+// TestExists: HasFile's answer for a backend resolving through a tree —
+// dangling links and missing or non-directory components are "no", an
+// I/O failure or a loop is an error labelled "stat" that keeps its cause.
+func TestExists(t *testing.T) {
+	m := testTree()
+	for p, want := range map[string]bool{
+		"/a/b/file": true, "/l/abs": true, "/l/dir/b": true, "/": true,
+		"/a/missing": false, "/l/dangling": false, "/l/nowhere": false, "/a/b/file/x": false,
+	} {
+		if got, err := Exists[string](m, p); err != nil || got != want {
+			t.Errorf("Exists(%s) = %v, %v; want %v", p, got, err, want)
+		}
+	}
+	_, err := Exists[string](m, "/l/x")
+	var pe *fs.PathError
+	if !errors.Is(err, ErrTooManyLinks) || !errors.As(err, &pe) || pe.Op != "stat" || pe.Path != "/l/x" {
+		t.Errorf("Exists(/l/x) error %v, want a stat PathError wrapping ErrTooManyLinks", err)
+	}
+	if _, err := Exists[string](treeErr{m}, "/a"); !errors.Is(err, errIO) {
+		t.Errorf("Exists through a failing tree: %v, want the tree's error", err)
+	}
+}
+
 func FuzzResolve(f *testing.F) {
 	for _, s := range []string{"/", "/a/b/file", "/l/dir/../l/rel", "/c/0", "/l/x/../y", "/l/dangling"} {
 		f.Add(s, true)

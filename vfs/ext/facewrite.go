@@ -39,7 +39,7 @@ func (f *FS) writeMakePath(p string) error {
 		}
 		prefix += "/" + c
 		if err := f.mkdirOne(prefix); err != nil {
-			return relabel("mkdir", p, err)
+			return vfs.Relabel("mkdir", p, err)
 		}
 	}
 	return nil
@@ -155,7 +155,7 @@ func (f *FS) writeFile(op, p string, data []byte, appending bool) error {
 	}
 	r, err := vfs.Resolve[uint32](tree{f}, p, true)
 	if err != nil {
-		return relabel(op, p, err)
+		return vfs.Relabel(op, p, err)
 	}
 	err = f.inTx(func(t *tx) error {
 		if !r.Exists {
@@ -286,7 +286,7 @@ func (f *FS) changeInode(op, p string, change func(in *inode)) error {
 	}
 	r, err := vfs.Resolve[uint32](tree{f}, p, true)
 	if err != nil {
-		return relabel(op, p, err)
+		return vfs.Relabel(op, p, err)
 	}
 	if !r.Exists {
 		return vfs.PathErr(op, p, fs.ErrNotExist)
@@ -318,7 +318,7 @@ func (f *FS) Symlink(target, p string) error {
 	}
 	r, err := vfs.Resolve[uint32](tree{f}, p, false)
 	if err != nil {
-		return relabel("symlink", p, err)
+		return vfs.Relabel("symlink", p, err)
 	}
 	if r.Exists {
 		return vfs.PathErr("symlink", p, fs.ErrExist)
@@ -359,7 +359,7 @@ func (f *FS) Remove(p string) error {
 	}
 	r, err := vfs.Resolve[uint32](tree{f}, p, false)
 	if err != nil {
-		return relabel("remove", p, err)
+		return vfs.Relabel("remove", p, err)
 	}
 	switch {
 	case r.Path == "/" || r.Name == "":

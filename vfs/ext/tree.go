@@ -1,7 +1,6 @@
 package ext
 
 import (
-	"errors"
 	"io/fs"
 
 	"github.com/guestinject/guestinject/vfs"
@@ -54,7 +53,7 @@ func (t tree) Readlink(n uint32) (string, error) {
 func (f *FS) resolve(op, p string, follow bool) (vfs.Resolved[uint32], *inode, error) {
 	r, err := vfs.Resolve[uint32](tree{f}, p, follow)
 	if err != nil {
-		return r, nil, relabel(op, p, err)
+		return r, nil, vfs.Relabel(op, p, err)
 	}
 	if !r.Exists {
 		return r, nil, vfs.PathErr(op, p, fs.ErrNotExist)
@@ -64,13 +63,4 @@ func (f *FS) resolve(op, p string, follow bool) (vfs.Resolved[uint32], *inode, e
 		return r, nil, vfs.PathErr(op, p, err)
 	}
 	return r, in, nil
-}
-
-// relabel gives a resolver error the caller's operation name.
-func relabel(op, p string, err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return vfs.PathErr(op, p, pe.Err)
-	}
-	return vfs.PathErr(op, p, err)
 }

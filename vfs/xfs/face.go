@@ -66,16 +66,7 @@ func (f *FS) regular(op, p string) (*inode, error) {
 }
 
 // HasFile reports whether p names an object (a dangling symlink does not).
-func (f *FS) HasFile(p string) (bool, error) {
-	r, err := vfs.Resolve[uint64](tree{f}, p, true)
-	switch {
-	case err == nil:
-		return r.Exists, nil
-	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, vfs.ErrNotDir):
-		return false, nil
-	}
-	return false, relabel("stat", p, err)
-}
+func (f *FS) HasFile(p string) (bool, error) { return vfs.Exists[uint64](tree{f}, p) }
 
 // Stat describes the object at p, following a final symlink.
 func (f *FS) Stat(p string) (vfs.FileInfo, error) { return f.stat("stat", p, true) }

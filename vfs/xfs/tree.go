@@ -1,7 +1,6 @@
 package xfs
 
 import (
-	"errors"
 	"io/fs"
 
 	"github.com/guestinject/guestinject/vfs"
@@ -43,7 +42,7 @@ func (t tree) Readlink(n uint64) (string, error) {
 func (f *FS) resolve(op, p string, follow bool) (vfs.Resolved[uint64], *inode, error) {
 	r, err := vfs.Resolve[uint64](tree{f}, p, follow)
 	if err != nil {
-		return r, nil, relabel(op, p, err)
+		return r, nil, vfs.Relabel(op, p, err)
 	}
 	if !r.Exists {
 		return r, nil, vfs.PathErr(op, p, fs.ErrNotExist)
@@ -53,13 +52,4 @@ func (f *FS) resolve(op, p string, follow bool) (vfs.Resolved[uint64], *inode, e
 		return r, nil, vfs.PathErr(op, p, err)
 	}
 	return r, in, nil
-}
-
-// relabel gives an error from vfs.Resolve the caller's operation name.
-func relabel(op, p string, err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return vfs.PathErr(op, p, pe.Err)
-	}
-	return vfs.PathErr(op, p, err)
 }
