@@ -96,6 +96,47 @@ type Remover interface {
 	Remove(path string) error
 }
 
+// Renamer is served by backends that can move an object inside the guest.
+type Renamer interface {
+	// Rename moves oldpath to newpath, as rename(2) does on one
+	// filesystem: an existing newpath that is a file or symlink is
+	// replaced; an existing directory newpath must be empty and oldpath
+	// a directory too; a directory cannot move into its own subtree.
+	// Neither final component is followed if it is a symlink.
+	Rename(oldpath, newpath string) error
+}
+
+// Linker is served by backends that can create hard links.
+type Linker interface {
+	// Link makes newpath a second name for the non-directory oldpath
+	// (oldpath's final symlink, if any, is not followed).
+	Link(oldpath, newpath string) error
+}
+
+// XattrWriter is served by backends that can write extended attributes.
+type XattrWriter interface {
+	// SetXattr creates or replaces one attribute ("security.selinux",
+	// "user.foo") of path; a final symlink is not followed.
+	SetXattr(path, name string, value []byte) error
+	// RemoveXattr deletes one attribute; a missing one is ErrNoXattr.
+	RemoveXattr(path, name string) error
+}
+
+// TimeSetter is served by backends that can set timestamps.
+type TimeSetter interface {
+	// SetTimes sets path's access and modification times (and the
+	// change time to now, as utimensat does); a final symlink is not
+	// followed.
+	SetTimes(path string, atime, mtime time.Time) error
+}
+
+// Truncater is served by backends that can change a file's size in place.
+type Truncater interface {
+	// Truncate sets a regular file's size: shorter drops the tail and
+	// frees its blocks, longer adds a hole that reads as zeros.
+	Truncate(path string, size int64) error
+}
+
 // PermMask is the part of an fs.FileMode that SetPermissions accepts.
 const PermMask = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
 
