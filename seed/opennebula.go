@@ -3,6 +3,7 @@ package seed
 import (
 	"encoding/base64"
 	"fmt"
+	"github.com/guestinject/guestinject/inject"
 	"path"
 	"regexp"
 	"strings"
@@ -70,8 +71,9 @@ func buildOpenNebula(d *Data) ([]File, error) {
 		if ifc.HWAddr == nil {
 			return nil, fmt.Errorf("%w: opennebula: interface %q: give hw=MAC (the guest's context scripts find the NIC for ETH%d by ETH%d_MAC)", ErrInvalid, ifc.Name, i, i)
 		}
-		if len(ifc.Routes) > 0 {
-			return nil, fmt.Errorf("%w: opennebula: interface %q: static routes are not carried by context.sh here", ErrInvalid, ifc.Name)
+		routes, err := oneRoutes(ifc)
+		if err != nil {
+			return nil, err
 		}
 		set(p+"MAC", strings.ToLower(ifc.HWAddr.String()))
 		switch {
@@ -107,6 +109,9 @@ func buildOpenNebula(d *Data) ([]File, error) {
 		if ifc.MTU != 0 {
 			set(p+"MTU", fmt.Sprint(ifc.MTU))
 		}
+		if routes != "" {
+			set(p+"ROUTES", routes)
+		}
 	}
 	if len(d.UserData) > 0 {
 		set("USER_DATA", base64.StdEncoding.EncodeToString(d.UserData))
@@ -133,4 +138,19 @@ func buildOpenNebula(d *Data) ([]File, error) {
 		files = append(files, File{Path: base, Data: f.Data, Mode: mode})
 	}
 	return files, nil
+}
+
+// oneRoutes renders an interface's static routes as one-context reads
+// ETHx_ROUTES: "NET/PREFIX via GW" entries joined by ", " (the context
+// scripts split on commas, then take the first and third words). They carry
+// IPv4 routes only, so an IPv6 route is refused rather than dropped.
+func oneRoutes(ifc *inject.Interface) (string, error) {
+	var out []string
+	for _, r := range ifc.Routes {
+		if !r.To.Addr().Is4() || !r.Via.Is4() {
+			return "", fmt.Errorf("%w: opennebula: interface %q: route %s via %s: context.sh carries IPv4 routes only (ETHx_ROUTES)", ErrInvalid, ifc.Name, r.To, r.Via)
+		}
+		out = append(out, r.To.Masked().String()+" via "+r.Via.String())
+	}
+	return strings.Join(out, ", "), nil
 }

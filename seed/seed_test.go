@@ -286,7 +286,7 @@ var hostile = map[string]string{
 func TestOpenNebulaContextSourcesBack(t *testing.T) {
 	d := sample(t)
 	d.Keys = d.Keys[:1]
-	d.Network[0].Routes = nil
+	d.Network[0].Routes = append(d.Network[0].Routes, inject.Route{To: netip.MustParsePrefix("198.51.100.0/24"), Via: netip.MustParseAddr("192.0.2.253")})
 	d.Meta = hostile
 	img, files := writeSeed(t, OpenNebula, d)
 	dir := checkISO(t, img, "CONTEXT", files)
@@ -298,6 +298,7 @@ func TestOpenNebulaContextSourcesBack(t *testing.T) {
 		"ETH0_MAC": "52:54:00:12:34:56", "ETH0_IP": "192.0.2.10", "ETH0_MASK": "255.255.255.0", "ETH0_GATEWAY": "192.0.2.1",
 		"ETH0_DNS": "192.0.2.53", "ETH0_SEARCH_DOMAIN": "example.com", "ETH0_MTU": "1400",
 		"ETH0_IP6": "2001:db8::10", "ETH0_IP6_PREFIX_LENGTH": "64", "ETH0_IP6_GATEWAY": "2001:db8::1",
+		"ETH0_ROUTES": "10.0.0.0/8 via 192.0.2.254, 198.51.100.0/24 via 192.0.2.253",
 	}
 	for k, v := range hostile {
 		want[k] = v
@@ -308,6 +309,13 @@ func TestOpenNebulaContextSourcesBack(t *testing.T) {
 		if got != v {
 			t.Errorf("sh: $%s = %q, want %q", k, got, v)
 		}
+	}
+	// one-context's networkd and NetworkManager renderers split
+	// ETHx_ROUTES on commas and take words one and three of each entry.
+	need(t, "bash")
+	routes := run(t, dir, "bash", "-c", `. ./context.sh; IFS=',' read -r -a rs <<< "$ETH0_ROUTES"; for r in "${rs[@]}"; do w=( $r ); echo "${w[0]}>${w[2]}"; done`)
+	if routes != "10.0.0.0/8>192.0.2.254\n198.51.100.0/24>192.0.2.253\n" {
+		t.Errorf("one-context's reading of ETH0_ROUTES: %q", routes)
 	}
 	if _, err := os.Stat("/tmp/pwned"); err == nil {
 		t.Errorf("sourcing context.sh ran a command substitution")
@@ -439,7 +447,10 @@ func TestRefusals(t *testing.T) {
 			d.Meta = map[string]string{"ETH0_IP": "x"}
 		}},
 		"no MAC for opennebula": {OpenNebula, func(d *Data) { d.Keys = d.Keys[:1]; d.Network[0].Routes = nil; d.Meta = nil; d.Network[0].HWAddr = nil }},
-		"routes for opennebula": {OpenNebula, func(d *Data) { d.Keys = d.Keys[:1]; d.Meta = nil }},
+		"IPv6 route for opennebula": {OpenNebula, func(d *Data) {
+			d.Keys, d.Meta = d.Keys[:1], nil
+			d.Network[0].Routes = []inject.Route{{To: netip.MustParsePrefix("2001:db8:1::/48"), Via: netip.MustParseAddr("2001:db8::1")}}
+		}},
 		"file names collide": {OpenNebula, func(d *Data) {
 			d.Keys = d.Keys[:1]
 			d.Network[0].Routes = nil
