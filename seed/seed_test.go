@@ -391,8 +391,8 @@ func TestWriteReplacesOnlyWhenComplete(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := []File{{Path: "meta-data", Data: []byte("instance-id: x\n")}}
-	if err := Write(out, NoCloud, "vfat", files, time.Time{}); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("vfat: %v", err)
+	if err := Write(out, NoCloud, "ext4", files, time.Time{}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("ext4: %v", err)
 	}
 	// a file and a directory of the same name cannot both be written
 	bad := []File{{Path: "a", Data: []byte("x")}, {Path: "a/b", Data: []byte("y")}}

@@ -13,6 +13,7 @@ type Filesystem string
 // The filesystems Write makes.
 const (
 	ISO9660 Filesystem = "iso9660"
+	VFAT    Filesystem = "vfat"
 )
 
 // DefaultTime is the timestamp of every file and of the volume when none
@@ -27,8 +28,11 @@ func Write(out string, f Format, fsys Filesystem, files []File, stamp time.Time)
 	if fsys == "" {
 		fsys = ISO9660
 	}
-	if fsys != ISO9660 {
-		return fmt.Errorf("%w: filesystem %q: want iso9660", ErrInvalid, fsys)
+	switch {
+	case fsys != ISO9660 && fsys != VFAT:
+		return fmt.Errorf("%w: filesystem %q: want iso9660 or vfat", ErrInvalid, fsys)
+	case fsys == VFAT && f == OpenNebula:
+		return fmt.Errorf("%w: filesystem vfat: OpenNebula's CONTEXT disk is ISO9660 (its context scripts look for a CD-ROM); want iso9660", ErrInvalid)
 	}
 	if stamp.IsZero() {
 		stamp = DefaultTime
@@ -46,7 +50,12 @@ func Write(out string, f Format, fsys Filesystem, files []File, stamp time.Time)
 			os.Remove(tmp.Name())
 		}
 	}()
-	if err := writeISO(tmp, f.Label(), files, stamp); err != nil {
+	if fsys == VFAT {
+		err = writeFAT(tmp, f.Label(), files, stamp)
+	} else {
+		err = writeISO(tmp, f.Label(), files, stamp)
+	}
+	if err != nil {
 		return err
 	}
 	if err := tmp.Chmod(0o644); err != nil {

@@ -36,8 +36,9 @@ Flags:
                        ec2/latest/meta-data.json) or opennebula (label
                        CONTEXT: context.sh and the --file files beside it)
   --output FILE        the image to write (replaced once complete)
-  --fs iso9660         the image's filesystem: ISO9660 with Rock Ridge and
-                       Joliet (the only one so far)
+  --fs iso9660|vfat    the image's filesystem: ISO9660 with Rock Ridge and
+                       Joliet (default), or FAT12/16 with long names (nocloud
+                       and configdrive; cloud-init reads both)
   --key FILE           SSH public key file (repeatable)
   --key-user NAME      whose keys the following --key flags are (default root)
   --hostname NAME      the guest's host name
@@ -83,8 +84,10 @@ func parseSeedArgs(args []string) (*seedArgs, error) {
 		return nil, usagef("seed: --format is required (nocloud, configdrive or opennebula)")
 	case a.output == "":
 		return nil, usagef("seed: --output is required")
-	case a.fsys != "iso9660":
-		return nil, usagef("seed: --fs %q: want iso9660 (vfat is not written yet)", a.fsys)
+	case a.fsys != "iso9660" && a.fsys != "vfat":
+		return nil, usagef("seed: --fs %q: want iso9660 or vfat", a.fsys)
+	case a.fsys == "vfat" && a.format == "opennebula":
+		return nil, usagef("seed: --fs vfat: OpenNebula's CONTEXT disk is ISO9660; want --fs iso9660")
 	}
 	return a, nil
 }

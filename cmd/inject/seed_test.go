@@ -117,3 +117,33 @@ func TestSeedInImage(t *testing.T) {
 		t.Errorf("--seed-in-image configdrive: exit %d", code)
 	}
 }
+
+// TestSeedCLIVFAT: --fs vfat writes a FAT image mtools reads and fsck.fat
+// passes; OpenNebula as vfat and an unknown --fs are usage errors.
+func TestSeedCLIVFAT(t *testing.T) {
+	for _, tool := range []string{"fsck.fat", "mtype"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s (Debian dosfstools, mtools) is missing: %v", tool, err)
+		}
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "seed.img")
+	if _, errOut, code := cli("seed", "--format", "configdrive", "--fs", "vfat", "--output", out, "--hostname", "vm1", "--meta", "role=web"); code != 0 {
+		t.Fatalf("seed --fs vfat: exit %d: %s", code, errOut)
+	}
+	if b, err := exec.Command("fsck.fat", "-n", out).CombinedOutput(); err != nil {
+		t.Fatalf("fsck.fat -n: %v\n%s", err, b)
+	}
+	md, err := exec.Command("mtype", "-i", out, "::/openstack/latest/meta_data.json").Output()
+	if err != nil || !strings.Contains(string(md), `"hostname":"vm1"`) && !strings.Contains(string(md), `"hostname": "vm1"`) {
+		t.Errorf("meta_data.json through mtools: %v\n%s", err, md)
+	}
+	for _, args := range [][]string{
+		{"seed", "--format", "opennebula", "--fs", "vfat", "--output", filepath.Join(dir, "o.img")},
+		{"seed", "--format", "nocloud", "--fs", "ext4", "--output", filepath.Join(dir, "e.img")},
+	} {
+		if _, errOut, code := cli(args...); code != 2 {
+			t.Errorf("%q: exit %d, want 2 (usage): %s", args, code, errOut)
+		}
+	}
+}
