@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -82,5 +83,40 @@ func TestCatStreamsHugeFile(t *testing.T) {
 				t.Fatalf("cat of a %d-byte file allocated %d MiB", int64(hugeSize), alloc>>20)
 			}
 		})
+	}
+}
+
+// TestReadVerbsOnDataDisk: ls and cat read an image whose one filesystem
+// has no guest root markers (a data disk), saying so on stderr; an
+// injection into it is still refused and leaves it unchanged.
+func TestReadVerbsOnDataDisk(t *testing.T) {
+	if _, err := exec.LookPath("mke2fs"); err != nil {
+		t.Fatalf("mke2fs (Debian e2fsprogs) is missing: %v", err)
+	}
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	if err := os.MkdirAll(filepath.Join(tree, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tree, "data", "x"), []byte("payload\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(dir, "data.img")
+	if out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext4", "-d", tree, img, "16M").CombinedOutput(); err != nil {
+		t.Fatalf("mke2fs: %v\n%s", err, out)
+	}
+	out, errOut, code := cli("cat", img, "/data/x")
+	if code != 0 || out != "payload\n" || !strings.Contains(errOut, "only filesystem") {
+		t.Fatalf("cat: exit %d, %q, stderr %q", code, out, errOut)
+	}
+	if out, _, code := cli("ls", img); code != 0 || !strings.Contains(out, "data") {
+		t.Fatalf("ls /: exit %d, %q", code, out)
+	}
+	before, _ := os.ReadFile(img)
+	if _, errOut, code := cli("--meta", "a=b", img); code == 0 || !strings.Contains(errOut, "no guest root") {
+		t.Fatalf("injection into a data disk: exit %d: %s", code, errOut)
+	}
+	if after, _ := os.ReadFile(img); !bytes.Equal(before, after) {
+		t.Fatal("the refused injection changed the image")
 	}
 }

@@ -137,6 +137,7 @@ func openDiskImage(path string, o openOptions) (*guest, error) {
 	opts := o.img.options()
 	opts.Writable, opts.Force, opts.Rehearse = o.write, o.force, o.rehearse && !o.write
 	opts.AllowDirtyJournal, opts.Warn, opts.Grow = o.allowDirty, o.warn, o.grow
+	opts.LoneFS = !o.write && !o.guestRoot // the read verbs read a data disk too
 	im, err := image.Open(path, opts)
 	if err != nil {
 		return nil, explainOpen(path, err)

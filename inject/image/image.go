@@ -52,6 +52,11 @@ type Options struct {
 	// guest root; "none": a filesystem on the whole disk; or a partition
 	// number as Linux numbers them (1-4 primary, 5+ logical, GPT index+1).
 	Partition string
+	// LoneFS, for readers: when Partition is auto and no filesystem looks
+	// like a guest root, serve the only ext or XFS filesystem the disk
+	// holds (a data disk, a bare filesystem image) rather than refuse.
+	// Injections leave it off: they write only into a guest root.
+	LoneFS bool
 	// Offset, when non-zero, serves the filesystem starting at this byte
 	// of the disk and ignores any partition table.
 	Offset int64
@@ -289,7 +294,16 @@ func section(disk formats.Disk, t *partition.Table, num int) (partSection, error
 func choose(o Options, cands func() []Candidate) (int, error) {
 	switch sel := strings.TrimSpace(o.Partition); sel {
 	case "", "auto":
-		c, err := findRoot(cands())
+		cs := cands()
+		c, err := findRoot(cs)
+		if errors.Is(err, ErrNoRoot) && o.LoneFS {
+			if lone, ok := loneFS(cs); ok {
+				if o.Warn != nil {
+					o.Warn(fmt.Sprintf("no guest root markers found; reading the only filesystem, %s", lone))
+				}
+				return lone.Number, nil
+			}
+		}
 		if err != nil {
 			return 0, err
 		}

@@ -237,3 +237,32 @@ func TestParseOSRelease(t *testing.T) {
 		t.Fatalf("%q", kv)
 	}
 }
+
+// TestLoneFS: with LoneFS, a disk whose only ext filesystem has no guest
+// root markers (beside a swap partition) is served, with a warning; two
+// such filesystems are still refused, and without LoneFS nothing changes.
+func TestLoneFS(t *testing.T) {
+	one := makeDisk(t, "dos", 32*mib, []part{
+		{sfdisk: "start=2048, size=8M, type=82", mkfs: "swap", start: 2048 * 512, size: 8 * mib},
+		{sfdisk: "start=18432, size=12M, type=83", mkfs: "ext4:" + dataTree(t), start: 18432 * 512, size: 12 * mib},
+	})
+	if _, err := Open(one, Options{}); !errors.Is(err, ErrNoRoot) {
+		t.Fatalf("without LoneFS: %v", err)
+	}
+	var warned []string
+	im, err := Open(one, Options{LoneFS: true, Warn: func(s string) { warned = append(warned, s) }})
+	if err != nil {
+		t.Fatalf("LoneFS: %v", err)
+	}
+	defer im.Close()
+	if im.Partition.Number != 2 || len(warned) != 1 || !strings.Contains(warned[0], "partition 2") {
+		t.Fatalf("LoneFS served partition %d, warnings %q", im.Partition.Number, warned)
+	}
+	two := makeDisk(t, "dos", 32*mib, []part{
+		{sfdisk: "start=2048, size=12M, type=83", mkfs: "ext4:" + dataTree(t), start: 2048 * 512, size: 12 * mib},
+		{sfdisk: "start=26624, size=12M, type=83", mkfs: "ext4:" + dataTree(t), start: 26624 * 512, size: 12 * mib},
+	})
+	if _, err := Open(two, Options{LoneFS: true}); !errors.Is(err, ErrNoRoot) {
+		t.Fatalf("two data filesystems with LoneFS: %v", err)
+	}
+}

@@ -161,6 +161,21 @@ func findRoot(cands []Candidate) (Candidate, error) {
 	return Candidate{}, fmt.Errorf("%w (choose one with --partition N); %s", ErrManyRoots, listCandidates(roots))
 }
 
+// loneFS returns the one candidate holding a filesystem the engines opened,
+// when there is exactly one.
+func loneFS(cands []Candidate) (Candidate, bool) {
+	var got []Candidate
+	for _, c := range cands {
+		if c.fs != nil {
+			got = append(got, c)
+		}
+	}
+	if len(got) != 1 {
+		return Candidate{}, false
+	}
+	return got[0], true
+}
+
 // maxListed bounds the candidates an error lists one by one.
 const maxListed = 16
 
