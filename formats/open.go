@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/guestinject/guestinject/formats/diskerr"
 	"github.com/guestinject/guestinject/formats/qcow2"
@@ -206,7 +207,7 @@ func (img *Image) openFile(loc location, readOnly bool, opts Options) (*os.File,
 	return f, size, nil
 }
 
-var protocolName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*:`)
+var protocolName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*:`) })
 
 // ResolveBacking applies the backing policy to the backing name stored in
 // the image at imagePath and returns the path to open.
@@ -229,7 +230,7 @@ func resolveBacking(imagePath, name string, policy BackingPolicy) (location, err
 	if policy == BackingDeny {
 		return location{}, deny("not opened: backing files are denied")
 	}
-	if strings.HasPrefix(name, "json:") || protocolName.MatchString(name) {
+	if strings.HasPrefix(name, "json:") || protocolName().MatchString(name) {
 		return location{}, &diskerr.Error{Path: imagePath, What: fmt.Sprintf("backing file %q uses a protocol", name), Offset: -1, Err: ErrUnsupported}
 	}
 	dir := filepath.Dir(imagePath)

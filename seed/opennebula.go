@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"github.com/guestinject/guestinject/inject"
 	"path"
-	"regexp"
 	"strings"
 )
 
@@ -15,7 +14,7 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-var varRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+var varRE = lazyRE(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
 // shellReserved are names a sourced context.sh must not set: the shell's
 // own and the loader's.
@@ -29,7 +28,7 @@ var shellReserved = map[string]bool{
 
 // contextVar reports whether name is one context.sh's generated
 // variables use (so a --meta pair may not set it).
-var generatedRE = regexp.MustCompile(`^(ETH[0-9]+_.*|SSH_PUBLIC_KEY|USERNAME|HOSTNAME|SET_HOSTNAME|PASSWORD|CRYPTED_PASSWORD|USER_DATA|USERDATA_ENCODING|DISK_ID|TARGET|FILES|LD_.*|BASH_.*)$`)
+var generatedRE = lazyRE(`^(ETH[0-9]+_.*|SSH_PUBLIC_KEY|USERNAME|HOSTNAME|SET_HOSTNAME|PASSWORD|CRYPTED_PASSWORD|USER_DATA|USERDATA_ENCODING|DISK_ID|TARGET|FILES|LD_.*|BASH_.*)$`)
 
 // buildOpenNebula lays out the CONTEXT disk: context.sh and the --file
 // files beside it under their base names.
@@ -118,7 +117,7 @@ func buildOpenNebula(d *Data) ([]File, error) {
 		set("USERDATA_ENCODING", "base64")
 	}
 	for _, k := range sortedKeys(d.Meta) {
-		if !varRE.MatchString(k) || shellReserved[k] || generatedRE.MatchString(k) {
+		if !varRE().MatchString(k) || shellReserved[k] || generatedRE().MatchString(k) {
 			return nil, fmt.Errorf("%w: opennebula: metadata key %q: want a shell variable name ([A-Za-z_][A-Za-z0-9_]*, at most 64) that is not the shell's own nor one context.sh writes", ErrInvalid, k)
 		}
 		set(k, d.Meta[k])

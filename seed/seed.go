@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/guestinject/guestinject/inject"
@@ -107,9 +108,9 @@ const (
 )
 
 var (
-	userRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
-	hostRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
-	iidRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+	userRE = lazyRE(`^[a-z_][a-z0-9_-]{0,31}$`)
+	hostRE = lazyRE(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
+	iidRE  = lazyRE(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 )
 
 // Build validates d and returns the seed's files for format f, sorted by
@@ -143,16 +144,16 @@ func Build(f Format, d *Data) ([]File, error) {
 }
 
 func validate(d *Data) error {
-	if d.InstanceID != "" && !iidRE.MatchString(d.InstanceID) {
+	if d.InstanceID != "" && !iidRE().MatchString(d.InstanceID) {
 		return fmt.Errorf("%w: instance id %q: want 1-128 letters, digits, '.', '_', '-'", ErrInvalid, d.InstanceID)
 	}
-	if d.Hostname != "" && (len(d.Hostname) > 253 || !hostRE.MatchString(d.Hostname)) {
+	if d.Hostname != "" && (len(d.Hostname) > 253 || !hostRE().MatchString(d.Hostname)) {
 		return fmt.Errorf("%w: hostname %q: want dot-separated labels of letters, digits and '-'", ErrInvalid, d.Hostname)
 	}
 	seen := map[string]bool{}
 	for _, uk := range d.Keys {
 		u := userOf(uk.User)
-		if !userRE.MatchString(u) {
+		if !userRE().MatchString(u) {
 			return fmt.Errorf("%w: user %q: want a login name ([a-z_][a-z0-9_-]*, at most 32)", ErrInvalid, uk.User)
 		}
 		if seen[u] {
@@ -180,7 +181,7 @@ func validate(d *Data) error {
 		}
 	}
 	if p := d.Password; p != nil {
-		if !userRE.MatchString(userOf(p.User)) {
+		if !userRE().MatchString(userOf(p.User)) {
 			return fmt.Errorf("%w: password user %q", ErrInvalid, p.User)
 		}
 		if (p.Plain == "") == (p.Hash == "") {
@@ -253,4 +254,10 @@ func deriveID(d *Data) string {
 	s[8] = s[8]&0x3f | 0x80
 	x := hex.EncodeToString(s)
 	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32]
+}
+
+// lazyRE compiles a pattern on first use, not at program start: the CLI
+// starts without paying for the seed verb's checks.
+func lazyRE(pattern string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(pattern) })
 }
