@@ -264,10 +264,11 @@ func (f *FS) writeSetOwnership(p, user, group string) error {
 	if err := vfs.CheckPath(p); err != nil {
 		return vfs.PathErr("chown", p, err)
 	}
-	uid, gid, err := vfs.ResolveOwner(f, user, group)
+	uid, gid, err := vfs.ResolveOwner(f, user, group) // reads /etc/passwd: before the write lock
 	if err != nil {
 		return vfs.PathErr("chown", p, err)
 	}
+	defer f.wlock()()
 	return f.changeInode("chown", p, func(in *inode) {
 		if uid >= 0 {
 			in.raw.SetUID(uint32(uid))
@@ -310,6 +311,7 @@ func (f *FS) changeInode(op, p string, change func(in *inode)) error {
 // Symlink creates a symlink at p pointing to target (stored verbatim):
 // fast, in i_block, when shorter than 60 bytes, else in a data block.
 func (f *FS) Symlink(target, p string) error {
+	defer f.wlock()()
 	if err := vfs.CheckPath(p); err != nil {
 		return vfs.PathErr("symlink", p, err)
 	}
@@ -354,6 +356,7 @@ func (t *tx) symlink(parent uint32, name, target string) error {
 // Remove deletes the file, symlink (not its target) or empty directory
 // at p.
 func (f *FS) Remove(p string) error {
+	defer f.wlock()()
 	if err := vfs.CheckPath(p); err != nil {
 		return vfs.PathErr("remove", p, err)
 	}

@@ -52,8 +52,15 @@ const (
 	ownerEntries      = 1 << 14 // blocks remembered with the inode that uses them (writecheck.go)
 )
 
-// FS is an open ext2/3/4 filesystem. It is safe for concurrent reads.
+// FS is an open ext2/3/4 filesystem. It is safe for concurrent use:
+// reads (Stat, ReadFile, ReadDir, File.ReadAt, …) run in parallel with
+// each other, and each write operation (MakePath, AppendFile, Symlink,
+// Grow, …) runs alone, after the reads in flight and before the next
+// ones, so a reader sees a filesystem before or after a write, never
+// during it (opMu; TestConcurrentReadWrite under -race).
 type FS struct {
+	opMu sync.RWMutex
+
 	r    io.ReaderAt
 	size int64
 	opts Options
@@ -135,7 +142,10 @@ func Open(r io.ReaderAt, size int64, opts *Options) (*FS, error) {
 }
 
 // Superblock returns a copy of the decoded superblock.
-func (f *FS) Superblock() layout.Superblock { return *f.sb }
+func (f *FS) Superblock() layout.Superblock {
+	defer f.rlock()()
+	return *f.sb
+}
 
 // BlockSize returns the filesystem block size in bytes.
 func (f *FS) BlockSize() int { return int(f.geo.blockSize) }

@@ -58,6 +58,7 @@ type Info struct {
 
 // Info describes the filesystem from its superblock.
 func (f *FS) Info() Info {
+	defer f.rlock()()
 	sb := f.sb
 	i := Info{
 		BlockSize: int(f.geo.blockSize), ClusterSize: int(f.geo.clusterSize),

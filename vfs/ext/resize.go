@@ -50,6 +50,7 @@ func (r GrowReport) Changed() bool { return r.NewBlocks > r.OldBlocks }
 //
 // The FS reloads its superblock afterwards and may be used again.
 func (f *FS) Grow(size int64) (GrowReport, error) {
+	defer f.wlock()()
 	t, err := f.begin()
 	if err != nil {
 		return GrowReport{}, err
@@ -123,6 +124,7 @@ func cannotGrow(format string, args ...any) error {
 // Grow refuses, except the checks that need the journal or the
 // descriptors (Grow makes those).
 func (f *FS) CheckGrow(size int64) (GrowReport, error) {
+	defer f.rlock()()
 	if err := checkWriteFeatures(f.sb); err != nil {
 		return GrowReport{}, err
 	}
