@@ -278,16 +278,19 @@ Image flags (inject, cat, ls; inspect takes all but --offset):
                               allow opens whatever the image names; deny
                               refuses any image with a backing file
                                 e.g. --backing allow
-  --partition N|auto|none     which filesystem: auto (default) picks the one
-                              partition holding an ext or XFS filesystem with
-                              /etc and one of /sbin/init, /usr/lib/os-release,
+  --partition N|VG/LV|auto|none
+                              which filesystem: auto (default) picks the one
+                              partition or LVM logical volume holding an ext
+                              or XFS filesystem with /etc and one of
+                              /sbin/init, /usr/lib/os-release,
                               /etc/os-release, /etc/redhat-release (none or
                               several is an error
                               listing the candidates); N is a partition number
                               as Linux numbers them (1-4 primary, 5+ logical,
-                              GPT entry index+1); none is a filesystem on the
+                              GPT entry index+1); VG/LV a linear or striped
+                              logical volume; none is a filesystem on the
                               whole disk
-                                e.g. --partition 2
+                                e.g. --partition 2, --partition rhel/root
   --offset BYTES              the filesystem starts at this byte of the disk
                               (decimal or 0x hex); bypasses the partition table,
                               not with --partition

@@ -66,8 +66,12 @@ func (f *imageFlags) parsed(fs *flag.FlagSet) error {
 	switch f.partition {
 	case "", "auto", "none":
 	default:
+		vg, lv, isLV := strings.Cut(f.partition, "/")
+		if isLV && vg != "" && lv != "" && !strings.Contains(lv, "/") {
+			break
+		}
 		if n, err := strconv.Atoi(f.partition); err != nil || n < 1 {
-			return usagef("--partition %q: want auto, none or a partition number (1, 2, ...)", f.partition)
+			return usagef("--partition %q: want auto, none, a partition number (1, 2, ...) or an LVM volume VG/LV", f.partition)
 		}
 	}
 	if f.offsetSet && f.partition != "" {

@@ -149,6 +149,8 @@ func openDiskImage(path string, o openOptions) (*guest, error) {
 func imageWhere(path string, im *image.Image) string {
 	p := im.Partition
 	switch {
+	case im.Volume != "":
+		return fmt.Sprintf("%s logical volume %s", path, im.Volume)
 	case p.Number > 0:
 		return fmt.Sprintf("%s partition %d", path, p.Number)
 	case p.Start > 0:

@@ -140,7 +140,11 @@ func printTable(w io.Writer, r *image.Report) {
 	fmt.Fprintf(w, "  %-3s %14s %10s  %-22s %-12s %s\n", "#", "start", "size", "type", "name", "content")
 	for _, p := range r.Partitions {
 		num := fmt.Sprint(p.Number)
-		if p.Number == 0 {
+		switch {
+		case p.Content.Volume != "":
+			num = "lv"
+			p.Name = p.Content.Volume
+		case p.Number <= 0:
 			num = "-"
 		}
 		typ := p.TypeName
@@ -189,7 +193,10 @@ func printFilesystems(w io.Writer, r *image.Report) {
 			continue
 		}
 		name := fmt.Sprintf("partition %d", p.Number)
-		if p.Number == 0 {
+		switch {
+		case p.Content.Volume != "":
+			name = "logical volume " + p.Content.Volume
+		case p.Number == 0:
 			name = "whole disk"
 		}
 		fmt.Fprintf(w, "filesystem on %s: %s", name, f.Type)
@@ -209,7 +216,10 @@ func printRoot(w io.Writer, r *image.Report) {
 		return
 	}
 	where := fmt.Sprintf("partition %d", r.Root.Partition)
-	if r.Root.Partition == 0 {
+	switch {
+	case r.Root.Volume != "":
+		where = "logical volume " + r.Root.Volume
+	case r.Root.Partition == 0:
 		where = "whole disk"
 	}
 	os := r.Root.PrettyName

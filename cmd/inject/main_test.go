@@ -20,7 +20,7 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 		for _, f := range []string{"--key FILE", "--key-user NAME", "--meta KEY=VALUE", "--net FILE", "--ip IFACE=", "--net-format auto|",
 			"--file GUESTPATH=LOCALFILE", "--root-password SELECTOR", "--password-crypto", "--offset BYTES",
 			"--dry-run", "--json", "inject cat", "inject ls [-l]", "Exit status",
-			"inject inspect", "--format raw|qcow2", "--backing allow|deny", "--partition N|auto|none",
+			"inject inspect", "--format raw|qcow2", "--backing allow|deny", "--partition N|VG/LV|auto|none",
 			"--overlay NEW.qcow2", "--size SIZE"} {
 			if !strings.Contains(out, f) {
 				t.Errorf("%v: help lacks %q", args, f)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/guestinject/guestinject/formats"
 	"github.com/guestinject/guestinject/inject/image/stage"
+	"github.com/guestinject/guestinject/lvm"
 	"github.com/guestinject/guestinject/partition"
 	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/ext"
@@ -86,9 +87,10 @@ type Options struct {
 
 // Image is an opened image with the filesystem chosen in it.
 type Image struct {
-	Disk      formats.Disk     // *formats.Image when opened by Open
-	Table     *partition.Table // nil when Offset was given
-	Partition partition.Partition
+	Disk      formats.Disk        // *formats.Image when opened by Open
+	Table     *partition.Table    // nil when Offset was given
+	Partition partition.Partition // Number -1 for a logical volume
+	Volume    string              // "vg/lv" when the filesystem is on an LVM logical volume
 	// FS is the guest filesystem: *ext.FS, or *xfs.FS (read-only) for
 	// an XFS root.
 	FS    vfs.FS
@@ -178,17 +180,30 @@ func openOn(disk formats.Disk, o Options) (*Image, error) {
 			return nil, fmt.Errorf("%w: offset %d is outside the %d-byte disk", ErrBadPartition, o.Offset, disk.Size())
 		}
 		im.Partition = partition.Partition{Start: o.Offset, Size: disk.Size() - o.Offset}
-		return im, im.openFS(partition.NewSection(disk, o.Offset, disk.Size()-o.Offset), disk, o)
+		return im, im.openFS(fsSection{partition.NewSection(disk, o.Offset, disk.Size()-o.Offset), disk}, disk, o)
 	}
 	t, err := partition.Read(disk, disk.Size())
 	if err != nil {
 		return nil, err
 	}
 	im.Table = t
-	num, err := choose(o, func() []Candidate { return Candidates(disk, disk.Size(), t) })
+	sel, err := choose(o, func() []Candidate { return Candidates(disk, disk.Size(), t) })
 	if err != nil {
 		return nil, err
 	}
+	if sel.volume != "" {
+		if o.Grow != "" {
+			return nil, fmt.Errorf("%w: %s is an LVM logical volume; growing one is not supported", ErrCannotGrow, sel.volume)
+		}
+		v, err := openVolume(disk, t, sel.volume, func(s *partition.Section) lvm.Device { return fsSection{s, disk} })
+		if err != nil {
+			return nil, err
+		}
+		im.Volume = sel.volume
+		im.Partition = partition.Partition{Number: -1, Size: v.Size()}
+		return im, im.openFS(v, disk, o)
+	}
+	num := sel.num
 	if o.Grow != "" {
 		return im, im.openGrown(disk, t, num, o)
 	}
@@ -197,7 +212,16 @@ func openOn(disk formats.Disk, o Options) (*Image, error) {
 		return nil, err
 	}
 	im.Partition = sec.part
-	return im, im.openFS(sec.Section, disk, o)
+	return im, im.openFS(fsSection{sec.Section, disk}, disk, o)
+}
+
+// fsDevice is what a filesystem is opened on: a partition's section (an
+// fsSection) or an LVM logical volume mapped over the disk.
+type fsDevice interface {
+	io.ReaderAt
+	io.WriterAt
+	Sync() error
+	CheckWrite(off, n int64) error
 }
 
 // fsSection is the partition as the filesystem sees it: bounded by the
@@ -223,15 +247,15 @@ func (s fsSection) CheckWrite(off, n int64) error {
 	return nil
 }
 
-func (im *Image) openFS(sec *partition.Section, disk formats.Disk, o Options) error {
+func (im *Image) openFS(sec fsDevice, disk formats.Disk, o Options) error {
 	size := im.Partition.Size
-	var dev io.ReaderAt = fsSection{sec, disk}
+	var dev io.ReaderAt = sec
 	switch {
 	case o.Rehearse:
-		im.stage, im.rehearse = stage.New(fsSection{sec, disk}, size, nil, max(o.StageLimit, 0)), true
+		im.stage, im.rehearse = stage.New(sec, size, nil, max(o.StageLimit, 0)), true
 		dev = im.stage
 	case o.Writable && o.StageLimit >= 0:
-		im.stage = stage.New(fsSection{sec, disk}, size, disk.Flush, o.StageLimit)
+		im.stage = stage.New(sec, size, disk.Flush, o.StageLimit)
 		dev = im.stage
 	}
 	fsys, err := ext.Open(dev, size, &ext.Options{Writable: o.Writable || o.Rehearse, Force: o.Force, AllowDirtyJournal: o.AllowDirtyJournal, CheckWritable: o.CheckWritable && !o.Writable && !o.Rehearse, Warn: o.Warn})
@@ -246,10 +270,18 @@ func (im *Image) openFS(sec *partition.Section, disk formats.Disk, o Options) er
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", describePart(im.Partition), err)
+		return fmt.Errorf("%s: %w", im.where(), err)
 	}
 	im.FS = fsys
 	return nil
+}
+
+// where names the filesystem the image serves, for errors.
+func (im *Image) where() string {
+	if im.Volume != "" {
+		return "logical volume " + im.Volume
+	}
+	return describePart(im.Partition)
 }
 
 // openXFS opens an XFS filesystem: read-only, so a writable open is
@@ -291,9 +323,9 @@ func section(disk formats.Disk, t *partition.Table, num int) (partSection, error
 
 // choose applies the Partition option; cands is called only when the root
 // is to be detected.
-func choose(o Options, cands func() []Candidate) (int, error) {
-	switch sel := strings.TrimSpace(o.Partition); sel {
-	case "", "auto":
+func choose(o Options, cands func() []Candidate) (selection, error) {
+	switch sel := strings.TrimSpace(o.Partition); {
+	case sel == "" || sel == "auto":
 		cs := cands()
 		c, err := findRoot(cs)
 		if errors.Is(err, ErrNoRoot) && o.LoneFS {
@@ -301,23 +333,34 @@ func choose(o Options, cands func() []Candidate) (int, error) {
 				if o.Warn != nil {
 					o.Warn(fmt.Sprintf("no guest root markers found; reading the only filesystem, %s", lone))
 				}
-				return lone.Number, nil
+				return selectionOf(lone), nil
 			}
 		}
 		if err != nil {
-			return 0, err
+			return selection{}, err
 		}
-		return c.Number, nil
-	case "none":
-		return 0, nil
+		return selectionOf(c), nil
+	case sel == "none":
+		return selection{}, nil
+	case strings.Count(sel, "/") == 1 && !strings.HasPrefix(sel, "/") && !strings.HasSuffix(sel, "/"):
+		return selection{num: -1, volume: sel}, nil
 	default:
 		n, err := strconv.Atoi(sel)
 		if err != nil || n < 0 {
-			return 0, fmt.Errorf("%w: %q is not auto, none or a partition number", ErrBadPartition, sel)
+			return selection{}, fmt.Errorf("%w: %q is not auto, none, a partition number or an LVM volume vg/lv", ErrBadPartition, sel)
 		}
-		return n, nil
+		return selection{num: n}, nil
 	}
 }
+
+// selection is the filesystem choose picked: partition num (0 the whole
+// disk), or the logical volume named volume ("vg/lv", num -1).
+type selection struct {
+	num    int
+	volume string
+}
+
+func selectionOf(c Candidate) selection { return selection{num: c.Number, volume: c.Volume} }
 
 func describePart(p partition.Partition) string {
 	if p.Number == 0 {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/guestinject/guestinject/formats"
+	"github.com/guestinject/guestinject/lvm"
 	"github.com/guestinject/guestinject/partition"
 	"github.com/guestinject/guestinject/vfs/ext"
 	"github.com/guestinject/guestinject/vfs/xfs"
@@ -102,7 +103,8 @@ type FSReport struct {
 
 // RootReport names the guest root and its operating system.
 type RootReport struct {
-	Partition  int    `json:"partition"`
+	Partition  int    `json:"partition"`        // -1 for a logical volume
+	Volume     string `json:"volume,omitempty"` // "vg/lv"
 	OSID       string `json:"os_id,omitempty"`
 	OSName     string `json:"os_name,omitempty"`
 	OSVersion  string `json:"os_version,omitempty"`
@@ -126,7 +128,7 @@ func Inspect(path string, o Options) (*Report, error) {
 	}
 	r.Table = TableReport{Scheme: string(t.Scheme), SectorSize: t.SectorSize, DiskGUID: t.DiskGUID, Hybrid: t.Hybrid, Warnings: t.Warnings}
 	cands := Candidates(disk, disk.Size(), t)
-	opened := map[int]RootProbe{}
+	opened := map[selection]RootProbe{}
 	for _, c := range cands {
 		p, err := t.Partition(c.Number)
 		if err != nil {
@@ -135,15 +137,19 @@ func Inspect(path string, o Options) (*Report, error) {
 		pr := partitionReport(p, c)
 		if c.fs != nil {
 			pr.Filesystem = describeFS(c.fs, c.Kind)
-			opened[c.Number] = c.fs
+			opened[selectionOf(c)] = c.fs
 		}
 		extFS, _ := c.fs.(*ext.FS) // nil for XFS: only ext grows
-		pr.FreeAfter, pr.Growable, pr.GrowNote = growInfo(t, p, extFS)
+		if c.Volume != "" {
+			pr.GrowNote = "an LVM logical volume: --grow extends partitions"
+		} else {
+			pr.FreeAfter, pr.Growable, pr.GrowNote = growInfo(t, p, extFS)
+		}
 		r.Partitions = append(r.Partitions, pr)
 	}
-	num, err := choose(o, func() []Candidate { return cands })
+	sel, err := choose(o, func() []Candidate { return cands })
 	if err == nil {
-		r.Root, err = describeRoot(disk, t, num, opened[num])
+		r.Root, err = describeRoot(disk, t, sel, opened[sel])
 	}
 	if err != nil {
 		r.RootError = err.Error()
@@ -223,8 +229,23 @@ const maxMarkerFile = 64 << 10
 
 // describeRoot reads the OS name and version of the root on partition num,
 // through fsys when root detection already opened it.
-func describeRoot(disk formats.Disk, t *partition.Table, num int, fsys RootProbe) (*RootReport, error) {
-	rr := &RootReport{Partition: num}
+func describeRoot(disk formats.Disk, t *partition.Table, sel selection, fsys RootProbe) (*RootReport, error) {
+	rr := &RootReport{Partition: sel.num, Volume: sel.volume}
+	if fsys == nil && sel.volume != "" {
+		v, err := openVolume(disk, t, sel.volume, func(s *partition.Section) lvm.Device { return readOnlyDev{s} })
+		if err != nil {
+			return nil, err
+		}
+		sec := partition.NewSection(v, 0, v.Size())
+		sig, err := partition.Identify(sec, sec.Size())
+		if err == nil {
+			fsys, err = openProbe(sec, sig.Kind)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("logical volume %s: %w", sel.volume, err)
+		}
+	}
+	num := sel.num
 	if fsys == nil {
 		sec, err := section(disk, t, num)
 		if err != nil {

@@ -25,7 +25,7 @@ func TestRedHatReleaseRoot(t *testing.T) {
 	if ok, why := LooksLikeGuestRoot(fsys); !ok {
 		t.Fatalf("CentOS 6 tree not a guest root: %s", why)
 	}
-	rr, err := describeRoot(nil, nil, 3, fsys)
+	rr, err := describeRoot(nil, nil, selection{num: 3}, fsys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestRedHatReleaseRoot(t *testing.T) {
 	if err := fsys.ReplaceFile("/etc/os-release", []byte("ID=rocky\nNAME=\"Rocky Linux\"\nVERSION_ID=\"9.4\"\n")); err != nil {
 		t.Fatal(err)
 	}
-	if rr, err = describeRoot(nil, nil, 3, fsys); err != nil || rr.OSID != "rocky" || rr.OSVersion != "9.4" {
+	if rr, err = describeRoot(nil, nil, selection{num: 3}, fsys); err != nil || rr.OSID != "rocky" || rr.OSVersion != "9.4" {
 		t.Fatalf("describeRoot with os-release = %+v, %v", rr, err)
 	}
 }

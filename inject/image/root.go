@@ -17,7 +17,8 @@ var rootMarkers = []string{"/sbin/init", "/usr/lib/os-release", "/etc/os-release
 
 // Candidate is what one partition holds, as root detection saw it.
 type Candidate struct {
-	Number    int    `json:"number"`
+	Number    int    `json:"number"`           // -1 for a logical volume
+	Volume    string `json:"volume,omitempty"` // "vg/lv" for an LVM logical volume
 	Start     int64  `json:"start"`
 	Size      int64  `json:"size"`
 	TypeName  string `json:"type_name,omitempty"`
@@ -34,7 +35,12 @@ type Candidate struct {
 
 func (c Candidate) String() string {
 	s := fmt.Sprintf("partition %d", c.Number)
-	if c.Number == 0 {
+	switch {
+	case c.Volume != "":
+		s = "logical volume " + c.Volume
+	case c.Number < 0:
+		s = "LVM"
+	case c.Number == 0:
 		s = "whole disk"
 	}
 	kind := c.Kind
@@ -101,7 +107,7 @@ func Candidates(disk io.ReaderAt, diskSize int64, t *partition.Table) []Candidat
 		}
 		out = append(out, c)
 	}
-	return out
+	return append(out, lvCandidates(disk, t, out, &probes)...)
 }
 
 // identify fills in what the partition's signature says; it reports
@@ -113,6 +119,10 @@ func identify(c *Candidate, sec *partition.Section) bool {
 		return false
 	}
 	c.Kind, c.Label, c.UUID = sig.Kind, sig.Label, sig.UUID
+	if sig.Kind == "lvm2" {
+		c.Why = "LVM2 physical volume: its logical volumes are candidates of their own (vg/lv)"
+		return false
+	}
 	if !strings.HasPrefix(sig.Kind, "ext") && sig.Kind != "xfs" {
 		if sig.Kind != "" {
 			c.Why = "not an ext or XFS filesystem; not supported as a guest root yet"

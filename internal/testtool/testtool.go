@@ -49,6 +49,8 @@ func Package(tool string) string {
 		return "gdisk"
 	case "growpart":
 		return "cloud-guest-utils"
+	case "guestfish", "virt-customize":
+		return "libguestfs-tools"
 	}
 	return "?"
 }
