@@ -305,3 +305,18 @@ func FuzzParseVG(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadPV: any first 12 KiB of a device read as a PV either fail or
+// give metadata within the limits, without a panic.
+func FuzzReadPV(f *testing.F) {
+	seed := synthPV(12<<10, 8192, 512, vgText)
+	f.Add([]byte(seed))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		dev := make(memDev, 12<<10)
+		copy(dev, b)
+		pv, err := ReadPV(dev, int64(len(dev)))
+		if err == nil && len(pv.Metadata) > maxMetadata {
+			t.Fatalf("%d bytes of metadata", len(pv.Metadata))
+		}
+	})
+}
