@@ -1,0 +1,146 @@
+package writetest
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/guestinject/guestinject/internal/testtool"
+	"github.com/guestinject/guestinject/vfs"
+	"github.com/guestinject/guestinject/vfs/ext"
+)
+
+// srcDir makes a host tree for mke2fs -d holding the given files.
+func srcDir(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, data := range files {
+		must(t, os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644))
+	}
+	return dir
+}
+
+// patchImage writes b at byte offset off of the image file.
+func patchImage(t *testing.T, img string, off int64, b []byte) {
+	t.Helper()
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	must(t, err)
+	defer f.Close()
+	_, err = f.WriteAt(b, off)
+	must(t, err)
+}
+
+// debugfsW runs one debugfs request with the image open for writing.
+func debugfsW(t *testing.T, img, req string) {
+	t.Helper()
+	testtool.Run(t, "debugfs", "-w", "-R", req, img)
+}
+
+var reBmap = regexp.MustCompile(`(?m)^(\d+)\s*$`)
+
+// TestTruncateGrowZeroesTail: the bytes past the end of a file's last
+// block are not guaranteed zero on disk (here they are garbage put there
+// after mke2fs); growing the file must expose zeros, never them.
+func TestTruncateGrowZeroesTail(t *testing.T) {
+	for _, name := range []string{"ext4-nocsum", "ext2-1k"} {
+		t.Run(name, func(t *testing.T) {
+			spec := specByName(t, name)
+			img := mkfs(t, spec, srcDir(t, map[string]string{"f": "hello"}))
+			m := reBmap.FindStringSubmatch(debugfs(t, img, "bmap /f 0"))
+			if m == nil {
+				t.Fatal("debugfs bmap /f 0 gave no block")
+			}
+			blk, _ := strconv.ParseInt(m[1], 10, 64)
+			bs := int64(4096)
+			if strings.Contains(name, "1k") {
+				bs = 1024
+			}
+			patchImage(t, img, blk*bs+5, bytes.Repeat([]byte{0xAA}, 300))
+			oracle(t, img, "garbage past the end")
+			_, fsys, err := openImage(t, img, ext.Options{})
+			must(t, err)
+			must(t, fsys.Truncate("/f", 400))
+			oracle(t, img, "truncate grow")
+			wantCat(t, img, "/f", "hello"+string(make([]byte, 395)))
+		})
+	}
+}
+
+// TestXattrSharedBlockCopyOnWrite: two inodes share one xattr block
+// (h_refcount 2, as the kernel's mbcache makes them); setting an
+// attribute on one gives it a block of its own and leaves the other's
+// attributes and the shared block (now refcount 1) as they were.
+func TestXattrSharedBlockCopyOnWrite(t *testing.T) {
+	// Without metadata_csum, so the test can patch the block's count.
+	for _, name := range []string{"ext4-nocsum", "ext2-4k"} {
+		t.Run(name, func(t *testing.T) {
+			spec := specByName(t, name)
+			img := mkfs(t, spec, srcDir(t, map[string]string{"a": "a", "b": "b"}))
+			_, fsys, err := openImage(t, img, ext.Options{})
+			must(t, err)
+			large := strings.Repeat("S", 600)
+			must(t, fsys.SetXattr("/a", "user.shared", []byte(large)))
+			must(t, fsys.SetXattr("/b", "user.own", []byte("b")))
+			oracle(t, img, "setup")
+			shared := statNum(t, img, "/a", reFileACL)
+			if shared == 0 || statNum(t, img, "/b", reFileACL) != 0 {
+				t.Fatal("setup: /a should have an xattr block and /b none")
+			}
+			// Share /a's block with /b, as the kernel would for equal sets:
+			// /b gets the same attributes (its own in-inode one stays).
+			blocks := statNum(t, img, "/b", reBlocks)
+			debugfsW(t, img, "sif /b file_acl "+strconv.FormatInt(shared, 10))
+			debugfsW(t, img, "sif /b blocks "+strconv.FormatInt(blocks+8, 10))
+			var rc [4]byte
+			binary.LittleEndian.PutUint32(rc[:], 2)
+			patchImage(t, img, shared*4096+4, rc[:])
+			oracle(t, img, "sharing the block")
+			_, fsys, err = openImage(t, img, ext.Options{})
+			must(t, err)
+			must(t, fsys.SetXattr("/b", "user.more", []byte(strings.Repeat("m", 500))))
+			oracle(t, img, "setxattr on a shared block")
+			own := statNum(t, img, "/b", reFileACL)
+			if own == 0 || own == shared || statNum(t, img, "/a", reFileACL) != shared {
+				t.Errorf("after the write: /a block %d, /b block %d (shared was %d)", statNum(t, img, "/a", reFileACL), own, shared)
+			}
+			if out := debugfs(t, img, "ea_list /a"); strings.Contains(out, "user.more") || !strings.Contains(out, "user.shared (600)") {
+				t.Errorf("/a's attributes changed:\n%s", out)
+			}
+			if out := debugfs(t, img, "ea_list /b"); !strings.Contains(out, "user.more (500)") || !strings.Contains(out, "user.shared (600)") {
+				t.Errorf("/b's attributes:\n%s", out)
+			}
+			b := make([]byte, 8)
+			f, err := os.Open(img)
+			must(t, err)
+			_, err = f.ReadAt(b, shared*4096)
+			f.Close()
+			must(t, err)
+			if n := binary.LittleEndian.Uint32(b[4:]); n != 1 {
+				t.Errorf("shared block's refcount %d after the copy, want 1", n)
+			}
+		})
+	}
+}
+
+// TestLinkLimitRefused: an inode at ext4's 65,000 links gets no more
+// (vfs.ErrLinkLimit) and the image is left as it was.
+func TestLinkLimitRefused(t *testing.T) {
+	img := mkfs(t, specByName(t, "ext4"), srcDir(t, map[string]string{"f": "x"}))
+	debugfsW(t, img, "sif /f links_count 65000")
+	_, fsys, err := openImage(t, img, ext.Options{})
+	must(t, err)
+	before := fileSHA(t, img)
+	err = fsys.Link("/f", "/g")
+	if !errors.Is(err, vfs.ErrLinkLimit) {
+		t.Fatalf("Link at 65000 links: %v", err)
+	}
+	if fileSHA(t, img) != before {
+		t.Error("the refused link changed the image")
+	}
+}
