@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -142,5 +143,55 @@ func TestLinkLimitRefused(t *testing.T) {
 	}
 	if fileSHA(t, img) != before {
 		t.Error("the refused link changed the image")
+	}
+}
+
+// TestCustomOpsRefuseCorrupt: metadata the operations rely on is checked
+// before anything is written: an xattr block with a bad magic, and a
+// directory whose ".." names another directory than the one holding it,
+// are refused as vfs.ErrCorrupt, naming the path, and the image is left
+// byte for byte as it was.
+func TestCustomOpsRefuseCorrupt(t *testing.T) {
+	spec := specByName(t, "ext4-nocsum")
+	img := mkfs(t, spec, srcDir(t, map[string]string{"a": "a"}))
+	_, fsys, err := openImage(t, img, ext.Options{})
+	must(t, err)
+	must(t, fsys.SetXattr("/a", "user.big", []byte(strings.Repeat("x", 600))))
+	must(t, fsys.MakePath("/p/c"))
+	must(t, fsys.MakePath("/q"))
+	oracle(t, img, "setup")
+	xblk := statNum(t, img, "/a", reFileACL)
+	patchImage(t, img, xblk*4096, []byte{0, 0, 0, 0}) // the magic
+	m := reBmap.FindStringSubmatch(debugfs(t, img, "bmap /p/c 0"))
+	if m == nil {
+		t.Fatal("no block for /p/c")
+	}
+	cblk, _ := strconv.ParseInt(m[1], 10, 64)
+	var ino [4]byte
+	binary.LittleEndian.PutUint32(ino[:], 11) // lost+found, not /p
+	patchImage(t, img, cblk*4096+12, ino[:])  // the inode of "..", after "." (12 bytes)
+
+	_, fsys, err = openImage(t, img, ext.Options{})
+	must(t, err)
+	before := fileSHA(t, img)
+	for _, c := range []struct {
+		p  string
+		op func() error
+	}{
+		{"/a", func() error { return fsys.SetXattr("/a", "user.more", []byte("m")) }},
+		{"/a", func() error { return fsys.RemoveXattr("/a", "user.big") }},
+		{"/q/c", func() error { return fsys.Rename("/p/c", "/q/c") }},
+	} {
+		err := c.op()
+		if !errors.Is(err, vfs.ErrCorrupt) {
+			t.Errorf("%s: %v, want vfs.ErrCorrupt", c.p, err)
+		}
+		var pe *fs.PathError
+		if !errors.As(err, &pe) || pe.Path != c.p {
+			t.Errorf("error %v does not name %s", err, c.p)
+		}
+		if fileSHA(t, img) != before {
+			t.Fatalf("%s: a refused operation changed the image", c.p)
+		}
 	}
 }

@@ -97,6 +97,20 @@ func customSteps(t *testing.T, fsys *ext.FS, img string, spec imageSpec) {
 	must(t, fsys.Rename("/h/entry-with-a-longish-name-007", "/h/renamed-in-place"))
 	oracle(t, img, "rename inside /h")
 	wantCat(t, img, "/h/renamed-in-place", "\x07")
+	// An htree directory itself changes parent: its ".." lives in the
+	// index root, whose dx tail checksum covers it.
+	if st := debugfsStat(t, img, "/h"); !spec.indirect && st.flags&flagIndex == 0 && !strings.Contains(spec.name, "inline") {
+		t.Errorf("/h has no index (flags %#x): the htree case is not exercised", st.flags)
+	}
+	must(t, fsys.MakePath("/e/hp"))
+	must(t, fsys.Rename("/h", "/e/hp/h"))
+	oracle(t, img, "rename an htree directory to another parent")
+	must(t, fsys.Rename("/e/hp/h", "/h"))
+	oracle(t, img, "rename it back")
+	// On inline_data the moved directory is inline: its ".." is i_block[0].
+	if st := debugfsStat(t, img, "/h/sub"); strings.Contains(spec.name, "inline") && st.flags&flagInline == 0 {
+		t.Errorf("/h/sub is not inline on %s (flags %#x): the inline case is not exercised", spec.name, st.flags)
+	}
 	must(t, fsys.MakePath("/e/empty"))
 	must(t, fsys.Rename("/h/sub", "/e/empty"))
 	oracle(t, img, "rename a directory onto an empty one")
