@@ -195,3 +195,37 @@ func TestCustomOpsRefuseCorrupt(t *testing.T) {
 		}
 	}
 }
+
+// TestTruncatePastMappingRefused: a size whose last block the file's
+// mapping cannot address (2^32 blocks with extents; the triple-indirect
+// reach of a 1 KiB block map, about 16 GiB) is refused as fs.ErrInvalid
+// and nothing is written; the largest addressable size is accepted and
+// e2fsck agrees with it.
+func TestTruncatePastMappingRefused(t *testing.T) {
+	for _, c := range []struct {
+		spec     string
+		over, ok int64
+	}{
+		{"ext4", 1 << 50, 1 << 40},
+		{"ext2-1k", 32 << 30, (12 + 256 + 256*256 + 256*256*256) * 1024},
+	} {
+		t.Run(c.spec, func(t *testing.T) {
+			img := mkfs(t, specByName(t, c.spec), srcDir(t, map[string]string{"f": "data"}))
+			_, fsys, err := openImage(t, img, ext.Options{})
+			must(t, err)
+			before := fileSHA(t, img)
+			err = fsys.Truncate("/f", c.over)
+			if !errors.Is(err, fs.ErrInvalid) {
+				t.Fatalf("Truncate to %d: %v, want fs.ErrInvalid", c.over, err)
+			}
+			if fileSHA(t, img) != before {
+				t.Fatal("the refused truncate changed the image")
+			}
+			must(t, fsys.Truncate("/f", c.ok))
+			oracle(t, img, "truncate to the largest size")
+			if st := debugfsStat(t, img, "/f"); st.size != c.ok {
+				t.Errorf("size %d, want %d", st.size, c.ok)
+			}
+		})
+	}
+}
