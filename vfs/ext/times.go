@@ -53,7 +53,9 @@ func (t *tx) putTime(in *inode, tm time.Time, sec, extra *uint32, end int) error
 
 // changeNoFollow runs change in a transaction on the inode p names, a
 // final symlink not followed (the operations of the vfs.XattrWriter and
-// vfs.TimeSetter contracts). A trailing slash requires a directory.
+// vfs.TimeSetter contracts). A trailing slash requires a directory. An
+// immutable or append-only inode is refused (fs.ErrPermission), as the
+// kernel refuses both changes there.
 func (f *FS) changeNoFollow(op, p string, change func(t *tx, in *inode) error) error {
 	r, err := f.lresolve(op, p)
 	if err != nil {
@@ -66,6 +68,9 @@ func (f *FS) changeNoFollow(op, p string, change func(t *tx, in *inode) error) e
 		in, err := t.inode(r.Node)
 		if err != nil {
 			return err
+		}
+		if in.flag(layout.FlagImmutable) || in.flag(layout.FlagAppend) {
+			return fmt.Errorf("inode %d is immutable or append-only: %w", in.num, fs.ErrPermission)
 		}
 		return change(t, in)
 	})

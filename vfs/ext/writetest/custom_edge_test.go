@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/guestinject/guestinject/internal/testtool"
 	"github.com/guestinject/guestinject/vfs"
@@ -227,5 +228,30 @@ func TestTruncatePastMappingRefused(t *testing.T) {
 				t.Errorf("size %d, want %d", st.size, c.ok)
 			}
 		})
+	}
+}
+
+// TestCustomOpsRefuseImmutable: an immutable inode (chattr +i) is not
+// renamed, linked, given attributes or times, nor truncated
+// (fs.ErrPermission), and the image is unchanged.
+func TestCustomOpsRefuseImmutable(t *testing.T) {
+	img := mkfs(t, specByName(t, "ext4"), srcDir(t, map[string]string{"f": "data"}))
+	debugfsW(t, img, "sif /f flags 0x80010") // extents | immutable
+	_, fsys, err := openImage(t, img, ext.Options{})
+	must(t, err)
+	before := fileSHA(t, img)
+	for name, op := range map[string]func() error{
+		"rename":   func() error { return fsys.Rename("/f", "/g") },
+		"link":     func() error { return fsys.Link("/f", "/g") },
+		"setxattr": func() error { return fsys.SetXattr("/f", "user.x", []byte("x")) },
+		"utimes":   func() error { return fsys.SetTimes("/f", time.Unix(1, 0), time.Unix(1, 0)) },
+		"truncate": func() error { return fsys.Truncate("/f", 0) },
+	} {
+		if err := op(); !errors.Is(err, fs.ErrPermission) {
+			t.Errorf("%s of an immutable file: %v, want fs.ErrPermission", name, err)
+		}
+	}
+	if fileSHA(t, img) != before {
+		t.Error("a refused operation changed the image")
 	}
 }
