@@ -17,6 +17,7 @@ var _ vfs.Linker = (*FS)(nil)
 // (vfs.ErrIsDir), as is an inode at ext4's 65,000 links
 // (vfs.ErrLinkLimit), immutable or append-only (fs.ErrPermission).
 func (f *FS) Link(oldpath, newpath string) error {
+	defer f.wlock()()
 	o, err := f.lresolve("link", oldpath)
 	if err != nil {
 		return err

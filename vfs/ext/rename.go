@@ -21,6 +21,7 @@ var _ vfs.Renamer = (*FS)(nil)
 // handled by the directory writer. A directory moving into its own
 // subtree is refused (fs.ErrInvalid).
 func (f *FS) Rename(oldpath, newpath string) error {
+	defer f.wlock()()
 	o, err := f.lresolve("rename", oldpath)
 	if err != nil {
 		return err

@@ -18,6 +18,7 @@ var _ vfs.TimeSetter = (*FS)(nil)
 // where the inode has them; a time the inode cannot hold (before 1901 or
 // after 2038 without them, after 2446 with them) is refused, not clamped.
 func (f *FS) SetTimes(p string, atime, mtime time.Time) error {
+	defer f.wlock()()
 	return f.changeNoFollow("utimes", p, func(t *tx, in *inode) error {
 		if err := t.putTime(in, atime, &in.raw.Atime, &in.raw.AtimeExtra, layout.EndAtimeExtra); err != nil {
 			return fmt.Errorf("atime: %w", err)

@@ -20,6 +20,7 @@ var _ vfs.Truncater = (*FS)(nil)
 // first when it does not. A size past what the file's mapping addresses
 // is refused (fs.ErrInvalid).
 func (f *FS) Truncate(p string, size int64) error {
+	defer f.wlock()()
 	if size < 0 {
 		return vfs.PathErr("truncate", p, fmt.Errorf("negative size %d: %w", size, fs.ErrInvalid))
 	}

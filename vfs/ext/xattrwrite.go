@@ -24,6 +24,7 @@ var _ vfs.XattrWriter = (*FS)(nil)
 // (vfs.ErrUnsupported), as is an inode whose attributes already live in
 // EA inodes. No room in the block is vfs.ErrNoSpace.
 func (f *FS) SetXattr(p, name string, value []byte) error {
+	defer f.wlock()()
 	if err := vfs.CheckXattr(name, value); err != nil {
 		return vfs.PathErr("setxattr", p, err)
 	}
@@ -40,6 +41,7 @@ func (f *FS) SetXattr(p, name string, value []byte) error {
 // is not followed); a missing one is vfs.ErrNoXattr. An xattr block left
 // empty is released (freed, or its reference count lowered).
 func (f *FS) RemoveXattr(p, name string) error {
+	defer f.wlock()()
 	if err := vfs.CheckXattr(name, nil); err != nil {
 		return vfs.PathErr("removexattr", p, err)
 	}
