@@ -144,4 +144,3 @@ func TestHelpListsEveryOperation(t *testing.T) {
 		t.Error("--help lacks --commands-from-file")
 	}
 }
-
