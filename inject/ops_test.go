@@ -506,3 +506,73 @@ func TestParseCommands(t *testing.T) {
 		}
 	}
 }
+
+// cyclic is a guest whose directory /a holds two entries, loop1 and
+// loop2, that are /a itself (same inode), as a corrupt image can claim.
+type cyclic struct{ *memfs.FS }
+
+func (c cyclic) canon(p string) string {
+	for _, l := range []string{"/a/loop1", "/a/loop2"} {
+		for strings.HasPrefix(p, l) {
+			p = "/a" + p[len(l):]
+		}
+	}
+	return p
+}
+
+func (c cyclic) Lstat(p string) (vfs.FileInfo, error) {
+	fi, err := c.FS.Lstat(c.canon(p))
+	fi.Name = filepath.Base(p)
+	return fi, err
+}
+
+func (c cyclic) ReadDir(p string) ([]vfs.FileInfo, error) {
+	l, err := c.FS.ReadDir(c.canon(p))
+	if err == nil && c.canon(p) == "/a" {
+		for _, n := range []string{"loop1", "loop2"} {
+			fi, _ := c.FS.Lstat("/a")
+			fi.Name = n
+			l = append(l, fi)
+		}
+	}
+	return l, err
+}
+
+func (c cyclic) ReadFile(p string) ([]byte, error) { return c.FS.ReadFile(c.canon(p)) }
+
+// A directory cycle (two entries leading back to their own directory)
+// is refused as corrupt by every recursive operation, at once: walked
+// blindly it would be 2^depth paths.
+func TestRecursiveOpsRefuseDirectoryCycles(t *testing.T) {
+	m := memGuest(t)
+	must(t, m.MakePath("/a"))
+	must(t, m.ReplaceFile("/a/f", []byte("x")))
+	g := cyclic{m}
+	before := snapshot(t, m)
+	for _, o := range [][]string{{"delete", "/a"}, {"truncate-recursive", "/a"}, {"copy", "/a:/b"}} {
+		_, err := Apply(g, &Data{Ops: ops(o[0], o[1])}, nil)
+		wantErr(t, err, vfs.ErrCorrupt)
+	}
+	if snapshot(t, m) != before {
+		t.Error("a refused operation changed the guest")
+	}
+}
+
+// Operations registered as Last (passwords, relabelling) run after the
+// others whatever their place on the command line.
+func TestLastOperationsRunAtTheEnd(t *testing.T) {
+	register(OpSpec{Name: "test-last", Metavar: "LINE", Last: true}, func(c *opCtx, arg string) error {
+		_, err := c.writeFile("/etc/order", []byte(arg+"\n"), true)
+		return err
+	})
+	t.Cleanup(func() { delete(opTable, "test-last") })
+	m := memGuest(t)
+	rep, err := Apply(m, &Data{Ops: ops("test-last", "last1", "append-line", "/etc/order:first", "test-last", "last2", "append-line", "/etc/order:second")}, nil)
+	must(t, err)
+	if got := read(t, m, "/etc/order"); got != "first\nsecond\nlast1\nlast2\n" {
+		t.Errorf("/etc/order = %q", got)
+	}
+	if rep.Items[2].Op != "--test-last last1" {
+		t.Errorf("items out of run order: %q", rep.Items[2].Op)
+	}
+}

@@ -35,6 +35,7 @@ type mnode struct {
 	perm     fs.FileMode // permission bits (vfs.PermMask)
 	uid, gid uint32
 	nlink    uint32
+	ino      uint64 // the backend's inode number, 0 when unknown or new
 	size     int64
 	target   string            // symlink target
 	data     []byte            // content, when dataSet
@@ -51,6 +52,29 @@ type model struct {
 	oneLink bool
 	held    int64
 	it      *item // the item whose steps the primitives record; nil: replay only
+	// seen holds the backend directories one recursive operation has
+	// entered, by inode: a corrupt tree whose directory links back to
+	// an ancestor is refused instead of walked without end.
+	seen map[uint64]bool
+}
+
+// enter notes that a recursive operation descends into the directory n
+// at p; a directory entered twice is a cycle in the guest's tree.
+func (m *model) enter(n *mnode, p string, depth int) error {
+	if depth > maxDepth {
+		return vfs.PathErr("walk", p, fmt.Errorf("%w: directories nested deeper than %d", vfs.ErrUnsupported, maxDepth))
+	}
+	if n.ino == 0 || n.orig == "" {
+		return nil
+	}
+	if m.seen == nil {
+		m.seen = map[uint64]bool{}
+	}
+	if m.seen[n.ino] {
+		return vfs.PathErr("walk", p, fmt.Errorf("%w: directory inode %d is reached twice (a directory cycle)", vfs.ErrCorrupt, n.ino))
+	}
+	m.seen[n.ino] = true
+	return nil
 }
 
 func newModel(fsys vfs.FS) (*model, error) {
@@ -74,7 +98,7 @@ func (m *model) fromInfo(p string, fi vfs.FileInfo) *mnode {
 	if n, ok := m.byOrig[p]; ok {
 		return n
 	}
-	n := &mnode{orig: p, typ: fi.Mode.Type(), perm: fi.Mode & vfs.PermMask, uid: fi.UID, gid: fi.GID, nlink: fi.Nlink, size: fi.Size, target: fi.Target}
+	n := &mnode{orig: p, typ: fi.Mode.Type(), perm: fi.Mode & vfs.PermMask, uid: fi.UID, gid: fi.GID, nlink: fi.Nlink, ino: fi.Ino, size: fi.Size, target: fi.Target}
 	m.byOrig[p] = n
 	return n
 }
@@ -471,14 +495,14 @@ func (m *model) remove(p string) error {
 // removeAll is rm -rf: the object (a final symlink not followed) and,
 // for a directory, everything below it, deepest first.
 func (m *model) removeAll(p string, depth int) error {
-	if depth > maxDepth {
-		return vfs.PathErr("remove", p, fmt.Errorf("%w: directories nested deeper than %d", vfs.ErrUnsupported, maxDepth))
-	}
 	r, err := m.existing("remove", p, false)
 	if err != nil {
 		return err
 	}
 	if r.Node.typ.IsDir() {
+		if err := m.enter(r.Node, r.Path, depth); err != nil {
+			return err
+		}
 		names, err := m.names(r.Node)
 		if err != nil {
 			return err
