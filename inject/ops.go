@@ -108,7 +108,7 @@ func (a accounts) ReadFile(p string) ([]byte, error) {
 	if r.Node.typ != 0 {
 		return nil, vfs.PathErr("read", p, vfs.ErrNotRegular)
 	}
-	return a.m.content(r.Node, r.Path)
+	return a.m.config(r.Node, r.Path)
 }
 
 func (a accounts) HasFile(p string) (bool, error) {

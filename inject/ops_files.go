@@ -475,7 +475,7 @@ func opAppendLine(c *opCtx, arg string) error {
 		return vfs.PathErr("append-line", p, vfs.ErrNotRegular)
 	}
 	if r.Exists {
-		if old, err = c.content(r.Node, r.Path); err != nil {
+		if old, err = c.config(r.Node, r.Path); err != nil {
 			return err
 		}
 	}

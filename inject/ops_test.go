@@ -576,3 +576,78 @@ func TestLastOperationsRunAtTheEnd(t *testing.T) {
 		t.Errorf("items out of run order: %q", rep.Items[2].Op)
 	}
 }
+
+// hugeClaim is a guest whose /etc/os-release and /etc/hosts claim 1 GiB
+// (a corrupt inode's i_size); reading them is a test failure.
+type hugeClaim struct {
+	*memfs.FS
+	t *testing.T
+}
+
+func (h hugeClaim) big(p string) bool { return p == "/etc/os-release" || p == "/etc/hosts" }
+
+func (h hugeClaim) Lstat(p string) (vfs.FileInfo, error) {
+	fi, err := h.FS.Lstat(p)
+	if h.big(p) {
+		fi.Size = 1<<30 - 1
+	}
+	return fi, err
+}
+
+func (h hugeClaim) ReadDir(p string) ([]vfs.FileInfo, error) {
+	l, err := h.FS.ReadDir(p)
+	for i := range l {
+		if h.big(p + "/" + l[i].Name) {
+			l[i].Size = 1<<30 - 1
+		}
+	}
+	return l, err
+}
+
+func (h hugeClaim) ReadFile(p string) ([]byte, error) {
+	if h.big(p) {
+		h.t.Errorf("%s read despite its size", p)
+	}
+	return h.FS.ReadFile(p)
+}
+
+// The guest files operations parse (os-release for --hostname, the file
+// --append-line judges) are bounded like every other guest file read:
+// the size is checked before anything is read (audit R10's class).
+func TestOpsBoundConfigReads(t *testing.T) {
+	m := memGuest(t)
+	must(t, m.ReplaceFile("/etc/hosts", []byte("127.0.0.1 localhost\n")))
+	g := hugeClaim{m, t}
+	for _, o := range [][]string{{"hostname", "web1"}, {"append-line", "/etc/hosts:x"}} {
+		_, err := Apply(g, &Data{Ops: ops(o[0], o[1])}, nil)
+		wantErr(t, err, ErrTooLarge)
+	}
+}
+
+// A write through a dangling symlink lands where the backend puts it:
+// created at the target when the target's directory exists, refused
+// before any write when it does not (audit R6's class, for operations).
+func TestOpsWriteThroughDanglingSymlink(t *testing.T) {
+	forEachGuest(t, func(t *testing.T, g guest) {
+		sl := g.fs.(vfs.Symlinker)
+		must(t, sl.Symlink("/nonexistent/dir/file", "/etc/x"))
+		must(t, sl.Symlink("/etc/y-target", "/etc/y"))
+		before := snapshot(t, g.fs)
+		for _, o := range [][]string{{"write", "/etc/x:data"}, {"append-line", "/etc/x:data"}, {"touch", "/etc/x"}} {
+			_, err := Apply(g.fs, &Data{Meta: map[string]string{"a": "b"}, Ops: ops(o[0], o[1])}, nil)
+			if o[0] == "touch" { // touch works on regular files only, as guestfs' touch
+				wantErr(t, err, vfs.ErrNotRegular)
+			} else {
+				wantErr(t, err, fs.ErrNotExist)
+			}
+			if snapshot(t, g.fs) != before {
+				t.Fatalf("--%s %s refused but the guest changed", o[0], o[1])
+			}
+		}
+		_, err := Apply(g.fs, &Data{Ops: ops("write", "/etc/y:data", "append-line", "/etc/y:more")}, nil)
+		must(t, err)
+		if got := read(t, g.fs, "/etc/y-target"); got != "data\nmore\n" {
+			t.Errorf("/etc/y-target = %q", got)
+		}
+	})
+}

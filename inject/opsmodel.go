@@ -39,7 +39,8 @@ type mnode struct {
 	size     int64
 	target   string            // symlink target
 	data     []byte            // content, when dataSet
-	dataSet  bool              // the plan set the content (else it is the backend's)
+	dataSet  bool              // the plan set the content (else it is the backend's, then tail)
+	tail     []byte            // bytes the plan appended to the backend's content (when !dataSet)
 	kids     map[string]*mnode // directory entries; nil until read from the backend
 }
 
@@ -179,7 +180,9 @@ func (m *model) names(dir *mnode) ([]string, error) {
 	return out, nil
 }
 
-// content is a regular file's content as the plan leaves it.
+// content is a regular file's content as the plan leaves it, read from
+// the backend the first time an operation needs it (a copy, an upload
+// over it), counted against maxHeld.
 func (m *model) content(n *mnode, p string) ([]byte, error) {
 	if n.dataSet || n.orig == "" {
 		return n.data, nil
@@ -191,8 +194,22 @@ func (m *model) content(n *mnode, p string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.data, n.dataSet = b, true
-	return b, nil
+	n.data, n.dataSet, n.tail = append(b, n.tail...), true, nil
+	return n.data, nil
+}
+
+// config is content for a file an operation parses (os-release, hosts,
+// passwd, a file --append-line judges): at most maxGuestFile bytes,
+// checked on the size before anything is read, as readGuest does.
+func (m *model) config(n *mnode, p string) ([]byte, error) {
+	if n.size > maxGuestFile {
+		return nil, vfs.PathErr("read", p, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, n.size, maxGuestFile))
+	}
+	b, err := m.content(n, p)
+	if err == nil && len(b) > maxGuestFile {
+		return nil, vfs.PathErr("read", p, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), maxGuestFile))
+	}
+	return b, err
 }
 
 func (m *model) hold(n int64) error {
@@ -371,17 +388,18 @@ func (m *model) writeFile(p string, data []byte, appendData bool) (*mnode, error
 		return nil, err
 	}
 	kind := ChangeReplace
-	if appendData {
-		old, err := m.content(n, r.Path)
-		if err != nil {
-			return nil, err
-		}
-		n.data = append(append([]byte(nil), old...), data...)
+	switch {
+	case appendData && !n.dataSet && n.orig != "": // the backend's content is read only if an operation needs it
+		n.tail = append(n.tail, data...)
+		n.size += int64(len(data))
 		kind = ChangeAppend
-	} else {
-		n.data = data
+	case appendData:
+		n.data = append(append([]byte(nil), n.data...), data...)
+		n.size = int64(len(n.data))
+		kind = ChangeAppend
+	default:
+		n.data, n.dataSet, n.tail, n.size = data, true, nil, int64(len(data))
 	}
-	n.dataSet, n.size = true, int64(len(n.data))
 	m.record(s, r.Path, "file", kind).Bytes += len(data)
 	return n, nil
 }
