@@ -100,8 +100,11 @@ Usage:
                                     OpenStack config drive, OpenNebula
                                     CONTEXT) from the injection's flags; see
                                     inject seed --help
-  inject help [VERB]                this page, or the page of cat, ls, inspect
+  inject help [VERB]                this page, or the page of cat, ls, inspect,
+                                    customize (the ordered operations)
                                     (also: inject VERB --help)
+  inject completion bash|zsh        shell completions, from the same flags
+                                      e.g. source <(inject completion bash)
   inject --version                  module version, VCS revision, Go version
 
 The read verbs take -U/--force-share to read an image a running VM holds
