@@ -651,3 +651,27 @@ func TestOpsWriteThroughDanglingSymlink(t *testing.T) {
 		}
 	})
 }
+
+// A file the plan itself hard-links is multi-linked for the backends
+// that refuse to write such a file (vfs/local): a later write to it is
+// refused in the plan, before the first write, not half-way through.
+func TestOpsPlanSeesHardLinksItMakes(t *testing.T) {
+	forEachGuest(t, func(t *testing.T, g guest) {
+		tb := tarball(t, "", []*tar.Header{
+			{Name: "f", Typeflag: tar.TypeReg, Mode: 0o644},
+			{Name: "g", Typeflag: tar.TypeLink, Linkname: "f"},
+		}, map[string]string{"f": "x"})
+		before := snapshot(t, g.fs)
+		_, err := Apply(g.fs, &Data{Ops: ops("tar-in", tb+":/root", "chmod", "0600:/root/f")}, nil)
+		lr, refuses := g.fs.(multiLinkRefuser)
+		if refuses && lr.RefusesMultiLinked() {
+			wantErr(t, err, vfs.ErrUnsupported)
+			if snapshot(t, g.fs) != before {
+				t.Error("refused, but the guest changed")
+			}
+			return
+		}
+		must(t, err)
+		wantAttr(t, g.fs, "/root/g", 0o600, 0, 0)
+	})
+}
