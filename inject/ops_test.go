@@ -675,3 +675,92 @@ func TestOpsPlanSeesHardLinksItMakes(t *testing.T) {
 		wantAttr(t, g.fs, "/root/g", 0o600, 0, 0)
 	})
 }
+
+// Random sequences of operations over a small set of paths (files,
+// directories, symlinks, dangling ones, globs) on every backend: what
+// the plan accepts, the write carries out; what it refuses, leaves the
+// guest unchanged. A disagreement is a half-written guest-root directory.
+func TestOpsPlanAgreesWithBackends(t *testing.T) {
+	paths := []string{"/d", "/d/f", "/d/e", "/d/e/f", "/l", "/l/f", "/dl", "/etc/hostname", "/root", "/x"}
+	rnd := uint64(1)
+	next := func(n int) int {
+		rnd ^= rnd << 13
+		rnd ^= rnd >> 7
+		rnd ^= rnd << 17
+		return int(rnd % uint64(n))
+	}
+	pick := func() string { return paths[next(len(paths))] }
+	gen := func() Operation {
+		switch next(12) {
+		case 0:
+			return Operation{"mkdir", pick()}
+		case 1:
+			return Operation{"write", pick() + ":w"}
+		case 2:
+			return Operation{"append-line", pick() + ":a"}
+		case 3:
+			return Operation{"chmod", "0700:" + pick()}
+		case 4:
+			return Operation{"link", pick() + ":" + pick()}
+		case 5:
+			return Operation{"delete", pick()}
+		case 6:
+			return Operation{"move", pick() + ":" + pick()}
+		case 7:
+			return Operation{"copy", pick() + ":" + pick()}
+		case 8:
+			return Operation{"touch", pick()}
+		case 9:
+			return Operation{"truncate", pick()}
+		case 10:
+			return Operation{"truncate-recursive", pick()}
+		}
+		return Operation{"delete", "/d/*"}
+	}
+	iterations, planned := 300, 0
+	if testing.Short() {
+		iterations = 50
+	}
+	defer func() {
+		if planned < iterations/2 {
+			t.Errorf("only %d of %d sequences planned: the test exercises too little", planned, 2*iterations)
+		}
+	}()
+	for i := 0; i < iterations; i++ {
+		seq := make([]Operation, 1+next(3))
+		for j := range seq {
+			seq[j] = gen()
+		}
+		for _, g := range guests(t) {
+			sl := g.fs.(vfs.Symlinker)
+			must(t, g.fs.MakePath("/d/e"))
+			must(t, g.fs.ReplaceFile("/d/f", []byte("f")))
+			must(t, g.fs.ReplaceFile("/d/e/f", []byte("ef")))
+			must(t, sl.Symlink("/d", "/l"))
+			must(t, sl.Symlink("/nowhere/x", "/dl"))
+			before := snapshot(t, g.fs)
+			rep, planErr := Plan(g.fs, &Data{Ops: seq}, nil)
+			if planErr != nil { // the prefix before the refused operation must apply too
+				for k, it := range rep.Items {
+					if it.Status == StatusFailed && k > 0 {
+						seq = seq[:k]
+						rep, planErr = Plan(g.fs, &Data{Ops: seq}, nil)
+						break
+					}
+				}
+			}
+			if planErr == nil {
+				planned++
+			}
+			_, err := Apply(g.fs, &Data{Ops: seq}, nil)
+			switch {
+			case planErr == nil && err != nil:
+				t.Errorf("%s: %v planned but failed writing: %v", g.name, seq, err)
+			case planErr != nil && err == nil:
+				t.Errorf("%s: %v refused by the plan (%v) but applied", g.name, seq, planErr)
+			case err != nil && snapshot(t, g.fs) != before:
+				t.Errorf("%s: %v refused (%v) but the guest changed", g.name, seq, err)
+			}
+		}
+	}
+}
