@@ -66,7 +66,7 @@ func TestOpsOnExtEngineFsckClean(t *testing.T) {
 		"chown", "debian:debian:/srv/app/b",
 		"touch", "/opt/t",
 		"touch", "/etc/hostname",
-		"tar-in", tb + ":/opt",
+		"tar-in", tb+":/opt",
 		"delete", "/opt/app",
 		"truncate", "/opt/t",
 		"truncate-recursive", "/home",
