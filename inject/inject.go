@@ -34,6 +34,13 @@ type Data struct {
 	Files []File
 	// AdminPassword replaces a user's password hash in /etc/shadow.
 	AdminPassword *Password
+	// Ops are the ordered operations (virt-customize's --mkdir, --copy,
+	// --delete, ...), applied after the items above, in this order, each
+	// on the guest as everything before it left it. See Operations.
+	Ops []Operation
+	// HostOwners keeps the host's numeric owner of what --upload and
+	// --copy-in bring in; by default it becomes root:root.
+	HostOwners bool
 }
 
 // UserKeys are authorized_keys lines for one user (empty: root).
@@ -50,6 +57,10 @@ type File struct {
 	// setgid and sticky bits only); otherwise a new file is 0644 and an
 	// existing one keeps its mode.
 	Mode *fs.FileMode
+	// Owner, when set, is "USER:GROUP" (names or ids looked up in the
+	// guest's /etc/passwd and /etc/group) given to the file; otherwise a
+	// new file is root:root and an existing one keeps its owner.
+	Owner string
 }
 
 // Kind names a class of injection item, as Options.Mandatory and the
@@ -63,6 +74,8 @@ const (
 	KindMeta     Kind = "meta"
 	KindPassword Kind = "password"
 	KindFiles    Kind = "files"
+	// KindCustomize is one ordered operation (Data.Ops); these come last.
+	KindCustomize Kind = "customize"
 )
 
 // Options tune Plan and Apply.
@@ -125,10 +138,11 @@ func run(fsys vfs.FS, data *Data, opts *Options, write bool) (*Report, error) {
 	}
 	items := prepare(fsys, data)
 	rep := &Report{DryRun: !write}
+	simulate(fsys, items)
+	items = append(items, prepareOps(fsys, items, data.Ops, data.HostOwners)...)
 	for _, it := range items {
 		it.rep.Mandatory = opts.mandatory(it.rep.Kind)
 	}
-	simulate(fsys, items)
 	if err := gate(items); err != nil {
 		rep.Items = reports(items)
 		return rep, err

@@ -100,8 +100,11 @@ Usage:
                                     OpenStack config drive, OpenNebula
                                     CONTEXT) from the injection's flags; see
                                     inject seed --help
-  inject help [VERB]                this page, or the page of cat, ls, inspect
+  inject help [VERB]                this page, or the page of cat, ls, inspect,
+                                    customize (the ordered operations)
                                     (also: inject VERB --help)
+  inject completion bash|zsh        shell completions, from the same flags
+                                      e.g. source <(inject completion bash)
   inject --version                  module version, VCS revision, Go version
 
 The read verbs take -U/--force-share to read an image a running VM holds
@@ -185,11 +188,18 @@ Flags:
                               network/ifcfg-IFACE, ifroute-IFACE (DNS in
                               /etc/sysconfig/network/config)
                                 e.g. --net-format networkmanager
-  --file GUESTPATH=LOCALFILE  inject a file: missing parents are created 0755
+  --file GUESTPATH=LOCALFILE[,mode=OCTAL][,owner=USER:GROUP]
+                              inject a file: missing parents are created 0755
                               root:root, the content is replaced (repeatable);
                               GUESTPATH must be absolute (a reversed
-                              LOCALFILE=GUESTPATH is refused)
+                              LOCALFILE=GUESTPATH is refused); mode= sets its
+                              permissions (else a new file is 0644, an old
+                              one keeps its mode), owner= its owner (names
+                              looked up in the guest; else root:root for a
+                              new file). --chmod and --chown do the same as
+                              ordered operations, after every --file
                                 e.g. --file /etc/motd=./motd
+                                     --file /usr/local/bin/run=./run.sh,mode=0755,owner=root:staff
   --root-password SELECTOR    set root's password hash in /etc/shadow:
                               password:TEXT | file:PATH (its first line) |
                               random (generated; printed once to stderr, or

@@ -66,17 +66,28 @@ func imageFlagsSection() string {
 	return s[:strings.Index(s, "\nExit status:")+1]
 }
 
+// fullHelp is the injection's page: helpText with the ordered
+// operations, generated from the table their flags come from, before the
+// image flags.
+func fullHelp() string {
+	i := strings.Index(helpText, "Image flags")
+	return helpText[:i] + opsHelp() + "\n" + helpText[i:]
+}
+
 // runHelp is `inject help [VERB]`.
 func runHelp(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case len(args) == 0 || len(args) == 1 && args[0] == "inject":
-		fmt.Fprint(stdout, helpText)
+		fmt.Fprint(stdout, fullHelp())
 		return exitOK
 	case len(args) == 1 && verbHelp(args[0]) != "":
 		fmt.Fprint(stdout, verbHelp(args[0]))
 		return exitOK
+	case len(args) == 1 && (args[0] == "customize" || args[0] == "operations"):
+		fmt.Fprint(stdout, "Usage: inject [OPERATION...] [flags] TARGET\n\n"+opsHelp()+"\nRun 'inject --help' for the other flags.\n")
+		return exitOK
 	}
-	return fail(stderr, usagef("help %s: no such verb; want one of cat, ls, inspect (or none, for the injection)", strings.Join(args, " ")))
+	return fail(stderr, usagef("help %s: no such topic; want one of cat, ls, inspect, customize (or none, for the injection)", strings.Join(args, " ")))
 }
 
 // version is the module version and the VCS revision the binary was
