@@ -296,8 +296,8 @@ func (a *agAlloc) alloc(minLen, maxLen uint32) (agbno, n uint32, err error) {
 
 // free returns n blocks at agbno to the AG's free space.
 func (a *agAlloc) free(agbno, n uint32) error {
-	if a.t.f.sb.FeaturesROCompat&layout.ROCompatReflink != 0 {
-		return unsupported("freeing blocks on a reflink filesystem (the refcount btree is not checked yet)")
+	if err := a.checkNotShared(agbno, n); err != nil {
+		return err
 	}
 	if err := a.fixFreelist(); err != nil {
 		return err

@@ -345,6 +345,8 @@ func (t *tx) initInode(ino uint64, n newInode) error {
 		}
 		binary.BigEndian.PutUint32(fork[2:], uint32(n.parent)) // count 0, i8count 0, parent
 		c.Size = layout.DirSFHdrSize4
+	case vfs.UnixSymlink:
+		c.Format = layout.FormatLocal // the caller stores the target
 	case vfs.UnixChar, vfs.UnixBlock, vfs.UnixFIFO, vfs.UnixSocket:
 		c.Format = layout.FormatDev
 	default:

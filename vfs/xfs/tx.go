@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/guestinject/guestinject/vfs"
+
 	"github.com/guestinject/guestinject/vfs/xfs/layout"
 )
 
@@ -22,6 +24,7 @@ const (
 	kindShortBtree                // a per-AG btree block (free space, inodes)
 	kindLongBtree                 // a bmap btree block
 	kindInode                     // one inode
+	kindRemote                    // a remote symlink block (v5 header)
 )
 
 // stampAt returns the LSN and CRC offsets of a kind in a v5 buffer, -1
@@ -42,6 +45,8 @@ func (k bufKind) stampAt() (lsnOff, crcOff int) {
 		return 0x20, layout.LongBlockCRCOffset
 	case kindInode:
 		return 0x70, layout.InodeCRCOffset
+	case kindRemote:
+		return 0x30, layout.RemoteHdrCRCOffset
 	}
 	return -1, -1
 }
@@ -91,7 +96,8 @@ type tx struct {
 // Errors of the write path.
 var (
 	// ErrReadOnlyFS: the FS was opened without a writer.
-	ErrReadOnlyFS = errors.New("xfs: filesystem opened read-only")
+	// It wraps vfs.ErrReadOnly.
+	ErrReadOnlyFS = fmt.Errorf("xfs: opened without a writer: %w", vfs.ErrReadOnly)
 	// errTxDone: a finished transaction was used again (a bug).
 	errTxDone = errors.New("xfs: transaction already committed or aborted")
 )

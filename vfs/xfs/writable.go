@@ -23,6 +23,23 @@ const (
 	roCompatWritable = layout.ROCompatFinobt | layout.ROCompatReflink | layout.ROCompatInobtCnt
 )
 
+// OpenWritable opens the XFS filesystem held in the first size bytes of
+// rw for writing: Open, then every refusal of checkWritable (a dirty or
+// external log, realtime, quota accounting, rmapbt and unknown feature
+// bits), before anything is written. Writes go straight to rw, ordered
+// by its Sync when it has one; callers wanting all-or-nothing stage them
+// (inject/image does).
+func OpenWritable(rw interface {
+	io.ReaderAt
+	io.WriterAt
+}, size int64, opts *Options) (*FS, error) {
+	return openWritable(rw, size, opts)
+}
+
+// CheckWritable reports what OpenWritable would refuse, without
+// writing: a dry run's check on a read-only open.
+func (f *FS) CheckWritable() error { return f.checkWritable() }
+
 // openWritable opens the filesystem on rw for writing through
 // transactions, after checkWritable: everything the engine cannot write
 // safely is refused here, before any write. Not reachable from outside

@@ -1,0 +1,141 @@
+package xfs
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/guestinject/guestinject/vfs"
+	"github.com/guestinject/guestinject/vfs/xfs/layout"
+)
+
+// freeFSB returns n blocks at filesystem block fsb to their AG's free
+// space (checked against the refcount btree on a reflink filesystem).
+func (t *tx) freeFSB(fsb uint64, n uint32, ino uint64) error {
+	g := &t.f.geo
+	if n == 0 || !g.extentOK(fsb, uint64(n)) {
+		return at("data fork", ino).corrupt("extent of %d blocks at %d lies outside the filesystem", n, fsb)
+	}
+	a, err := t.allocGroup(uint32(fsb >> g.agBlkLog))
+	if err != nil {
+		return err
+	}
+	return a.free(uint32(fsb&(1<<g.agBlkLog-1)), n)
+}
+
+// truncateData sets regular file ino's size: blocks wholly past the new
+// end are freed (extents split where the end falls inside one), the bmap
+// btree shrinks with them (back to an extent list when they fit the
+// inode), and the bytes past the end of the last block are zeroed, so a
+// later append or extension reads zeros there. Growing adds a hole. A
+// file truncated to no blocks loses its reflink flag (nothing of it is
+// shared any more). Freed space is returned after the references to it
+// are written (tx.frees).
+func (t *tx) truncateData(ino uint64, size uint64, now time.Time) error {
+	g := &t.f.geo
+	in, err := t.f.inode(ino)
+	if err != nil {
+		return err
+	}
+	if !in.isReg() || in.core.Flags&layout.FlagRealtime != 0 {
+		return fmt.Errorf("xfs: truncating inode %d: %w", ino, vfs.ErrNotRegular)
+	}
+	if in.core.Version >= 3 && in.core.Flags2&layout.Flag2Nrext64 != 0 {
+		return unsupported("truncating inode %d with large extent counters", ino)
+	}
+	if size > maxFileSize {
+		return unsupported("a file of %d bytes", size)
+	}
+	old := uint64(in.core.Size)
+	exts, err := t.f.readForkExtents(in, false)
+	if err != nil {
+		return err
+	}
+	leaves, err := t.bmbtLeaves(in)
+	if err != nil {
+		return err
+	}
+	bsz := uint64(g.blockSize)
+	keepBlocks := (size + bsz - 1) >> g.blockLog
+	var keep []layout.Extent
+	var freed uint64
+	for _, e := range exts {
+		switch {
+		case e.StartOff >= keepBlocks:
+			if err := t.freeFSB(e.StartBlock, e.Count, ino); err != nil {
+				return err
+			}
+			freed += uint64(e.Count)
+		case e.StartOff+uint64(e.Count) > keepBlocks:
+			k := uint32(keepBlocks - e.StartOff)
+			if err := t.freeFSB(e.StartBlock+uint64(k), e.Count-k, ino); err != nil {
+				return err
+			}
+			freed += uint64(e.Count - k)
+			e.Count = k
+			keep = append(keep, e)
+		default:
+			keep = append(keep, e)
+		}
+	}
+	// Zero the bytes past the end of file in the block it ends in: the
+	// new end when shrinking, the old one when growing.
+	if edge := min(size, old); edge%bsz != 0 {
+		fb := edge >> g.blockLog
+		if i := findExtent(keep, fb); i >= 0 && !keep[i].Unwritten {
+			fsb := keep[i].StartBlock + (fb - keep[i].StartOff)
+			w := where{what: "file data", ag: int64(fsb >> g.agBlkLog), block: int64(fsb), ino: ino, off: g.fsbLinear(fsb) << g.blockLog}
+			b, err := t.buf(w.off, int(bsz), kindRaw, classFresh, w)
+			if err != nil {
+				return err
+			}
+			clear(b.data[edge%bsz:])
+			t.markDirty(b)
+		}
+	}
+	var bmbtDelta int64
+	if freed > 0 {
+		// Keep as many bmap leaves as the remaining extents need: none
+		// when they fit in the inode.
+		need := 0
+		if len(keep) > len(in.data)/layout.BmbtRecSize {
+			hdr := layout.LongBlockSize
+			if g.crc {
+				hdr = layout.LongBlockCRCSize
+			}
+			perLeaf := (int(bsz) - hdr) / layout.BmbtRecSize
+			need = (len(keep) + perLeaf - 1) / perLeaf
+		}
+		for _, l := range leaves[min(need, len(leaves)):] {
+			if err := t.freeFSB(l, 1, ino); err != nil {
+				return err
+			}
+			bmbtDelta--
+		}
+		var kept []uint64
+		if need > 0 {
+			kept = leaves[:min(need, len(leaves))]
+		}
+		d, err := t.writeDataFork(in, keep, kept)
+		if err != nil {
+			return err
+		}
+		bmbtDelta += d
+	}
+	off := g.inoAddr(ino)
+	w := at("inode", ino)
+	w.off = off
+	b, err := t.buf(off, int(g.inodeSize), kindInode, classOwner, w)
+	if err != nil {
+		return err
+	}
+	binary.BigEndian.PutUint64(b.data[0x38:], size)                                                  // di_size
+	binary.BigEndian.PutUint64(b.data[0x40:], uint64(int64(in.core.NBlocks)-int64(freed)+bmbtDelta)) // di_nblocks
+	binary.BigEndian.PutUint32(b.data[0x4C:], uint32(len(keep)))                                     // di_nextents
+	if len(keep) == 0 && in.core.Version >= 3 {
+		f2 := binary.BigEndian.Uint64(b.data[0x78:]) &^ uint64(layout.Flag2Reflink)
+		binary.BigEndian.PutUint64(b.data[0x78:], f2)
+	}
+	t.touchInode(b, in.core, now)
+	return nil
+}
