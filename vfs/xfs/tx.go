@@ -22,6 +22,8 @@ const (
 	kindShortBtree                // a per-AG btree block (free space, inodes)
 	kindLongBtree                 // a bmap btree block
 	kindInode                     // one inode
+	kindDirData                   // directory data, block-form or free-index block (dir3_blk_hdr)
+	kindDA                        // da btree block: directory leaf or node (da3_blkinfo)
 )
 
 // stampAt returns the LSN and CRC offsets of a kind in a v5 buffer, -1
@@ -42,6 +44,10 @@ func (k bufKind) stampAt() (lsnOff, crcOff int) {
 		return 0x20, layout.LongBlockCRCOffset
 	case kindInode:
 		return 0x70, layout.InodeCRCOffset
+	case kindDirData:
+		return 0x10, layout.Dir3DataHdrCRCOffset
+	case kindDA:
+		return 0x18, layout.DA3BlkinfoCRCOffset
 	}
 	return -1, -1
 }

@@ -1,0 +1,281 @@
+package xfs
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/guestinject/guestinject/vfs"
+	"github.com/guestinject/guestinject/vfs/xfs/layout"
+)
+
+var dirConfigs = []struct {
+	name  string
+	args  []string
+	names int // names per directory (two directories grow interleaved)
+	nlen  int // name length
+}{
+	{"v5-4k", nil, 3000, 24},
+	{"v4-ftype0", []string{"-m", "crc=0", "-n", "ftype=0"}, 3000, 24},
+	{"v4-ftype1-512b", []string{"-m", "crc=0", "-b", "size=512", "-n", "ftype=1"}, 1500, 24},
+	{"v5-dir8k", []string{"-n", "size=8192"}, 3000, 40},
+	{"v5-dir16k-1kblk", []string{"-b", "size=1024", "-n", "size=16384"}, 4000, 60},
+	{"v5-dir64k", []string{"-n", "size=65536"}, 9000, 200},
+	{"v5-ci", []string{"-m", "crc=0", "-n", "version=ci"}, 1500, 24},
+}
+
+// dirName is the i-th name of a test directory, n bytes long (at least
+// the digits).
+func dirName(i, n int) string {
+	s := fmt.Sprintf("n%d-", i)
+	for len(s) < n {
+		s += string(rune('a' + (i+len(s))%26))
+	}
+	return s
+}
+
+// dbListing returns the entries xfs_db lists for directory path (".",
+// ".." left out): name → inode.
+func dbListing(t testing.TB, img, path string) map[string]uint64 {
+	t.Helper()
+	out := xfsDB(t, img, "ls "+path)
+	got := map[string]uint64{}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 {
+			continue
+		}
+		ino, err := strconv.ParseUint(f[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		name := strings.Join(f[5:len(f)-1], " ")
+		if f[len(f)-1] != "(good)" {
+			t.Fatalf("xfs_db ls %s: %q", path, line)
+		}
+		if name != "." && name != ".." {
+			got[name] = ino
+		}
+	}
+	return got
+}
+
+// checkDir compares directory dir of img with want through a fresh
+// engine and xfs_db, after xfs_repair -n; it returns the directory's
+// form as the engine sees it and its data fork format.
+func checkDir(t testing.TB, img string, dir uint64, path string, want map[string]uint64) (string, layout.ForkFormat) {
+	t.Helper()
+	repairClean(t, img)
+	g := openImage(t, img, nil)
+	in := mustInode(t, g, dir)
+	ents, err := g.dirEntries(in)
+	if err != nil {
+		t.Fatalf("engine lists %s: %v", path, err)
+	}
+	if len(ents) != len(want) {
+		t.Fatalf("engine lists %d entries in %s, want %d", len(ents), path, len(want))
+	}
+	for _, e := range ents {
+		if w, ok := want[e.name]; !ok || w != e.ino {
+			t.Fatalf("engine lists %s → %d in %s, want %d (present %v)", e.name, e.ino, path, w, ok)
+		}
+	}
+	// Every name is found through the hash index, some checked by xfs_db.
+	for name, ino := range want {
+		if got, err := g.lookup(in, name); err != nil || got != ino {
+			t.Fatalf("engine lookup %s/%s: %d, %v; want %d", path, name, got, err, ino)
+		}
+	}
+	db := dbListing(t, img, path)
+	if len(db) != len(want) {
+		t.Fatalf("xfs_db lists %d entries in %s, want %d", len(db), path, len(want))
+	}
+	for name, ino := range want {
+		if db[name] != ino {
+			t.Fatalf("xfs_db: %s/%s → %d, want %d", path, name, db[name], ino)
+		}
+	}
+	form := "short"
+	if in.core.Format != layout.FormatLocal {
+		m, err := g.openDir(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		form = [...]string{"block", "leaf", "node"}[m.form]
+	}
+	return form, in.core.Format
+}
+
+// TestDirGrowShrinkAllForms grows two directories, interleaved so their
+// blocks fragment, through every form: short form, block, leaf, node,
+// and a data fork that becomes a bmap btree; then removes every other
+// name, then all. After each step xfs_repair -n is clean and the engine
+// and xfs_db list exactly the names written. v5 and v4, several
+// directory block sizes, an ascii-ci filesystem.
+func TestDirGrowShrinkAllForms(t *testing.T) {
+	now := time.Date(2026, 12, 3, 14, 0, 0, 0, time.UTC)
+	for _, c := range dirConfigs {
+		t.Run(c.name, func(t *testing.T) {
+			n := c.names
+			if testing.Short() {
+				n = min(n, 700)
+			}
+			img := emptyImage(t, c.args...)
+			f := openRW(t, img)
+			root := f.sb.RootIno
+			tr, _ := f.begin()
+			var dirs [2]uint64
+			keep, err := tr.create(root, "keep", vfs.UnixDir|0o755, 0, 0, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k := range dirs {
+				var err error
+				if dirs[k], err = tr.create(root, fmt.Sprintf("d%d", k), vfs.UnixDir|0o755, 0, 0, now); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := tr.commit(); err != nil {
+				t.Fatal(err)
+			}
+			want := [2]map[string]uint64{{}, {}}
+			forms := map[string]bool{}
+			step := func(what string) {
+				for k, d := range dirs {
+					form, format := checkDir(t, img, d, fmt.Sprintf("/d%d", k), want[k])
+					forms[form] = true
+					if format == layout.FormatBtree {
+						forms["btree"] = true
+					}
+					t.Logf("%s: /d%d %d names, %s form, fork %s", what, k, len(want[k]), form, format)
+				}
+			}
+			step("empty")
+			// Grow in batches of doubling size: every form is met at a
+			// commit boundary.
+			i := 0
+			for batch := 4; i < n; batch *= 2 {
+				tr, err := f.begin()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for j := 0; j < batch && i < n; j, i = j+1, i+1 {
+					for k, d := range dirs {
+						name := dirName(i, c.nlen)
+						mode := uint32(vfs.UnixRegular | 0o644)
+						if i%97 == 5 {
+							mode = vfs.UnixDir | 0o755
+						}
+						ino, err := tr.create(d, name, mode, 0, 0, now)
+						if err != nil {
+							t.Fatalf("create %d in d%d: %v", i, k, err)
+						}
+						want[k][name] = ino
+					}
+				}
+				if err := tr.commit(); err != nil {
+					t.Fatal(err)
+				}
+				step(fmt.Sprintf("grown to %d", i))
+			}
+			for _, fm := range []string{"short", "block", "leaf", "node", "btree"} {
+				if !forms[fm] && (!testing.Short() || fm == "block") {
+					t.Errorf("the directories never were in %s form", fm)
+				}
+			}
+			// Remove every other name, then the rest.
+			for pass := 0; pass < 2; pass++ {
+				tr, err := f.begin()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for j := pass; j < n; j += 2 - pass {
+					for k, d := range dirs {
+						name := dirName(j, c.nlen)
+						if _, ok := want[k][name]; !ok {
+							continue
+						}
+						got, err := tr.dirRemoveEntry(d, name, now)
+						if err != nil || got != want[k][name] {
+							t.Fatalf("remove %s from d%d: %d, %v; want %d", name, k, got, err, want[k][name])
+						}
+						delete(want[k], name)
+						if err := tr.moveForTest(keep, fmt.Sprintf("%d-%s", k, name), got, now); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				if err := tr.commit(); err != nil {
+					t.Fatal(err)
+				}
+				step(fmt.Sprintf("removal pass %d", pass))
+			}
+		})
+	}
+}
+
+// moveForTest links inode ino, just removed from a directory, into
+// directory keep as name (a subdirectory's ".." follows it), so that
+// every inode stays linked for xfs_repair.
+func (t *tx) moveForTest(keep uint64, name string, ino uint64, now time.Time) error {
+	in, err := t.f.inode(ino)
+	if err != nil {
+		return err
+	}
+	mode := uint32(in.core.Mode)
+	if err := t.dirAddEntry(keep, name, ino, mode, now); err != nil {
+		return err
+	}
+	if mode&vfs.UnixTypeMask != vfs.UnixDir {
+		return nil
+	}
+	b, c, err := t.dirInodeBuf(ino)
+	if err != nil {
+		return err
+	}
+	if c.Format != layout.FormatLocal || b.data[c.CoreSize()+1] != 0 {
+		return fmt.Errorf("moved directory %d is not a 4-byte short-form directory", ino)
+	}
+	binary.BigEndian.PutUint32(b.data[c.CoreSize()+2:], uint32(keep))
+	t.markDirty(b)
+	return nil
+}
+
+// TestDirRefusals: bad names, duplicates and missing names are refused
+// before anything is written.
+func TestDirRefusals(t *testing.T) {
+	img := emptyImage(t)
+	f := openRW(t, img)
+	root := f.sb.RootIno
+	now := time.Unix(1700000000, 0)
+	tr, _ := f.begin()
+	if _, err := tr.create(root, "a", vfs.UnixRegular|0o644, 0, 0, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.commit(); err != nil {
+		t.Fatal(err)
+	}
+	before := fileSum(t, img)
+	tr, _ = f.begin()
+	ino := f.sb.RootIno + 1
+	for _, name := range []string{"", ".", "..", "a/b", "x\x00", strings.Repeat("z", 256)} {
+		if err := tr.dirAddEntry(root, name, ino, vfs.UnixRegular, now); !errors.Is(err, vfs.ErrInvalidPath) {
+			t.Errorf("add %q: %v, want ErrInvalidPath", name, err)
+		}
+	}
+	if err := tr.dirAddEntry(root, "a", ino, vfs.UnixRegular, now); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("duplicate: %v", err)
+	}
+	if _, err := tr.dirRemoveEntry(root, "nope", now); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("remove missing: %v", err)
+	}
+	tr.abort()
+	if fileSum(t, img) != before {
+		t.Fatal("refused changes wrote to the image")
+	}
+}
