@@ -323,6 +323,10 @@ func (t *tx) openDirW(dir uint64) (*dirW, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Leaves hold their entries in hash order; kept sorted from here on.
+	if !slices.IsSortedFunc(d.ents, cmpLeaf) {
+		sortLeaf(d.ents)
+	}
 	for db, best := range d.bests {
 		if (best >= 0) != d.mapped(uint64(db)*d.perDB) {
 			return nil, d.where(uint64(db)*d.perDB).corrupt("data block's best free %d disagrees with its mapping", best)
@@ -371,6 +375,7 @@ func (d *dirW) loadBlock() error {
 }
 
 func (d *dirW) addLeafEnts(leaf []byte) {
+	d.ents = slices.Grow(d.ents, len(leaf)/layout.DirLeafEntrySize)
 	for i := 0; i+layout.DirLeafEntrySize <= len(leaf); i += layout.DirLeafEntrySize {
 		e := leafEnt{binary.BigEndian.Uint32(leaf[i:]), binary.BigEndian.Uint32(leaf[i+4:])}
 		if e.addr != layout.DirNullDataptr {
@@ -430,6 +435,19 @@ func (d *dirW) freeCap() int { return (int(d.g.dirBlkSize) - d.freeHdrSize()) / 
 // loadNode reads a node-form directory's leaves and free-index blocks.
 func (d *dirW) loadNode() error {
 	f := d.t.f
+	// A directory has fewer index blocks than data blocks (plus a
+	// few): count before collecting, so a corrupt extent list cannot
+	// make the walk long.
+	limit := uint64(2*len(d.bests) + 16)
+	count := uint64(0)
+	for _, e := range d.exts {
+		if end := e.StartOff + uint64(e.Count); end > d.leafFB() {
+			count += (end - max(e.StartOff, d.leafFB())) / d.perDB
+		}
+	}
+	if count > limit {
+		return d.where(d.leafFB()).corrupt("%d index blocks for %d data blocks", count, len(d.bests))
+	}
 	var leafSpace, freeSpace []uint64
 	for _, e := range d.exts {
 		for fb := (e.StartOff + d.perDB - 1) &^ (d.perDB - 1); fb < e.StartOff+uint64(e.Count); fb += d.perDB {
@@ -443,9 +461,6 @@ func (d *dirW) loadNode() error {
 	}
 	if len(leafSpace) == 0 || leafSpace[0] != d.leafFB() {
 		return d.where(d.leafFB()).corrupt("node-form directory without its first leaf block")
-	}
-	if len(leafSpace)+len(freeSpace) > len(d.bests)*16+16 {
-		return d.where(d.leafFB()).corrupt("%d index blocks for %d data blocks", len(leafSpace)+len(freeSpace), len(d.bests))
 	}
 	hdr := f.leafHdrSize()
 	for _, fb := range leafSpace {
@@ -493,18 +508,32 @@ func (d *dirW) loadNode() error {
 type region struct {
 	pos, size int
 	free      bool
-	e         dirent
 }
 
-// regions walks the data area [hdr, end) of a data block.
+// regions walks the data area [hdr, end) of a data block: where each
+// entry and free region starts and how long it is (names are not
+// decoded: the walk runs on every change).
 func (d *dirW) regions(p []byte, end int, w where) ([]region, error) {
-	var out []region
+	out := make([]region, 0, 64)
 	for pos := d.t.f.dataHdrSize(); pos < end; {
-		e, n, free, err := d.t.f.entryAt(p, pos, end, w)
-		if err != nil {
-			return nil, err
+		if pos+layout.DirDataAlign > end {
+			return nil, w.corrupt("entry at %d runs past the data area (%d)", pos, end)
 		}
-		out = append(out, region{pos: pos, size: n, free: free, e: e})
+		if binary.BigEndian.Uint16(p[pos:]) == layout.DirDataFreeTag {
+			n := int(binary.BigEndian.Uint16(p[pos+2:]))
+			if n < layout.DirDataAlign || n%layout.DirDataAlign != 0 || pos+n > end || int(binary.BigEndian.Uint16(p[pos+n-2:])) != pos {
+				return nil, w.corrupt("free region at %d of %d bytes", pos, n)
+			}
+			out = append(out, region{pos, n, true})
+			pos += n
+			continue
+		}
+		nl := int(p[pos+8])
+		n := layout.DirDataEntrySize(nl, d.g.ftype)
+		if nl == 0 || pos+n > end || int(binary.BigEndian.Uint16(p[pos+n-2:])) != pos {
+			return nil, w.corrupt("entry at %d with a %d-byte name runs past the data area (%d) or carries a wrong tag", pos, nl, end)
+		}
+		out = append(out, region{pos, n, false})
 		pos += n
 	}
 	return out, nil
@@ -601,20 +630,21 @@ func (d *dirW) blockEntries() (self, parent uint64, ents []dirent, err error) {
 	if err != nil {
 		return 0, 0, nil, err
 	}
-	rs, err := d.regions(b.data, end, w)
-	if err != nil {
-		return 0, 0, nil, err
-	}
 	self, parent = d.ino, 0
-	for _, r := range rs {
+	for pos := d.t.f.dataHdrSize(); pos < end; {
+		e, n, free, err := d.t.f.entryAt(b.data, pos, end, w)
+		if err != nil {
+			return 0, 0, nil, err
+		}
+		pos += n
 		switch {
-		case r.free:
-		case r.e.name == ".":
-			self = r.e.ino
-		case r.e.name == "..":
-			parent = r.e.ino
+		case free:
+		case e.name == ".":
+			self = e.ino
+		case e.name == "..":
+			parent = e.ino
 		default:
-			ents = append(ents, r.e)
+			ents = append(ents, e)
 		}
 	}
 	if parent == 0 || self != d.ino {
@@ -683,17 +713,18 @@ func (d *dirW) blockToLeaf(self, parent uint64, ents []dirent) error {
 	return nil
 }
 
-func sortLeaf(les []leafEnt) {
-	slices.SortFunc(les, func(a, b leafEnt) int {
-		if a.hash != b.hash {
-			if a.hash < b.hash {
-				return -1
-			}
-			return 1
+// cmpLeaf orders leaf entries by hash, then address.
+func cmpLeaf(a, b leafEnt) int {
+	if a.hash != b.hash {
+		if a.hash < b.hash {
+			return -1
 		}
-		return int(int64(a.addr) - int64(b.addr))
-	})
+		return 1
+	}
+	return int(int64(a.addr) - int64(b.addr))
 }
+
+func sortLeaf(les []leafEnt) { slices.SortFunc(les, cmpLeaf) }
 
 // dataBlock returns data block db's buffer (a data block of a leaf or
 // node directory).
@@ -759,7 +790,9 @@ func (d *dirW) addData(name string, ino uint64, ftype uint8) error {
 	}
 	d.t.markDirty(b)
 	addr := uint32((uint64(db)*uint64(d.g.dirBlkSize) + uint64(pos)) >> layout.DirDataAlignLog)
-	d.ents = append(d.ents, leafEnt{d.t.f.dirHash([]byte(name)), addr})
+	e := leafEnt{d.t.f.dirHash([]byte(name)), addr}
+	i, _ := slices.BinarySearchFunc(d.ents, e, cmpLeaf)
+	d.ents = slices.Insert(d.ents, i, e)
 	return nil
 }
 
@@ -767,10 +800,9 @@ func (d *dirW) addData(name string, ino uint64, ftype uint8) error {
 // data block and position, or -1.
 func (d *dirW) find(name string) (int, dirent, error) {
 	h := d.t.f.dirHash([]byte(name))
-	for i, e := range d.ents {
-		if e.hash != h {
-			continue
-		}
+	first, _ := slices.BinarySearchFunc(d.ents, h, func(e leafEnt, h uint32) int { return cmpLeaf(e, leafEnt{h, 0}) })
+	for i := first; i < len(d.ents) && d.ents[i].hash == h; i++ {
+		e := d.ents[i]
 		de, err := d.entryAt(e.addr)
 		if err != nil {
 			return 0, dirent{}, err

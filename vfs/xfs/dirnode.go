@@ -12,7 +12,6 @@ import (
 // leafn blocks under a da btree with free-index blocks. Blocks of the
 // old index that the new one does not use are freed.
 func (d *dirW) writeIndex() error {
-	sortLeaf(d.ents)
 	f := d.t.f
 	B := int(d.g.dirBlkSize)
 	if f.leafHdrSize()+len(d.ents)*layout.DirLeafEntrySize+len(d.bests)*2+layout.DirLeafTailSize <= B {

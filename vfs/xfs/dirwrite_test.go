@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
+	"math/rand"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,11 +24,11 @@ var dirConfigs = []struct {
 }{
 	{"v5-4k", nil, 3000, 24},
 	{"v4-ftype0", []string{"-m", "crc=0", "-n", "ftype=0"}, 3000, 24},
-	{"v4-ftype1-512b", []string{"-m", "crc=0", "-b", "size=512", "-n", "ftype=1"}, 1500, 24},
+	{"v4-ftype1-512b", []string{"-m", "crc=0", "-b", "size=512", "-i", "size=512", "-n", "ftype=1"}, 4200, 24},
 	{"v5-dir8k", []string{"-n", "size=8192"}, 3000, 40},
-	{"v5-dir16k-1kblk", []string{"-b", "size=1024", "-n", "size=16384"}, 4000, 60},
+	{"v5-dir16k-1kblk", []string{"-b", "size=1024", "-n", "size=16384"}, 6000, 100},
 	{"v5-dir64k", []string{"-n", "size=65536"}, 9000, 200},
-	{"v5-ci", []string{"-m", "crc=0", "-n", "version=ci"}, 1500, 24},
+	{"v4-ci", []string{"-m", "crc=0", "-n", "version=ci"}, 1500, 24},
 }
 
 // dirName is the i-th name of a test directory, n bytes long (at least
@@ -278,4 +280,153 @@ func TestDirRefusals(t *testing.T) {
 	if fileSum(t, img) != before {
 		t.Fatal("refused changes wrote to the image")
 	}
+}
+
+// TestDirRandomOps applies random sequences of adds, removals and
+// replacements (rename over an existing name) to three directories, in
+// transactions that are committed or aborted at random, and checks the
+// result with xfs_repair -n, xfs_db and the read engine against a model
+// after every few transactions.
+func TestDirRandomOps(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		args []string
+		seed int64
+	}{
+		{"v5", nil, 1},
+		{"v4-dir8k", []string{"-m", "crc=0", "-n", "size=8192"}, 2},
+		{"v5-1kblk-dir4k", []string{"-b", "size=1024", "-n", "size=4096"}, 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ops := 4000
+			if testing.Short() {
+				ops = 500
+			}
+			rng := rand.New(rand.NewSource(c.seed))
+			now := time.Date(2026, 12, 3, 14, 30, 0, 0, time.UTC)
+			img := emptyImage(t, c.args...)
+			f := openRW(t, img)
+			root := f.sb.RootIno
+			tr, _ := f.begin()
+			keep, err := tr.create(root, "keep", vfs.UnixDir|0o755, 0, 0, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var dirs [3]uint64
+			model := map[uint64]map[string]uint64{keep: {}}
+			for k := range dirs {
+				if dirs[k], err = tr.create(root, fmt.Sprintf("r%d", k), vfs.UnixDir|0o755, 0, 0, now); err != nil {
+					t.Fatal(err)
+				}
+				model[dirs[k]] = map[string]uint64{}
+			}
+			if err := tr.commit(); err != nil {
+				t.Fatal(err)
+			}
+			seq := 0
+			randName := func() string {
+				n := 1 + rng.Intn(40)
+				if rng.Intn(10) == 0 {
+					n = 200 + rng.Intn(56)
+				}
+				b := []byte(fmt.Sprintf("%d.", seq))
+				seq++
+				for len(b) < n {
+					b = append(b, "abcdefghijklmnopqrstuvwxyz0123456789-_"[rng.Intn(38)])
+				}
+				return string(b[:max(n, len(fmt.Sprint(seq))+1)])
+			}
+			pick := func(m map[string]uint64) string {
+				i := rng.Intn(len(m))
+				for name := range m {
+					if i == 0 {
+						return name
+					}
+					i--
+				}
+				return ""
+			}
+			clone := func() map[uint64]map[string]uint64 {
+				out := map[uint64]map[string]uint64{}
+				for d, m := range model {
+					out[d] = maps.Clone(m)
+				}
+				return out
+			}
+			done, txs := 0, 0
+			for done < ops {
+				saved := clone()
+				tr, err := f.begin()
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := 1 + rng.Intn(60)
+				for i := 0; i < n; i++ {
+					d := dirs[rng.Intn(len(dirs))]
+					m := model[d]
+					switch r := rng.Intn(10); {
+					case r < 6 || len(m) < 2: // add
+						name := randName()
+						ino, err := tr.create(d, name, vfs.UnixRegular|0o644, 0, 0, now)
+						if err != nil {
+							t.Fatalf("op %d: create %s: %v", done, name, err)
+						}
+						m[name] = ino
+					case r < 9: // remove, the inode kept linked in keep
+						name := pick(m)
+						got, err := tr.dirRemoveEntry(d, name, now)
+						if err != nil || got != m[name] {
+							t.Fatalf("op %d: remove %s: %d, %v; want %d", done, name, got, err, m[name])
+						}
+						delete(m, name)
+						kn := randName()
+						if err := tr.dirAddEntry(keep, kn, got, vfs.UnixRegular|0o644, now); err != nil {
+							t.Fatal(err)
+						}
+						model[keep][kn] = got
+					default: // rename a kept inode over an existing name
+						if len(model[keep]) == 0 {
+							continue
+						}
+						name, kn := pick(m), pick(model[keep])
+						x := model[keep][kn]
+						old, err := tr.dirReplaceEntry(d, name, x, vfs.UnixRegular|0o644, now)
+						if err != nil || old != m[name] {
+							t.Fatalf("op %d: replace %s: %d, %v; want %d", done, name, old, err, m[name])
+						}
+						if got, err := tr.dirReplaceEntry(keep, kn, old, vfs.UnixRegular|0o644, now); err != nil || got != x {
+							t.Fatalf("op %d: replace keep/%s: %d, %v", done, kn, got, err)
+						}
+						m[name], model[keep][kn] = x, old
+					}
+					done++
+				}
+				txs++
+				if rng.Intn(8) == 0 {
+					tr.abort()
+					model = saved
+				} else if err := tr.commit(); err != nil {
+					t.Fatal(err)
+				}
+				if txs%25 == 0 || done >= ops {
+					for d, m := range model {
+						form, format := checkDir(t, img, d, dirPath(d, keep, dirs), m)
+						t.Logf("after %d ops: dir %d: %d names, %s form, fork %s", done, d, len(m), form, format)
+					}
+				}
+			}
+		})
+	}
+}
+
+func dirPath(d, keep uint64, dirs [3]uint64) string {
+	if d == keep {
+		return "/keep"
+	}
+	for k, x := range dirs {
+		if x == d {
+			return fmt.Sprintf("/r%d", k)
+		}
+	}
+	return "?"
 }
