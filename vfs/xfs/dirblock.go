@@ -435,10 +435,10 @@ func (d *dirW) freeCap() int { return (int(d.g.dirBlkSize) - d.freeHdrSize()) / 
 // loadNode reads a node-form directory's leaves and free-index blocks.
 func (d *dirW) loadNode() error {
 	f := d.t.f
-	// A directory has fewer index blocks than data blocks (plus a
-	// few): count before collecting, so a corrupt extent list cannot
-	// make the walk long.
-	limit := uint64(2*len(d.bests) + 16)
+	// Every leaf holds at least one entry and a data block at most one
+	// per 16 bytes: count before collecting, so a corrupt extent list
+	// cannot make the walk longer than the data area allows.
+	limit := uint64(len(d.bests))*uint64(d.g.dirBlkSize)/16 + 16
 	count := uint64(0)
 	for _, e := range d.exts {
 		if end := e.StartOff + uint64(e.Count); end > d.leafFB() {

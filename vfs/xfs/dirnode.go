@@ -100,6 +100,11 @@ func spread(n, k int) []int {
 	return out
 }
 
+// daFanout, when set (tests only), caps the entries per leaf and the
+// children per da node below what fits, so that deep da btrees are built
+// from few names; the blocks stay valid (merely underfull).
+var daFanout int
+
 // writeNode writes the node form: hash-ordered leafn blocks linked left
 // to right in increasing block order, da nodes above them with the root
 // at the first leaf block (a single leafn sits there itself), and the
@@ -109,6 +114,9 @@ func (d *dirW) writeNode() error {
 	B := int(d.g.dirBlkSize)
 	leafCap := (B - f.leafHdrSize()) / layout.DirLeafEntrySize
 	nodeCap := (B - f.nodeHdrSize()) / layout.DANodeEntrySize
+	if daFanout > 0 {
+		leafCap, nodeCap = min(leafCap, daFanout), min(nodeCap, daFanout)
+	}
 	nLeaves := (len(d.ents) + leafCap - 1) / leafCap
 	// Count the nodes each level needs, bottom up.
 	var levels []int // nodes per level, level 1 first; the last is the root

@@ -19,16 +19,25 @@ import (
 var dirConfigs = []struct {
 	name  string
 	args  []string
-	names int // names per directory (two directories grow interleaved)
-	nlen  int // name length
+	names int  // names per directory
+	nlen  int  // name length
+	one   bool // grow one directory, not two interleaved
+	// fanout: at most this many entries per leaf and children per da
+	// node (0: as many as fit), to build deep da btrees from few names;
+	// levels: the height of node levels the test must reach.
+	fanout, levels int
 }{
-	{"v5-4k", nil, 3000, 24},
-	{"v4-ftype0", []string{"-m", "crc=0", "-n", "ftype=0"}, 3000, 24},
-	{"v4-ftype1-512b", []string{"-m", "crc=0", "-b", "size=512", "-i", "size=512", "-n", "ftype=1"}, 4200, 24},
-	{"v5-dir8k", []string{"-n", "size=8192"}, 3000, 40},
-	{"v5-dir16k-1kblk", []string{"-b", "size=1024", "-n", "size=16384"}, 6000, 100},
-	{"v5-dir64k", []string{"-n", "size=65536"}, 9000, 200},
-	{"v4-ci", []string{"-m", "crc=0", "-n", "version=ci"}, 1500, 24},
+	{"v5-4k", nil, 3000, 24, false, 0, 0},
+	{"v4-ftype0", []string{"-m", "crc=0", "-n", "ftype=0"}, 3000, 24, false, 0, 0},
+	{"v4-ftype1-512b", []string{"-m", "crc=0", "-b", "size=512", "-n", "ftype=1"}, 1500, 24, false, 0, 0},
+	{"v5-dir8k", []string{"-n", "size=8192"}, 3000, 40, false, 0, 0},
+	{"v5-dir16k-1kblk", []string{"-b", "size=1024", "-n", "size=16384"}, 6000, 100, false, 0, 0},
+	{"v5-dir64k", []string{"-n", "size=65536"}, 9000, 200, false, 0, 0},
+	{"v4-ci", []string{"-m", "crc=0", "-n", "version=ci"}, 1500, 24, false, 0, 0},
+	// Underfull leaves and nodes (valid, as the kernel leaves them
+	// after removals) so that 700 names need three levels of nodes.
+	{"v5-deep-da", nil, 700, 24, true, 6, 3},
+	{"v4-deep-da", []string{"-m", "crc=0"}, 700, 24, true, 6, 3},
 }
 
 // dirName is the i-th name of a test directory, n bytes long (at least
@@ -109,6 +118,16 @@ func checkDir(t testing.TB, img string, dir uint64, path string, want map[string
 			t.Fatal(err)
 		}
 		form = [...]string{"block", "leaf", "node"}[m.form]
+		if m.form == formNode {
+			// The da btree's height: the root's level.
+			b, magic, err := g.dirBlock(m, uint64(layout.DirLeafOffset)>>g.geo.blockLog, false, g.daNodeMagic(), g.leafNMagic())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if magic == g.daNodeMagic() {
+				form += fmt.Sprintf("-%d", binary.BigEndian.Uint16(b[g.daInfoSize()+2:]))
+			}
+		}
 	}
 	return form, in.core.Format
 }
@@ -123,6 +142,8 @@ func TestDirGrowShrinkAllForms(t *testing.T) {
 	now := time.Date(2026, 12, 3, 14, 0, 0, 0, time.UTC)
 	for _, c := range dirConfigs {
 		t.Run(c.name, func(t *testing.T) {
+			daFanout = c.fanout
+			defer func() { daFanout = 0 }()
 			n := c.names
 			if testing.Short() {
 				n = min(n, 700)
@@ -151,6 +172,9 @@ func TestDirGrowShrinkAllForms(t *testing.T) {
 				for k, d := range dirs {
 					form, format := checkDir(t, img, d, fmt.Sprintf("/d%d", k), want[k])
 					forms[form] = true
+					if strings.HasPrefix(form, "node") {
+						forms["node"] = true
+					}
 					if format == layout.FormatBtree {
 						forms["btree"] = true
 					}
@@ -168,6 +192,9 @@ func TestDirGrowShrinkAllForms(t *testing.T) {
 				}
 				for j := 0; j < batch && i < n; j, i = j+1, i+1 {
 					for k, d := range dirs {
+						if c.one && k > 0 {
+							break
+						}
 						name := dirName(i, c.nlen)
 						mode := uint32(vfs.UnixRegular | 0o644)
 						if i%97 == 5 {
@@ -185,8 +212,11 @@ func TestDirGrowShrinkAllForms(t *testing.T) {
 				}
 				step(fmt.Sprintf("grown to %d", i))
 			}
+			if c.fanout != 0 && !forms[fmt.Sprintf("node-%d", c.levels)] {
+				t.Errorf("the directory's da btree never had %d levels of nodes", c.levels)
+			}
 			for _, fm := range []string{"short", "block", "leaf", "node", "btree"} {
-				if !forms[fm] && (!testing.Short() || fm == "block") {
+				if !forms[fm] && (!testing.Short() || fm == "block") && !(c.one && fm == "btree") {
 					t.Errorf("the directories never were in %s form", fm)
 				}
 			}
