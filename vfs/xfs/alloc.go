@@ -299,6 +299,13 @@ func (a *agAlloc) free(agbno, n uint32) error {
 	if err := a.checkNotShared(agbno, n); err != nil {
 		return err
 	}
+	return a.freeUnshared(agbno, n)
+}
+
+// freeUnshared returns n blocks at agbno that cannot be shared with
+// another owner (a directory's blocks, bmap btree blocks: reflink shares
+// only regular files' data), so the refcount btree is not consulted.
+func (a *agAlloc) freeUnshared(agbno, n uint32) error {
 	if err := a.fixFreelist(); err != nil {
 		return err
 	}

@@ -198,14 +198,18 @@ func (t *tx) writeDataFork(in *inode, exts []layout.Extent, leaves []uint64) (in
 	core := in.core.CoreSize()
 	fork := b.data[core : core+len(in.data)]
 	inline := len(fork) / layout.BmbtRecSize
-	if len(exts) <= inline && leaves == nil {
+	if len(exts) <= inline {
+		// Back to (or still) an extent list: the btree's leaves go.
+		if err := t.freeBmbtLeaves(leaves); err != nil {
+			return 0, err
+		}
 		clear(fork)
 		for i, e := range exts {
 			layout.EncodeExtent(fork[i*layout.BmbtRecSize:], e)
 		}
 		b.data[5] = byte(layout.FormatExtents)
 		t.markDirty(b)
-		return 0, nil
+		return -int64(len(leaves)), nil
 	}
 	hdr := layout.LongBlockSize
 	magic := uint32(layout.BmapMagic)
@@ -218,10 +222,14 @@ func (t *tx) writeDataFork(in *inode, exts []layout.Extent, leaves []uint64) (in
 	if nLeaves > rootMax {
 		return 0, unsupported("a bmap btree of more than two levels (%d extents)", len(exts))
 	}
-	if nLeaves < len(leaves) {
-		return 0, fmt.Errorf("xfs: inode %d: the bmap btree would shrink (a bug)", in.ino)
-	}
 	delta := int64(0)
+	if nLeaves < len(leaves) {
+		if err := t.freeBmbtLeaves(leaves[nLeaves:]); err != nil {
+			return 0, err
+		}
+		delta -= int64(len(leaves) - nLeaves)
+		leaves = leaves[:nLeaves]
+	}
 	agHint := uint32(in.ino >> (g.agBlkLog + g.inoPBLog))
 	bufs := make([]*txBuf, nLeaves)
 	for i := 0; i < nLeaves; i++ {
@@ -290,4 +298,23 @@ func (t *tx) writeDataFork(in *inode, exts []layout.Extent, leaves []uint64) (in
 	b.data[5] = byte(layout.FormatBtree)
 	t.markDirty(b)
 	return delta, nil
+}
+
+// freeBmbtLeaves frees bmap btree blocks a fork no longer uses (never
+// shared: reflink shares only file data).
+func (t *tx) freeBmbtLeaves(leaves []uint64) error {
+	g := &t.f.geo
+	for _, fsb := range leaves {
+		if !g.extentOK(fsb, 1) {
+			return at("bmbt block", 0).corrupt("block %d lies outside the filesystem", fsb)
+		}
+		a, err := t.allocGroup(uint32(fsb >> g.agBlkLog))
+		if err != nil {
+			return err
+		}
+		if err := a.freeUnshared(uint32(fsb&(1<<g.agBlkLog-1)), 1); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -95,32 +95,11 @@ func (t *tx) truncateData(ino uint64, size uint64, now time.Time) error {
 	}
 	var bmbtDelta int64
 	if freed > 0 {
-		// Keep as many bmap leaves as the remaining extents need: none
-		// when they fit in the inode.
-		need := 0
-		if len(keep) > len(in.data)/layout.BmbtRecSize {
-			hdr := layout.LongBlockSize
-			if g.crc {
-				hdr = layout.LongBlockCRCSize
-			}
-			perLeaf := (int(bsz) - hdr) / layout.BmbtRecSize
-			need = (len(keep) + perLeaf - 1) / perLeaf
-		}
-		for _, l := range leaves[min(need, len(leaves)):] {
-			if err := t.freeFSB(l, 1, ino); err != nil {
-				return err
-			}
-			bmbtDelta--
-		}
-		var kept []uint64
-		if need > 0 {
-			kept = leaves[:min(need, len(leaves))]
-		}
-		d, err := t.writeDataFork(in, keep, kept)
-		if err != nil {
+		// The fork shrinks with its extents: writeDataFork frees the
+		// bmap leaves they no longer need (all, back to an extent list).
+		if bmbtDelta, err = t.writeDataFork(in, keep, leaves); err != nil {
 			return err
 		}
-		bmbtDelta += d
 	}
 	off := g.inoAddr(ino)
 	w := at("inode", ino)

@@ -25,6 +25,8 @@ const (
 	kindLongBtree                 // a bmap btree block
 	kindInode                     // one inode
 	kindRemote                    // a remote symlink block (v5 header)
+	kindDirData                   // directory data, block-form or free-index block (dir3_blk_hdr)
+	kindDA                        // da btree block: directory leaf or node (da3_blkinfo)
 )
 
 // stampAt returns the LSN and CRC offsets of a kind in a v5 buffer, -1
@@ -47,6 +49,10 @@ func (k bufKind) stampAt() (lsnOff, crcOff int) {
 		return 0x70, layout.InodeCRCOffset
 	case kindRemote:
 		return 0x30, layout.RemoteHdrCRCOffset
+	case kindDirData:
+		return 0x10, layout.Dir3DataHdrCRCOffset
+	case kindDA:
+		return 0x18, layout.DA3BlkinfoCRCOffset
 	}
 	return -1, -1
 }

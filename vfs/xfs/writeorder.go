@@ -8,11 +8,11 @@ package xfs
 // far, each tested against xfs_repair -n and xfs_db: transactions
 // (tx.go), free-space allocation and freeing (alloc.go over the generic
 // per-AG btree of sbtree.go), inode allocation from existing and new
-// chunks (ialloc.go), short-form directory insert (dirsf.go), and
-// appending file data as an extent list or a two-level bmap btree
-// (filewrite.go). Not yet: sparse-chunk fallback, short-form to block
-// directory conversion and the larger directory forms, removal, bmap
-// btrees of three or more levels, attribute writes, the log commit.
+// chunks (ialloc.go), directory entries added, removed and repointed in
+// every form with the conversions between them (dirblock.go, dirnode.go,
+// dirremove.go, dirsf.go), and appending file data as an extent list or
+// a two-level bmap btree (filewrite.go). Not yet: sparse-chunk fallback,
+// bmap btrees of three or more levels, attribute writes, the log commit.
 //
 // # Refusals, before the first write
 //

@@ -1,0 +1,462 @@
+package xfs
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"math/rand"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/guestinject/guestinject/vfs"
+	"github.com/guestinject/guestinject/vfs/xfs/layout"
+)
+
+var dirConfigs = []struct {
+	name  string
+	args  []string
+	names int  // names per directory
+	nlen  int  // name length
+	one   bool // grow one directory, not two interleaved
+	// fanout: at most this many entries per leaf and children per da
+	// node (0: as many as fit), to build deep da btrees from few names;
+	// levels: the height of node levels the test must reach.
+	fanout, levels int
+}{
+	{"v5-4k", nil, 3000, 24, false, 0, 0},
+	{"v4-ftype0", []string{"-m", "crc=0", "-n", "ftype=0"}, 3000, 24, false, 0, 0},
+	{"v4-ftype1-512b", []string{"-m", "crc=0", "-b", "size=512", "-n", "ftype=1"}, 1500, 24, false, 0, 0},
+	{"v5-dir8k", []string{"-n", "size=8192"}, 3000, 40, false, 0, 0},
+	{"v5-dir16k-1kblk", []string{"-b", "size=1024", "-n", "size=16384"}, 6000, 100, false, 0, 0},
+	{"v5-dir64k", []string{"-n", "size=65536"}, 9000, 200, false, 0, 0},
+	{"v4-ci", []string{"-m", "crc=0", "-n", "version=ci"}, 1500, 24, false, 0, 0},
+	// Underfull leaves and nodes (valid, as the kernel leaves them
+	// after removals) so that 700 names need three levels of nodes.
+	{"v5-deep-da", nil, 700, 24, true, 6, 3},
+	{"v4-deep-da", []string{"-m", "crc=0"}, 700, 24, true, 6, 3},
+}
+
+// dirName is the i-th name of a test directory, n bytes long (at least
+// the digits).
+func dirName(i, n int) string {
+	s := fmt.Sprintf("n%d-", i)
+	for len(s) < n {
+		s += string(rune('a' + (i+len(s))%26))
+	}
+	return s
+}
+
+// dbListing returns the entries xfs_db lists for directory path (".",
+// ".." left out): name → inode.
+func dbListing(t testing.TB, img, path string) map[string]uint64 {
+	t.Helper()
+	out := xfsDB(t, img, "ls "+path)
+	got := map[string]uint64{}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 {
+			continue
+		}
+		ino, err := strconv.ParseUint(f[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		name := strings.Join(f[5:len(f)-1], " ")
+		if f[len(f)-1] != "(good)" {
+			t.Fatalf("xfs_db ls %s: %q", path, line)
+		}
+		if name != "." && name != ".." {
+			got[name] = ino
+		}
+	}
+	return got
+}
+
+// checkDir compares directory dir of img with want through a fresh
+// engine and xfs_db, after xfs_repair -n; it returns the directory's
+// form as the engine sees it and its data fork format.
+func checkDir(t testing.TB, img string, dir uint64, path string, want map[string]uint64) (string, layout.ForkFormat) {
+	t.Helper()
+	repairClean(t, img)
+	g := openImage(t, img, nil)
+	in := mustInode(t, g, dir)
+	ents, err := g.dirEntries(in)
+	if err != nil {
+		t.Fatalf("engine lists %s: %v", path, err)
+	}
+	if len(ents) != len(want) {
+		t.Fatalf("engine lists %d entries in %s, want %d", len(ents), path, len(want))
+	}
+	for _, e := range ents {
+		if w, ok := want[e.name]; !ok || w != e.ino {
+			t.Fatalf("engine lists %s → %d in %s, want %d (present %v)", e.name, e.ino, path, w, ok)
+		}
+	}
+	// Every name is found through the hash index, some checked by xfs_db.
+	for name, ino := range want {
+		if got, err := g.lookup(in, name); err != nil || got != ino {
+			t.Fatalf("engine lookup %s/%s: %d, %v; want %d", path, name, got, err, ino)
+		}
+	}
+	db := dbListing(t, img, path)
+	if len(db) != len(want) {
+		t.Fatalf("xfs_db lists %d entries in %s, want %d", len(db), path, len(want))
+	}
+	for name, ino := range want {
+		if db[name] != ino {
+			t.Fatalf("xfs_db: %s/%s → %d, want %d", path, name, db[name], ino)
+		}
+	}
+	form := "short"
+	if in.core.Format != layout.FormatLocal {
+		m, err := g.openDir(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		form = [...]string{"block", "leaf", "node"}[m.form]
+		if m.form == formNode {
+			// The da btree's height: the root's level.
+			b, magic, err := g.dirBlock(m, uint64(layout.DirLeafOffset)>>g.geo.blockLog, false, g.daNodeMagic(), g.leafNMagic())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if magic == g.daNodeMagic() {
+				form += fmt.Sprintf("-%d", binary.BigEndian.Uint16(b[g.daInfoSize()+2:]))
+			}
+		}
+	}
+	return form, in.core.Format
+}
+
+// TestDirGrowShrinkAllForms grows two directories, interleaved so their
+// blocks fragment, through every form: short form, block, leaf, node,
+// and a data fork that becomes a bmap btree; then removes every other
+// name, then all. After each step xfs_repair -n is clean and the engine
+// and xfs_db list exactly the names written. v5 and v4, several
+// directory block sizes, an ascii-ci filesystem.
+func TestDirGrowShrinkAllForms(t *testing.T) {
+	now := time.Date(2026, 12, 3, 14, 0, 0, 0, time.UTC)
+	for _, c := range dirConfigs {
+		t.Run(c.name, func(t *testing.T) {
+			daFanout = c.fanout
+			defer func() { daFanout = 0 }()
+			n := c.names
+			if testing.Short() {
+				n = min(n, 700)
+			}
+			img := emptyImage(t, c.args...)
+			f := openRW(t, img)
+			root := f.sb.RootIno
+			tr, _ := f.begin()
+			var dirs [2]uint64
+			keep, err := tr.create(root, "keep", vfs.UnixDir|0o755, 0, 0, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k := range dirs {
+				var err error
+				if dirs[k], err = tr.create(root, fmt.Sprintf("d%d", k), vfs.UnixDir|0o755, 0, 0, now); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := tr.commit(); err != nil {
+				t.Fatal(err)
+			}
+			want := [2]map[string]uint64{{}, {}}
+			forms := map[string]bool{}
+			step := func(what string) {
+				for k, d := range dirs {
+					form, format := checkDir(t, img, d, fmt.Sprintf("/d%d", k), want[k])
+					forms[form] = true
+					if strings.HasPrefix(form, "node") {
+						forms["node"] = true
+					}
+					if format == layout.FormatBtree {
+						forms["btree"] = true
+					}
+					t.Logf("%s: /d%d %d names, %s form, fork %s", what, k, len(want[k]), form, format)
+				}
+			}
+			step("empty")
+			// Grow in batches of doubling size: every form is met at a
+			// commit boundary.
+			i := 0
+			for batch := 4; i < n; batch *= 2 {
+				tr, err := f.begin()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for j := 0; j < batch && i < n; j, i = j+1, i+1 {
+					for k, d := range dirs {
+						if c.one && k > 0 {
+							break
+						}
+						name := dirName(i, c.nlen)
+						mode := uint32(vfs.UnixRegular | 0o644)
+						if i%97 == 5 {
+							mode = vfs.UnixDir | 0o755
+						}
+						ino, err := tr.create(d, name, mode, 0, 0, now)
+						if err != nil {
+							t.Fatalf("create %d in d%d: %v", i, k, err)
+						}
+						want[k][name] = ino
+					}
+				}
+				if err := tr.commit(); err != nil {
+					t.Fatal(err)
+				}
+				step(fmt.Sprintf("grown to %d", i))
+			}
+			if c.fanout != 0 && !forms[fmt.Sprintf("node-%d", c.levels)] {
+				t.Errorf("the directory's da btree never had %d levels of nodes", c.levels)
+			}
+			for _, fm := range []string{"short", "block", "leaf", "node", "btree"} {
+				if !forms[fm] && (!testing.Short() || fm == "block") && !(c.one && fm == "btree") {
+					t.Errorf("the directories never were in %s form", fm)
+				}
+			}
+			// Remove every other name, then the rest.
+			for pass := 0; pass < 2; pass++ {
+				tr, err := f.begin()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for j := pass; j < n; j += 2 - pass {
+					for k, d := range dirs {
+						name := dirName(j, c.nlen)
+						if _, ok := want[k][name]; !ok {
+							continue
+						}
+						got, err := tr.dirRemoveEntry(d, name, now)
+						if err != nil || got != want[k][name] {
+							t.Fatalf("remove %s from d%d: %d, %v; want %d", name, k, got, err, want[k][name])
+						}
+						delete(want[k], name)
+						if err := tr.moveForTest(keep, fmt.Sprintf("%d-%s", k, name), got, now); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				if err := tr.commit(); err != nil {
+					t.Fatal(err)
+				}
+				step(fmt.Sprintf("removal pass %d", pass))
+			}
+		})
+	}
+}
+
+// moveForTest links inode ino, just removed from a directory, into
+// directory keep as name (a subdirectory's ".." follows it), so that
+// every inode stays linked for xfs_repair.
+func (t *tx) moveForTest(keep uint64, name string, ino uint64, now time.Time) error {
+	in, err := t.f.inode(ino)
+	if err != nil {
+		return err
+	}
+	mode := uint32(in.core.Mode)
+	if err := t.dirAddEntry(keep, name, ino, mode, now); err != nil {
+		return err
+	}
+	if mode&vfs.UnixTypeMask != vfs.UnixDir {
+		return nil
+	}
+	b, c, err := t.dirInodeBuf(ino)
+	if err != nil {
+		return err
+	}
+	if c.Format != layout.FormatLocal || b.data[c.CoreSize()+1] != 0 {
+		return fmt.Errorf("moved directory %d is not a 4-byte short-form directory", ino)
+	}
+	binary.BigEndian.PutUint32(b.data[c.CoreSize()+2:], uint32(keep))
+	t.markDirty(b)
+	return nil
+}
+
+// TestDirRefusals: bad names, duplicates and missing names are refused
+// before anything is written.
+func TestDirRefusals(t *testing.T) {
+	img := emptyImage(t)
+	f := openRW(t, img)
+	root := f.sb.RootIno
+	now := time.Unix(1700000000, 0)
+	tr, _ := f.begin()
+	if _, err := tr.create(root, "a", vfs.UnixRegular|0o644, 0, 0, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.commit(); err != nil {
+		t.Fatal(err)
+	}
+	before := fileSum(t, img)
+	tr, _ = f.begin()
+	ino := f.sb.RootIno + 1
+	for _, name := range []string{"", ".", "..", "a/b", "x\x00", strings.Repeat("z", 256)} {
+		if err := tr.dirAddEntry(root, name, ino, vfs.UnixRegular, now); !errors.Is(err, vfs.ErrInvalidPath) {
+			t.Errorf("add %q: %v, want ErrInvalidPath", name, err)
+		}
+	}
+	if err := tr.dirAddEntry(root, "a", ino, vfs.UnixRegular, now); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("duplicate: %v", err)
+	}
+	if _, err := tr.dirRemoveEntry(root, "nope", now); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("remove missing: %v", err)
+	}
+	tr.abort()
+	if fileSum(t, img) != before {
+		t.Fatal("refused changes wrote to the image")
+	}
+}
+
+// TestDirRandomOps applies random sequences of adds, removals and
+// replacements (rename over an existing name) to three directories, in
+// transactions that are committed or aborted at random, and checks the
+// result with xfs_repair -n, xfs_db and the read engine against a model
+// after every few transactions.
+func TestDirRandomOps(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		args []string
+		seed int64
+	}{
+		{"v5", nil, 1},
+		{"v4-dir8k", []string{"-m", "crc=0", "-n", "size=8192"}, 2},
+		{"v5-1kblk-dir4k", []string{"-b", "size=1024", "-n", "size=4096"}, 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ops := 4000
+			if testing.Short() {
+				ops = 500
+			}
+			rng := rand.New(rand.NewSource(c.seed))
+			now := time.Date(2026, 12, 3, 14, 30, 0, 0, time.UTC)
+			img := emptyImage(t, c.args...)
+			f := openRW(t, img)
+			root := f.sb.RootIno
+			tr, _ := f.begin()
+			keep, err := tr.create(root, "keep", vfs.UnixDir|0o755, 0, 0, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var dirs [3]uint64
+			model := map[uint64]map[string]uint64{keep: {}}
+			for k := range dirs {
+				if dirs[k], err = tr.create(root, fmt.Sprintf("r%d", k), vfs.UnixDir|0o755, 0, 0, now); err != nil {
+					t.Fatal(err)
+				}
+				model[dirs[k]] = map[string]uint64{}
+			}
+			if err := tr.commit(); err != nil {
+				t.Fatal(err)
+			}
+			seq := 0
+			randName := func() string {
+				n := 1 + rng.Intn(40)
+				if rng.Intn(10) == 0 {
+					n = 200 + rng.Intn(56)
+				}
+				b := []byte(fmt.Sprintf("%d.", seq))
+				seq++
+				for len(b) < n {
+					b = append(b, "abcdefghijklmnopqrstuvwxyz0123456789-_"[rng.Intn(38)])
+				}
+				return string(b[:max(n, len(fmt.Sprint(seq))+1)])
+			}
+			pick := func(m map[string]uint64) string {
+				i := rng.Intn(len(m))
+				for name := range m {
+					if i == 0 {
+						return name
+					}
+					i--
+				}
+				return ""
+			}
+			clone := func() map[uint64]map[string]uint64 {
+				out := map[uint64]map[string]uint64{}
+				for d, m := range model {
+					out[d] = maps.Clone(m)
+				}
+				return out
+			}
+			done, txs := 0, 0
+			for done < ops {
+				saved := clone()
+				tr, err := f.begin()
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := 1 + rng.Intn(60)
+				for i := 0; i < n; i++ {
+					d := dirs[rng.Intn(len(dirs))]
+					m := model[d]
+					switch r := rng.Intn(10); {
+					case r < 6 || len(m) < 2: // add
+						name := randName()
+						ino, err := tr.create(d, name, vfs.UnixRegular|0o644, 0, 0, now)
+						if err != nil {
+							t.Fatalf("op %d: create %s: %v", done, name, err)
+						}
+						m[name] = ino
+					case r < 9: // remove, the inode kept linked in keep
+						name := pick(m)
+						got, err := tr.dirRemoveEntry(d, name, now)
+						if err != nil || got != m[name] {
+							t.Fatalf("op %d: remove %s: %d, %v; want %d", done, name, got, err, m[name])
+						}
+						delete(m, name)
+						kn := randName()
+						if err := tr.dirAddEntry(keep, kn, got, vfs.UnixRegular|0o644, now); err != nil {
+							t.Fatal(err)
+						}
+						model[keep][kn] = got
+					default: // rename a kept inode over an existing name
+						if len(model[keep]) == 0 {
+							continue
+						}
+						name, kn := pick(m), pick(model[keep])
+						x := model[keep][kn]
+						old, err := tr.dirReplaceEntry(d, name, x, vfs.UnixRegular|0o644, now)
+						if err != nil || old != m[name] {
+							t.Fatalf("op %d: replace %s: %d, %v; want %d", done, name, old, err, m[name])
+						}
+						if got, err := tr.dirReplaceEntry(keep, kn, old, vfs.UnixRegular|0o644, now); err != nil || got != x {
+							t.Fatalf("op %d: replace keep/%s: %d, %v", done, kn, got, err)
+						}
+						m[name], model[keep][kn] = x, old
+					}
+					done++
+				}
+				txs++
+				if rng.Intn(8) == 0 {
+					tr.abort()
+					model = saved
+				} else if err := tr.commit(); err != nil {
+					t.Fatal(err)
+				}
+				if txs%25 == 0 || done >= ops {
+					for d, m := range model {
+						form, format := checkDir(t, img, d, dirPath(d, keep, dirs), m)
+						t.Logf("after %d ops: dir %d: %d names, %s form, fork %s", done, d, len(m), form, format)
+					}
+				}
+			}
+		})
+	}
+}
+
+func dirPath(d, keep uint64, dirs [3]uint64) string {
+	if d == keep {
+		return "/keep"
+	}
+	for k, x := range dirs {
+		if x == d {
+			return fmt.Sprintf("/r%d", k)
+		}
+	}
+	return "?"
+}
