@@ -2,6 +2,7 @@ package xfs
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path"
@@ -122,30 +123,21 @@ func TestCrashOrder(t *testing.T) {
 				step = 5
 			}
 			reported := map[string]int{}
-			n := 0
-			for k, w := range rec.writes {
-				if w.barrier {
-					continue
-				}
-				if _, err := ch.WriteAt(w.data, w.off); err != nil {
-					t.Fatal(err)
-				}
-				if n++; n%step != 0 && k != len(rec.writes)-1 {
-					continue
-				}
+			check := func(what string) {
+				t.Helper()
 				out, _ := exec.Command("xfs_repair", "-n", "-f", cut).CombinedOutput()
 				for _, line := range strings.Split(string(out), "\n") {
 					if repairProgress.MatchString(line) {
 						continue
 					}
 					if crashForbidden.MatchString(line) && !btreesDisagree.MatchString(line) {
-						t.Fatalf("cut after write %d of %d (%d bytes at %#x): xfs_repair -n reports %q:\n%s", k+1, len(rec.writes), len(w.data), w.off, line, out)
+						t.Fatalf("%s: xfs_repair -n reports %q:\n%s", what, line, out)
 					}
 					if m := nlinkReset.FindStringSubmatch(line); m != nil {
 						from, _ := strconv.Atoi(m[1])
 						to, _ := strconv.Atoi(m[2])
 						if from < to {
-							t.Fatalf("cut after write %d: a link count below the names of the inode (the kernel could free it while named): %s", k+1, line)
+							t.Fatalf("%s: a link count below the names of the inode (the kernel could free it while named): %s", what, line)
 						}
 					}
 					reported[inoNumber.ReplaceAllString(line, "N")]++
@@ -154,10 +146,57 @@ func TestCrashOrder(t *testing.T) {
 				// reachable from the root leads to an inode in use.
 				g, err := Open(ch, st.Size(), nil)
 				if err != nil {
-					t.Fatalf("cut after write %d: open: %v", k+1, err)
+					t.Fatalf("%s: open: %v", what, err)
 				}
 				if err := walkNames(g, "/"); err != nil {
-					t.Fatalf("cut after write %d of %d: a dangling entry: %v", k+1, len(rec.writes), err)
+					t.Fatalf("%s: a dangling entry: %v", what, err)
+				}
+			}
+			apply := func(w crashWrite) {
+				if _, err := ch.WriteAt(w.data, w.off); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The writes between two barriers may reach the disk in any
+			// order: each group is cut after every prefix of its writes
+			// in reverse order, then restored and cut after every prefix
+			// in order.
+			var groups [][]crashWrite
+			cur := []crashWrite{}
+			for _, w := range rec.writes {
+				if w.barrier {
+					groups = append(groups, cur)
+					cur = []crashWrite{}
+					continue
+				}
+				cur = append(cur, w)
+			}
+			groups = append(groups, cur)
+			n, total := 0, len(rec.writes)
+			for gi, grp := range groups {
+				if len(grp) > 1 {
+					old := make([][]byte, len(grp))
+					for i, w := range grp {
+						old[i] = make([]byte, len(w.data))
+						if _, err := ch.ReadAt(old[i], w.off); err != nil {
+							t.Fatal(err)
+						}
+					}
+					for i := len(grp) - 1; i > 0; i-- {
+						apply(grp[i])
+						if n++; n%step == 0 {
+							check(fmt.Sprintf("group %d of %d, its last %d writes only", gi+1, len(groups), len(grp)-i))
+						}
+					}
+					for i := len(grp) - 1; i > 0; i-- {
+						apply(crashWrite{off: grp[i].off, data: old[i]})
+					}
+				}
+				for i, w := range grp {
+					apply(w)
+					if n++; n%step == 0 || (gi == len(groups)-1 && i == len(grp)-1) {
+						check(fmt.Sprintf("group %d of %d, its first %d writes (of %d writes in all)", gi+1, len(groups), i+1, total))
+					}
 				}
 			}
 			if _, err := exec.Command("xfs_repair", "-n", "-f", cut).CombinedOutput(); err != nil {

@@ -308,10 +308,32 @@ func (t *tx) order() []*txBuf {
 // syncer is a device with an ordering barrier.
 type syncer interface{ Sync() error }
 
+// group is the barrier group of a class: a barrier separates groups, not
+// classes. Fresh blocks and the allocation state marking them used may
+// land in either order (both before anything points at them); the owners
+// follow a barrier, and the names another; the superblock's counters go
+// with the last group. A transaction that frees writes the names first
+// (with its fresh blocks, which nothing on disk references), the owners
+// that drop references after a barrier, and the allocation state that
+// frees the space after another.
+func (t *tx) group(c wclass) int {
+	switch {
+	case c == classOwner:
+		return 1
+	case !t.frees && (c == classFresh || c == classAlloc), t.frees && (c == classFresh || c == className):
+		return 0
+	}
+	return 2
+}
+
 // commit stamps the dirty buffers and writes them in order, a barrier
-// after each class; then the caches are dropped, as they may hold the
-// bytes the transaction replaced. A write error leaves the transaction
-// finished and the filesystem possibly half-written, as any device error.
+// (Sync, when the device has one) between barrier groups; then the
+// caches are dropped, as they may hold the bytes the transaction
+// replaced. No barrier follows the last group: the next transaction's
+// first group only writes blocks free on disk whatever part of this
+// transaction's last group has landed (writeorder.go). A write error
+// leaves the transaction finished and the filesystem possibly
+// half-written, as any device error.
 func (t *tx) commit() error {
 	if t.done {
 		return errTxDone
@@ -324,15 +346,15 @@ func (t *tx) commit() error {
 	}()
 	bufs := t.order()
 	for i, b := range bufs {
-		if _, err := t.f.w.WriteAt(b.data, b.off); err != nil {
-			return fmt.Errorf("xfs: writing %d bytes at %#x: %w", len(b.data), b.off, err)
-		}
-		if i+1 == len(bufs) || bufs[i+1].class != b.class {
+		if i > 0 && t.group(bufs[i-1].class) != t.group(b.class) {
 			if s, ok := t.f.w.(syncer); ok {
 				if err := s.Sync(); err != nil {
-					return fmt.Errorf("xfs: sync after writing class %d: %w", b.class, err)
+					return fmt.Errorf("xfs: sync before writing class %d: %w", b.class, err)
 				}
 			}
+		}
+		if _, err := t.f.w.WriteAt(b.data, b.off); err != nil {
+			return fmt.Errorf("xfs: writing %d bytes at %#x: %w", len(b.data), b.off, err)
 		}
 	}
 	return nil
