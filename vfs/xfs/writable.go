@@ -43,8 +43,7 @@ func (f *FS) CheckWritable() error { return f.checkWritable() }
 
 // openWritable opens the filesystem on rw for writing through
 // transactions, after checkWritable: everything the engine cannot write
-// safely is refused here, before any write. Not reachable from outside
-// the package until the log commit exists (writeorder.go).
+// safely is refused here, before any write.
 func openWritable(rw readWriterAt, size int64, opts *Options) (*FS, error) {
 	o := Options{}
 	if opts != nil {
