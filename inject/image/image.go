@@ -121,6 +121,14 @@ func OpenDisk(disk formats.Disk, o Options) (*Image, error) {
 // the image: a caller whose injection failed calls Discard (or Close
 // after Discard) and the image is byte for byte unchanged.
 func (im *Image) Commit() error {
+	// A batching engine (XFS) holds its last operations in an open
+	// transaction: they reach the stage first.
+	if fl, ok := im.FS.(interface{ Flush() error }); ok && im.stage != nil {
+		if err := fl.Flush(); err != nil {
+			im.stage.Discard()
+			return err
+		}
+	}
 	if im.rehearse {
 		im.stage.Discard()
 		return nil
@@ -231,7 +239,7 @@ func (im *Image) openFS(sec *partition.Section, disk formats.Disk, o Options) er
 	fsys, err := ext.Open(dev, size, &ext.Options{Writable: o.Writable || o.Rehearse, Force: o.Force, AllowDirtyJournal: o.AllowDirtyJournal, CheckWritable: o.CheckWritable && !o.Writable && !o.Rehearse, Warn: o.Warn})
 	if errors.Is(err, ext.ErrNotExt) {
 		var xf *xfs.FS
-		if xf, err = openXFS(dev, size, o); err == nil {
+		if xf, err = openXFS(dev, size, o, im.stage != nil); err == nil {
 			im.FS = xf
 			return nil
 		}
@@ -247,13 +255,16 @@ func (im *Image) openFS(sec *partition.Section, disk formats.Disk, o Options) er
 }
 
 // openXFS opens an XFS filesystem on dev: the stage of a writable open
-// or rehearsal (every write held until Commit, so an injection is all or
-// nothing), the partition itself otherwise. A writable open refuses, in
+// or rehearsal (staged: every write held until Commit, so an injection
+// is all or nothing), the partition itself otherwise. A writable open refuses, in
 // xfs.OpenWritable and before anything is written, what the engine
 // cannot write safely; CheckWritable (a dry run) asks the same of a
 // read-only open.
-func openXFS(dev io.ReaderAt, size int64, o Options) (*xfs.FS, error) {
-	opts := &xfs.Options{AllowDirtyLog: o.AllowDirtyJournal, Warn: o.Warn}
+func openXFS(dev io.ReaderAt, size int64, o Options, staged bool) (*xfs.FS, error) {
+	// Staged, the engine batches its operations into one transaction
+	// (flushed by Commit): the stage already makes the injection one
+	// unit, and a batch costs one transaction's barriers.
+	opts := &xfs.Options{AllowDirtyLog: o.AllowDirtyJournal, Warn: o.Warn, Batch: staged}
 	if o.Writable || o.Rehearse {
 		rw, ok := dev.(interface {
 			io.ReaderAt

@@ -73,9 +73,10 @@ var inoNumber = regexp.MustCompile(`\d+`)
 // end it must be fully clean.
 func TestCrashOrder(t *testing.T) {
 	for _, c := range []struct {
-		name string
-		args []string
-	}{{"v5", nil}, {"v4", []string{"-m", "crc=0"}}} {
+		name  string
+		args  []string
+		batch bool
+	}{{"v5", nil, false}, {"v4", []string{"-m", "crc=0"}, false}, {"v5-batch", nil, true}} {
 		t.Run(c.name, func(t *testing.T) {
 			img := emptyImage(t, c.args...)
 			orig := img + ".orig"
@@ -87,7 +88,7 @@ func TestCrashOrder(t *testing.T) {
 			defer fh.Close()
 			st, _ := fh.Stat()
 			rec := &crashRecorder{fh: fh}
-			f, err := openWritable(rec, st.Size(), nil)
+			f, err := openWritable(rec, st.Size(), &Options{Batch: c.batch})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -103,11 +104,13 @@ func TestCrashOrder(t *testing.T) {
 			must(f.AppendFile("/root/.ssh/authorized_keys", []byte("ssh-ed25519 AAAA one\n")))
 			must(f.AppendFile("/root/.ssh/authorized_keys", pattern(bs*2, 2)))
 			must(f.ReplaceFile("/etc-old", pattern(bs+3, 3)))
+			must(f.ReplaceFile("/root/.ssh/authorized_keys", pattern(bs*3+100, 4))) // in place, then one more block
 			must(f.Symlink("/"+strings.Repeat("x", 600), "/long"))
 			must(f.Link("/etc-old", "/etc-new"))
 			must(f.Remove("/etc-old"))
 			must(f.ReplaceFile("/meta.js", []byte(`{"a":"b"}`)))
 			must(f.Remove("/long"))
+			must(f.Flush())
 			repairClean(t, img)
 
 			// Replay the prefixes on a fresh copy of the original.

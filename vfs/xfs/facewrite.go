@@ -60,8 +60,12 @@ func (f *FS) writable(op, p string) error {
 }
 
 // inTx runs fn in a transaction and commits it; a failure aborts it and
-// nothing is written.
+// nothing is written. A batching FS adds fn to its open transaction
+// instead (batch.go).
 func (f *FS) inTx(fn func(t *tx) error) error {
+	if f.opts.Batch {
+		return f.inBatch(fn)
+	}
 	t, err := f.begin()
 	if err != nil {
 		return err
@@ -200,6 +204,17 @@ func (f *FS) rewrite(ino uint64, data []byte, appending bool, now time.Time) err
 	}
 	if appending {
 		return f.inTx(func(t *tx) error { return t.appendData(ino, data, now) })
+	}
+	// In place when that frees nothing (batched with its neighbours);
+	// else the truncation, which frees, commits on its own first.
+	done := false
+	err = f.inTx(func(t *tx) error {
+		var err error
+		done, err = t.replaceInPlace(ino, data, now)
+		return err
+	})
+	if err != nil || done {
+		return err
 	}
 	if err := f.inTx(func(t *tx) error { return t.truncateData(ino, 0, now) }); err != nil {
 		return err

@@ -65,12 +65,12 @@ func (t *tx) appendData(ino uint64, data []byte, now time.Time) error {
 			}
 			fsb := e.StartBlock + (lastFB - e.StartOff)
 			w := where{what: "file data", ag: int64(fsb >> g.agBlkLog), block: int64(fsb), ino: ino, off: g.fsbLinear(fsb) << g.blockLog}
-			b, err := t.buf(w.off, int(bsz), kindRaw, classFresh, w)
+			blk, b, err := t.dataBlock(w.off, int(bsz), w)
 			if err != nil {
 				return err
 			}
-			n := copy(b.data[part:], data)
-			clear(b.data[int(part)+n:]) // past the new end of file: zeros
+			n := copy(blk[part:], data)
+			clear(blk[int(part)+n:]) // past the new end of file: zeros
 			t.markDirty(b)
 			data = data[n:]
 		}

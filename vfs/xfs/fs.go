@@ -23,6 +23,11 @@ type Options struct {
 	// Now stamps the times of what the write operations change
 	// (time.Now when nil).
 	Now func() time.Time
+	// Batch (a writable open): the write operations add to one open
+	// transaction, each still all-or-nothing, and Flush commits them
+	// together: one transaction's barriers for the lot (batch.go). A
+	// caller that batches must Flush before the device's writes count.
+	Batch bool
 }
 
 // DefaultMaxReadFileSize is ReadFile's default cap.

@@ -2,6 +2,7 @@ package xfs
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -85,11 +86,11 @@ func (t *tx) truncateData(ino uint64, size uint64, now time.Time) error {
 		if i := findExtent(keep, fb); i >= 0 && !keep[i].Unwritten {
 			fsb := keep[i].StartBlock + (fb - keep[i].StartOff)
 			w := where{what: "file data", ag: int64(fsb >> g.agBlkLog), block: int64(fsb), ino: ino, off: g.fsbLinear(fsb) << g.blockLog}
-			b, err := t.buf(w.off, int(bsz), kindRaw, classFresh, w)
+			blk, b, err := t.dataBlock(w.off, int(bsz), w)
 			if err != nil {
 				return err
 			}
-			clear(b.data[edge%bsz:])
+			clear(blk[edge%bsz:])
 			t.markDirty(b)
 		}
 	}
@@ -117,4 +118,81 @@ func (t *tx) truncateData(ino uint64, size uint64, now time.Time) error {
 	}
 	t.touchInode(b, in.core, now)
 	return nil
+}
+
+// replaceInPlace sets regular file ino's content to data by overwriting
+// its blocks where they are, when that frees nothing: the file's extents
+// map every block below its end and no more, none unwritten, none shared
+// (reflink), and data needs at least as many blocks. Blocks beyond go
+// through appendData. It reports false, having changed nothing, when
+// the file does not qualify (the caller truncates, then appends). As on
+// ext, a crash can leave the old size over new bytes; never another
+// file's block.
+func (t *tx) replaceInPlace(ino uint64, data []byte, now time.Time) (bool, error) {
+	g := &t.f.geo
+	in, err := t.f.inode(ino)
+	if err != nil {
+		return false, err
+	}
+	if !in.isReg() || in.core.Flags&layout.FlagRealtime != 0 ||
+		in.core.Version >= 3 && in.core.Flags2&(layout.Flag2Reflink|layout.Flag2Nrext64) != 0 {
+		return false, nil
+	}
+	bsz := uint64(g.blockSize)
+	oldBlocks := (uint64(in.core.Size) + bsz - 1) >> g.blockLog
+	newBlocks := (uint64(len(data)) + bsz - 1) >> g.blockLog
+	if newBlocks < oldBlocks {
+		return false, nil
+	}
+	exts, err := t.f.readForkExtents(in, false)
+	if err != nil {
+		return false, err
+	}
+	var next uint64
+	for _, e := range exts {
+		if e.StartOff != next || e.Unwritten {
+			return false, nil
+		}
+		next += uint64(e.Count)
+	}
+	if next != oldBlocks {
+		return false, nil
+	}
+	for _, e := range exts {
+		a, err := t.allocGroup(uint32(e.StartBlock >> g.agBlkLog))
+		if err != nil {
+			return false, err
+		}
+		if err := a.checkNotShared(uint32(e.StartBlock&(1<<g.agBlkLog-1)), e.Count); err != nil {
+			if errors.Is(err, ErrUnsupportedFeature) {
+				return false, nil // the truncation refuses it, saying why
+			}
+			return false, err
+		}
+	}
+	rest := data
+	for _, e := range exts {
+		for i := uint64(0); i < uint64(e.Count); i++ {
+			fsb := e.StartBlock + i
+			w := where{what: "file data", ag: int64(fsb >> g.agBlkLog), block: int64(fsb), ino: ino, off: g.fsbLinear(fsb) << g.blockLog}
+			blk, b, err := t.dataBlock(w.off, int(bsz), w)
+			if err != nil {
+				return false, err
+			}
+			n := copy(blk, rest)
+			clear(blk[n:])
+			t.markDirty(b)
+			rest = rest[n:]
+		}
+	}
+	b, c, err := t.inodeBuf(ino)
+	if err != nil {
+		return false, err
+	}
+	binary.BigEndian.PutUint64(b.data[0x38:], uint64(len(data)-len(rest))) // di_size
+	t.touchInode(b, c, now)
+	if len(rest) > 0 {
+		return true, t.appendData(ino, rest, now)
+	}
+	return true, nil
 }

@@ -97,6 +97,8 @@ type tx struct {
 	done    bool
 	allocs  map[uint32]*agAlloc  // AGs whose free space the transaction edits
 	inos    map[uint32]*agInodes // AGs whose inode allocation state it edits
+	bytes   int64                // bytes held in buffers
+	undo    *opMark              // a batched operation's mark (batch.go), nil otherwise
 }
 
 // Errors of the write path.
@@ -131,6 +133,14 @@ func (t *tx) buf(off int64, n int, kind bufKind, class wclass, w where) (*txBuf,
 	if b, ok := t.bufs[off]; ok {
 		if len(b.data) != n || b.kind != kind {
 			return nil, fmt.Errorf("xfs: %s at %#x: buffer of %d bytes (kind %d) already held as %d bytes (kind %d)", w.what, off, n, kind, len(b.data), b.kind)
+		}
+		t.undo.save(b)
+		if class > b.class && t.undo != nil && t.undo.held[off] {
+			// An earlier operation of the batch wrote this buffer in
+			// an earlier group (a new inode) and this one makes it a
+			// later one's (a directory naming another new inode): one
+			// transaction cannot order both (batch.go).
+			t.undo.conflict = true
 		}
 		return b, nil
 	}
@@ -167,6 +177,7 @@ func (t *tx) newBuf(off int64, n int, kind bufKind, w where) (*txBuf, error) {
 		if len(b.data) != n {
 			return nil, fmt.Errorf("xfs: %s at %#x: reallocated as %d bytes, held as %d", w.what, off, n, len(b.data))
 		}
+		t.undo.save(b)
 		clear(b.data)
 		b.kind = kind
 		t.markDirty(b)
@@ -181,6 +192,22 @@ func (t *tx) newBuf(off int64, n int, kind bufKind, w where) (*txBuf, error) {
 	b := t.add(&txBuf{off: off, data: make([]byte, n), kind: kind, class: classFresh, fresh: true})
 	t.markDirty(b)
 	return b, nil
+}
+
+// dataBlock returns the transaction's bytes of the n-byte file data
+// block at off, and the buffer holding them: a slice of a larger data
+// buffer the transaction wrote (an earlier operation of a batch), or a
+// buffer of its own read from disk.
+func (t *tx) dataBlock(off int64, n int, w where) ([]byte, *txBuf, error) {
+	if b, ok := t.sectors[off&^(txUnit-1)]; ok && b.kind == kindRaw && b.off <= off && off+int64(n) <= b.off+int64(len(b.data)) {
+		t.undo.save(b)
+		return b.data[off-b.off : off-b.off+int64(n)], b, nil
+	}
+	b, err := t.buf(off, n, kindRaw, classFresh, w)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b.data, b, nil
 }
 
 // checkFree refuses a buffer overlapping one the transaction holds.
@@ -198,6 +225,7 @@ func (t *tx) checkFree(off int64, n int, w where) error {
 
 func (t *tx) add(b *txBuf) *txBuf {
 	t.bufs[b.off] = b
+	t.bytes += int64(len(b.data))
 	for s := b.off; s < b.off+int64(len(b.data)); s += txUnit {
 		t.sectors[s] = b
 	}
