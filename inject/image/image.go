@@ -90,8 +90,9 @@ type Image struct {
 
 	// stage holds the filesystem's writes until Commit (nil when
 	// read-only or when staging is off).
-	stage    *stage.Stage
-	rehearse bool // Options.Rehearse: the stage is never committed
+	stage     *stage.Stage
+	rehearse  bool // Options.Rehearse: the stage is never committed
+	discarded bool // Discard was called: nothing more reaches the stage
 }
 
 // Open opens the image at path and the filesystem Options select in it.
@@ -123,7 +124,7 @@ func OpenDisk(disk formats.Disk, o Options) (*Image, error) {
 func (im *Image) Commit() error {
 	// A batching engine (XFS) holds its last operations in an open
 	// transaction: they reach the stage first.
-	if fl, ok := im.FS.(interface{ Flush() error }); ok && im.stage != nil {
+	if fl, ok := im.FS.(interface{ Flush() error }); ok && im.stage != nil && !im.discarded {
 		if err := fl.Flush(); err != nil {
 			im.stage.Discard()
 			return err
@@ -144,6 +145,7 @@ func (im *Image) Commit() error {
 // Discard drops what the filesystem staged: nothing of it reaches the
 // image. The filesystem must not be used afterwards.
 func (im *Image) Discard() {
+	im.discarded = true
 	if im.stage != nil {
 		im.stage.Discard()
 	}
