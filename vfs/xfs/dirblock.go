@@ -709,6 +709,7 @@ func (d *dirW) blockToLeaf(self, parent uint64, ents []dirent) error {
 	}
 	copy(b.data, p)
 	d.t.markDirty(b)
+	sortLeaf(les)
 	d.ents, d.bests[0], d.form = les, best, formLeaf
 	return nil
 }

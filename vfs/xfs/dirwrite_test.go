@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"maps"
 	"math/rand"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -323,6 +325,8 @@ func TestDirRandomOps(t *testing.T) {
 		args []string
 		seed int64
 	}{
+		{"v5-seed", nil, seedFromEnv()},
+		{"v4-dir8k-seed", []string{"-m", "crc=0", "-n", "size=8192"}, seedFromEnv()},
 		{"v5", nil, 1},
 		{"v4-dir8k", []string{"-m", "crc=0", "-n", "size=8192"}, 2},
 		{"v5-1kblk-dir4k", []string{"-b", "size=1024", "-n", "size=4096"}, 3},
@@ -364,17 +368,10 @@ func TestDirRandomOps(t *testing.T) {
 				for len(b) < n {
 					b = append(b, "abcdefghijklmnopqrstuvwxyz0123456789-_"[rng.Intn(38)])
 				}
-				return string(b[:max(n, len(fmt.Sprint(seq))+1)])
+				return string(b)
 			}
 			pick := func(m map[string]uint64) string {
-				i := rng.Intn(len(m))
-				for name := range m {
-					if i == 0 {
-						return name
-					}
-					i--
-				}
-				return ""
+				return slices.Sorted(maps.Keys(m))[rng.Intn(len(m))]
 			}
 			clone := func() map[uint64]map[string]uint64 {
 				out := map[uint64]map[string]uint64{}
@@ -459,4 +456,112 @@ func dirPath(d, keep uint64, dirs [3]uint64) string {
 		}
 	}
 	return "?"
+}
+
+// dirBlockOffset returns the byte offset of directory block fb (file
+// block) of directory dir in img.
+func dirBlockOffset(t *testing.T, img string, dir, fb uint64) int64 {
+	t.Helper()
+	g := openImage(t, img, nil)
+	m, err := g.openDir(mustInode(t, g, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := findExtent(m.exts, fb)
+	if x < 0 {
+		t.Fatalf("directory %d: block %d not mapped", dir, fb)
+	}
+	e := m.exts[x]
+	return g.geo.fsbLinear(e.StartBlock+fb-e.StartOff) << g.geo.blockLog
+}
+
+func patchAt(t *testing.T, img string, off int64, b []byte) {
+	t.Helper()
+	fh, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	if _, err := fh.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDirHostile: a directory whose index or data blocks lie (counts past
+// the block, bests that disagree with the data blocks, a free-index block
+// for the wrong range, a data entry with a wrong tag, a v5 checksum) is
+// refused with a corrupt error naming the directory block, and nothing
+// is written.
+func TestDirHostile(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	for _, c := range []struct {
+		name  string
+		args  []string
+		n     int    // names: 200 leaf form, 800 node form
+		block uint64 // directory block to patch: 0 the last data block, 1 leaf, 2 free index
+		at    func(f *FS) int
+		patch []byte
+		class error
+	}{
+		{"leaf-count", []string{"-m", "crc=0"}, 200, 1, func(f *FS) int { return f.daInfoSize() }, []byte{0xFF, 0xF0}, vfs.ErrCorrupt},
+		{"leaf-bestcount", []string{"-m", "crc=0"}, 200, 1, func(f *FS) int { return int(f.geo.dirBlkSize) - 4 }, []byte{0, 0, 0, 9}, vfs.ErrCorrupt},
+		{"free-firstdb", []string{"-m", "crc=0"}, 800, 2, func(f *FS) int { return 4 }, []byte{0, 0, 0, 1}, vfs.ErrCorrupt},
+		{"free-nvalid", []string{"-m", "crc=0"}, 800, 2, func(f *FS) int { return 8 }, []byte{0, 1, 0, 0}, vfs.ErrCorrupt},
+		{"data-namelen", []string{"-m", "crc=0"}, 200, 0, func(f *FS) int { return f.dataHdrSize() + 8 }, []byte{0}, vfs.ErrCorrupt},
+		{"v5-leaf-crc", nil, 200, 1, func(f *FS) int { return 200 }, []byte{0x5A}, ErrChecksum},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			img := emptyImage(t, c.args...)
+			f := openRW(t, img)
+			tr, _ := f.begin()
+			dir, err := tr.create(f.sb.RootIno, "d", vfs.UnixDir|0o755, 0, 0, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < c.n; i++ {
+				if _, err := tr.create(dir, dirName(i, 24), vfs.UnixRegular|0o644, 0, 0, now); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := tr.commit(); err != nil {
+				t.Fatal(err)
+			}
+			repairClean(t, img)
+			last := (dbField(t, img, "core.size", fmt.Sprintf("inode %d", dir))/uint64(f.geo.dirBlkSize) - 1) << f.geo.dirBlkLog
+			fb := []uint64{last, layout.DirLeafOffset >> f.geo.blockLog, layout.DirFreeOffset >> f.geo.blockLog}[c.block]
+			patchAt(t, img, dirBlockOffset(t, img, dir, fb)+int64(c.at(f)), c.patch)
+			before := fileSum(t, img)
+			g := openRW(t, img)
+			for _, op := range []func(*tx) error{
+				func(tr *tx) error {
+					return tr.dirAddEntry(dir, "another-name-of-some-length", f.sb.RootIno, vfs.UnixRegular, now)
+				},
+				func(tr *tx) error { _, err := tr.dirRemoveEntry(dir, dirName(c.n-1, 24), now); return err },
+			} {
+				tr, err := g.begin()
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = op(tr)
+				tr.abort()
+				var ce *CorruptError
+				if !errors.Is(err, c.class) || !errors.As(err, &ce) || ce.Ino != dir {
+					t.Errorf("%v, want %v naming directory %d", err, c.class, dir)
+				}
+			}
+			if fileSum(t, img) != before {
+				t.Fatal("a refused change wrote to the image")
+			}
+		})
+	}
+}
+
+// seedFromEnv lets a failing random sequence be replayed:
+// XFSDIR_SEED=n go test -run TestDirRandomOps/v5-seed.
+func seedFromEnv() int64 {
+	n, _ := strconv.ParseInt(os.Getenv("XFSDIR_SEED"), 10, 64)
+	if n == 0 {
+		return 4
+	}
+	return n
 }
