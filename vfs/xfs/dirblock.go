@@ -34,9 +34,9 @@ import (
 //     blocks: one leaf1 block (leaf form) while entries and bests fit,
 //     else hash-ordered leafn blocks under a da btree whose root stays at
 //     the first leaf block, plus free-index blocks (node form). Shrinking
-//     (node to leaf, fewer leaves) frees the blocks no longer used; empty
-//     data blocks are kept (their best is the whole block), and a block
-//     or leaf directory is never converted back to short form.
+//     (node to leaf, fewer leaves) frees the blocks no longer used, as
+//     does a data block emptied by a removal (xfs_repair junks empty data
+//     blocks); a block directory is never converted back to short form.
 //
 // The cost of a change is the directory's index (8 bytes per entry), read
 // once per transaction into its buffers, plus one data block.

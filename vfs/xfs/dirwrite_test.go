@@ -28,18 +28,21 @@ var dirConfigs = []struct {
 	// node (0: as many as fit), to build deep da btrees from few names;
 	// levels: the height of node levels the test must reach.
 	fanout, levels int
+	xattr          bool // each directory carries a local attr fork
 }{
-	{"v5-4k", nil, 3000, 24, false, 0, 0},
-	{"v4-ftype0", []string{"-m", "crc=0", "-n", "ftype=0"}, 3000, 24, false, 0, 0},
-	{"v4-ftype1-512b", []string{"-m", "crc=0", "-b", "size=512", "-n", "ftype=1"}, 1500, 24, false, 0, 0},
-	{"v5-dir8k", []string{"-n", "size=8192"}, 3000, 40, false, 0, 0},
-	{"v5-dir16k-1kblk", []string{"-b", "size=1024", "-n", "size=16384"}, 6000, 100, false, 0, 0},
-	{"v5-dir64k", []string{"-n", "size=65536"}, 9000, 200, false, 0, 0},
-	{"v4-ci", []string{"-m", "crc=0", "-n", "version=ci"}, 1500, 24, false, 0, 0},
+	{"v5-4k", nil, 3000, 24, false, 0, 0, false},
+	{"v4-ftype0", []string{"-m", "crc=0", "-n", "ftype=0"}, 3000, 24, false, 0, 0, false},
+	{"v4-ftype1-512b", []string{"-m", "crc=0", "-b", "size=512", "-n", "ftype=1"}, 1500, 24, false, 0, 0, false},
+	{"v5-dir8k", []string{"-n", "size=8192"}, 3000, 40, false, 0, 0, false},
+	{"v5-dir16k-1kblk", []string{"-b", "size=1024", "-n", "size=16384"}, 6000, 100, false, 0, 0, false},
+	{"v5-dir64k", []string{"-n", "size=65536"}, 9000, 200, false, 0, 0, false},
+	{"v4-ci", []string{"-m", "crc=0", "-n", "version=ci"}, 1500, 24, false, 0, 0, false},
 	// Underfull leaves and nodes (valid, as the kernel leaves them
 	// after removals) so that 700 names need three levels of nodes.
-	{"v5-deep-da", nil, 700, 24, true, 6, 3},
-	{"v4-deep-da", []string{"-m", "crc=0"}, 700, 24, true, 6, 3},
+	{"v5-deep-da", nil, 700, 24, true, 6, 3, false},
+	{"v4-deep-da", []string{"-m", "crc=0"}, 700, 24, true, 6, 3, false},
+	{"v5-selinux-label", nil, 2500, 24, false, 0, 0, true},
+	{"v4-label", []string{"-m", "crc=0"}, 2500, 24, false, 0, 0, true},
 }
 
 // dirName is the i-th name of a test directory, n bytes long (at least
@@ -167,6 +170,17 @@ func TestDirGrowShrinkAllForms(t *testing.T) {
 			}
 			if err := tr.commit(); err != nil {
 				t.Fatal(err)
+			}
+			if c.xattr {
+				// A SELinux label in each directory's attr fork, as on
+				// a labelled guest: the data fork is smaller.
+				for _, d := range append(dirs[:], keep) {
+					xfsDBWrite(t, img, fmt.Sprintf("inode %d", d), "attr_set -s -v 28 selinux")
+					if dbField(t, img, "core.forkoff", fmt.Sprintf("inode %d", d)) == 0 {
+						t.Fatalf("directory %d has no attr fork", d)
+					}
+				}
+				f = openRW(t, img)
 			}
 			want := [2]map[string]uint64{{}, {}}
 			forms := map[string]bool{}
