@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math/rand"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -587,4 +588,101 @@ func seedFromEnv() int64 {
 		return 4
 	}
 	return n
+}
+
+// TestDirEightByteInodes: on a filesystem whose second AG holds inode
+// numbers above 2^32, a short-form directory that must name such an
+// inode is converted to a block (a 4-byte short form cannot), a
+// repointed entry rewrites the short form with 8-byte numbers, and
+// removing the last such entry rewrites it with 4-byte numbers again.
+// xfs_repair -n, xfs_db and the engine agree after each transaction.
+func TestDirEightByteInodes(t *testing.T) {
+	now := time.Date(2026, 12, 3, 16, 0, 0, 0, time.UTC)
+	img := filepath.Join(t.TempDir(), "big.img")
+	mkfs(t, img, 2046<<30, "-m", "crc=0", "-i", "size=256", "-d", "agsize=1023g", "-l", "size=64m")
+	f := openRW(t, img)
+	root := f.sb.RootIno
+	tr, _ := f.begin()
+	a, err := tr.create(root, "a", vfs.UnixDir|0o755, 0, 0, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := tr.create(root, "k", vfs.UnixDir|0o755, 0, 0, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := tr.create(a, "x", vfs.UnixRegular|0o644, 0, 0, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := tr.create(a, "y", vfs.UnixRegular|0o644, 0, 0, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An inode of a new chunk in AG 1 (ialloc would take AG 0's free ones).
+	ag1, err := tr.inodeGroup(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ag1.newChunk(); err != nil {
+		t.Fatal(err)
+	}
+	big, err := ag1.allocFromChunk()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.initInode(big, newInode{mode: vfs.UnixRegular | 0o600, nlink: 1, now: now}); err != nil {
+		t.Fatal(err)
+	}
+	if big <= 0xFFFFFFFF {
+		t.Fatalf("inode %d from AG 1 fits 32 bits", big)
+	}
+	if err := tr.dirAddEntry(k, "big", big, vfs.UnixRegular, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.commit(); err != nil {
+		t.Fatal(err)
+	}
+	if form, _ := checkDir(t, img, k, "/k", map[string]uint64{"big": big}); form != "block" {
+		t.Fatalf("/k is in %s form, want block (converted for an 8-byte inode number)", form)
+	}
+	// Repoint a/x at the big inode: a becomes an 8-byte short form.
+	tr, _ = f.begin()
+	if old, err := tr.dirReplaceEntry(a, "x", big, vfs.UnixRegular, now); err != nil || old != x {
+		t.Fatalf("replace a/x: %d, %v", old, err)
+	}
+	if old, err := tr.dirReplaceEntry(k, "big", x, vfs.UnixRegular, now); err != nil || old != big {
+		t.Fatalf("replace k/big: %d, %v", old, err)
+	}
+	// An entry with a small number added to the 8-byte short form does
+	// not count in i8count.
+	z, err := tr.create(a, "z", vfs.UnixRegular|0o644, 0, 0, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.commit(); err != nil {
+		t.Fatal(err)
+	}
+	if form, _ := checkDir(t, img, a, "/a", map[string]uint64{"x": big, "y": y, "z": z}); form != "short" {
+		t.Fatalf("/a is in %s form", form)
+	}
+	if got := dbField(t, img, "u.sfdir3.hdr.i8count", fmt.Sprintf("inode %d", a)); got != 1 {
+		t.Fatalf("/a i8count %d, want 1", got)
+	}
+	// Remove it again: back to 4-byte numbers.
+	tr, _ = f.begin()
+	if got, err := tr.dirRemoveEntry(a, "x", now); err != nil || got != big {
+		t.Fatalf("remove a/x: %d, %v", got, err)
+	}
+	if err := tr.dirAddEntry(k, "big-again", big, vfs.UnixRegular, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.commit(); err != nil {
+		t.Fatal(err)
+	}
+	checkDir(t, img, a, "/a", map[string]uint64{"y": y, "z": z})
+	checkDir(t, img, k, "/k", map[string]uint64{"big": x, "big-again": big})
+	if got := dbField(t, img, "u.sfdir3.hdr.i8count", fmt.Sprintf("inode %d", a)); got != 0 {
+		t.Fatalf("/a i8count %d, want 0", got)
+	}
 }
