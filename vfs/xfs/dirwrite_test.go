@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -685,4 +686,96 @@ func TestDirEightByteInodes(t *testing.T) {
 	if got := dbField(t, img, "u.sfdir3.hdr.i8count", fmt.Sprintf("inode %d", a)); got != 0 {
 		t.Fatalf("/a i8count %d, want 0", got)
 	}
+}
+
+// TestDirOnMkfsDirectories: directories laid out by mkfs.xfs -p
+// (xfsprogs' own directory code: short form, block, leaf, node with its
+// da node and free-index blocks) take new names and lose old ones
+// through the engine; xfs_repair -n, xfs_db and the engine agree.
+func TestDirOnMkfsDirectories(t *testing.T) {
+	now := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name string
+		args []string
+	}{{"v5", nil}, {"v4-dir16k", []string{"-m", "crc=0", "-n", "size=16384"}}} {
+		t.Run(c.name, func(t *testing.T) {
+			src := filepath.Join(t.TempDir(), "src")
+			nodeEntries := 3000
+			if testing.Short() {
+				nodeEntries = 1200
+			}
+			buildSource(t, src, treeOpts{nodeEntries: nodeEntries})
+			// mkfs.xfs -p writes v5 remote symlink blocks xfs_repair
+			// rejects (see TestOracleMatrix): not this test's subject.
+			for _, l := range []string{"remote600", "remote1000"} {
+				if err := os.Remove(filepath.Join(src, "links", l)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			img := filepath.Join(t.TempDir(), "fs.img")
+			mkfsTree(t, img, src, 400<<20, c.args...)
+			f := openRW(t, img)
+			root := f.sb.RootIno
+			tr, _ := f.begin()
+			keep, err := tr.create(root, "keep", vfs.UnixDir|0o755, 0, 0, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]map[string]uint64{"keep": {}}
+			dirs := map[string]uint64{}
+			for _, name := range []string{"sf", "block", "leaf", "node"} {
+				in := mustInode(t, f, mustLookup(t, f, "/dirs/"+name))
+				dirs[name] = in.ino
+				ents, err := f.dirEntries(in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want[name] = map[string]uint64{}
+				for _, e := range ents {
+					want[name][e.name] = e.ino
+				}
+				sort.Slice(ents, func(i, j int) bool { return ents[i].name < ents[j].name })
+				for i := 0; i < len(ents); i += 5 {
+					ino, err := tr.dirRemoveEntry(in.ino, ents[i].name, now)
+					if err != nil || ino != ents[i].ino {
+						t.Fatalf("remove /dirs/%s/%s: %d, %v", name, ents[i].name, ino, err)
+					}
+					delete(want[name], ents[i].name)
+					kn := name + "-" + ents[i].name
+					if err := tr.dirAddEntry(keep, kn, ino, vfs.UnixRegular|0o644, now); err != nil {
+						t.Fatal(err)
+					}
+					want["keep"][kn] = ino
+				}
+				for i := 0; i < 60; i++ {
+					n := fmt.Sprintf("engine-%d-%s", i, strings.Repeat("e", i))
+					ino, err := tr.create(in.ino, n, vfs.UnixRegular|0o600, 0, 0, now)
+					if err != nil {
+						t.Fatalf("create /dirs/%s/%s: %v", name, n, err)
+					}
+					want[name][n] = ino
+				}
+			}
+			if err := tr.commit(); err != nil {
+				t.Fatal(err)
+			}
+			for name, d := range dirs {
+				form, format := checkDir(t, img, d, "/dirs/"+name, want[name])
+				t.Logf("/dirs/%s: %d names, %s form, fork %s", name, len(want[name]), form, format)
+			}
+			checkDir(t, img, keep, "/keep", want["keep"])
+		})
+	}
+}
+
+func mustLookup(t *testing.T, f *FS, p string) uint64 {
+	t.Helper()
+	ino := f.sb.RootIno
+	for _, part := range strings.Split(strings.Trim(p, "/"), "/") {
+		var err error
+		if ino, err = f.lookup(mustInode(t, f, ino), part); err != nil {
+			t.Fatalf("lookup %s in %s: %v", part, p, err)
+		}
+	}
+	return ino
 }
