@@ -894,8 +894,8 @@ func (t *tx) dirAddEntry(dir uint64, name string, ino uint64, mode uint32, now t
 	if err := checkEntryName(dir, name); err != nil {
 		return err
 	}
-	if t.f.geo.inoAddr(ino) < 0 {
-		return fmt.Errorf("xfs: adding %s to directory %d: inode %d lies outside the filesystem", quote(name), dir, ino)
+	if ino == 0 || t.f.geo.inoAddr(ino) < 0 {
+		return fmt.Errorf("xfs: adding %s to directory %d: inode %d lies outside the filesystem: %w", quote(name), dir, ino, fs.ErrInvalid)
 	}
 	_, c, err := t.dirInodeBuf(dir)
 	if err != nil {

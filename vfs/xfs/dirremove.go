@@ -30,7 +30,7 @@ func (t *tx) dirRemoveEntry(dir uint64, name string, now time.Time) (uint64, err
 // change of type (a subdirectory's ".." counts).
 func (t *tx) dirReplaceEntry(dir uint64, name string, ino uint64, mode uint32, now time.Time) (uint64, error) {
 	if ino == 0 || t.f.geo.inoAddr(ino) < 0 {
-		return 0, fmt.Errorf("xfs: pointing %s of directory %d at inode %d, outside the filesystem", quote(name), dir, ino)
+		return 0, fmt.Errorf("xfs: pointing %s of directory %d at inode %d, outside the filesystem: %w", quote(name), dir, ino, fs.ErrInvalid)
 	}
 	return t.dirChange(dir, name, ino, mode, now)
 }

@@ -321,6 +321,14 @@ func TestDirRefusals(t *testing.T) {
 	if err := tr.dirAddEntry(root, "a", ino, vfs.UnixRegular, now); !errors.Is(err, fs.ErrExist) {
 		t.Errorf("duplicate: %v", err)
 	}
+	for _, bad := range []uint64{0, 1 << 60} {
+		if err := tr.dirAddEntry(root, "b", bad, vfs.UnixRegular, now); !errors.Is(err, fs.ErrInvalid) {
+			t.Errorf("add inode %d: %v, want fs.ErrInvalid", bad, err)
+		}
+		if _, err := tr.dirReplaceEntry(root, "a", bad, vfs.UnixRegular, now); !errors.Is(err, fs.ErrInvalid) {
+			t.Errorf("replace with inode %d: %v, want fs.ErrInvalid", bad, err)
+		}
+	}
 	if _, err := tr.dirRemoveEntry(root, "nope", now); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("remove missing: %v", err)
 	}
