@@ -787,3 +787,54 @@ func mustLookup(t *testing.T, f *FS, p string) uint64 {
 	}
 	return ino
 }
+
+// TestDirNoSpace: when the directory needs a new block and no AG has
+// one, the change fails with ErrNoSpace (vfs.ErrNoSpace) and the aborted
+// transaction leaves the image unchanged.
+func TestDirNoSpace(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	img := emptyImage(t)
+	f := openRW(t, img)
+	tr, _ := f.begin()
+	dir, err := tr.create(f.sb.RootIno, "d", vfs.UnixDir|0o755, 0, 0, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 40; i++ {
+		if _, err := tr.create(dir, dirName(i, 24), vfs.UnixRegular|0o644, 0, 0, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tr.commit(); err != nil {
+		t.Fatal(err)
+	}
+	before := fileSum(t, img)
+	tr, _ = f.begin()
+	// Take every free block of every AG (the free list keeps its minimum).
+	for ag := uint32(0); uint64(ag) < f.geo.agCount; ag++ {
+		a, err := tr.allocGroup(ag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			if _, _, err := a.alloc(1, 1<<20); err != nil {
+				if !isNoSpace(err) {
+					t.Fatal(err)
+				}
+				break
+			}
+		}
+	}
+	err = nil
+	for i := 40; i < 4000 && err == nil; i++ {
+		err = tr.dirAddEntry(dir, dirName(i, 24), f.sb.RootIno, vfs.UnixRegular, now)
+	}
+	if !errors.Is(err, vfs.ErrNoSpace) {
+		t.Fatalf("growing the directory with no free block: %v, want ErrNoSpace", err)
+	}
+	tr.abort()
+	if fileSum(t, img) != before {
+		t.Fatal("the refused growth changed the image")
+	}
+	repairClean(t, img)
+}
