@@ -34,9 +34,9 @@ import (
 //     blocks: one leaf1 block (leaf form) while entries and bests fit,
 //     else hash-ordered leafn blocks under a da btree whose root stays at
 //     the first leaf block, plus free-index blocks (node form). Shrinking
-//     (node to leaf, fewer leaves) frees the blocks no longer used; empty
-//     data blocks are kept (their best is the whole block), and a block
-//     or leaf directory is never converted back to short form.
+//     (node to leaf, fewer leaves) frees the blocks no longer used, as
+//     does a data block emptied by a removal (xfs_repair junks empty data
+//     blocks); a block directory is never converted back to short form.
 //
 // The cost of a change is the directory's index (8 bytes per entry), read
 // once per transaction into its buffers, plus one data block.
@@ -709,6 +709,7 @@ func (d *dirW) blockToLeaf(self, parent uint64, ents []dirent) error {
 	}
 	copy(b.data, p)
 	d.t.markDirty(b)
+	sortLeaf(les)
 	d.ents, d.bests[0], d.form = les, best, formLeaf
 	return nil
 }
@@ -893,8 +894,8 @@ func (t *tx) dirAddEntry(dir uint64, name string, ino uint64, mode uint32, now t
 	if err := checkEntryName(dir, name); err != nil {
 		return err
 	}
-	if t.f.geo.inoAddr(ino) < 0 {
-		return fmt.Errorf("xfs: adding %s to directory %d: inode %d lies outside the filesystem", quote(name), dir, ino)
+	if ino == 0 || t.f.geo.inoAddr(ino) < 0 {
+		return fmt.Errorf("xfs: adding %s to directory %d: inode %d lies outside the filesystem: %w", quote(name), dir, ino, fs.ErrInvalid)
 	}
 	_, c, err := t.dirInodeBuf(dir)
 	if err != nil {

@@ -2,6 +2,7 @@ package xfs
 
 import (
 	"encoding/binary"
+	"fmt"
 	"slices"
 
 	"github.com/guestinject/guestinject/vfs/xfs/layout"
@@ -12,6 +13,9 @@ import (
 // leafn blocks under a da btree with free-index blocks. Blocks of the
 // old index that the new one does not use are freed.
 func (d *dirW) writeIndex() error {
+	if !slices.IsSortedFunc(d.ents, cmpLeaf) {
+		return fmt.Errorf("xfs: directory %d: leaf entries out of hash order (a bug)", d.ino)
+	}
 	f := d.t.f
 	B := int(d.g.dirBlkSize)
 	if f.leafHdrSize()+len(d.ents)*layout.DirLeafEntrySize+len(d.bests)*2+layout.DirLeafTailSize <= B {

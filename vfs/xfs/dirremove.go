@@ -13,10 +13,13 @@ import (
 // dirRemoveEntry removes name from directory dir, whatever its form, and
 // returns the inode it named (whose own link count the caller adjusts);
 // a removed subdirectory's ".." no longer counts in dir's link count. A
-// name not present is fs.ErrNotExist. Forms shrink as the kernel's do
-// for the index (node to leaf when the entries fit one leaf, fewer
-// leaves, a bmap btree back to an extent list) but data blocks left empty
-// stay allocated and a directory never goes back to short form.
+// name not present is fs.ErrNotExist. Structures shrink as the kernel's
+// do: an emptied data block (other than the first) is freed, node form
+// goes back to leaf form when the entries fit one leaf, leaves and
+// free-index blocks no longer needed are freed, a bmap btree fork goes
+// back to an extent list. A block-form directory is rebuilt in its
+// block; a directory never goes back from block to short form (the
+// kernel would; xfs_repair accepts either).
 func (t *tx) dirRemoveEntry(dir uint64, name string, now time.Time) (uint64, error) {
 	return t.dirChange(dir, name, 0, 0, now)
 }
@@ -27,7 +30,7 @@ func (t *tx) dirRemoveEntry(dir uint64, name string, now time.Time) (uint64, err
 // change of type (a subdirectory's ".." counts).
 func (t *tx) dirReplaceEntry(dir uint64, name string, ino uint64, mode uint32, now time.Time) (uint64, error) {
 	if ino == 0 || t.f.geo.inoAddr(ino) < 0 {
-		return 0, fmt.Errorf("xfs: pointing %s of directory %d at inode %d, outside the filesystem", quote(name), dir, ino)
+		return 0, fmt.Errorf("xfs: pointing %s of directory %d at inode %d, outside the filesystem: %w", quote(name), dir, ino, fs.ErrInvalid)
 	}
 	return t.dirChange(dir, name, ino, mode, now)
 }
