@@ -390,6 +390,3 @@ func (f *FS) newAG(t *tx, ag, length, prealloc uint32) (uint32, error) {
 	}
 	return free, nil
 }
-
-// refcountCRCMagic is the refcount btree's block magic ("R3FC").
-const refcountCRCMagic = 0x52334643
