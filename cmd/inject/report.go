@@ -76,8 +76,12 @@ func (a *injectArgs) printReport(w io.Writer, rep *inject.Report, err error) {
 				fmt.Fprintf(w, "%-8s partition %d unchanged: %s\n", "grow", p.Number, p.Why)
 			}
 		}
+		groups := "groups"
+		if g.FSType == "xfs" {
+			groups = "allocation groups"
+		}
 		if f := g.FS; f.Changed() {
-			fmt.Fprintf(w, "%-8s %s the filesystem from %d to %d blocks of %d bytes (%d to %d groups)\n", "grow", verb, f.OldBlocks, f.NewBlocks, f.BlockSize, f.OldGroups, f.NewGroups)
+			fmt.Fprintf(w, "%-8s %s the filesystem from %d to %d blocks of %d bytes (%d to %d %s)\n", "grow", verb, f.OldBlocks, f.NewBlocks, f.BlockSize, f.OldGroups, f.NewGroups, groups)
 		} else {
 			fmt.Fprintf(w, "%-8s the filesystem already fills its partition (%d blocks)\n", "grow", f.OldBlocks)
 		}

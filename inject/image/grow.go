@@ -8,7 +8,9 @@ import (
 	"github.com/guestinject/guestinject/formats"
 	"github.com/guestinject/guestinject/inject/image/stage"
 	"github.com/guestinject/guestinject/partition"
+	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/ext"
+	"github.com/guestinject/guestinject/vfs/xfs"
 )
 
 // ErrCannotGrow: Options.Grow cannot be done (the partition is not the
@@ -19,7 +21,11 @@ var ErrCannotGrow = errors.New("cannot grow")
 // Growth is what Options.Grow did to the disk.
 type Growth struct {
 	Partition partition.Growth // Number 0 for a filesystem on the whole disk
-	FS        ext.GrowReport
+	// FS is the filesystem's growth; for XFS its groups are allocation
+	// groups, and XFS holds the XFS engine's own report.
+	FS     ext.GrowReport
+	FSType string          `json:"fs_type,omitempty"` // "xfs", or "" for ext
+	XFS    *xfs.GrowReport `json:"xfs,omitempty"`
 }
 
 // stagedSection is a partition section over the whole-disk stage a grown
@@ -78,15 +84,25 @@ func (im *Image) openGrown(disk formats.Disk, t *partition.Table, root int, o Op
 		}
 	}
 	eo := &ext.Options{Writable: true, Force: o.Force, Warn: o.Warn}
+	xo := &xfs.Options{Warn: o.Warn, Batch: true}
 	sec := partition.NewSection(ds, p.Start, p.Size)
-	fsys, err := ext.Open(stagedSection{sec, ds}, p.Size, eo)
+	fsys, err := openGrowable(stagedSection{sec, ds}, p.Size, eo, xo)
 	if err != nil {
 		if errors.Is(err, ext.ErrNotExt) {
-			return fmt.Errorf("%w: %s holds no ext2/3/4 filesystem (only ext filesystems are grown): %w", ErrCannotGrow, describePart(p), err)
+			return fmt.Errorf("%w: %s holds no ext2/3/4 or XFS filesystem (only those are grown): %w", ErrCannotGrow, describePart(p), err)
 		}
 		return fmt.Errorf("%s: %w", describePart(p), err)
 	}
-	if g.FS, err = fsys.Grow(p.Size); err != nil {
+	switch f := fsys.(type) {
+	case *ext.FS:
+		g.FS, err = f.Grow(p.Size)
+	case *xfs.FS:
+		var r xfs.GrowReport
+		r, err = f.Grow(p.Size)
+		g.FSType, g.XFS = "xfs", &r
+		g.FS = ext.GrowReport{BlockSize: r.BlockSize, OldBlocks: r.OldBlocks, NewBlocks: r.NewBlocks, OldGroups: r.OldAGs, NewGroups: r.NewAGs, Writes: r.Writes, Bytes: r.Bytes}
+	}
+	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrCannotGrow, describePart(p), err)
 	}
 	im.Grown = g
@@ -103,16 +119,35 @@ func (im *Image) openGrown(disk formats.Disk, t *partition.Table, root int, o Op
 		return err
 	}
 	im.Partition = rp
-	if im.FS, err = ext.Open(stagedSection{rs, ds}, rp.Size, eo); err != nil {
+	if im.FS, err = openGrowable(stagedSection{rs, ds}, rp.Size, eo, xo); err != nil {
 		return fmt.Errorf("%s: %w", describePart(rp), err)
 	}
 	return nil
 }
 
+// openGrowable opens the ext or XFS filesystem on dev for writing.
+func openGrowable(dev stagedSection, size int64, eo *ext.Options, xo *xfs.Options) (vfs.FS, error) {
+	f, err := ext.Open(dev, size, eo)
+	if err == nil {
+		return f, nil
+	}
+	if !errors.Is(err, ext.ErrNotExt) {
+		return nil, err
+	}
+	xf, xerr := xfs.OpenWritable(dev, size, xo)
+	switch {
+	case xerr == nil:
+		return xf, nil
+	case errors.Is(xerr, xfs.ErrNotXFS):
+		return nil, err
+	}
+	return nil, xerr
+}
+
 // growInfo is what inspect says of growing partition p: the free space
 // after it, whether --grow could use it, and why not or what it would
 // give. It reads nothing (the table is read, fsys's superblock loaded).
-func growInfo(t *partition.Table, p partition.Partition, fsys *ext.FS) (free int64, ok bool, note string) {
+func growInfo(t *partition.Table, p partition.Partition, fsys RootProbe) (free int64, ok bool, note string) {
 	if p.Extended {
 		return 0, false, ""
 	}
@@ -132,10 +167,18 @@ func growInfo(t *partition.Table, p partition.Partition, fsys *ext.FS) (free int
 		}
 		size = g.NewSize
 	}
-	if fsys == nil {
-		return free, false, "only ext2/3/4 filesystems are grown"
+	var r ext.GrowReport
+	var err error
+	switch f := fsys.(type) {
+	case *ext.FS:
+		r, err = f.CheckGrow(size)
+	case *xfs.FS:
+		var xr xfs.GrowReport
+		xr, err = f.CheckGrow(size)
+		r = ext.GrowReport{BlockSize: xr.BlockSize, OldBlocks: xr.OldBlocks, NewBlocks: xr.NewBlocks}
+	default:
+		return free, false, "only ext2/3/4 and XFS filesystems are grown"
 	}
-	r, err := fsys.CheckGrow(size)
 	switch {
 	case err != nil:
 		return free, false, err.Error()

@@ -139,11 +139,10 @@ func Inspect(path string, o Options) (*Report, error) {
 			pr.Filesystem = describeFS(c.fs, c.Kind)
 			opened[selectionOf(c)] = c.fs
 		}
-		extFS, _ := c.fs.(*ext.FS) // nil for XFS: only ext grows
 		if c.Volume != "" {
 			pr.GrowNote = "an LVM logical volume: --grow extends partitions"
 		} else {
-			pr.FreeAfter, pr.Growable, pr.GrowNote = growInfo(t, p, extFS)
+			pr.FreeAfter, pr.Growable, pr.GrowNote = growInfo(t, p, c.fs)
 		}
 		r.Partitions = append(r.Partitions, pr)
 	}

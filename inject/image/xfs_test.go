@@ -144,3 +144,62 @@ func fileSum(t *testing.T, p string) [32]byte {
 	}
 	return sha256.Sum256(b)
 }
+
+// TestGrowXFSRoot: --grow on an XFS root extends the GPT partition to
+// the grown disk's end and the filesystem into it (new allocation
+// groups), in the same staged unit as a write; xfs_repair -n is clean,
+// xfs_db sees the new size, sgdisk -v the table, and inspect said
+// beforehand that --grow could use the space.
+func TestGrowXFSRoot(t *testing.T) {
+	q := xfsGPTQcow2(t)
+	testtool.Run(t, "qemu-img", "resize", "-q", q, "1G")
+	r, err := Inspect(q, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var growable bool
+	for _, p := range r.Partitions {
+		if p.Number == 2 {
+			growable = p.Growable
+			if !growable {
+				t.Errorf("inspect: partition 2 not growable: %s", p.GrowNote)
+			}
+		}
+	}
+	im, err := Open(q, Options{Writable: true, Grow: "root"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := im.Grown
+	if g == nil || g.FSType != "xfs" || g.XFS == nil || !g.FS.Changed() || g.XFS.NewAGs <= g.XFS.OldAGs {
+		t.Fatalf("growth: %+v", g)
+	}
+	if err := im.FS.ReplaceFile("/etc/grown", []byte("yes\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := im.Close(); err != nil {
+		t.Fatal(err)
+	}
+	testtool.Run(t, "qemu-img", "check", q)
+	raw := filepath.Join(t.TempDir(), "disk.raw")
+	testtool.Run(t, "qemu-img", "convert", "-O", "raw", q, raw)
+	if out, code := testtool.Output(t, "sgdisk", "-v", raw); code != 0 || !strings.Contains(string(out), "No problems found") {
+		t.Fatalf("sgdisk -v: exit %d\n%s", code, out)
+	}
+	part := filepath.Join(t.TempDir(), "p2.xfs")
+	end := g.Partition.NewSize
+	testtool.Run(t, "dd", "if="+raw, "of="+part, "bs=512", "skip=34816", "count="+itoa(end/512), "conv=sparse", "status=none")
+	testtool.Run(t, "xfs_repair", "-n", "-f", part)
+	out := string(testtool.Run(t, "xfs_db", "-r", "-c", "sb 0", "-c", "p dblocks agcount", part))
+	if !strings.Contains(out, "dblocks = "+itoa(int64(g.XFS.NewBlocks))) || !strings.Contains(out, "agcount = "+itoa(int64(g.XFS.NewAGs))) {
+		t.Fatalf("xfs_db after growth:\n%s\nreport %+v", out, g.XFS)
+	}
+	im, err = Open(q, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	if b, err := im.FS.ReadFile("/etc/grown"); err != nil || string(b) != "yes\n" {
+		t.Fatalf("/etc/grown: %q, %v", b, err)
+	}
+}

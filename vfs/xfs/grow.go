@@ -44,9 +44,11 @@ func (r GrowReport) Changed() bool { return r.NewBlocks > r.OldBlocks }
 // sectors and btree root blocks in memory until commit.
 const maxGrowAGs = 1 << 14
 
-// CheckGrow says what Grow(size) would do, writing nothing.
+// CheckGrow says what growing to size bytes would do, writing nothing;
+// size may exceed the device the FS was opened on (inspect asks before
+// the partition is extended).
 func (f *FS) CheckGrow(size int64) (GrowReport, error) {
-	r, _, err := f.planGrow(size)
+	r, _, err := f.planGrow(size, false)
 	return r, err
 }
 
@@ -60,11 +62,11 @@ type growPlan struct {
 }
 
 // planGrow computes the new geometry for a data section of size bytes.
-func (f *FS) planGrow(size int64) (GrowReport, growPlan, error) {
+func (f *FS) planGrow(size int64, onDevice bool) (GrowReport, growPlan, error) {
 	g := f.geo
 	r := GrowReport{BlockSize: int(g.blockSize), OldBlocks: g.dBlocks, NewBlocks: g.dBlocks, OldAGs: uint32(g.agCount), NewAGs: uint32(g.agCount)}
 	var p growPlan
-	if size > f.size {
+	if onDevice && size > f.size {
 		return r, p, fmt.Errorf("xfs: growing to %d bytes: the device holds %d", size, f.size)
 	}
 	newD := uint64(size) >> g.blockLog
@@ -136,7 +138,7 @@ func (f *FS) Grow(size int64) (GrowReport, error) {
 	if err := f.checkWritable(); err != nil {
 		return GrowReport{}, err
 	}
-	r, p, err := f.planGrow(size)
+	r, p, err := f.planGrow(size, true)
 	if err != nil || !r.Changed() {
 		return r, err
 	}
