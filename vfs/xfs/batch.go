@@ -167,6 +167,7 @@ func (f *FS) inBatch(fn func(t *tx) error) error {
 // Flush commits the operations a batching FS (Options.Batch) holds in
 // its open transaction; without one it does nothing.
 func (f *FS) Flush() error {
+	defer f.wlock()()
 	if f.tx == nil {
 		return nil
 	}

@@ -20,6 +20,7 @@ var (
 // ReadFile returns the content of the regular file at p (symlinks
 // followed), up to Options.MaxReadFileSize bytes.
 func (f *FS) ReadFile(p string) ([]byte, error) {
+	defer f.rlock()()
 	in, err := f.regular("read", p)
 	if err != nil {
 		return nil, err
@@ -47,13 +48,22 @@ func (f *FS) regular(op, p string) (*inode, error) {
 }
 
 // HasFile reports whether p names an object (a dangling symlink does not).
-func (f *FS) HasFile(p string) (bool, error) { return vfs.Exists[uint64](tree{f}, p) }
+func (f *FS) HasFile(p string) (bool, error) {
+	defer f.rlock()()
+	return vfs.Exists[uint64](tree{f}, p)
+}
 
 // Stat describes the object at p, following a final symlink.
-func (f *FS) Stat(p string) (vfs.FileInfo, error) { return f.stat("stat", p, true) }
+func (f *FS) Stat(p string) (vfs.FileInfo, error) {
+	defer f.rlock()()
+	return f.stat("stat", p, true)
+}
 
 // Lstat describes the object at p itself.
-func (f *FS) Lstat(p string) (vfs.FileInfo, error) { return f.stat("lstat", p, false) }
+func (f *FS) Lstat(p string) (vfs.FileInfo, error) {
+	defer f.rlock()()
+	return f.stat("lstat", p, false)
+}
 
 func (f *FS) stat(op, p string, follow bool) (vfs.FileInfo, error) {
 	r, in, err := f.resolve(op, p, follow)
@@ -95,6 +105,7 @@ const maxReadDirErrors = 16
 // without "." and "..". Entries whose inode cannot be read are left out
 // and named in the error, which is then non-nil beside the good entries.
 func (f *FS) ReadDir(p string) ([]vfs.FileInfo, error) {
+	defer f.rlock()()
 	_, dir, err := f.resolve("readdir", p, true)
 	if err != nil {
 		return nil, err
@@ -132,6 +143,7 @@ func (f *FS) ReadDir(p string) ([]vfs.FileInfo, error) {
 
 // Readlink returns the target of the symlink at p.
 func (f *FS) Readlink(p string) (string, error) {
+	defer f.rlock()()
 	_, in, err := f.resolve("readlink", p, false)
 	if err != nil {
 		return "", err
@@ -149,6 +161,7 @@ func (f *FS) Readlink(p string) (string, error) {
 // ListXattr returns the names of the extended attributes of p (symlinks
 // followed), sorted.
 func (f *FS) ListXattr(p string) ([]string, error) {
+	defer f.rlock()()
 	_, in, err := f.resolve("listxattr", p, true)
 	if err != nil {
 		return nil, err
@@ -163,6 +176,7 @@ func (f *FS) ListXattr(p string) ([]string, error) {
 // GetXattr returns the value of attribute name of p (symlinks followed);
 // POSIX ACLs come in the xattr interface's format.
 func (f *FS) GetXattr(p, name string) ([]byte, error) {
+	defer f.rlock()()
 	_, in, err := f.resolve("getxattr", p, true)
 	if err != nil {
 		return nil, err
@@ -190,12 +204,14 @@ func (f *FS) GetXattr(p, name string) ([]byte, error) {
 // File is an open regular file, read through its extent map: its size is
 // not bounded by memory.
 type File struct {
+	f    *FS
 	d    *fileData
 	info vfs.FileInfo
 }
 
 // OpenFile opens the regular file at p (symlinks followed) for reading.
 func (f *FS) OpenFile(p string) (*File, error) {
+	defer f.rlock()()
 	in, err := f.regular("open", p)
 	if err != nil {
 		return nil, err
@@ -205,11 +221,14 @@ func (f *FS) OpenFile(p string) (*File, error) {
 		return nil, vfs.PathErr("open", p, err)
 	}
 	fi, _ := f.fileInfo(in, path.Base(p))
-	return &File{d: d, info: fi}, nil
+	return &File{f: f, d: d, info: fi}, nil
 }
 
 // ReadAt reads from the file at off.
-func (fl *File) ReadAt(p []byte, off int64) (int, error) { return fl.d.ReadAt(p, off) }
+func (fl *File) ReadAt(p []byte, off int64) (int, error) {
+	defer fl.f.rlock()()
+	return fl.d.ReadAt(p, off)
+}
 
 // Size returns the file's size in bytes.
 func (fl *File) Size() int64 { return fl.d.in.size() }
@@ -219,3 +238,15 @@ func (fl *File) Stat() vfs.FileInfo { return fl.info }
 
 // Reader returns a sequential reader over the whole file.
 func (fl *File) Reader() io.Reader { return io.NewSectionReader(fl, 0, fl.Size()) }
+
+// rlock holds the FS for a read and returns the release; wlock holds it
+// for a write alone (see FS.opMu).
+func (f *FS) rlock() func() {
+	f.opMu.RLock()
+	return f.opMu.RUnlock
+}
+
+func (f *FS) wlock() func() {
+	f.opMu.Lock()
+	return f.opMu.Unlock
+}

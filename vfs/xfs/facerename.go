@@ -25,6 +25,7 @@ var _ vfs.Renamer = (*FS)(nil)
 // moves to another parent only in short form (its ".." is then in its
 // inode); otherwise that move is refused.
 func (f *FS) Rename(oldpath, newpath string) error {
+	defer f.wlock()()
 	for _, p := range []string{oldpath, newpath} {
 		if err := f.writable("rename", p); err != nil {
 			return err

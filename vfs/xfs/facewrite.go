@@ -80,6 +80,7 @@ func (f *FS) inTx(fn func(t *tx) error) error {
 // MakePath creates the directory p and its missing parents (0755
 // root:root); symlinks to directories along the way are followed.
 func (f *FS) MakePath(p string) error {
+	defer f.wlock()()
 	if err := f.writable("mkdir", p); err != nil {
 		return err
 	}
@@ -153,11 +154,17 @@ func (t *tx) checkDirWrite(dir uint64) error {
 
 // AppendFile appends data to the regular file at p (a final symlink
 // followed), creating it 0644 root:root when missing.
-func (f *FS) AppendFile(p string, data []byte) error { return f.writeFile("append", p, data, true) }
+func (f *FS) AppendFile(p string, data []byte) error {
+	defer f.wlock()()
+	return f.writeFile("append", p, data, true)
+}
 
 // ReplaceFile sets the content of the regular file at p to data,
 // creating it when missing; the old blocks are freed.
-func (f *FS) ReplaceFile(p string, data []byte) error { return f.writeFile("write", p, data, false) }
+func (f *FS) ReplaceFile(p string, data []byte) error {
+	defer f.wlock()()
+	return f.writeFile("write", p, data, false)
+}
 
 func (f *FS) writeFile(op, p string, data []byte, appending bool) error {
 	if err := f.writable(op, p); err != nil {
@@ -228,6 +235,7 @@ func (f *FS) rewrite(ino uint64, data []byte, appending bool, now time.Time) err
 // Truncate sets the size of the regular file at p (a final symlink
 // followed): blocks past the new end are freed; growing adds a hole.
 func (f *FS) Truncate(p string, size int64) error {
+	defer f.wlock()()
 	if err := f.writable("truncate", p); err != nil {
 		return err
 	}
@@ -251,6 +259,7 @@ func (f *FS) Truncate(p string, size int64) error {
 // SetPermissions sets the permission bits of p (a final symlink
 // followed).
 func (f *FS) SetPermissions(p string, mode fs.FileMode) error {
+	defer f.wlock()()
 	if mode&^vfs.PermMask != 0 {
 		return vfs.PathErr("chmod", p, fmt.Errorf("mode %v has bits besides permissions: %w", mode, fs.ErrInvalid))
 	}
@@ -266,10 +275,11 @@ func (f *FS) SetOwnership(p, user, group string) error {
 	if err := f.writable("chown", p); err != nil {
 		return err
 	}
-	uid, gid, err := vfs.ResolveOwner(f, user, group)
+	uid, gid, err := vfs.ResolveOwner(f, user, group) // reads /etc/passwd: before the write lock
 	if err != nil {
 		return vfs.PathErr("chown", p, err)
 	}
+	defer f.wlock()()
 	return f.changeInode("chown", p, true, func(d []byte, _ *layout.InodeCore) {
 		if uid >= 0 {
 			binary.BigEndian.PutUint32(d[0x08:], uint32(uid))
@@ -283,6 +293,7 @@ func (f *FS) SetOwnership(p, user, group string) error {
 // SetTimes sets the access and modification times of p (a final
 // symlink not followed), the change time to now.
 func (f *FS) SetTimes(p string, atime, mtime time.Time) error {
+	defer f.wlock()()
 	return f.changeInode("utimes", p, false, func(d []byte, c *layout.InodeCore) {
 		big := c.Bigtime()
 		binary.BigEndian.PutUint64(d[0x20:], uint64(layout.MakeTimestamp(clampTime(atime, big), big)))
@@ -369,6 +380,7 @@ func (t *tx) touchCtime(b *txBuf, c *layout.InodeCore, now time.Time) {
 // Symlink creates a symlink at p pointing to target (stored verbatim):
 // in the inode when it fits, else in a remote block.
 func (f *FS) Symlink(target, p string) error {
+	defer f.wlock()()
 	if err := f.writable("symlink", p); err != nil {
 		return err
 	}
@@ -481,6 +493,7 @@ func (t *tx) writeSymlink(ino uint64, target string) error {
 // Remove deletes the file, symlink (not its target) or empty directory
 // at p; an inode's last link frees it and its blocks.
 func (f *FS) Remove(p string) error {
+	defer f.wlock()()
 	if err := f.writable("remove", p); err != nil {
 		return err
 	}
@@ -549,6 +562,7 @@ func (t *tx) unlink(dir uint64, name string, ino uint64, now time.Time) error {
 // Link makes newpath a second name for the non-directory at oldpath (a
 // final symlink not followed).
 func (f *FS) Link(oldpath, newpath string) error {
+	defer f.wlock()()
 	if err := f.writable("link", newpath); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"github.com/guestinject/guestinject/internal/cache"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/guestinject/guestinject/vfs/xfs/layout"
@@ -41,6 +42,10 @@ const (
 
 // FS is an open XFS filesystem, read-only. It is safe for concurrent reads.
 type FS struct {
+	// opMu: reads (Stat, ReadFile, File.ReadAt, …) run in parallel with
+	// each other; each write operation (and Flush, Grow) runs alone, so a
+	// reader never sees a transaction half built (TestConcurrentReadWrite).
+	opMu sync.RWMutex
 	r    io.ReaderAt
 	size int64
 	opts Options

@@ -48,6 +48,7 @@ const maxGrowAGs = 1 << 14
 // size may exceed the device the FS was opened on (inspect asks before
 // the partition is extended).
 func (f *FS) CheckGrow(size int64) (GrowReport, error) {
+	defer f.rlock()()
 	r, _, err := f.planGrow(size, false)
 	return r, err
 }
@@ -132,6 +133,7 @@ func (f *FS) agPrealloc() uint32 {
 // was opened with), offline. The FS must be writable; after Grow it
 // serves the grown filesystem.
 func (f *FS) Grow(size int64) (GrowReport, error) {
+	defer f.wlock()()
 	if f.w == nil {
 		return GrowReport{}, ErrReadOnlyFS
 	}

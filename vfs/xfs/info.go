@@ -23,6 +23,7 @@ type Info struct {
 
 // Info describes the filesystem from the superblock and Open's log check.
 func (f *FS) Info() Info {
+	defer f.rlock()()
 	sb := f.sb
 	var feats []string
 	add := func(s string) {
