@@ -34,6 +34,10 @@ type Data struct {
 	Files []File
 	// AdminPassword replaces a user's password hash in /etc/shadow.
 	AdminPassword *Password
+	// Passwords set further users' password fields (virt-customize's
+	// --password), in the same rewrite of /etc/shadow; a user named
+	// twice fails the password item.
+	Passwords []Password
 }
 
 // UserKeys are authorized_keys lines for one user (empty: root).
@@ -160,8 +164,12 @@ func prepare(fsys vfs.FS, d *Data) []*item {
 	if len(d.Meta) > 0 {
 		items = append(items, prepareMeta(d.Meta))
 	}
-	if d.AdminPassword != nil {
-		items = append(items, preparePassword(fsys, d.AdminPassword))
+	if d.AdminPassword != nil || len(d.Passwords) > 0 {
+		var ps []Password
+		if d.AdminPassword != nil {
+			ps = append(ps, *d.AdminPassword)
+		}
+		items = append(items, preparePasswords(fsys, append(ps, d.Passwords...)))
 	}
 	items = append(items, prepareFiles(fsys, d.Files)...)
 	return items

@@ -190,16 +190,27 @@ Flags:
                               GUESTPATH must be absolute (a reversed
                               LOCALFILE=GUESTPATH is refused)
                                 e.g. --file /etc/motd=./motd
-  --root-password SELECTOR    set root's password hash in /etc/shadow:
-                              password:TEXT | file:PATH (its first line) |
-                              random (generated; printed once to stderr, or
-                              with --json as "root_password" in the report;
-                              a dry run shows none)
+  --root-password SELECTOR    set root's password field in /etc/shadow
+                              (virt-customize's selectors): password:TEXT |
+                              file:PATH (its first line) | random (generated;
+                              printed once to stderr, or with --json as
+                              "root_password" in the report; a dry run shows
+                              none) | disabled (*) | locked (!*) |
+                              locked:password:TEXT | locked:file:PATH |
+                              locked:random (! before the hash)
                                 e.g. --root-password file:./root-pw.txt
-  --password-crypto sha512|md5
-                              hash scheme for --root-password (default sha512;
-                              md5 for old guests)
-                                e.g. --password-crypto md5
+  --password USER:SELECTOR    the same for any user of the guest's
+                              /etc/passwd (repeatable; one rewrite of
+                              /etc/shadow; users missing are named together
+                              and nothing is written); random ones are in
+                              --json's "passwords" by user
+                                e.g. --password debian:random --password ops:locked
+  --password-crypto yescrypt|sha512|sha256|md5
+                              hash scheme for --root-password and --password
+                              (default: the guest's ENCRYPT_METHOD and
+                              YESCRYPT_COST_FACTOR in /etc/login.defs, else
+                              sha512; md5 for old guests)
+                                e.g. --password-crypto yescrypt
   --overlay NEW.qcow2         do not touch TARGET: create NEW.qcow2, a qcow2
                               overlay backed by TARGET (raw or qcow2), and
                               inject into the overlay; TARGET is only ever

@@ -20,6 +20,8 @@ type injectArgs struct {
 	keys                 keyFlags // --key and --key-user
 	net, netFormat       string
 	rootPassword, crypto string
+	passwords            multi             // --password USER:SELECTOR
+	randoms              map[string]string // the passwords random selectors of --password generated, by user
 	img                  imageFlags
 	overlay              overlayRequest
 	dryRun, json, force  bool
@@ -48,6 +50,7 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 	fs.Var(&a.files, "file", "")
 	fs.StringVar(&a.rootPassword, "root-password", "", "")
 	fs.StringVar(&a.crypto, "password-crypto", "", "")
+	fs.Var(&a.passwords, "password", "")
 	fs.StringVar(&a.seedInImage, "seed-in-image", "", "")
 	a.img.register(fs)
 	var size sizeFlag
@@ -72,16 +75,16 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 		return nil, usagef("want exactly one TARGET, got %d arguments", len(pos))
 	case a.keys.check() != nil:
 		return nil, a.keys.check()
-	case a.keys.count()+len(a.metas)+len(a.ips)+len(a.files) == 0 && a.net == "" && a.rootPassword == "" && a.grow == "":
-		return nil, usagef("nothing to inject: give --key, --meta, --net, --ip, --file, --root-password or --grow")
+	case a.keys.count()+len(a.metas)+len(a.ips)+len(a.files)+len(a.passwords) == 0 && a.net == "" && a.rootPassword == "" && a.grow == "":
+		return nil, usagef("nothing to inject: give --key, --meta, --net, --ip, --file, --root-password, --password or --grow")
 	case a.net != "" && len(a.ips) > 0:
 		return nil, usagef("--net and --ip exclude each other")
 	case a.netFormat != "" && a.net == "" && len(a.ips) == 0:
 		return nil, usagef("--net-format needs --ip or --net")
-	case a.crypto != "" && a.rootPassword == "":
-		return nil, usagef("--password-crypto needs --root-password")
-	case a.crypto != "" && a.crypto != "sha512" && a.crypto != "md5":
-		return nil, usagef("--password-crypto %q: want sha512 or md5", a.crypto)
+	case a.crypto != "" && a.rootPassword == "" && len(a.passwords) == 0:
+		return nil, usagef("--password-crypto needs --root-password or --password")
+	case checkCrypto(a.crypto) != nil:
+		return nil, checkCrypto(a.crypto)
 	case a.out.quiet && a.out.verbose:
 		return nil, usagef("-q and -v exclude each other")
 	case a.overlay.size != 0 && a.overlay.path == "" && a.img.offsetSet:
@@ -111,6 +114,9 @@ func (a *injectArgs) buildData() (d *inject.Data, random string, err error) {
 		return nil, "", err
 	}
 	if d.AdminPassword, random, err = a.password(); err != nil {
+		return nil, "", err
+	}
+	if d.Passwords, a.randoms, err = a.userPasswords(); err != nil {
 		return nil, "", err
 	}
 	if err := a.addSeedInImage(d); err != nil {
@@ -190,34 +196,7 @@ func (a *injectArgs) password() (*inject.Password, string, error) {
 	if a.rootPassword == "" {
 		return nil, "", nil
 	}
-	p := &inject.Password{User: "root", Crypto: inject.Crypto(a.crypto)}
-	kind, val, _ := strings.Cut(a.rootPassword, ":")
-	switch kind {
-	case "password":
-		p.Plain = val
-	case "file":
-		line, err := firstLine(val)
-		if err != nil {
-			return nil, "", fmt.Errorf("--root-password: %w", err)
-		}
-		p.Plain = line
-	case "random":
-		if val != "" || strings.Contains(a.rootPassword, ":") {
-			return nil, "", usagef("--root-password random takes no value")
-		}
-		r, err := inject.RandomPassword(20)
-		if err != nil {
-			return nil, "", err
-		}
-		p.Plain = r
-		return p, r, nil
-	default:
-		return nil, "", usagef("--root-password %q: want password:TEXT, file:PATH or random", a.rootPassword)
-	}
-	if p.Plain == "" {
-		return nil, "", usagef("--root-password: empty password")
-	}
-	return p, "", nil
+	return parseSelector("--root-password", "root", a.rootPassword, a.crypto)
 }
 
 // firstLine returns the first line of the file at p, without its line end.
@@ -293,6 +272,7 @@ func runInject(args []string, stdout, stderr io.Writer) int {
 	a.printReport(stdout, rep, err)
 	if !a.json { // --json carries it in the report, and only there
 		announceRandom(stderr, rep, random, a.out.quiet)
+		announceRandoms(stderr, rep, a.randoms, a.out.quiet)
 	}
 	if err != nil {
 		a.reportFailure(stderr, rep, err)
