@@ -141,6 +141,13 @@ Flags:
                               come from the guest's /etc/passwd
                                 e.g. --key-user debian
                                 e.g. --key root.pub --key-user debian --key d.pub --key-user ops --key o.pub
+  --ssh-inject USER[:SELECTOR] virt-customize's form: keys for USER from
+                              file:PATH or string:KEY, or with no selector the
+                              invoking user's ~/.ssh/*.pub (repeatable, any
+                              number of users; it does not change whose keys
+                              later --key flags are). Keys for one user from
+                              --key and --ssh-inject make one item
+                                e.g. --ssh-inject debian:file:./id.pub --ssh-inject 'ops:string:ssh-ed25519 AAAA... ops'
   --meta KEY=VALUE            metadata pair for /meta.js (repeatable)
                                 e.g. --meta role=web --meta owner=ops
   --net FILE                  install FILE verbatim as /etc/network/interfaces
