@@ -41,6 +41,13 @@ var (
 	// ErrTooLarge: a guest file the injection must read is larger than
 	// the injector accepts.
 	ErrTooLarge = errors.New("guest file too large")
+	// ErrInvalidOp: an ordered operation (--mkdir, --copy, ...) has an
+	// unusable argument or cannot be carried out on the guest as the
+	// operations before it leave it.
+	ErrInvalidOp = errors.New("invalid operation")
+	// ErrNotEmpty: a directory that must be empty (removed, or replaced
+	// by a move) is not.
+	ErrNotEmpty = errors.New("directory not empty")
 )
 
 // ItemError is the error of one injection item: which item, the guest path

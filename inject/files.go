@@ -3,6 +3,7 @@ package inject
 import (
 	"fmt"
 	"path"
+	"strings"
 
 	"github.com/guestinject/guestinject/vfs"
 )
@@ -47,6 +48,17 @@ func planFile(fsys vfs.FS, it *item, f File) error {
 	it.replace(f.Path, f.Data)
 	if f.Mode != nil {
 		it.chmod(f.Path, *f.Mode)
+	}
+	if f.Owner != "" {
+		user, group, ok := strings.Cut(f.Owner, ":")
+		if !ok || user == "" || group == "" {
+			return fmt.Errorf("%w: owner %q: want USER:GROUP", ErrInvalidFile, f.Owner)
+		}
+		uid, gid, err := vfs.ResolveOwner(fsys, user, group)
+		if err != nil {
+			return fmt.Errorf("%w: owner %q: %w", ErrInvalidFile, f.Owner, err)
+		}
+		it.chown(f.Path, uid, gid)
 	}
 	it.rep.Summary = fmt.Sprintf("%d bytes", len(f.Data))
 	return nil

@@ -38,6 +38,13 @@ type Data struct {
 	// --password), in the same rewrite of /etc/shadow; a user named
 	// twice fails the password item.
 	Passwords []Password
+	// Ops are the ordered operations (virt-customize's --mkdir, --copy,
+	// --delete, ...), applied after the items above, in this order, each
+	// on the guest as everything before it left it. See Operations.
+	Ops []Operation
+	// HostOwners keeps the host's numeric owner of what --upload and
+	// --copy-in bring in; by default it becomes root:root.
+	HostOwners bool
 }
 
 // UserKeys are authorized_keys lines for one user (empty: root).
@@ -54,6 +61,10 @@ type File struct {
 	// setgid and sticky bits only); otherwise a new file is 0644 and an
 	// existing one keeps its mode.
 	Mode *fs.FileMode
+	// Owner, when set, is "USER:GROUP" (names or ids looked up in the
+	// guest's /etc/passwd and /etc/group) given to the file; otherwise a
+	// new file is root:root and an existing one keeps its owner.
+	Owner string
 }
 
 // Kind names a class of injection item, as Options.Mandatory and the
@@ -67,6 +78,8 @@ const (
 	KindMeta     Kind = "meta"
 	KindPassword Kind = "password"
 	KindFiles    Kind = "files"
+	// KindCustomize is one ordered operation (Data.Ops); these come last.
+	KindCustomize Kind = "customize"
 )
 
 // Options tune Plan and Apply.
@@ -129,10 +142,11 @@ func run(fsys vfs.FS, data *Data, opts *Options, write bool) (*Report, error) {
 	}
 	items := prepare(fsys, data)
 	rep := &Report{DryRun: !write}
+	simulate(fsys, items)
+	items = append(items, prepareOps(fsys, items, data.Ops, data.HostOwners)...)
 	for _, it := range items {
 		it.rep.Mandatory = opts.mandatory(it.rep.Kind)
 	}
-	simulate(fsys, items)
 	if err := gate(items); err != nil {
 		rep.Items = reports(items)
 		return rep, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strconv"
+	"time"
 
 	"github.com/guestinject/guestinject/vfs"
 )
@@ -27,6 +28,7 @@ type step struct {
 	data        []byte
 	mode        fs.FileMode
 	user, group string
+	time        time.Time // OpTimes
 }
 
 func newItem(k Kind, p string) *item {
@@ -91,7 +93,7 @@ func (s *step) run(fsys vfs.FS) error {
 	case OpChown:
 		return fsys.SetOwnership(s.Path, s.user, s.group)
 	}
-	return errors.New("inject: unknown operation " + string(s.Op))
+	return s.runExtra(fsys)
 }
 
 // reports returns the items' reports with their errors filled in.

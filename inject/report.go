@@ -29,8 +29,11 @@ func (r *Report) OK() bool {
 
 // ItemReport is one item: what, where, its outcome and the writes it makes.
 type ItemReport struct {
-	Kind      Kind     `json:"kind"`
-	Path      string   `json:"path"` // the guest file the item is about
+	Kind Kind   `json:"kind"`
+	Path string `json:"path"` // the guest file the item is about
+	// Op is the ordered operation a customize item carries out, as the
+	// command line gives it ("--mkdir /opt/app").
+	Op        string   `json:"op,omitempty"`
 	Status    Status   `json:"status"`
 	Mandatory bool     `json:"mandatory"`
 	Summary   string   `json:"summary,omitempty"` // e.g. "1 key added, 1 already present"
@@ -53,6 +56,9 @@ type Action struct {
 	Mode  string `json:"mode,omitempty"`  // chmod: octal, e.g. "0600"
 	Owner string `json:"owner,omitempty"` // chown: "uid:gid" from the guest
 	Bytes int    `json:"bytes,omitempty"` // append, replace: bytes written
+	// Target: symlink, the link's target; rename, the new path; link,
+	// the existing name.
+	Target string `json:"target,omitempty"`
 }
 
 // Op is an operation of vfs.FS.
@@ -64,6 +70,11 @@ const (
 	OpReplace Op = "replace" // ReplaceFile
 	OpChmod   Op = "chmod"   // SetPermissions
 	OpChown   Op = "chown"   // SetOwnership
+	OpSymlink Op = "symlink" // vfs.Symlinker
+	OpRemove  Op = "remove"  // vfs.Remover
+	OpRename  Op = "rename"  // vfs.Renamer
+	OpLink    Op = "link"    // vfs.Linker
+	OpTimes   Op = "times"   // vfs.TimeSetter
 )
 
 // NetworkReport is what the network item decided and found.
@@ -86,6 +97,7 @@ const (
 	ChangeAppend    ChangeKind = "append"    // bytes are added at the end of an existing file
 	ChangeModify    ChangeKind = "modify"    // only the mode or owner of an existing object changes
 	ChangeUnchanged ChangeKind = "unchanged" // the path is already as the item wants it
+	ChangeDelete    ChangeKind = "delete"    // the object is removed (or moved away)
 )
 
 // Change is one guest path an item touches, with the outcome of all its
@@ -94,8 +106,9 @@ const (
 type Change struct {
 	Path   string     `json:"path"`
 	Change ChangeKind `json:"change"`
-	Type   string     `json:"type"`            // "dir" or "file"
-	Bytes  int        `json:"bytes,omitempty"` // create, replace, append: bytes written
-	Mode   string     `json:"mode,omitempty"`  // e.g. "0600"
-	Owner  string     `json:"owner,omitempty"` // "uid:gid" from the guest
+	Type   string     `json:"type"`             // "dir", "file", "symlink"
+	Bytes  int        `json:"bytes,omitempty"`  // create, replace, append: bytes written
+	Mode   string     `json:"mode,omitempty"`   // e.g. "0600"
+	Owner  string     `json:"owner,omitempty"`  // "uid:gid" from the guest
+	Target string     `json:"target,omitempty"` // a symlink's target
 }

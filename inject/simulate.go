@@ -257,7 +257,7 @@ func (t *simTree) checkLinks(op, p, n string) error {
 // changeRank orders the outcomes of several writes to one path: the
 // strongest one names the change (a file created and then chmodded is
 // created).
-var changeRank = map[ChangeKind]int{ChangeUnchanged: 0, ChangeModify: 1, ChangeAppend: 2, ChangeReplace: 3, ChangeCreate: 4}
+var changeRank = map[ChangeKind]int{ChangeUnchanged: 0, ChangeModify: 1, ChangeAppend: 2, ChangeReplace: 3, ChangeCreate: 4, ChangeDelete: 5}
 
 // touch returns the item's change entry for p, made or raised to kind.
 func (it *item) touch(p, typ string, kind ChangeKind) *Change {

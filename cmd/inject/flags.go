@@ -192,11 +192,18 @@ Flags:
                               network/ifcfg-IFACE, ifroute-IFACE (DNS in
                               /etc/sysconfig/network/config)
                                 e.g. --net-format networkmanager
-  --file GUESTPATH=LOCALFILE  inject a file: missing parents are created 0755
+  --file GUESTPATH=LOCALFILE[,mode=OCTAL][,owner=USER:GROUP]
+                              inject a file: missing parents are created 0755
                               root:root, the content is replaced (repeatable);
                               GUESTPATH must be absolute (a reversed
-                              LOCALFILE=GUESTPATH is refused)
+                              LOCALFILE=GUESTPATH is refused); mode= sets its
+                              permissions (else a new file is 0644, an old
+                              one keeps its mode), owner= its owner (names
+                              looked up in the guest; else root:root for a
+                              new file). --chmod and --chown do the same as
+                              ordered operations, after every --file
                                 e.g. --file /etc/motd=./motd
+                                     --file /usr/local/bin/run=./run.sh,mode=0755,owner=root:staff
   --root-password SELECTOR    set root's password field in /etc/shadow
                               (virt-customize's selectors): password:TEXT |
                               file:PATH (its first line) | random (generated;

@@ -66,11 +66,19 @@ func imageFlagsSection() string {
 	return s[:strings.Index(s, "\nExit status:")+1]
 }
 
+// fullHelp is the injection's page: helpText with the ordered
+// operations, generated from the table their flags come from, before the
+// image flags.
+func fullHelp() string {
+	i := strings.Index(helpText, "Image flags")
+	return helpText[:i] + opsHelp() + "\n" + helpText[i:]
+}
+
 // runHelp is `inject help [VERB]`.
 func runHelp(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case len(args) == 0 || len(args) == 1 && args[0] == "inject":
-		fmt.Fprint(stdout, helpText)
+		fmt.Fprint(stdout, fullHelp())
 		return exitOK
 	case len(args) == 1 && verbHelp(args[0]) != "":
 		fmt.Fprint(stdout, verbHelp(args[0]))

@@ -26,6 +26,8 @@ type injectArgs struct {
 	overlay              overlayRequest
 	dryRun, json, force  bool
 	allowNonRootDir      bool
+	ops                  opList // the ordered operations, in command-line order
+	hostOwners           bool
 	seedInImage          string // "nocloud": also write the NoCloud seed in the guest
 	target               string
 	where                string // the opened filesystem, for messages
@@ -62,6 +64,8 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 	fs.Var(&a.grow, "grow", "")
 	fs.BoolVar(&a.allowNonRootDir, "allow-non-root-dir", false, "")
 	a.out.register(fs)
+	a.ops.register(fs)
+	fs.BoolVar(&a.hostOwners, "host-owners", false, "")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return nil, flagError(err)
@@ -75,8 +79,8 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 		return nil, usagef("want exactly one TARGET, got %d arguments", len(pos))
 	case a.keys.check() != nil:
 		return nil, a.keys.check()
-	case a.keys.count()+len(a.metas)+len(a.ips)+len(a.files)+len(a.passwords) == 0 && a.net == "" && a.rootPassword == "" && a.grow == "":
-		return nil, usagef("nothing to inject: give --key, --meta, --net, --ip, --file, --root-password, --password or --grow")
+	case a.keys.count()+len(a.metas)+len(a.ips)+len(a.files)+len(a.passwords)+len(a.ops.ops) == 0 && a.net == "" && a.rootPassword == "" && a.grow == "":
+		return nil, usagef("nothing to inject: give --key, --meta, --net, --ip, --file, --root-password, --password, --grow or an operation (--mkdir, --write, ...; see --help)")
 	case a.net != "" && len(a.ips) > 0:
 		return nil, usagef("--net and --ip exclude each other")
 	case a.netFormat != "" && a.net == "" && len(a.ips) == 0:
@@ -122,6 +126,7 @@ func (a *injectArgs) buildData() (d *inject.Data, random string, err error) {
 	if err := a.addSeedInImage(d); err != nil {
 		return nil, "", err
 	}
+	d.Ops, d.HostOwners = a.ops.ops, a.hostOwners
 	return d, random, nil
 }
 
@@ -175,18 +180,18 @@ func (a *injectArgs) network() (*inject.Network, error) {
 func readFiles(specs []string) ([]inject.File, error) {
 	var files []inject.File
 	for _, s := range specs {
-		guest, local, ok := strings.Cut(s, "=")
-		if !ok || guest == "" || local == "" {
-			return nil, usagef("--file %q: want GUESTPATH=LOCALFILE", s)
-		}
-		if err := fileSpecOrder(s, guest, local); err != nil {
+		f, err := parseFileSpec(s)
+		if err != nil {
 			return nil, err
 		}
-		b, err := os.ReadFile(local)
-		if err != nil {
-			return nil, fmt.Errorf("--file %s: %w", guest, err)
+		if err := fileSpecOrder(s, f.guest, f.local); err != nil {
+			return nil, err
 		}
-		files = append(files, inject.File{Path: guest, Data: b})
+		b, err := os.ReadFile(f.local)
+		if err != nil {
+			return nil, fmt.Errorf("--file %s: %w", f.guest, err)
+		}
+		files = append(files, inject.File{Path: f.guest, Data: b, Mode: f.mode, Owner: f.owner})
 	}
 	return files, nil
 }
@@ -220,7 +225,7 @@ func firstLine(p string) (string, error) {
 func runInject(args []string, stdout, stderr io.Writer) int {
 	a, err := parseInjectArgs(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, helpText)
+		fmt.Fprint(stdout, fullHelp())
 		return exitOK
 	}
 	if err != nil {

@@ -87,7 +87,11 @@ func (a *injectArgs) printReport(w io.Writer, rep *inject.Report, err error) {
 		}
 	}
 	for _, it := range rep.Items {
-		fmt.Fprintf(w, "%-8s %-7s %s", it.Kind, it.Status, it.Path)
+		what := it.Path
+		if it.Op != "" {
+			what = it.Op
+		}
+		fmt.Fprintf(w, "%-8s %-7s %s", it.Kind, it.Status, what)
 		if it.Summary != "" && it.Status != inject.StatusFailed {
 			fmt.Fprintf(w, ": %s", it.Summary)
 		}
@@ -108,11 +112,18 @@ func printChanges(w io.Writer, changes []inject.Change) {
 	for _, c := range changes {
 		fmt.Fprintf(w, "    %-9s %s", c.Change, c.Path)
 		var attrs []string
-		if c.Type == "dir" {
+		switch c.Type {
+		case "dir":
 			attrs = append(attrs, "dir")
+		case "symlink":
+			if c.Target != "" {
+				attrs = append(attrs, "symlink -> "+c.Target)
+			} else {
+				attrs = append(attrs, "symlink")
+			}
 		}
 		if c.Change == inject.ChangeCreate || c.Change == inject.ChangeReplace || c.Change == inject.ChangeAppend {
-			if c.Type != "dir" {
+			if c.Type == "file" || c.Type == "" {
 				attrs = append(attrs, fmt.Sprintf("%d bytes", c.Bytes))
 			}
 		}

@@ -311,7 +311,7 @@ func TestVerbHelpAndVersion(t *testing.T) {
 		}
 	}
 	out, _, code := cli("help")
-	if code != exitOK || out != helpText {
+	if code != exitOK || out != fullHelp() {
 		t.Error("inject help is not the whole page")
 	}
 	_, errOut, code := cli("help", "nope")

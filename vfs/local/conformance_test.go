@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/local"
 	"github.com/guestinject/guestinject/vfs/vfstest"
@@ -44,13 +46,16 @@ func TestConformance(t *testing.T) {
 		if os.Geteuid() == 0 {
 			mustOK(t, os.Chown(outside, 1234, 1234))
 		}
+		mustOK(t, unix.Setxattr(outside, "user.x", []byte("host"), 0))
 		return l
 	}, opts)
 }
 
 // hostRacer races the guest directory from the host: the file outside is
 // "outside" beside the guest root (mode 0640, and 1234:1234 when run as
-// root, so that neither a chmod nor a chown to root goes unseen).
+// root, so that neither a chmod nor a chown to root goes unseen; with an
+// attribute user.x and its mtime described, so that attribute and time
+// changes do not either).
 func hostRacer(guests map[vfs.FS]string) *vfstest.Racer {
 	outside := func(fsys vfs.FS) string { return filepath.Join(filepath.Dir(guests[fsys]), "outside") }
 	return &vfstest.Racer{
@@ -72,7 +77,10 @@ func hostRacer(guests map[vfs.FS]string) *vfstest.Racer {
 			data, err := os.ReadFile(outside(fsys))
 			mustOK(t, err)
 			st := fi.Sys().(*syscall.Stat_t)
-			return fmt.Sprintf("%v %d:%d %q", fi.Mode(), st.Uid, st.Gid, data)
+			xattrs := make([]byte, 1024)
+			n, err := unix.Listxattr(outside(fsys), xattrs)
+			mustOK(t, err)
+			return fmt.Sprintf("%v %d:%d %q mtime %d xattrs %q", fi.Mode(), st.Uid, st.Gid, data, fi.ModTime().UnixNano(), xattrs[:n])
 		},
 	}
 }

@@ -1,7 +1,8 @@
 // Package memfs is an in-memory guest filesystem: a tree of inode-like
 // nodes with modes, owners, times, contents and symlink targets. It serves
-// vfs.FS, vfs.Reader, vfs.Symlinker and vfs.Remover with the same guest
-// semantics as the disk backends (paths resolved by vfs.Resolve, owners
+// vfs.FS, vfs.Reader, vfs.Symlinker, vfs.Remover and the customisation
+// operations (Renamer, Linker, XattrReader and XattrWriter, TimeSetter,
+// Truncater) with the same guest semantics as the disk backends (paths resolved by vfs.Resolve, owners
 // looked up in the tree's own /etc/passwd and /etc/group), so injectors and
 // the conformance suite can run without an image. A few extra methods
 // (Mkdir, WriteFileAs, Chown, Mkfifo) build guest trees for tests.
@@ -28,9 +29,13 @@ type node struct {
 	mode     fs.FileMode // type bits and permissions
 	uid, gid uint32
 	mtime    time.Time
-	data     []byte           // regular file content
-	target   string           // symlink target
-	children map[string]*node // directory entries
+	atime    time.Time
+	ctime    time.Time
+	nlink    uint32            // names of a non-directory (directories count their subdirectories)
+	data     []byte            // regular file content
+	target   string            // symlink target
+	children map[string]*node  // directory entries
+	xattrs   map[string][]byte // extended attributes by full name
 }
 
 // FS is an in-memory guest filesystem. It is safe for concurrent use.
@@ -45,6 +50,13 @@ var (
 	_ vfs.Reader    = (*FS)(nil)
 	_ vfs.Symlinker = (*FS)(nil)
 	_ vfs.Remover   = (*FS)(nil)
+
+	_ vfs.Renamer     = (*FS)(nil)
+	_ vfs.Linker      = (*FS)(nil)
+	_ vfs.XattrReader = (*FS)(nil)
+	_ vfs.XattrWriter = (*FS)(nil)
+	_ vfs.TimeSetter  = (*FS)(nil)
+	_ vfs.Truncater   = (*FS)(nil)
 )
 
 // rootIno is the root directory's inode number, as on ext filesystems.
@@ -60,7 +72,8 @@ func New() *FS {
 }
 
 func (f *FS) newNode(mode fs.FileMode, uid, gid uint32) *node {
-	n := &node{ino: f.nextIno, mode: mode, uid: uid, gid: gid, mtime: time.Now()}
+	now := time.Now()
+	n := &node{ino: f.nextIno, mode: mode, uid: uid, gid: gid, mtime: now, atime: now, ctime: now, nlink: 1}
 	f.nextIno++
 	if mode.IsDir() {
 		n.children = map[string]*node{}
@@ -326,7 +339,7 @@ func info(name string, n *node) vfs.FileInfo {
 		name = "/"
 	}
 	fi := vfs.FileInfo{
-		Name: name, Mode: n.mode, UID: n.uid, GID: n.gid, Nlink: 1,
+		Name: name, Mode: n.mode, UID: n.uid, GID: n.gid, Nlink: n.nlink,
 		Ino: n.ino, ModTime: n.mtime, Target: n.target,
 	}
 	switch {
@@ -427,6 +440,10 @@ func (f *FS) Remove(p string) error {
 	}
 	delete(r.Parent.children, r.Name)
 	r.Parent.mtime = time.Now()
+	if !r.Node.mode.IsDir() {
+		r.Node.nlink--
+		r.Node.ctime = r.Parent.mtime
+	}
 	return nil
 }
 

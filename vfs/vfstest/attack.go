@@ -3,6 +3,7 @@ package vfstest
 import (
 	"io/fs"
 	"testing"
+	"time"
 
 	"github.com/guestinject/guestinject/vfs"
 )
@@ -172,10 +173,36 @@ func (s *suite) attackHardLinkSwap(t *testing.T, fsys vfs.FS) {
 		{"mkdir-made", "/race/mkdir", func() error { return fsys.MakePath("/race/mkdir") }},
 		{"symlink-made", "/race/symlink", func() error { return symlinker(t, fsys).Symlink("target", "/race/symlink") }},
 	}
+	if xw, ok := fsys.(vfs.XattrWriter); ok {
+		steps = append(steps,
+			struct {
+				op, p string
+				run   func() error
+			}{"setxattr", "/race/setxattr", func() error { return xw.SetXattr("/race/setxattr", "user.x", []byte("x")) }},
+			struct {
+				op, p string
+				run   func() error
+			}{"removexattr", "/race/removexattr", func() error { return xw.RemoveXattr("/race/removexattr", "user.x") }})
+	}
+	if ts, ok := fsys.(vfs.TimeSetter); ok {
+		steps = append(steps, struct {
+			op, p string
+			run   func() error
+		}{"utimes", "/race/utimes", func() error { return ts.SetTimes("/race/utimes", time.Unix(1, 0), time.Unix(1, 0)) }})
+	}
+	if tr, ok := fsys.(vfs.Truncater); ok {
+		steps = append(steps, struct {
+			op, p string
+			run   func() error
+		}{"truncate", "/race/truncate", func() error { return tr.Truncate("/race/truncate", 0) }})
+	}
 	for _, st := range steps {
 		if st.p != "/race/dir" && st.op != "mkdir-made" && st.op != "symlink-made" {
 			must(t, fsys.ReplaceFile(st.p, []byte("guest file\n")))
 		}
+	}
+	if xw, ok := fsys.(vfs.XattrWriter); ok {
+		must(t, xw.SetXattr("/race/removexattr", "user.x", []byte("guest")))
 	}
 	before := rc.Outside(t, fsys)
 	for _, st := range steps {

@@ -141,6 +141,12 @@ func RunOptions(t *testing.T, newFS func(t *testing.T) vfs.FS, opts Options) {
 		{"AttackSwapLastComponent", s.attackSwap},
 		{"AttackHardLinkSwap", s.attackHardLinkSwap},
 	}
+	for _, c := range s.customCases() {
+		cases = append(cases, struct {
+			name string
+			fn   func(t *testing.T, fsys vfs.FS)
+		}{c.name, c.fn})
+	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			fsys := newFS(t)
