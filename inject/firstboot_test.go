@@ -115,4 +115,3 @@ func TestFirstbootRunnerRunsOnce(t *testing.T) {
 		}
 	}
 }
-
