@@ -45,6 +45,10 @@ type Data struct {
 	// HostOwners keeps the host's numeric owner of what --upload and
 	// --copy-in bring in; by default it becomes root:root.
 	HostOwners bool
+	// SELinuxRelabel labels every object the injection creates or
+	// changes from the guest's own SELinux policy (see prepareRelabel),
+	// last, after every item and operation.
+	SELinuxRelabel bool
 }
 
 // UserKeys are authorized_keys lines for one user (empty: root).
@@ -80,6 +84,9 @@ const (
 	KindFiles    Kind = "files"
 	// KindCustomize is one ordered operation (Data.Ops); these come last.
 	KindCustomize Kind = "customize"
+	// KindRelabel is the SELinux labels of what the injection wrote
+	// (Data.SELinuxRelabel); it comes after everything else.
+	KindRelabel Kind = "selinux-relabel"
 )
 
 // Options tune Plan and Apply.
@@ -144,6 +151,9 @@ func run(fsys vfs.FS, data *Data, opts *Options, write bool) (*Report, error) {
 	rep := &Report{DryRun: !write}
 	simulate(fsys, items)
 	items = append(items, prepareOps(fsys, items, data.Ops, data.HostOwners)...)
+	if data.SELinuxRelabel {
+		items = append(items, prepareRelabel(fsys, items))
+	}
 	for _, it := range items {
 		it.rep.Mandatory = opts.mandatory(it.rep.Kind)
 	}

@@ -219,6 +219,16 @@ Flags:
                               and nothing is written); random ones are in
                               --json's "passwords" by user
                                 e.g. --password debian:random --password ops:locked
+  --selinux-relabel           last, give every object the run created or
+                              changed its SELinux label (security.selinux)
+                              from the guest's own policy: /etc/selinux/
+                              SELINUXTYPE/contexts/files/file_contexts (+
+                              .homedirs, .local, .subs, .subs_dist), matched
+                              as libselinux does; no boot-time relabel. A
+                              policy that cannot be read falls back to
+                              /.autorelabel and the report says why; a guest
+                              without /etc/selinux needs nothing
+                                e.g. inject --selinux-relabel --key id.pub disk.img
   --password-crypto yescrypt|sha512|sha256|md5
                               hash scheme for --root-password and --password
                               (default: the guest's ENCRYPT_METHOD and

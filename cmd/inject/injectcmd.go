@@ -21,6 +21,7 @@ type injectArgs struct {
 	net, netFormat       string
 	rootPassword, crypto string
 	passwords            multi             // --password USER:SELECTOR
+	selinuxRelabel       bool              // --selinux-relabel
 	randoms              map[string]string // the passwords random selectors of --password generated, by user
 	img                  imageFlags
 	overlay              overlayRequest
@@ -53,6 +54,7 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 	fs.StringVar(&a.rootPassword, "root-password", "", "")
 	fs.StringVar(&a.crypto, "password-crypto", "", "")
 	fs.Var(&a.passwords, "password", "")
+	fs.BoolVar(&a.selinuxRelabel, "selinux-relabel", false, "")
 	fs.StringVar(&a.seedInImage, "seed-in-image", "", "")
 	a.img.register(fs)
 	var size sizeFlag
@@ -79,7 +81,7 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 		return nil, usagef("want exactly one TARGET, got %d arguments", len(pos))
 	case a.keys.check() != nil:
 		return nil, a.keys.check()
-	case a.keys.count()+len(a.metas)+len(a.ips)+len(a.files)+len(a.passwords)+len(a.ops.ops) == 0 && a.net == "" && a.rootPassword == "" && a.grow == "":
+	case a.keys.count()+len(a.metas)+len(a.ips)+len(a.files)+len(a.passwords)+len(a.ops.ops) == 0 && a.net == "" && a.rootPassword == "" && a.grow == "" && !a.selinuxRelabel:
 		return nil, usagef("nothing to inject: give --key, --meta, --net, --ip, --file, --root-password, --password, --grow or an operation (--mkdir, --write, ...; see --help)")
 	case a.net != "" && len(a.ips) > 0:
 		return nil, usagef("--net and --ip exclude each other")
@@ -126,7 +128,7 @@ func (a *injectArgs) buildData() (d *inject.Data, random string, err error) {
 	if err := a.addSeedInImage(d); err != nil {
 		return nil, "", err
 	}
-	d.Ops, d.HostOwners = a.ops.ops, a.hostOwners
+	d.Ops, d.HostOwners, d.SELinuxRelabel = a.ops.ops, a.hostOwners, a.selinuxRelabel
 	return d, random, nil
 }
 

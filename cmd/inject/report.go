@@ -133,6 +133,9 @@ func printChanges(w io.Writer, changes []inject.Change) {
 		if c.Owner != "" {
 			attrs = append(attrs, "owner "+c.Owner)
 		}
+		if c.Label != "" {
+			attrs = append(attrs, "label "+c.Label)
+		}
 		if len(attrs) > 0 {
 			fmt.Fprintf(w, " (%s)", strings.Join(attrs, ", "))
 		}
