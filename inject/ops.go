@@ -154,6 +154,9 @@ func prepareOps(fsys vfs.FS, before []*item, ops []Operation, hostOwners bool) [
 		it := items[i]
 		d, ok := opTable[o.Name]
 		if !ok {
+			d, ok = internalOps[o.Name]
+		}
+		if !ok {
 			it.fail(fmt.Errorf("%w: unknown operation --%s", ErrInvalidOp, o.Name))
 			return items
 		}

@@ -100,6 +100,11 @@ Usage:
                                     OpenStack config drive, OpenNebula
                                     CONTEXT) from the injection's flags; see
                                     inject seed --help
+  inject sysprep [--operations LIST] [--list-operations] [flags] TARGET
+                                    virt-sysprep's operations that need no
+                                    guest execution (machine-id, ssh-hostkeys,
+                                    logfiles, ...), then the customisation
+                                    flags; see inject sysprep --help
   inject help [VERB]                this page, or the page of cat, ls, inspect
                                     (also: inject VERB --help)
   inject --version                  module version, VCS revision, Go version

@@ -53,6 +53,9 @@ const readVerbFlags = `
 
 // verbHelp is the help page of verb (cat, ls, inspect), or "" for none.
 func verbHelp(verb string) string {
+	if verb == "sysprep" {
+		return sysprepHelp()
+	}
 	u, ok := verbUsage[verb]
 	if !ok {
 		return ""
@@ -84,7 +87,7 @@ func runHelp(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, verbHelp(args[0]))
 		return exitOK
 	}
-	return fail(stderr, usagef("help %s: no such verb; want one of cat, ls, inspect (or none, for the injection)", strings.Join(args, " ")))
+	return fail(stderr, usagef("help %s: no such verb; want one of cat, ls, inspect, sysprep (or none, for the injection)", strings.Join(args, " ")))
 }
 
 // version is the module version and the VCS revision the binary was

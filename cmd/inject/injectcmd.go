@@ -21,6 +21,7 @@ type injectArgs struct {
 	net, netFormat       string
 	rootPassword, crypto string
 	passwords            multi             // --password USER:SELECTOR
+	preOps               []inject.Operation // operations before the command line's (the sysprep verb's)
 	selinuxRelabel       bool              // --selinux-relabel
 	randoms              map[string]string // the passwords random selectors of --password generated, by user
 	img                  imageFlags
@@ -43,7 +44,12 @@ type injectArgs struct {
 }
 
 func parseInjectArgs(args []string) (*injectArgs, error) {
-	a := &injectArgs{}
+	return parseInjectArgsInto(&injectArgs{}, args)
+}
+
+// parseInjectArgsInto parses args into a, which may hold operations
+// already (a.preOps: the sysprep verb's).
+func parseInjectArgsInto(a *injectArgs, args []string) (*injectArgs, error) {
 	fs := newFlagSet("inject")
 	a.keys.register(fs)
 	fs.Var(&a.metas, "meta", "")
@@ -81,7 +87,7 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 		return nil, usagef("want exactly one TARGET, got %d arguments", len(pos))
 	case a.keys.check() != nil:
 		return nil, a.keys.check()
-	case a.keys.count()+len(a.metas)+len(a.ips)+len(a.files)+len(a.passwords)+len(a.ops.ops) == 0 && a.net == "" && a.rootPassword == "" && a.grow == "" && !a.selinuxRelabel:
+	case a.keys.count()+len(a.metas)+len(a.ips)+len(a.files)+len(a.passwords)+len(a.ops.ops)+len(a.preOps) == 0 && a.net == "" && a.rootPassword == "" && a.grow == "" && !a.selinuxRelabel:
 		return nil, usagef("nothing to inject: give --key, --meta, --net, --ip, --file, --root-password, --password, --grow or an operation (--mkdir, --write, ...; see --help)")
 	case a.net != "" && len(a.ips) > 0:
 		return nil, usagef("--net and --ip exclude each other")
@@ -128,7 +134,7 @@ func (a *injectArgs) buildData() (d *inject.Data, random string, err error) {
 	if err := a.addSeedInImage(d); err != nil {
 		return nil, "", err
 	}
-	d.Ops, d.HostOwners, d.SELinuxRelabel = a.ops.ops, a.hostOwners, a.selinuxRelabel
+	d.Ops, d.HostOwners, d.SELinuxRelabel = append(append([]inject.Operation(nil), a.preOps...), a.ops.ops...), a.hostOwners, a.selinuxRelabel
 	return d, random, nil
 }
 
@@ -233,6 +239,11 @@ func runInject(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
+	return runParsed(a, stdout, stderr)
+}
+
+// runParsed runs a parsed injection (the inject and sysprep verbs).
+func runParsed(a *injectArgs, stdout, stderr io.Writer) int {
 	data, random, err := a.buildData()
 	if err != nil {
 		if !isUsage(err) {
