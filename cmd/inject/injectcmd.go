@@ -20,10 +20,10 @@ type injectArgs struct {
 	keys                 keyFlags // --key and --key-user
 	net, netFormat       string
 	rootPassword, crypto string
-	passwords            multi             // --password USER:SELECTOR
+	passwords            multi              // --password USER:SELECTOR
 	preOps               []inject.Operation // operations before the command line's (the sysprep verb's)
-	selinuxRelabel       bool              // --selinux-relabel
-	randoms              map[string]string // the passwords random selectors of --password generated, by user
+	selinuxRelabel       bool               // --selinux-relabel
+	randoms              map[string]string  // the passwords random selectors of --password generated, by user
 	img                  imageFlags
 	overlay              overlayRequest
 	dryRun, json, force  bool
