@@ -35,6 +35,9 @@ type OpSpec struct {
 	Metavar string // its argument as the help shows it, "" if it takes none
 	Help    string // one paragraph
 	Example string // an argument, e.g. "/etc/motd:hello"
+	// Last operations run after every other one, in their own order,
+	// as virt-customize sets passwords and relabels SELinux at the end.
+	Last bool
 }
 
 // opDef is a registered operation: its help and what it does. run plans
@@ -46,7 +49,20 @@ type opDef struct {
 }
 
 // opTable holds every operation by name. Registering one is a call to
-// register from an init function of the file that implements it.
+// register from an init function of the file that implements it:
+//
+//	func init() {
+//		register(OpSpec{Name: "touch", Metavar: "FILE", Example: "/etc/x", Help: "..."}, opTouch)
+//	}
+//	func opTouch(c *opCtx, arg string) error { ... c.writeFile(p, nil, true) ... }
+//
+// run parses arg, reads the guest through the model (c.resolve,
+// c.content, c.readOptional, c.resolveOwner) and writes only through the
+// model's primitives (mkdirAll, writeFile, chmod, chown, symlink,
+// symlinkForce, remove, removeAll, rename, link, setTimes); each checks
+// the write as the backend would, records its step and its per-path
+// change. The CLI gets the flag, its help and its --commands-from-file
+// name from the table.
 var opTable = map[string]opDef{}
 
 func register(spec OpSpec, run func(c *opCtx, arg string) error) {
@@ -92,7 +108,7 @@ func (a accounts) ReadFile(p string) ([]byte, error) {
 	if r.Node.typ != 0 {
 		return nil, vfs.PathErr("read", p, vfs.ErrNotRegular)
 	}
-	return a.m.content(r.Node, r.Path)
+	return a.m.config(r.Node, r.Path)
 }
 
 func (a accounts) HasFile(p string) (bool, error) {
@@ -124,6 +140,7 @@ func (c *opCtx) resolveOwner(user, group string) (int, int, error) {
 // KindCustomize; once one fails, the later ones are not planned (the
 // whole injection is refused anyway).
 func prepareOps(fsys vfs.FS, before []*item, ops []Operation, hostOwners bool) []*item {
+	ops = lastAtEnd(ops)
 	items := make([]*item, 0, len(ops))
 	for _, o := range ops {
 		it := newItem(KindCustomize, "")
@@ -160,7 +177,7 @@ func prepareOps(fsys vfs.FS, before []*item, ops []Operation, hostOwners bool) [
 			it.fail(fmt.Errorf("%w: unknown operation --%s", ErrInvalidOp, o.Name))
 			return items
 		}
-		m.it = it
+		m.it, m.seen = it, nil
 		err := d.run(c, o.Arg)
 		m.it = nil
 		if err != nil {
@@ -172,6 +189,21 @@ func prepareOps(fsys vfs.FS, before []*item, ops []Operation, hostOwners bool) [
 		}
 	}
 	return items
+}
+
+// lastAtEnd moves the operations registered as Last after the others,
+// each group in its given order.
+func lastAtEnd(ops []Operation) []Operation {
+	out := make([]Operation, 0, len(ops))
+	var last []Operation
+	for _, o := range ops {
+		if opTable[o.Name].Last {
+			last = append(last, o)
+		} else {
+			out = append(out, o)
+		}
+	}
+	return append(out, last...)
 }
 
 // splitArg cuts an operation's argument at its first colon.

@@ -313,11 +313,11 @@ func opCopy(c *opCtx, arg string) error {
 // copyTree copies the node n (at src) to dst as cp -a does: content,
 // permissions, owner, symlinks as symlinks, directories merged.
 func (c *opCtx) copyTree(src string, n *mnode, dst string, depth int) error {
-	if depth > maxDepth {
-		return vfs.PathErr("copy", src, fmt.Errorf("%w: directories nested deeper than %d", vfs.ErrUnsupported, maxDepth))
-	}
 	switch {
 	case n.typ.IsDir():
+		if err := c.enter(n, src, depth); err != nil {
+			return err
+		}
 		r, err := c.resolve(dst, false)
 		if err != nil {
 			return err
@@ -419,15 +419,15 @@ func opTruncateRecursive(c *opCtx, arg string) error {
 }
 
 func (c *opCtx) truncateTree(p string, n *mnode, depth int) error {
-	if depth > maxDepth {
-		return vfs.PathErr("truncate", p, fmt.Errorf("%w: directories nested deeper than %d", vfs.ErrUnsupported, maxDepth))
-	}
 	switch {
 	case n.typ == 0:
 		_, err := c.writeFile(p, nil, false)
 		return err
 	case !n.typ.IsDir():
 		return nil
+	}
+	if err := c.enter(n, p, depth); err != nil {
+		return err
 	}
 	names, err := c.names(n)
 	if err != nil {
@@ -475,7 +475,7 @@ func opAppendLine(c *opCtx, arg string) error {
 		return vfs.PathErr("append-line", p, vfs.ErrNotRegular)
 	}
 	if r.Exists {
-		if old, err = c.content(r.Node, r.Path); err != nil {
+		if old, err = c.config(r.Node, r.Path); err != nil {
 			return err
 		}
 	}

@@ -51,7 +51,7 @@ func (c *opCtx) readOptional(p string) ([]byte, bool, error) {
 	if r.Node.typ != 0 {
 		return nil, false, vfs.PathErr("read", p, vfs.ErrNotRegular)
 	}
-	b, err := c.content(r.Node, r.Path)
+	b, err := c.config(r.Node, r.Path)
 	return b, err == nil, err
 }
 

@@ -506,3 +506,148 @@ func TestParseCommands(t *testing.T) {
 		}
 	}
 }
+
+// cyclic is a guest whose directory /a holds two entries, loop1 and
+// loop2, that are /a itself (same inode), as a corrupt image can claim.
+type cyclic struct{ *memfs.FS }
+
+func (c cyclic) canon(p string) string {
+	for _, l := range []string{"/a/loop1", "/a/loop2"} {
+		for strings.HasPrefix(p, l) {
+			p = "/a" + p[len(l):]
+		}
+	}
+	return p
+}
+
+func (c cyclic) Lstat(p string) (vfs.FileInfo, error) {
+	fi, err := c.FS.Lstat(c.canon(p))
+	fi.Name = filepath.Base(p)
+	return fi, err
+}
+
+func (c cyclic) ReadDir(p string) ([]vfs.FileInfo, error) {
+	l, err := c.FS.ReadDir(c.canon(p))
+	if err == nil && c.canon(p) == "/a" {
+		for _, n := range []string{"loop1", "loop2"} {
+			fi, _ := c.FS.Lstat("/a")
+			fi.Name = n
+			l = append(l, fi)
+		}
+	}
+	return l, err
+}
+
+func (c cyclic) ReadFile(p string) ([]byte, error) { return c.FS.ReadFile(c.canon(p)) }
+
+// A directory cycle (two entries leading back to their own directory)
+// is refused as corrupt by every recursive operation, at once: walked
+// blindly it would be 2^depth paths.
+func TestRecursiveOpsRefuseDirectoryCycles(t *testing.T) {
+	m := memGuest(t)
+	must(t, m.MakePath("/a"))
+	must(t, m.ReplaceFile("/a/f", []byte("x")))
+	g := cyclic{m}
+	before := snapshot(t, m)
+	for _, o := range [][]string{{"delete", "/a"}, {"truncate-recursive", "/a"}, {"copy", "/a:/b"}} {
+		_, err := Apply(g, &Data{Ops: ops(o[0], o[1])}, nil)
+		wantErr(t, err, vfs.ErrCorrupt)
+	}
+	if snapshot(t, m) != before {
+		t.Error("a refused operation changed the guest")
+	}
+}
+
+// Operations registered as Last (passwords, relabelling) run after the
+// others whatever their place on the command line.
+func TestLastOperationsRunAtTheEnd(t *testing.T) {
+	register(OpSpec{Name: "test-last", Metavar: "LINE", Last: true}, func(c *opCtx, arg string) error {
+		_, err := c.writeFile("/etc/order", []byte(arg+"\n"), true)
+		return err
+	})
+	t.Cleanup(func() { delete(opTable, "test-last") })
+	m := memGuest(t)
+	rep, err := Apply(m, &Data{Ops: ops("test-last", "last1", "append-line", "/etc/order:first", "test-last", "last2", "append-line", "/etc/order:second")}, nil)
+	must(t, err)
+	if got := read(t, m, "/etc/order"); got != "first\nsecond\nlast1\nlast2\n" {
+		t.Errorf("/etc/order = %q", got)
+	}
+	if rep.Items[2].Op != "--test-last last1" {
+		t.Errorf("items out of run order: %q", rep.Items[2].Op)
+	}
+}
+
+// hugeClaim is a guest whose /etc/os-release and /etc/hosts claim 1 GiB
+// (a corrupt inode's i_size); reading them is a test failure.
+type hugeClaim struct {
+	*memfs.FS
+	t *testing.T
+}
+
+func (h hugeClaim) big(p string) bool { return p == "/etc/os-release" || p == "/etc/hosts" }
+
+func (h hugeClaim) Lstat(p string) (vfs.FileInfo, error) {
+	fi, err := h.FS.Lstat(p)
+	if h.big(p) {
+		fi.Size = 1<<30 - 1
+	}
+	return fi, err
+}
+
+func (h hugeClaim) ReadDir(p string) ([]vfs.FileInfo, error) {
+	l, err := h.FS.ReadDir(p)
+	for i := range l {
+		if h.big(p + "/" + l[i].Name) {
+			l[i].Size = 1<<30 - 1
+		}
+	}
+	return l, err
+}
+
+func (h hugeClaim) ReadFile(p string) ([]byte, error) {
+	if h.big(p) {
+		h.t.Errorf("%s read despite its size", p)
+	}
+	return h.FS.ReadFile(p)
+}
+
+// The guest files operations parse (os-release for --hostname, the file
+// --append-line judges) are bounded like every other guest file read:
+// the size is checked before anything is read (audit R10's class).
+func TestOpsBoundConfigReads(t *testing.T) {
+	m := memGuest(t)
+	must(t, m.ReplaceFile("/etc/hosts", []byte("127.0.0.1 localhost\n")))
+	g := hugeClaim{m, t}
+	for _, o := range [][]string{{"hostname", "web1"}, {"append-line", "/etc/hosts:x"}} {
+		_, err := Apply(g, &Data{Ops: ops(o[0], o[1])}, nil)
+		wantErr(t, err, ErrTooLarge)
+	}
+}
+
+// A write through a dangling symlink lands where the backend puts it:
+// created at the target when the target's directory exists, refused
+// before any write when it does not (audit R6's class, for operations).
+func TestOpsWriteThroughDanglingSymlink(t *testing.T) {
+	forEachGuest(t, func(t *testing.T, g guest) {
+		sl := g.fs.(vfs.Symlinker)
+		must(t, sl.Symlink("/nonexistent/dir/file", "/etc/x"))
+		must(t, sl.Symlink("/etc/y-target", "/etc/y"))
+		before := snapshot(t, g.fs)
+		for _, o := range [][]string{{"write", "/etc/x:data"}, {"append-line", "/etc/x:data"}, {"touch", "/etc/x"}} {
+			_, err := Apply(g.fs, &Data{Meta: map[string]string{"a": "b"}, Ops: ops(o[0], o[1])}, nil)
+			if o[0] == "touch" { // touch works on regular files only, as guestfs' touch
+				wantErr(t, err, vfs.ErrNotRegular)
+			} else {
+				wantErr(t, err, fs.ErrNotExist)
+			}
+			if snapshot(t, g.fs) != before {
+				t.Fatalf("--%s %s refused but the guest changed", o[0], o[1])
+			}
+		}
+		_, err := Apply(g.fs, &Data{Ops: ops("write", "/etc/y:data", "append-line", "/etc/y:more")}, nil)
+		must(t, err)
+		if got := read(t, g.fs, "/etc/y-target"); got != "data\nmore\n" {
+			t.Errorf("/etc/y-target = %q", got)
+		}
+	})
+}

@@ -35,10 +35,12 @@ type mnode struct {
 	perm     fs.FileMode // permission bits (vfs.PermMask)
 	uid, gid uint32
 	nlink    uint32
+	ino      uint64 // the backend's inode number, 0 when unknown or new
 	size     int64
 	target   string            // symlink target
 	data     []byte            // content, when dataSet
-	dataSet  bool              // the plan set the content (else it is the backend's)
+	dataSet  bool              // the plan set the content (else it is the backend's, then tail)
+	tail     []byte            // bytes the plan appended to the backend's content (when !dataSet)
 	kids     map[string]*mnode // directory entries; nil until read from the backend
 }
 
@@ -51,6 +53,29 @@ type model struct {
 	oneLink bool
 	held    int64
 	it      *item // the item whose steps the primitives record; nil: replay only
+	// seen holds the backend directories one recursive operation has
+	// entered, by inode: a corrupt tree whose directory links back to
+	// an ancestor is refused instead of walked without end.
+	seen map[uint64]bool
+}
+
+// enter notes that a recursive operation descends into the directory n
+// at p; a directory entered twice is a cycle in the guest's tree.
+func (m *model) enter(n *mnode, p string, depth int) error {
+	if depth > maxDepth {
+		return vfs.PathErr("walk", p, fmt.Errorf("%w: directories nested deeper than %d", vfs.ErrUnsupported, maxDepth))
+	}
+	if n.ino == 0 || n.orig == "" {
+		return nil
+	}
+	if m.seen == nil {
+		m.seen = map[uint64]bool{}
+	}
+	if m.seen[n.ino] {
+		return vfs.PathErr("walk", p, fmt.Errorf("%w: directory inode %d is reached twice (a directory cycle)", vfs.ErrCorrupt, n.ino))
+	}
+	m.seen[n.ino] = true
+	return nil
 }
 
 func newModel(fsys vfs.FS) (*model, error) {
@@ -74,7 +99,7 @@ func (m *model) fromInfo(p string, fi vfs.FileInfo) *mnode {
 	if n, ok := m.byOrig[p]; ok {
 		return n
 	}
-	n := &mnode{orig: p, typ: fi.Mode.Type(), perm: fi.Mode & vfs.PermMask, uid: fi.UID, gid: fi.GID, nlink: fi.Nlink, size: fi.Size, target: fi.Target}
+	n := &mnode{orig: p, typ: fi.Mode.Type(), perm: fi.Mode & vfs.PermMask, uid: fi.UID, gid: fi.GID, nlink: fi.Nlink, ino: fi.Ino, size: fi.Size, target: fi.Target}
 	m.byOrig[p] = n
 	return n
 }
@@ -155,7 +180,9 @@ func (m *model) names(dir *mnode) ([]string, error) {
 	return out, nil
 }
 
-// content is a regular file's content as the plan leaves it.
+// content is a regular file's content as the plan leaves it, read from
+// the backend the first time an operation needs it (a copy, an upload
+// over it), counted against maxHeld.
 func (m *model) content(n *mnode, p string) ([]byte, error) {
 	if n.dataSet || n.orig == "" {
 		return n.data, nil
@@ -167,8 +194,22 @@ func (m *model) content(n *mnode, p string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.data, n.dataSet = b, true
-	return b, nil
+	n.data, n.dataSet, n.tail = append(b, n.tail...), true, nil
+	return n.data, nil
+}
+
+// config is content for a file an operation parses (os-release, hosts,
+// passwd, a file --append-line judges): at most maxGuestFile bytes,
+// checked on the size before anything is read, as readGuest does.
+func (m *model) config(n *mnode, p string) ([]byte, error) {
+	if n.size > maxGuestFile {
+		return nil, vfs.PathErr("read", p, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, n.size, maxGuestFile))
+	}
+	b, err := m.content(n, p)
+	if err == nil && len(b) > maxGuestFile {
+		return nil, vfs.PathErr("read", p, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), maxGuestFile))
+	}
+	return b, err
 }
 
 func (m *model) hold(n int64) error {
@@ -347,17 +388,18 @@ func (m *model) writeFile(p string, data []byte, appendData bool) (*mnode, error
 		return nil, err
 	}
 	kind := ChangeReplace
-	if appendData {
-		old, err := m.content(n, r.Path)
-		if err != nil {
-			return nil, err
-		}
-		n.data = append(append([]byte(nil), old...), data...)
+	switch {
+	case appendData && !n.dataSet && n.orig != "": // the backend's content is read only if an operation needs it
+		n.tail = append(n.tail, data...)
+		n.size += int64(len(data))
 		kind = ChangeAppend
-	} else {
-		n.data = data
+	case appendData:
+		n.data = append(append([]byte(nil), n.data...), data...)
+		n.size = int64(len(n.data))
+		kind = ChangeAppend
+	default:
+		n.data, n.dataSet, n.tail, n.size = data, true, nil, int64(len(data))
 	}
-	n.dataSet, n.size = true, int64(len(n.data))
 	m.record(s, r.Path, "file", kind).Bytes += len(data)
 	return n, nil
 }
@@ -471,14 +513,14 @@ func (m *model) remove(p string) error {
 // removeAll is rm -rf: the object (a final symlink not followed) and,
 // for a directory, everything below it, deepest first.
 func (m *model) removeAll(p string, depth int) error {
-	if depth > maxDepth {
-		return vfs.PathErr("remove", p, fmt.Errorf("%w: directories nested deeper than %d", vfs.ErrUnsupported, maxDepth))
-	}
 	r, err := m.existing("remove", p, false)
 	if err != nil {
 		return err
 	}
 	if r.Node.typ.IsDir() {
+		if err := m.enter(r.Node, r.Path, depth); err != nil {
+			return err
+		}
 		names, err := m.names(r.Node)
 		if err != nil {
 			return err

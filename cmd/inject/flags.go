@@ -105,8 +105,11 @@ Usage:
                                     guest execution (machine-id, ssh-hostkeys,
                                     logfiles, ...), then the customisation
                                     flags; see inject sysprep --help
-  inject help [VERB]                this page, or the page of cat, ls, inspect
+  inject help [VERB]                this page, or the page of cat, ls, inspect,
+                                    sysprep, customize (the ordered operations)
                                     (also: inject VERB --help)
+  inject completion bash|zsh        shell completions, from the same flags
+                                      e.g. source <(inject completion bash)
   inject --version                  module version, VCS revision, Go version
 
 The read verbs take -U/--force-share to read an image a running VM holds

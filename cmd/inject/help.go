@@ -86,8 +86,11 @@ func runHelp(args []string, stdout, stderr io.Writer) int {
 	case len(args) == 1 && verbHelp(args[0]) != "":
 		fmt.Fprint(stdout, verbHelp(args[0]))
 		return exitOK
+	case len(args) == 1 && (args[0] == "customize" || args[0] == "operations"):
+		fmt.Fprint(stdout, "Usage: inject [OPERATION...] [flags] TARGET\n\n"+opsHelp()+"\nRun 'inject --help' for the other flags.\n")
+		return exitOK
 	}
-	return fail(stderr, usagef("help %s: no such verb; want one of cat, ls, inspect, sysprep (or none, for the injection)", strings.Join(args, " ")))
+	return fail(stderr, usagef("help %s: no such topic; want one of cat, ls, inspect, sysprep, customize (or none, for the injection)", strings.Join(args, " ")))
 }
 
 // version is the module version and the VCS revision the binary was

@@ -50,30 +50,8 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 // parseInjectArgsInto parses args into a, which may hold operations
 // already (a.preOps: the sysprep verb's).
 func parseInjectArgsInto(a *injectArgs, args []string) (*injectArgs, error) {
-	fs := newFlagSet("inject")
-	a.keys.register(fs)
-	fs.Var(&a.metas, "meta", "")
-	fs.StringVar(&a.net, "net", "", "")
-	fs.Var(&a.ips, "ip", "")
-	fs.StringVar(&a.netFormat, "net-format", "", "")
-	fs.Var(&a.files, "file", "")
-	fs.StringVar(&a.rootPassword, "root-password", "", "")
-	fs.StringVar(&a.crypto, "password-crypto", "", "")
-	fs.Var(&a.passwords, "password", "")
-	fs.BoolVar(&a.selinuxRelabel, "selinux-relabel", false, "")
-	fs.StringVar(&a.seedInImage, "seed-in-image", "", "")
-	a.img.register(fs)
 	var size sizeFlag
-	fs.StringVar(&a.overlay.path, "overlay", "", "")
-	fs.Var(&size, "size", "")
-	fs.BoolVar(&a.dryRun, "dry-run", false, "")
-	fs.BoolVar(&a.json, "json", false, "")
-	fs.BoolVar(&a.force, "force", false, "")
-	fs.Var(&a.grow, "grow", "")
-	fs.BoolVar(&a.allowNonRootDir, "allow-non-root-dir", false, "")
-	a.out.register(fs)
-	a.ops.register(fs)
-	fs.BoolVar(&a.hostOwners, "host-owners", false, "")
+	fs := a.flagSet(&size)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return nil, flagError(err)
@@ -106,6 +84,35 @@ func parseInjectArgsInto(a *injectArgs, args []string) (*injectArgs, error) {
 	}
 	a.target = pos[0]
 	return a, nil
+}
+
+// flagSet declares the injection's flags on a new flag set (also read by
+// the shell completions).
+func (a *injectArgs) flagSet(size *sizeFlag) *flag.FlagSet {
+	fs := newFlagSet("inject")
+	a.keys.register(fs)
+	fs.Var(&a.metas, "meta", "")
+	fs.StringVar(&a.net, "net", "", "")
+	fs.Var(&a.ips, "ip", "")
+	fs.StringVar(&a.netFormat, "net-format", "", "")
+	fs.Var(&a.files, "file", "")
+	fs.StringVar(&a.rootPassword, "root-password", "", "")
+	fs.StringVar(&a.crypto, "password-crypto", "", "")
+	fs.Var(&a.passwords, "password", "")
+	fs.BoolVar(&a.selinuxRelabel, "selinux-relabel", false, "")
+	fs.StringVar(&a.seedInImage, "seed-in-image", "", "")
+	a.img.register(fs)
+	fs.StringVar(&a.overlay.path, "overlay", "", "")
+	fs.Var(size, "size", "")
+	fs.BoolVar(&a.dryRun, "dry-run", false, "")
+	fs.BoolVar(&a.json, "json", false, "")
+	fs.BoolVar(&a.force, "force", false, "")
+	fs.Var(&a.grow, "grow", "")
+	fs.BoolVar(&a.allowNonRootDir, "allow-non-root-dir", false, "")
+	a.out.register(fs)
+	a.ops.register(fs)
+	fs.BoolVar(&a.hostOwners, "host-owners", false, "")
+	return fs
 }
 
 // buildData reads the local inputs (key, network and file sources) and

@@ -43,6 +43,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runSeed(args[1:], stdout, stderr)
 		case "sysprep":
 			return runSysprep(args[1:], stdout, stderr)
+		case "completion":
+			return runCompletion(args[1:], stdout, stderr)
 		}
 	}
 	return runInject(args, stdout, stderr)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/inject"
+	"github.com/guestinject/guestinject/internal/testtool"
 )
 
 // The ordered operations on an ext image: written in one transaction with
@@ -142,5 +143,30 @@ func TestHelpListsEveryOperation(t *testing.T) {
 	}
 	if !strings.Contains(out, "--commands-from-file FILE") {
 		t.Error("--help lacks --commands-from-file")
+	}
+}
+
+// `inject help customize` is the operations' page; the completions offer
+// every flag the injection parses, operations included.
+func TestHelpCustomizeAndCompletions(t *testing.T) {
+	out, errOut, code := cli("help", "customize")
+	wantCode(t, code, exitOK, errOut)
+	if !strings.Contains(out, opsHelp()) {
+		t.Error("help customize lacks the operations")
+	}
+	for _, sh := range []string{"bash", "zsh"} {
+		out, errOut, code = cli("completion", sh)
+		wantCode(t, code, exitOK, errOut)
+		for _, w := range []string{"--mkdir", "--commands-from-file", "--key", "--dry-run", "--host-owners", "--partition", "inspect"} {
+			if !strings.Contains(out, " "+w+" ") {
+				t.Errorf("%s completion lacks %s", sh, w)
+			}
+		}
+	}
+	b := writeTemp(t, "inject.bash", func() string { o, _, _ := cli("completion", "bash"); return o }())
+	testtool.Run(t, "bash", "-n", b)
+	_, _, code = cli("completion", "fish")
+	if code != exitUsage {
+		t.Errorf("completion fish: exit %d", code)
 	}
 }
