@@ -53,6 +53,21 @@ func ParseScheme(s string) (Scheme, error) {
 // YESCRYPT_COST_FACTOR): N=4096, r=32, the "$y$j9T$" setting.
 const DefaultYescryptCost = 5
 
+// MaxGuestCost bounds the yescrypt cost factor a guest's login.defs may
+// choose: each step doubles memory and time (cost 8: 128 MiB; libxcrypt's
+// maximum, 11, is 1 GiB and about 16 s here), and the guest must not make
+// the host spend that.
+const MaxGuestCost = 8
+
+// yescryptMiB is the memory one hash at cost c takes (128 * r * N bytes).
+func yescryptMiB(c int) int {
+	nlog2, r := c+7, 32
+	if c <= 2 {
+		nlog2, r = c+9, 8
+	}
+	return 128 * r << nlog2 >> 20
+}
+
 // Hash hashes plain with scheme s and a fresh salt from crypto/rand. cost
 // is the yescrypt cost factor 1..11 (0: the default, 5); other schemes
 // ignore it.
@@ -165,6 +180,10 @@ func Default(loginDefs []byte) (s Scheme, cost int, note string) {
 			if err != nil || c < 1 || c > 11 {
 				note = fmt.Sprintf("YESCRYPT_COST_FACTOR %q ignored (want 1..11)", f[1])
 				continue
+			}
+			if c > MaxGuestCost {
+				note = fmt.Sprintf("YESCRYPT_COST_FACTOR %d asks %d MiB per hash; %d (%d MiB) used", c, yescryptMiB(c), MaxGuestCost, yescryptMiB(MaxGuestCost))
+				c = MaxGuestCost
 			}
 			cost = c
 		}

@@ -94,6 +94,7 @@ func TestDefault(t *testing.T) {
 		{"# ENCRYPT_METHOD MD5\nENCRYPT_METHOD\tSHA256\n", SHA256, 0, false},
 		{"ENCRYPT_METHOD yescrypt\nYESCRYPT_COST_FACTOR 99\n", Yescrypt, 0, true},
 		{"ENCRYPT_METHOD DES\n", SHA512, 0, true},
+		{"ENCRYPT_METHOD YESCRYPT\nYESCRYPT_COST_FACTOR 11\n", Yescrypt, MaxGuestCost, true},
 		{"ENCRYPT_METHOD BCRYPT\n", SHA512, 0, true},
 	} {
 		s, cost, note := Default([]byte(c.defs))
