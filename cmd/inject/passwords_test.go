@@ -83,3 +83,30 @@ func TestPasswordFlagRefusals(t *testing.T) {
 		t.Error("guest changed")
 	}
 }
+
+// TestCommandsFileIdentityLines: a virt-customize commands file may hold
+// root-password, password, ssh-inject and selinux-relabel lines beside
+// the ordered operations.
+func TestCommandsFileIdentityLines(t *testing.T) {
+	dir := guestDir(t)
+	cmds := writeTemp(t, "cmds", "# identity\nroot-password password:from-file\npassword debian:locked\nssh-inject debian:file:"+demoKeyFile+
+		"\nselinux-relabel\nwrite /etc/motd:hi\n")
+	out, errOut, code := cli("--commands-from-file", cmds, dir)
+	wantCode(t, code, exitOK, errOut)
+	if f := shadowField(t, dir, "debian"); f != "!*" {
+		t.Errorf("debian %q", f)
+	}
+	if f := shadowField(t, dir, "root"); !strings.HasPrefix(f, "$6$") {
+		t.Errorf("root %q", f)
+	}
+	if !strings.Contains(readHost(t, filepath.Join(dir, "home/debian/.ssh/authorized_keys")), "demo@guestinject") {
+		t.Error("ssh-inject line ignored")
+	}
+	if !strings.Contains(out, "selinux-relabel") {
+		t.Errorf("no relabel item:\n%s", out)
+	}
+	bad := writeTemp(t, "bad", "password-crypto\n")
+	if _, errOut, code := cli("--commands-from-file", bad, dir); code != exitUsage || !strings.Contains(errOut, "needs an argument") {
+		t.Errorf("code %d %s", code, errOut)
+	}
+}
