@@ -49,6 +49,11 @@ type Data struct {
 	// changes from the guest's own SELinux policy (see prepareRelabel),
 	// last, after every item and operation.
 	SELinuxRelabel bool
+	// OpsFirst applies Ops before the classic items (keys, network,
+	// meta, passwords, files), which are then planned on the guest as the
+	// operations leave it: the sysprep verb, whose ssh-userdir must not
+	// delete the keys its customisation injects.
+	OpsFirst bool
 }
 
 // UserKeys are authorized_keys lines for one user (empty: root).
@@ -147,10 +152,15 @@ func run(fsys vfs.FS, data *Data, opts *Options, write bool) (*Report, error) {
 	if data == nil {
 		data = &Data{}
 	}
-	items := prepare(fsys, data)
 	rep := &Report{DryRun: !write}
-	simulate(fsys, items)
-	items = append(items, prepareOps(fsys, items, data.Ops, data.HostOwners)...)
+	var items []*item
+	if data.OpsFirst {
+		items = prepareOpsFirst(fsys, data)
+	} else {
+		items = prepare(fsys, data)
+		simulate(fsys, items)
+		items = append(items, prepareOps(fsys, items, data.Ops, data.HostOwners)...)
+	}
 	if data.SELinuxRelabel {
 		items = append(items, prepareRelabel(fsys, items))
 	}

@@ -39,11 +39,9 @@ func opSysprep(c *opCtx, arg string) error {
 			if err := s.run(c); err != nil {
 				return err
 			}
-			if c.it.rep.Summary == "" || c.it.rep.Summary == "no match" {
-				c.it.rep.Summary = "sysprep " + arg
-				if len(c.it.changes) == 0 {
-					c.it.rep.Summary += ": nothing to do"
-				}
+			c.it.rep.Summary = fmt.Sprintf("%d path(s)", len(c.it.changes))
+			if len(c.it.changes) == 0 {
+				c.it.rep.Summary = "nothing to do"
 			}
 			if len(c.it.changes) > 0 {
 				c.it.rep.Path = c.it.changes[0].Path

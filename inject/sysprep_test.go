@@ -99,3 +99,34 @@ func TestSysprepSelection(t *testing.T) {
 		}
 	}
 }
+
+// TestSysprepThenKeys: with OpsFirst the classic items are planned on the
+// guest as the operations leave it: ssh-userdir removes the old keys and
+// the new ones land in a fresh ~/.ssh (not appended to the old file, nor
+// deleted after being written).
+func TestSysprepThenKeys(t *testing.T) {
+	forEachGuest(t, func(t *testing.T, g guest) {
+		if !hasOps(g.fs) {
+			t.Skipf("%s lacks the optional interfaces", g.name)
+		}
+		must(t, g.fs.MakePath("/root/.ssh"))
+		must(t, g.fs.ReplaceFile("/root/.ssh/authorized_keys", []byte(rsaKey+"\n")))
+		must(t, g.fs.ReplaceFile("/root/.ssh/id_old", []byte("x")))
+		rep, err := Apply(g.fs, &Data{OpsFirst: true, Ops: []Operation{{Name: sysprepOpName, Arg: "ssh-userdir"}},
+			Keys: []string{demoKey}, AdminPassword: &Password{Disabled: true}}, nil)
+		must(t, err)
+		if got := read(t, g.fs, "/root/.ssh/authorized_keys"); got != demoKey+"\n" {
+			t.Errorf("authorized_keys %q", got)
+		}
+		if has, _ := g.fs.HasFile("/root/.ssh/id_old"); has {
+			t.Error("old ~/.ssh content kept")
+		}
+		wantAttr(t, g.fs, "/root/.ssh", 0o700, 0, 0)
+		if rep.Items[0].Kind != KindCustomize || rep.Items[1].Kind != KindKeys {
+			t.Errorf("order: %s, %s", rep.Items[0].Kind, rep.Items[1].Kind)
+		}
+		if c := rep.Items[1].Changes[0]; c.Path != "/root/.ssh" || c.Change != ChangeCreate {
+			t.Errorf("keys plan %+v: ~/.ssh is created anew after ssh-userdir", c)
+		}
+	})
+}

@@ -22,6 +22,7 @@ type injectArgs struct {
 	rootPassword, crypto string
 	passwords            multi              // --password USER:SELECTOR
 	preOps               []inject.Operation // operations before the command line's (the sysprep verb's)
+	opsFirst             bool               // the operations run before the classic items (the sysprep verb)
 	selinuxRelabel       bool               // --selinux-relabel
 	randoms              map[string]string  // the passwords random selectors of --password generated, by user
 	img                  imageFlags
@@ -142,6 +143,7 @@ func (a *injectArgs) buildData() (d *inject.Data, random string, err error) {
 		return nil, "", err
 	}
 	d.Ops, d.HostOwners, d.SELinuxRelabel = append(append([]inject.Operation(nil), a.preOps...), a.ops.ops...), a.hostOwners, a.selinuxRelabel
+	d.OpsFirst = a.opsFirst
 	return d, random, nil
 }
 

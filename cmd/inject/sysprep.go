@@ -66,7 +66,7 @@ func runSysprep(args []string, stdout, stderr io.Writer) int {
 	if len(pre) == 0 && !customize {
 		return fail(stderr, usagef("--operations %q enables no operation", list))
 	}
-	a, err := parseInjectArgsInto(&injectArgs{preOps: pre}, rest)
+	a, err := parseInjectArgsInto(&injectArgs{preOps: pre, opsFirst: true}, rest)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, sysprepHelp())
 		return exitOK

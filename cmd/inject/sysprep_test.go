@@ -41,6 +41,16 @@ func TestSysprepOnExtImage(t *testing.T) {
 	if out != "clone1\n" {
 		t.Errorf("machine-id + hostname: %q", out)
 	}
+	// keys given to sysprep land after ssh-userdir removed the old ones
+	_, errOut, code = cli("--ssh-inject", "root:string:"+otherKey, img)
+	wantCode(t, code, exitOK, errOut)
+	_, errOut, code = cli("sysprep", "--ssh-inject", "root:file:"+demoKeyFile, img)
+	wantCode(t, code, exitOK, errOut)
+	e2fsckClean(t, img)
+	out, _, _ = cli("cat", img, "/root/.ssh/authorized_keys")
+	if out != readHost(t, demoKeyFile) {
+		t.Errorf("authorized_keys after sysprep: %q", out)
+	}
 	out, errOut, code = cli("sysprep", "--list-operations")
 	wantCode(t, code, exitOK, errOut)
 	for _, name := range []string{"machine-id *", "ssh-hostkeys *", "random-seed *", "customize *", "net-hwaddr *"} {
