@@ -26,7 +26,7 @@ func ops(args ...string) []Operation {
 }
 
 // hasOps reports whether the backend serves every optional interface the
-// file operations use (vfs/local and ext gain them on wip/custvfs).
+// file operations use.
 func hasOps(fsys vfs.FS) bool {
 	_, a := fsys.(vfs.Symlinker)
 	_, b := fsys.(vfs.Remover)
@@ -41,9 +41,9 @@ func hasOps(fsys vfs.FS) bool {
 // the directory the mkdir made; the final tree is what the sequence
 // describes.
 func TestOpsApplyInCommandLineOrder(t *testing.T) {
-	forEachGuest(t, func(t *testing.T, g guest) {
+	forEachOpsGuest(t, func(t *testing.T, g guest) {
 		if !hasOps(g.fs) {
-			t.Skipf("%s lacks Rename/Link/SetTimes until wip/custvfs lands; its refusal is TestOpsRefuseMissingInterface", g.name)
+			t.Fatalf("%s lacks one of Symlinker, Remover, Renamer, Linker, TimeSetter", g.name)
 		}
 		d := &Data{Ops: ops(
 			"mkdir", "/opt/app/conf",
@@ -88,7 +88,7 @@ func TestOpsApplyInCommandLineOrder(t *testing.T) {
 // A failing operation in the middle refuses the whole injection before
 // the first write: the classic items and the operations before it too.
 func TestOpsFailureInTheMiddleWritesNothing(t *testing.T) {
-	forEachGuest(t, func(t *testing.T, g guest) {
+	forEachOpsGuest(t, func(t *testing.T, g guest) {
 		before := snapshot(t, g.fs)
 		d := &Data{Meta: map[string]string{"a": "b"}, Ops: ops(
 			"mkdir", "/opt/x",
@@ -628,7 +628,7 @@ func TestOpsBoundConfigReads(t *testing.T) {
 // created at the target when the target's directory exists, refused
 // before any write when it does not (audit R6's class, for operations).
 func TestOpsWriteThroughDanglingSymlink(t *testing.T) {
-	forEachGuest(t, func(t *testing.T, g guest) {
+	forEachOpsGuest(t, func(t *testing.T, g guest) {
 		sl := g.fs.(vfs.Symlinker)
 		must(t, sl.Symlink("/nonexistent/dir/file", "/etc/x"))
 		must(t, sl.Symlink("/etc/y-target", "/etc/y"))
@@ -650,4 +650,126 @@ func TestOpsWriteThroughDanglingSymlink(t *testing.T) {
 			t.Errorf("/etc/y-target = %q", got)
 		}
 	})
+}
+
+// A file the plan itself hard-links is multi-linked for the backends
+// that refuse to write such a file (vfs/local): a later write to it is
+// refused in the plan, before the first write, not half-way through.
+func TestOpsPlanSeesHardLinksItMakes(t *testing.T) {
+	forEachOpsGuest(t, func(t *testing.T, g guest) {
+		tb := tarball(t, "", []*tar.Header{
+			{Name: "f", Typeflag: tar.TypeReg, Mode: 0o644},
+			{Name: "g", Typeflag: tar.TypeLink, Linkname: "f"},
+		}, map[string]string{"f": "x"})
+		before := snapshot(t, g.fs)
+		_, err := Apply(g.fs, &Data{Ops: ops("tar-in", tb+":/root", "chmod", "0600:/root/f")}, nil)
+		lr, refuses := g.fs.(multiLinkRefuser)
+		if refuses && lr.RefusesMultiLinked() {
+			wantErr(t, err, vfs.ErrUnsupported)
+			if snapshot(t, g.fs) != before {
+				t.Error("refused, but the guest changed")
+			}
+			return
+		}
+		must(t, err)
+		wantAttr(t, g.fs, "/root/g", 0o600, 0, 0)
+	})
+}
+
+// Random sequences of operations over a small set of paths (files,
+// directories, symlinks, dangling ones, globs) on every backend: what
+// the plan accepts, the write carries out; what it refuses, leaves the
+// guest unchanged. A disagreement is a half-written guest-root directory.
+func TestOpsPlanAgreesWithBackends(t *testing.T) {
+	paths := []string{"/d", "/d/f", "/d/e", "/d/e/f", "/l", "/l/f", "/dl", "/etc/hostname", "/root", "/x"}
+	rnd := uint64(1)
+	next := func(n int) int {
+		rnd ^= rnd << 13
+		rnd ^= rnd >> 7
+		rnd ^= rnd << 17
+		return int(rnd % uint64(n))
+	}
+	pick := func() string { return paths[next(len(paths))] }
+	gen := func() Operation {
+		switch next(12) {
+		case 0:
+			return Operation{"mkdir", pick()}
+		case 1:
+			return Operation{"write", pick() + ":w"}
+		case 2:
+			return Operation{"append-line", pick() + ":a"}
+		case 3:
+			return Operation{"chmod", "0700:" + pick()}
+		case 4:
+			return Operation{"link", pick() + ":" + pick()}
+		case 5:
+			return Operation{"delete", pick()}
+		case 6:
+			return Operation{"move", pick() + ":" + pick()}
+		case 7:
+			return Operation{"copy", pick() + ":" + pick()}
+		case 8:
+			return Operation{"touch", pick()}
+		case 9:
+			return Operation{"truncate", pick()}
+		case 10:
+			return Operation{"truncate-recursive", pick()}
+		}
+		return Operation{"delete", "/d/*"}
+	}
+	iterations, planned := 120, 0
+	if testing.Short() {
+		iterations = 25
+	}
+	defer func() {
+		if planned < iterations/2 {
+			t.Errorf("only %d of %d sequences planned: the test exercises too little", planned, 2*iterations)
+		}
+	}()
+	for i := 0; i < iterations; i++ {
+		seq := make([]Operation, 1+next(3))
+		for j := range seq {
+			seq[j] = gen()
+		}
+		for _, g := range opsGuests(t) {
+			sl := g.fs.(vfs.Symlinker)
+			must(t, g.fs.MakePath("/d/e"))
+			must(t, g.fs.ReplaceFile("/d/f", []byte("f")))
+			must(t, g.fs.ReplaceFile("/d/e/f", []byte("ef")))
+			must(t, sl.Symlink("/d", "/l"))
+			must(t, sl.Symlink("/nowhere/x", "/dl"))
+			before := snapshot(t, g.fs)
+			rep, planErr := Plan(g.fs, &Data{Ops: seq}, nil)
+			if planErr != nil { // the prefix before the refused operation must apply too
+				for k, it := range rep.Items {
+					if it.Status == StatusFailed && k > 0 {
+						seq = seq[:k]
+						rep, planErr = Plan(g.fs, &Data{Ops: seq}, nil)
+						break
+					}
+				}
+			}
+			if planErr == nil {
+				planned++
+			}
+			_, err := Apply(g.fs, &Data{Ops: seq}, nil)
+			switch {
+			case planErr == nil && err != nil:
+				t.Errorf("%s: %v planned but failed writing: %v", g.name, seq, err)
+			case planErr != nil && err == nil:
+				t.Errorf("%s: %v refused by the plan (%v) but applied", g.name, seq, planErr)
+			case err != nil && snapshot(t, g.fs) != before:
+				t.Errorf("%s: %v refused (%v) but the guest changed", g.name, seq, err)
+			}
+		}
+	}
+}
+
+func filepathJoinTar(t *testing.T) string {
+	return tarball(t, "gz", []*tar.Header{
+		{Name: "tar/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "tar/run", Typeflag: tar.TypeReg, Mode: 0o755},
+		{Name: "tar/run2", Typeflag: tar.TypeLink, Linkname: "tar/run"},
+		{Name: "tar/cur", Typeflag: tar.TypeSymlink, Linkname: "run"},
+	}, map[string]string{"tar/run": "#!/bin/sh\n"})
 }

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/guestinject/guestinject/vfs"
@@ -254,7 +255,7 @@ func typeName(t fs.FileMode) string {
 }
 
 func (m *model) checkLinks(op, p string, n *mnode) error {
-	if m.oneLink && n.orig != "" && !n.typ.IsDir() && n.nlink > 1 {
+	if m.oneLink && !n.typ.IsDir() && n.nlink > 1 {
 		return vfs.PathErr(op, p, fmt.Errorf("%w: the file has %d hard links, one may be outside the guest root", vfs.ErrUnsupported, n.nlink))
 	}
 	return nil
@@ -459,8 +460,8 @@ func (m *model) symlink(target, p string) error {
 	if _, err := need[vfs.Symlinker](m, "symlink", p, "create symlinks"); err != nil {
 		return err
 	}
-	if target == "" {
-		return vfs.PathErr("symlink", p, fmt.Errorf("%w: empty symlink target", vfs.ErrInvalidPath))
+	if target == "" || len(target) > vfs.MaxPathLen || strings.IndexByte(target, 0) >= 0 {
+		return vfs.PathErr("symlink", p, fmt.Errorf("%w: symlink target empty, longer than %d bytes or holding a NUL byte", vfs.ErrInvalidPath, vfs.MaxPathLen))
 	}
 	r, err := m.resolve(p, false)
 	if err != nil {
@@ -506,6 +507,9 @@ func (m *model) remove(p string) error {
 		return err
 	}
 	delete(r.Parent.kids, r.Name)
+	if !r.Node.typ.IsDir() {
+		r.Node.nlink--
+	}
 	m.record(step{Action: Action{Op: OpRemove, Path: r.Path}}, r.Path, typeName(r.Node.typ), ChangeDelete)
 	return nil
 }
@@ -580,6 +584,9 @@ func (m *model) rename(oldp, newp string) error {
 	}
 	if _, err := m.children(o.Parent); err != nil {
 		return err
+	}
+	if nr.Exists && !nr.Node.typ.IsDir() {
+		nr.Node.nlink--
 	}
 	if err := m.attach(nr.Parent, nr.Name, o.Node); err != nil {
 		return err

@@ -20,7 +20,7 @@ import (
 // virt-customize (libguestfs-tools) is the oracle of the ordered
 // operations: one appliance launch runs the whole list on one copy of a
 // guest, inject runs it on another, and the two guest trees must agree
-// file by file (type, permissions, owner, content, symlink target). The
+// file by file (type, permissions, owner, content, symlink target, extended attributes). The
 // differences that are deliberate are listed in vcDeliberate and in the
 // README.
 
@@ -103,10 +103,11 @@ type vcEntry struct {
 	uid, gid uint32
 	digest   string
 	target   string
+	xattrs   string // "name=digest;" for each extended attribute, sorted
 }
 
 func (e vcEntry) String() string {
-	return fmt.Sprintf("%v %04o %d:%d %s%s", e.typ, vfs.UnixPerm(e.perm), e.uid, e.gid, e.digest, e.target)
+	return fmt.Sprintf("%v %04o %d:%d %s%s [%s]", e.typ, vfs.UnixPerm(e.perm), e.uid, e.gid, e.digest, e.target, e.xattrs)
 }
 
 // vcTree walks a guest (through vfs.Reader) into path -> entry.
@@ -128,6 +129,13 @@ func vcTree(t *testing.T, fsys vfs.FS) map[string]vcEntry {
 				b, err := fsys.ReadFile(p)
 				must(t, err)
 				v.digest = fmt.Sprintf("%x", sha256.Sum256(b))[:12]
+			}
+			names, err := fsys.(vfs.XattrReader).ListXattr(p)
+			must(t, err)
+			for _, n := range names {
+				b, err := fsys.(vfs.XattrReader).GetXattr(p, n)
+				must(t, err)
+				v.xattrs += fmt.Sprintf("%s=%x;", n, sha256.Sum256(b))
 			}
 			out[p] = v
 			if e.IsDir() {
@@ -198,6 +206,7 @@ func TestVirtCustomizeComparison(t *testing.T) {
 		func(e *vcEntry) { e.uid++ },
 		func(e *vcEntry) { e.digest += "x" },
 		func(e *vcEntry) { e.target += "x" },
+		func(e *vcEntry) { e.xattrs += "user.x=1;" },
 	} {
 		bad := map[string]vcEntry{}
 		for p, e := range got {
