@@ -181,11 +181,11 @@ func prepare(fsys vfs.FS, d *Data) []*item {
 	var items []*item
 	seen := map[string]bool{}
 	if len(d.Keys) > 0 {
-		items = append(items, prepareKeys(fsys, d.Keys, d.KeyUser))
+		items = append(items, prepareKeys(fsys, d.Keys, d.KeyUser, d.SELinuxRelabel))
 		seen[keyOwner(d.KeyUser)] = true
 	}
 	for _, uk := range d.UserKeys {
-		it := prepareKeys(fsys, uk.Keys, uk.User)
+		it := prepareKeys(fsys, uk.Keys, uk.User, d.SELinuxRelabel)
 		if seen[keyOwner(uk.User)] {
 			it.fail(fmt.Errorf("%w: keys for %q given twice; give them in one list", ErrInvalidKey, keyOwner(uk.User)))
 		}

@@ -96,6 +96,9 @@ func TestSELinuxRelabelMatchesMatchpathcon(t *testing.T) {
 			t.Errorf("%s: %q, matchpathcon %q", p, got, w)
 		}
 	}
+	if has, _ := g.HasFile("/etc/rc.local"); has {
+		t.Error("the keys item's rc.local restorecon fallback was added although the files are labelled")
+	}
 	if _, ok := want["/tmp/gone"]; ok {
 		t.Error("a path deleted later is labelled")
 	}
