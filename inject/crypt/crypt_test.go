@@ -114,3 +114,15 @@ func TestHashSettingRefuses(t *testing.T) {
 		t.Error("NUL accepted")
 	}
 }
+
+// FuzzDefault: any login.defs: no panic, a supported scheme, a bounded cost.
+func FuzzDefault(f *testing.F) {
+	f.Add([]byte("ENCRYPT_METHOD YESCRYPT\nYESCRYPT_COST_FACTOR 5\n"))
+	f.Add([]byte("ENCRYPT_METHOD\tSHA256\n#x\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, cost, _ := Default(b)
+		if _, err := ParseScheme(string(s)); err != nil || cost < 0 || cost > MaxGuestCost || s != Yescrypt && cost != 0 {
+			t.Fatalf("%q: %s %d", b, s, cost)
+		}
+	})
+}

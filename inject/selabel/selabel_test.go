@@ -183,3 +183,23 @@ func TestAnalyse(t *testing.T) {
 		}
 	}
 }
+
+// FuzzLookup: any file_contexts and subs content, any path: no panic, and
+// a context returned is one the input holds.
+func FuzzLookup(f *testing.F) {
+	f.Add("/etc(/.*)?\tsystem_u:object_r:etc_t:s0\n/etc/shadow\t--\tsystem_u:object_r:shadow_t:s0\n", "/lib /usr/lib\n", "/etc/shadow")
+	f.Add("/a?quota\\.(user|group)\t--\tu:r:t\n/mnt(/[^/]*)\t-l\t<<none>>\n", "/x /y\n", "/aquota.user")
+	f.Add("/x|/y u:r:t\n", "", "/y")
+	f.Fuzz(func(t *testing.T, fc, subs, p string) {
+		h, err := New([]Source{{"fc", []byte(fc)}}, []Source{{"subs", []byte(subs)}})
+		if err != nil {
+			return
+		}
+		for _, typ := range []fs.FileMode{0, fs.ModeDir, fs.ModeSymlink} {
+			ctx, ok, err := h.Lookup(p, typ)
+			if err == nil && ok && !strings.Contains(fc, ctx) {
+				t.Fatalf("context %q is not in the input", ctx)
+			}
+		}
+	})
+}
