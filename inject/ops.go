@@ -82,13 +82,6 @@ func Operations() []OpSpec {
 	return out
 }
 
-// LookupOperation reports whether name is a registered operation and
-// whether it takes an argument.
-func LookupOperation(name string) (spec OpSpec, ok bool) {
-	d, ok := opTable[name]
-	return d.OpSpec, ok
-}
-
 // opCtx is what an operation's run sees: the model of the guest and the
 // item it reports through.
 type opCtx struct {

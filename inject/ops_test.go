@@ -773,3 +773,20 @@ func filepathJoinTar(t *testing.T) string {
 		{Name: "tar/cur", Typeflag: tar.TypeSymlink, Linkname: "run"},
 	}, map[string]string{"tar/run": "#!/bin/sh\n"})
 }
+
+// File.Owner gives an injected file an owner looked up in the guest; an
+// unknown name fails the item before any write.
+func TestFileOwner(t *testing.T) {
+	forEachGuest(t, func(t *testing.T, g guest) {
+		mode := fs.FileMode(0o750)
+		_, err := Apply(g.fs, &Data{Files: []File{{Path: "/usr/local/bin/run", Data: []byte("x"), Mode: &mode, Owner: "debian:root"}}}, nil)
+		must(t, err)
+		wantAttr(t, g.fs, "/usr/local/bin/run", 0o750, 1000, 0)
+		before := snapshot(t, g.fs)
+		_, err = Apply(g.fs, &Data{Meta: map[string]string{"a": "b"}, Files: []File{{Path: "/etc/x", Data: []byte("x"), Owner: "nobody-here:root"}}}, nil)
+		wantErr(t, err, ErrInvalidFile, vfs.ErrUnknownUser)
+		if snapshot(t, g.fs) != before {
+			t.Error("refused, but the guest changed")
+		}
+	})
+}

@@ -55,7 +55,7 @@ func (f commandsFlag) Set(v string) error {
 		return fmt.Errorf("%s: %w", v, err)
 	}
 	for _, o := range ops {
-		if _, isOp := inject.LookupOperation(o.Name); isOp {
+		if isOperation(o.Name) {
 			f.list.ops = append(f.list.ops, o)
 			continue
 		}
@@ -68,6 +68,16 @@ func (f commandsFlag) Set(v string) error {
 		}
 	}
 	return nil
+}
+
+// isOperation reports whether name is a registered operation.
+func isOperation(name string) bool {
+	for _, o := range inject.Operations() {
+		if o.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // register adds a flag for every registered operation.
