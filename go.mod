@@ -13,5 +13,6 @@ require (
 
 require (
 	github.com/djherbis/times v1.6.0 // indirect
+	github.com/openwall/yescrypt-go v1.0.0 // indirect
 	github.com/stretchr/testify v1.10.0 // indirect
 )

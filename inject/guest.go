@@ -33,13 +33,18 @@ func lookupUser(fsys vfs.FS, name string) (vfs.User, error) {
 type userError struct {
 	name, file string
 	cause      error
+	others     []string // further users missing, named in the same message
 }
 
 func (e *userError) Error() string {
-	if errors.Is(e.cause, fs.ErrNotExist) {
-		return fmt.Sprintf("%v: %q: the guest has no %s", ErrNoSuchUser, e.name, e.file)
+	names, verb := fmt.Sprintf("%q", e.name), "is"
+	for _, o := range e.others {
+		names, verb = names+fmt.Sprintf(", %q", o), "are"
 	}
-	return fmt.Sprintf("%v: %q is not in %s", ErrNoSuchUser, e.name, e.file)
+	if errors.Is(e.cause, fs.ErrNotExist) {
+		return fmt.Sprintf("%v: %s: the guest has no %s", ErrNoSuchUser, names, e.file)
+	}
+	return fmt.Sprintf("%v: %s %s not in %s", ErrNoSuchUser, names, verb, e.file)
 }
 
 func (e *userError) Unwrap() []error { return []error{ErrNoSuchUser, e.cause} }

@@ -34,6 +34,10 @@ type Data struct {
 	Files []File
 	// AdminPassword replaces a user's password hash in /etc/shadow.
 	AdminPassword *Password
+	// Passwords set further users' password fields (virt-customize's
+	// --password), in the same rewrite of /etc/shadow; a user named
+	// twice fails the password item.
+	Passwords []Password
 	// Ops are the ordered operations (virt-customize's --mkdir, --copy,
 	// --delete, ...), applied after the items above, in this order, each
 	// on the guest as everything before it left it. See Operations.
@@ -41,6 +45,15 @@ type Data struct {
 	// HostOwners keeps the host's numeric owner of what --upload and
 	// --copy-in bring in; by default it becomes root:root.
 	HostOwners bool
+	// SELinuxRelabel labels every object the injection creates or
+	// changes from the guest's own SELinux policy (see prepareRelabel),
+	// last, after every item and operation.
+	SELinuxRelabel bool
+	// OpsFirst applies Ops before the classic items (keys, network,
+	// meta, passwords, files), which are then planned on the guest as the
+	// operations leave it: the sysprep verb, whose ssh-userdir must not
+	// delete the keys its customisation injects.
+	OpsFirst bool
 }
 
 // UserKeys are authorized_keys lines for one user (empty: root).
@@ -76,6 +89,9 @@ const (
 	KindFiles    Kind = "files"
 	// KindCustomize is one ordered operation (Data.Ops); these come last.
 	KindCustomize Kind = "customize"
+	// KindRelabel is the SELinux labels of what the injection wrote
+	// (Data.SELinuxRelabel); it comes after everything else.
+	KindRelabel Kind = "selinux-relabel"
 )
 
 // Options tune Plan and Apply.
@@ -136,10 +152,18 @@ func run(fsys vfs.FS, data *Data, opts *Options, write bool) (*Report, error) {
 	if data == nil {
 		data = &Data{}
 	}
-	items := prepare(fsys, data)
 	rep := &Report{DryRun: !write}
-	simulate(fsys, items)
-	items = append(items, prepareOps(fsys, items, data.Ops, data.HostOwners)...)
+	var items []*item
+	if data.OpsFirst {
+		items = prepareOpsFirst(fsys, data)
+	} else {
+		items = prepare(fsys, data)
+		simulate(fsys, items)
+		items = append(items, prepareOps(fsys, items, data.Ops, data.HostOwners)...)
+	}
+	if data.SELinuxRelabel {
+		items = append(items, prepareRelabel(fsys, items))
+	}
 	for _, it := range items {
 		it.rep.Mandatory = opts.mandatory(it.rep.Kind)
 	}
@@ -157,11 +181,11 @@ func prepare(fsys vfs.FS, d *Data) []*item {
 	var items []*item
 	seen := map[string]bool{}
 	if len(d.Keys) > 0 {
-		items = append(items, prepareKeys(fsys, d.Keys, d.KeyUser))
+		items = append(items, prepareKeys(fsys, d.Keys, d.KeyUser, d.SELinuxRelabel))
 		seen[keyOwner(d.KeyUser)] = true
 	}
 	for _, uk := range d.UserKeys {
-		it := prepareKeys(fsys, uk.Keys, uk.User)
+		it := prepareKeys(fsys, uk.Keys, uk.User, d.SELinuxRelabel)
 		if seen[keyOwner(uk.User)] {
 			it.fail(fmt.Errorf("%w: keys for %q given twice; give them in one list", ErrInvalidKey, keyOwner(uk.User)))
 		}
@@ -174,8 +198,12 @@ func prepare(fsys vfs.FS, d *Data) []*item {
 	if len(d.Meta) > 0 {
 		items = append(items, prepareMeta(d.Meta))
 	}
-	if d.AdminPassword != nil {
-		items = append(items, preparePassword(fsys, d.AdminPassword))
+	if d.AdminPassword != nil || len(d.Passwords) > 0 {
+		var ps []Password
+		if d.AdminPassword != nil {
+			ps = append(ps, *d.AdminPassword)
+		}
+		items = append(items, preparePasswords(fsys, append(ps, d.Passwords...)))
 	}
 	items = append(items, prepareFiles(fsys, d.Files)...)
 	return items

@@ -57,8 +57,10 @@ func presentKeys(content []byte) map[string]bool {
 
 // prepareKeys plans the keys for user (root when empty): ~/.ssh 0700 and
 // ~/.ssh/authorized_keys 0600, both owned by the user, the new keys
-// appended after a newline if the file lacks a trailing one.
-func prepareKeys(fsys vfs.FS, keys []string, user string) *item {
+// appended after a newline if the file lacks a trailing one. On an
+// SELinux guest the item adds a restorecon line to rc.local, unless
+// relabel (--selinux-relabel labels the files directly).
+func prepareKeys(fsys vfs.FS, keys []string, user string, relabel bool) *item {
 	user = keyOwner(user)
 	// Until the guest names the home directory, the item is named by
 	// the user's, as a shell would write it.
@@ -80,7 +82,7 @@ func prepareKeys(fsys vfs.FS, keys []string, user string) *item {
 	sshDir := path.Join(path.Clean(u.Home), ".ssh")
 	akPath := sshDir + "/authorized_keys"
 	it.rep.Path = akPath
-	if err := planKeyWrites(fsys, it, parsed, u, sshDir, akPath); err != nil {
+	if err := planKeyWrites(fsys, it, parsed, u, sshDir, akPath, relabel); err != nil {
 		return it.fail(err)
 	}
 	return it
@@ -105,7 +107,7 @@ func keyOwner(user string) string {
 	return user
 }
 
-func planKeyWrites(fsys vfs.FS, it *item, keys []authorizedKey, u vfs.User, sshDir, akPath string) error {
+func planKeyWrites(fsys vfs.FS, it *item, keys []authorizedKey, u vfs.User, sshDir, akPath string, relabel bool) error {
 	home := path.Dir(sshDir)
 	homeExists, err := checkDirPath(fsys, home)
 	if err != nil {
@@ -140,6 +142,9 @@ func planKeyWrites(fsys vfs.FS, it *item, keys []authorizedKey, u vfs.User, sshD
 	it.chown(akPath, u.UID, u.GID)
 	it.chmod(akPath, 0o600)
 	it.rep.Summary = fmt.Sprintf("%d key(s) added, %d already present, for %s", added, dup, u.Name)
+	if relabel {
+		return nil // --selinux-relabel labels ~/.ssh now (or falls back to /.autorelabel)
+	}
 	return planSELinux(fsys, it, sshDir)
 }
 

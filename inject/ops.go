@@ -133,6 +133,13 @@ func (c *opCtx) resolveOwner(user, group string) (int, int, error) {
 // KindCustomize; once one fails, the later ones are not planned (the
 // whole injection is refused anyway).
 func prepareOps(fsys vfs.FS, before []*item, ops []Operation, hostOwners bool) []*item {
+	items, _ := planOps(fsys, before, ops, hostOwners)
+	return items
+}
+
+// planOps is prepareOps, also returning the model as the operations leave
+// the guest (nil when none was planned or planning failed).
+func planOps(fsys vfs.FS, before []*item, ops []Operation, hostOwners bool) ([]*item, *model) {
 	ops = lastAtEnd(ops)
 	items := make([]*item, 0, len(ops))
 	for _, o := range ops {
@@ -141,12 +148,12 @@ func prepareOps(fsys vfs.FS, before []*item, ops []Operation, hostOwners bool) [
 		items = append(items, it)
 	}
 	if len(ops) == 0 {
-		return items
+		return items, nil
 	}
 	m, err := newModel(fsys)
 	if err != nil {
 		items[0].fail(err)
-		return items
+		return items, nil
 	}
 	for _, it := range before {
 		if it.err != nil {
@@ -155,7 +162,7 @@ func prepareOps(fsys vfs.FS, before []*item, ops []Operation, hostOwners bool) [
 		for i := range it.steps {
 			if err := m.replay(&it.steps[i]); err != nil {
 				items[0].fail(fmt.Errorf("modelling the %s item's %s %s: %w", it.rep.Kind, it.steps[i].Op, it.steps[i].Path, err))
-				return items
+				return items, nil
 			}
 		}
 	}
@@ -164,21 +171,24 @@ func prepareOps(fsys vfs.FS, before []*item, ops []Operation, hostOwners bool) [
 		it := items[i]
 		d, ok := opTable[o.Name]
 		if !ok {
+			d, ok = internalOps[o.Name]
+		}
+		if !ok {
 			it.fail(fmt.Errorf("%w: unknown operation --%s", ErrInvalidOp, o.Name))
-			return items
+			return items, nil
 		}
 		m.it, m.seen = it, nil
 		err := d.run(c, o.Arg)
 		m.it = nil
 		if err != nil {
 			it.fail(fmt.Errorf("--%s: %w", o.Name, err))
-			return items
+			return items, nil
 		}
 		if it.rep.Path == "" && len(it.changes) > 0 {
 			it.rep.Path = it.changes[0].Path
 		}
 	}
-	return items
+	return items, m
 }
 
 // lastAtEnd moves the operations registered as Last after the others,

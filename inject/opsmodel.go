@@ -662,6 +662,16 @@ func (m *model) replay(s *step) error {
 			return fmt.Errorf("inject: chown step with names %q:%q", s.user, s.group)
 		}
 		return m.chown(s.Path, uid, gid)
+	case OpSymlink:
+		return m.symlink(s.Target, s.Path)
+	case OpRemove:
+		return m.remove(s.Path)
+	case OpRename:
+		return m.rename(s.Path, s.Target)
+	case OpLink:
+		return m.link(s.Target, s.Path)
+	case OpTimes:
+		return m.setTimes(s.Path, s.time)
 	}
 	return errors.New("inject: cannot model operation " + string(s.Op))
 }
@@ -688,6 +698,10 @@ func (s *step) runExtra(fsys vfs.FS) error {
 	case OpTimes:
 		if i, ok := fsys.(vfs.TimeSetter); ok {
 			return i.SetTimes(s.Path, s.time, s.time)
+		}
+	case OpRelabel:
+		if i, ok := fsys.(vfs.XattrWriter); ok {
+			return i.SetXattr(s.Path, SELinuxXattr, s.data)
 		}
 	default:
 		return errors.New("inject: unknown operation " + string(s.Op))

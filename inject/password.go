@@ -1,91 +1,169 @@
 package inject
 
 import (
-	"crypto/rand"
+	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/GehirnInc/crypt"
-	_ "github.com/GehirnInc/crypt/md5_crypt"    // registers $1$
-	_ "github.com/GehirnInc/crypt/sha512_crypt" // registers $6$
-
+	"github.com/guestinject/guestinject/inject/crypt"
 	"github.com/guestinject/guestinject/vfs"
 )
 
 // ShadowPath is the guest's shadow password file.
 const ShadowPath = "/etc/shadow"
 
+// LoginDefsPath is where a guest names the hash scheme its own tools use.
+const LoginDefsPath = "/etc/login.defs"
+
 // Crypto is a password hashing scheme of crypt(3).
 type Crypto string
 
 const (
-	CryptoSHA512 Crypto = "sha512" // sha512-crypt, "$6$", the default
-	CryptoMD5    Crypto = "md5"    // md5-crypt, "$1$", for old guests
+	CryptoGuest    Crypto = ""         // the guest's own: ENCRYPT_METHOD in /etc/login.defs, else sha512
+	CryptoYescrypt Crypto = "yescrypt" // "$y$", Debian 11+, Ubuntu 20.04+, Fedora, RHEL 9
+	CryptoSHA512   Crypto = "sha512"   // sha512-crypt, "$6$"
+	CryptoSHA256   Crypto = "sha256"   // sha256-crypt, "$5$"
+	CryptoMD5      Crypto = "md5"      // md5-crypt, "$1$", for old guests
 )
 
-// Password sets a user's password hash in the guest's /etc/shadow. Exactly
-// one of Plain and Hash is set.
+// Password sets a user's password field in the guest's /etc/shadow, as
+// virt-customize's selectors do: a password (Plain, hashed here), a
+// prepared Hash, or Disabled ("*": no password logs in); Locked puts "!"
+// before it (passwd -l: locked, the password kept for an unlock), and
+// Locked with Disabled is "!*". Exactly one of Plain, Hash and Disabled is
+// set.
 type Password struct {
-	User   string // default root; must be in /etc/passwd and /etc/shadow
-	Plain  string // hashed with Crypto and a fresh random salt
-	Hash   string // a prepared crypt(3) hash, written as is
-	Crypto Crypto // default CryptoSHA512
+	User     string // default root; must be in /etc/passwd and /etc/shadow
+	Plain    string // hashed with Crypto and a fresh random salt
+	Hash     string // a prepared crypt(3) hash, written as is
+	Disabled bool
+	Locked   bool
+	Crypto   Crypto // default CryptoGuest
 }
 
-// scheme is one supported Crypto: its crypt prefix and salt length.
-type scheme struct {
-	prefix  string
-	saltLen int
-}
-
-var schemes = map[Crypto]scheme{
-	CryptoSHA512: {"$6$", 16},
-	CryptoMD5:    {"$1$", 8},
-}
-
-func preparePassword(fsys vfs.FS, p *Password) *item {
-	user := p.User
-	if user == "" {
-		user = "root"
+// field is the shadow password field p asks for, and what the report says
+// of it; guestDefault is the guest's scheme for Crypto "" (with its
+// yescrypt cost and a note when login.defs was not followed).
+func (p *Password) field(guestDefault func() (crypt.Scheme, int, string)) (field, what string, err error) {
+	n := 0
+	for _, set := range []bool{p.Plain != "", p.Hash != "", p.Disabled} {
+		if set {
+			n++
+		}
 	}
+	switch {
+	case n > 1:
+		return "", "", fmt.Errorf("%w: give one of a password, a hash and disabled", ErrInvalidPassword)
+	case n == 0 && p.Locked:
+		p.Disabled = true // virt-customize: "locked" alone is locked:disabled
+	case n == 0:
+		return "", "", fmt.Errorf("%w: empty password", ErrInvalidPassword)
+	}
+	switch {
+	case p.Disabled:
+		field, what = "*", "password disabled"
+	case p.Hash != "":
+		if err := validHash(p.Hash); err != nil {
+			return "", "", err
+		}
+		field, what = p.Hash, "hash set"
+	default:
+		if strings.IndexByte(p.Plain, 0) >= 0 {
+			return "", "", fmt.Errorf("%w: NUL byte in password", ErrInvalidPassword)
+		}
+		s, cost, note := crypt.Scheme(p.Crypto), 0, ""
+		if p.Crypto == CryptoGuest {
+			s, cost, note = guestDefault()
+		} else if _, err := crypt.ParseScheme(string(p.Crypto)); err != nil {
+			return "", "", fmt.Errorf("%w: unknown crypto %q (want yescrypt, sha512, sha256 or md5)", ErrInvalidPassword, p.Crypto)
+		}
+		h, err := crypt.Hash(p.Plain, s, cost)
+		if err != nil {
+			return "", "", fmt.Errorf("%w: %w", ErrInvalidPassword, err)
+		}
+		field, what = h, string(s)+" hash set"
+		if note != "" {
+			what += " (" + note + ")"
+		}
+	}
+	if p.Locked {
+		field, what = "!"+field, "locked, "+what
+	}
+	return field, what, nil
+}
+
+// preparePasswords plans every password change as one item: one rewrite of
+// /etc/shadow that changes field 2 of each user's line and nothing else.
+// Every user must be in /etc/passwd and /etc/shadow; the users missing
+// are named together in one error.
+func preparePasswords(fsys vfs.FS, ps []Password) *item {
 	it := newItem(KindPassword, ShadowPath)
-	hash, err := passwordHash(p)
-	if err != nil {
-		return it.fail(err)
+	seen := map[string]bool{}
+	var missing []string
+	var missingErr error
+	for i := range ps {
+		if ps[i].User == "" {
+			ps[i].User = "root"
+		}
+		u := ps[i].User
+		if seen[u] {
+			return it.fail(fmt.Errorf("%w: password of %q given twice", ErrInvalidPassword, u))
+		}
+		seen[u] = true
+		if _, err := lookupUser(fsys, u); err != nil {
+			var ue *userError
+			if !errors.As(err, &ue) {
+				return it.fail(err)
+			}
+			missing, missingErr = append(missing, u), ue.cause
+		}
 	}
-	if _, err := lookupUser(fsys, user); err != nil {
-		return it.fail(err)
+	if len(missing) > 0 {
+		return it.fail(&userError{name: missing[0], others: missing[1:], file: vfs.PasswdPath, cause: missingErr})
+	}
+	var defs *guestScheme
+	guestDefault := func() (crypt.Scheme, int, string) {
+		if defs == nil {
+			defs = readGuestScheme(fsys)
+		}
+		return defs.s, defs.cost, defs.note
 	}
 	shadow, err := readGuest(fsys, ShadowPath)
 	if err != nil {
 		return it.fail(err)
 	}
-	out, err := SetShadowHash(shadow, user, hash)
-	if err != nil {
-		return it.fail(err)
+	var summary []string
+	for i := range ps {
+		field, what, err := ps[i].field(guestDefault)
+		if err != nil {
+			return it.fail(err)
+		}
+		if shadow, err = SetShadowHash(shadow, ps[i].User, field); err != nil {
+			return it.fail(err)
+		}
+		summary = append(summary, ps[i].User+": "+what)
 	}
-	it.replace(ShadowPath, out)
-	it.rep.Summary = "password hash of " + user + " replaced"
+	it.replace(ShadowPath, shadow)
+	it.rep.Summary = strings.Join(summary, "; ")
 	return it
 }
 
-// passwordHash validates p and returns the hash to store.
-func passwordHash(p *Password) (string, error) {
-	switch {
-	case p.Plain != "" && p.Hash != "":
-		return "", fmt.Errorf("%w: both a password and a hash given", ErrInvalidPassword)
-	case p.Hash != "":
-		return p.Hash, validHash(p.Hash)
-	case p.Plain == "":
-		return "", fmt.Errorf("%w: empty password", ErrInvalidPassword)
-	case strings.IndexByte(p.Plain, 0) >= 0:
-		return "", fmt.Errorf("%w: NUL byte in password", ErrInvalidPassword)
+// guestScheme is the guest's default hash scheme.
+type guestScheme struct {
+	s    crypt.Scheme
+	cost int
+	note string
+}
+
+// readGuestScheme reads /etc/login.defs: an unreadable file counts as
+// none (sha512), and the note says so.
+func readGuestScheme(fsys vfs.FS) *guestScheme {
+	b, _, err := readGuestOptional(fsys, LoginDefsPath)
+	if err != nil {
+		return &guestScheme{s: crypt.SHA512, note: fmt.Sprintf("%s unreadable (%v): sha512 used", LoginDefsPath, err)}
 	}
-	c := p.Crypto
-	if c == "" {
-		c = CryptoSHA512
-	}
-	return HashPassword(p.Plain, c)
+	s, cost, note := crypt.Default(b)
+	return &guestScheme{s, cost, note}
 }
 
 // validHash accepts a prepared hash that can sit in field 2 of a shadow
@@ -99,25 +177,23 @@ func validHash(h string) error {
 	return nil
 }
 
-// HashPassword hashes plain with the scheme c and a salt from crypto/rand.
+// HashPassword hashes plain with the scheme c (not CryptoGuest) and a salt
+// from crypto/rand.
 func HashPassword(plain string, c Crypto) (string, error) {
-	s, ok := schemes[c]
-	if !ok {
-		return "", fmt.Errorf("%w: unknown crypto %q (want sha512 or md5)", ErrInvalidPassword, c)
-	}
-	if !crypt.IsHashSupported(s.prefix) {
-		return "", fmt.Errorf("%w: crypt scheme %s is not available", ErrInvalidPassword, s.prefix)
-	}
-	salt, err := randomString(s.saltLen, saltAlphabet)
+	s, err := crypt.ParseScheme(string(c))
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%w: unknown crypto %q (want yescrypt, sha512, sha256 or md5)", ErrInvalidPassword, c)
 	}
-	return hashWithSalt(plain, s.prefix, salt)
+	h, err := crypt.Hash(plain, s, 0)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalidPassword, err)
+	}
+	return h, nil
 }
 
 // hashWithSalt is crypt(3) of plain with the scheme prefix and salt.
 func hashWithSalt(plain, prefix, salt string) (string, error) {
-	h, err := crypt.NewFromHash(prefix).Generate([]byte(plain), []byte(prefix+salt))
+	h, err := crypt.HashSetting(plain, prefix+salt)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrInvalidPassword, err)
 	}
@@ -127,23 +203,10 @@ func hashWithSalt(plain, prefix, salt string) (string, error) {
 // saltAlphabet is crypt(3)'s base-64 alphabet.
 const saltAlphabet = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
-// randomString returns n characters of alphabet (at most 256 long) drawn
-// uniformly with crypto/rand.
+// randomString returns n characters of alphabet drawn uniformly with
+// crypto/rand.
 func randomString(n int, alphabet string) (string, error) {
-	out := make([]byte, 0, n)
-	limit := 256 - 256%len(alphabet) // reject bytes that would bias the draw
-	buf := make([]byte, 2*n)
-	for len(out) < n {
-		if _, err := rand.Read(buf); err != nil {
-			return "", fmt.Errorf("random: %w", err)
-		}
-		for _, c := range buf {
-			if int(c) < limit && len(out) < n {
-				out = append(out, alphabet[int(c)%len(alphabet)])
-			}
-		}
-	}
-	return string(out), nil
+	return crypt.RandomString(n, alphabet)
 }
 
 // RandomPassword returns a password of n characters from crypto/rand.

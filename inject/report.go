@@ -59,6 +59,8 @@ type Action struct {
 	// Target: symlink, the link's target; rename, the new path; link,
 	// the existing name.
 	Target string `json:"target,omitempty"`
+	// Label: relabel, the SELinux context written.
+	Label string `json:"label,omitempty"`
 }
 
 // Op is an operation of vfs.FS.
@@ -75,6 +77,7 @@ const (
 	OpRename  Op = "rename"  // vfs.Renamer
 	OpLink    Op = "link"    // vfs.Linker
 	OpTimes   Op = "times"   // vfs.TimeSetter
+	OpRelabel Op = "relabel" // vfs.XattrWriter: security.selinux set to Label
 )
 
 // NetworkReport is what the network item decided and found.
@@ -111,4 +114,5 @@ type Change struct {
 	Mode   string     `json:"mode,omitempty"`   // e.g. "0600"
 	Owner  string     `json:"owner,omitempty"`  // "uid:gid" from the guest
 	Target string     `json:"target,omitempty"` // a symlink's target
+	Label  string     `json:"label,omitempty"`  // the SELinux context set (selinux-relabel)
 }

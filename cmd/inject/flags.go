@@ -100,8 +100,13 @@ Usage:
                                     OpenStack config drive, OpenNebula
                                     CONTEXT) from the injection's flags; see
                                     inject seed --help
+  inject sysprep [--operations LIST] [--list-operations] [flags] TARGET
+                                    virt-sysprep's operations that need no
+                                    guest execution (machine-id, ssh-hostkeys,
+                                    logfiles, ...), then the customisation
+                                    flags; see inject sysprep --help
   inject help [VERB]                this page, or the page of cat, ls, inspect,
-                                    customize (the ordered operations)
+                                    sysprep, customize (the ordered operations)
                                     (also: inject VERB --help)
   inject completion bash|zsh        shell completions, from the same flags
                                       e.g. source <(inject completion bash)
@@ -145,6 +150,13 @@ Flags:
                               come from the guest's /etc/passwd
                                 e.g. --key-user debian
                                 e.g. --key root.pub --key-user debian --key d.pub --key-user ops --key o.pub
+  --ssh-inject USER[:SELECTOR] virt-customize's form: keys for USER from
+                              file:PATH or string:KEY, or with no selector the
+                              invoking user's ~/.ssh/*.pub (repeatable, any
+                              number of users; it does not change whose keys
+                              later --key flags are). Keys for one user from
+                              --key and --ssh-inject make one item
+                                e.g. --ssh-inject debian:file:./id.pub --ssh-inject 'ops:string:ssh-ed25519 AAAA... ops'
   --meta KEY=VALUE            metadata pair for /meta.js (repeatable)
                                 e.g. --meta role=web --meta owner=ops
   --net FILE                  install FILE verbatim as /etc/network/interfaces
@@ -201,16 +213,37 @@ Flags:
                               ordered operations, after every --file
                                 e.g. --file /etc/motd=./motd
                                      --file /usr/local/bin/run=./run.sh,mode=0755,owner=root:staff
-  --root-password SELECTOR    set root's password hash in /etc/shadow:
-                              password:TEXT | file:PATH (its first line) |
-                              random (generated; printed once to stderr, or
-                              with --json as "root_password" in the report;
-                              a dry run shows none)
+  --root-password SELECTOR    set root's password field in /etc/shadow
+                              (virt-customize's selectors): password:TEXT |
+                              file:PATH (its first line) | random (generated;
+                              printed once to stderr, or with --json as
+                              "root_password" in the report; a dry run shows
+                              none) | disabled (*) | locked (!*) |
+                              locked:password:TEXT | locked:file:PATH |
+                              locked:random (! before the hash)
                                 e.g. --root-password file:./root-pw.txt
-  --password-crypto sha512|md5
-                              hash scheme for --root-password (default sha512;
-                              md5 for old guests)
-                                e.g. --password-crypto md5
+  --password USER:SELECTOR    the same for any user of the guest's
+                              /etc/passwd (repeatable; one rewrite of
+                              /etc/shadow; users missing are named together
+                              and nothing is written); random ones are in
+                              --json's "passwords" by user
+                                e.g. --password debian:random --password ops:locked
+  --selinux-relabel           last, give every object the run created or
+                              changed its SELinux label (security.selinux)
+                              from the guest's own policy: /etc/selinux/
+                              SELINUXTYPE/contexts/files/file_contexts (+
+                              .homedirs, .local, .subs, .subs_dist), matched
+                              as libselinux does; no boot-time relabel. A
+                              policy that cannot be read falls back to
+                              /.autorelabel and the report says why; a guest
+                              without /etc/selinux needs nothing
+                                e.g. inject --selinux-relabel --key id.pub disk.img
+  --password-crypto yescrypt|sha512|sha256|md5
+                              hash scheme for --root-password and --password
+                              (default: the guest's ENCRYPT_METHOD and
+                              YESCRYPT_COST_FACTOR in /etc/login.defs, else
+                              sha512; md5 for old guests)
+                                e.g. --password-crypto yescrypt
   --overlay NEW.qcow2         do not touch TARGET: create NEW.qcow2, a qcow2
                               overlay backed by TARGET (raw or qcow2), and
                               inject into the overlay; TARGET is only ever

@@ -20,6 +20,11 @@ type injectArgs struct {
 	keys                 keyFlags // --key and --key-user
 	net, netFormat       string
 	rootPassword, crypto string
+	passwords            multi              // --password USER:SELECTOR
+	preOps               []inject.Operation // operations before the command line's (the sysprep verb's)
+	opsFirst             bool               // the operations run before the classic items (the sysprep verb)
+	selinuxRelabel       bool               // --selinux-relabel
+	randoms              map[string]string  // the passwords random selectors of --password generated, by user
 	img                  imageFlags
 	overlay              overlayRequest
 	dryRun, json, force  bool
@@ -40,7 +45,12 @@ type injectArgs struct {
 }
 
 func parseInjectArgs(args []string) (*injectArgs, error) {
-	a := &injectArgs{}
+	return parseInjectArgsInto(&injectArgs{}, args)
+}
+
+// parseInjectArgsInto parses args into a, which may hold operations
+// already (a.preOps: the sysprep verb's).
+func parseInjectArgsInto(a *injectArgs, args []string) (*injectArgs, error) {
 	var size sizeFlag
 	fs := a.flagSet(&size)
 	pos, err := parseInterspersed(fs, args)
@@ -56,16 +66,16 @@ func parseInjectArgs(args []string) (*injectArgs, error) {
 		return nil, usagef("want exactly one TARGET, got %d arguments", len(pos))
 	case a.keys.check() != nil:
 		return nil, a.keys.check()
-	case a.keys.count()+len(a.metas)+len(a.ips)+len(a.files)+len(a.ops.ops) == 0 && a.net == "" && a.rootPassword == "" && a.grow == "":
-		return nil, usagef("nothing to inject: give --key, --meta, --net, --ip, --file, --root-password, --grow or an operation (--mkdir, --write, ...; see --help)")
+	case a.keys.count()+len(a.metas)+len(a.ips)+len(a.files)+len(a.passwords)+len(a.ops.ops)+len(a.preOps) == 0 && a.net == "" && a.rootPassword == "" && a.grow == "" && !a.selinuxRelabel:
+		return nil, usagef("nothing to inject: give --key, --meta, --net, --ip, --file, --root-password, --password, --grow or an operation (--mkdir, --write, ...; see --help)")
 	case a.net != "" && len(a.ips) > 0:
 		return nil, usagef("--net and --ip exclude each other")
 	case a.netFormat != "" && a.net == "" && len(a.ips) == 0:
 		return nil, usagef("--net-format needs --ip or --net")
-	case a.crypto != "" && a.rootPassword == "":
-		return nil, usagef("--password-crypto needs --root-password")
-	case a.crypto != "" && a.crypto != "sha512" && a.crypto != "md5":
-		return nil, usagef("--password-crypto %q: want sha512 or md5", a.crypto)
+	case a.crypto != "" && a.rootPassword == "" && len(a.passwords) == 0:
+		return nil, usagef("--password-crypto needs --root-password or --password")
+	case checkCrypto(a.crypto) != nil:
+		return nil, checkCrypto(a.crypto)
 	case a.out.quiet && a.out.verbose:
 		return nil, usagef("-q and -v exclude each other")
 	case a.overlay.size != 0 && a.overlay.path == "" && a.img.offsetSet:
@@ -89,6 +99,8 @@ func (a *injectArgs) flagSet(size *sizeFlag) *flag.FlagSet {
 	fs.Var(&a.files, "file", "")
 	fs.StringVar(&a.rootPassword, "root-password", "", "")
 	fs.StringVar(&a.crypto, "password-crypto", "", "")
+	fs.Var(&a.passwords, "password", "")
+	fs.BoolVar(&a.selinuxRelabel, "selinux-relabel", false, "")
 	fs.StringVar(&a.seedInImage, "seed-in-image", "", "")
 	a.img.register(fs)
 	fs.StringVar(&a.overlay.path, "overlay", "", "")
@@ -124,10 +136,14 @@ func (a *injectArgs) buildData() (d *inject.Data, random string, err error) {
 	if d.AdminPassword, random, err = a.password(); err != nil {
 		return nil, "", err
 	}
+	if d.Passwords, a.randoms, err = a.userPasswords(); err != nil {
+		return nil, "", err
+	}
 	if err := a.addSeedInImage(d); err != nil {
 		return nil, "", err
 	}
-	d.Ops, d.HostOwners = a.ops.ops, a.hostOwners
+	d.Ops, d.HostOwners, d.SELinuxRelabel = append(append([]inject.Operation(nil), a.preOps...), a.ops.ops...), a.hostOwners, a.selinuxRelabel
+	d.OpsFirst = a.opsFirst
 	return d, random, nil
 }
 
@@ -202,34 +218,7 @@ func (a *injectArgs) password() (*inject.Password, string, error) {
 	if a.rootPassword == "" {
 		return nil, "", nil
 	}
-	p := &inject.Password{User: "root", Crypto: inject.Crypto(a.crypto)}
-	kind, val, _ := strings.Cut(a.rootPassword, ":")
-	switch kind {
-	case "password":
-		p.Plain = val
-	case "file":
-		line, err := firstLine(val)
-		if err != nil {
-			return nil, "", fmt.Errorf("--root-password: %w", err)
-		}
-		p.Plain = line
-	case "random":
-		if val != "" || strings.Contains(a.rootPassword, ":") {
-			return nil, "", usagef("--root-password random takes no value")
-		}
-		r, err := inject.RandomPassword(20)
-		if err != nil {
-			return nil, "", err
-		}
-		p.Plain = r
-		return p, r, nil
-	default:
-		return nil, "", usagef("--root-password %q: want password:TEXT, file:PATH or random", a.rootPassword)
-	}
-	if p.Plain == "" {
-		return nil, "", usagef("--root-password: empty password")
-	}
-	return p, "", nil
+	return parseSelector("--root-password", "root", a.rootPassword, a.crypto)
 }
 
 // firstLine returns the first line of the file at p, without its line end.
@@ -259,6 +248,11 @@ func runInject(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
+	return runParsed(a, stdout, stderr)
+}
+
+// runParsed runs a parsed injection (the inject and sysprep verbs).
+func runParsed(a *injectArgs, stdout, stderr io.Writer) int {
 	data, random, err := a.buildData()
 	if err != nil {
 		if !isUsage(err) {
@@ -305,6 +299,7 @@ func runInject(args []string, stdout, stderr io.Writer) int {
 	a.printReport(stdout, rep, err)
 	if !a.json { // --json carries it in the report, and only there
 		announceRandom(stderr, rep, random, a.out.quiet)
+		announceRandoms(stderr, rep, a.randoms, a.out.quiet)
 	}
 	if err != nil {
 		a.reportFailure(stderr, rep, err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/guestinject/guestinject/inject"
@@ -29,24 +30,43 @@ type keyFlags struct {
 	users    int        // --key-user flags seen
 }
 
-// keyGroup is one user's key files.
+// keyGroup is one user's key files and literal keys (--ssh-inject
+// USER:string:KEY).
 type keyGroup struct {
 	user  string
 	files []string
+	lits  []string
+	named bool // --ssh-inject named the user: the single form's --key-user cannot rename it
 }
 
 func (k *keyFlags) register(fs *flag.FlagSet) {
 	fs.Var(keyFileFlag{k}, "key", "")
 	fs.Var(keyUserFlag{k}, "key-user", "")
+	fs.Var(sshInjectFlag{k}, "ssh-inject", "")
 }
 
-// count is the number of --key flags.
+// count is the number of keys given (--key files, --ssh-inject keys).
 func (k *keyFlags) count() int {
 	n := 0
 	for _, g := range k.groups {
-		n += len(g.files)
+		n += len(g.files) + len(g.lits)
 	}
 	return n
+}
+
+// group returns user's group, made (last) when the user is new: --key and
+// --ssh-inject for one user fill one group, so one item.
+func (k *keyFlags) group(user string) *keyGroup {
+	if user == "" {
+		user = "root"
+	}
+	for i := range k.groups {
+		if k.groups[i].user == user {
+			return &k.groups[i]
+		}
+	}
+	k.groups = append(k.groups, keyGroup{user: user})
+	return &k.groups[len(k.groups)-1]
 }
 
 type keyFileFlag struct{ k *keyFlags }
@@ -55,14 +75,60 @@ func (f keyFileFlag) String() string { return "" }
 func (f keyFileFlag) Set(s string) error {
 	k := f.k
 	k.dangling = ""
-	for i := range k.groups {
-		if k.groups[i].user == k.user {
-			k.groups[i].files = append(k.groups[i].files, s)
-			return nil
-		}
-	}
-	k.groups = append(k.groups, keyGroup{user: k.user, files: []string{s}})
+	g := k.group(k.user)
+	g.files = append(g.files, s)
 	return nil
+}
+
+// sshInjectFlag is virt-customize's --ssh-inject USER[:SELECTOR]:
+// file:PATH, string:KEY, or no selector for the invoking user's
+// ~/.ssh/*.pub. It names its user itself, so it does not change which
+// user later --key flags go to.
+type sshInjectFlag struct{ k *keyFlags }
+
+func (f sshInjectFlag) String() string { return "" }
+func (f sshInjectFlag) Set(s string) error {
+	user, sel, hasSel := strings.Cut(s, ":")
+	if user == "" {
+		return fmt.Errorf("want USER[:file:PATH|:string:KEY]")
+	}
+	f.k.group(user).named = true
+	kind, val, _ := strings.Cut(sel, ":")
+	switch {
+	case !hasSel:
+		files, err := ownPublicKeys()
+		if err != nil {
+			return err
+		}
+		g := f.k.group(user)
+		g.files = append(g.files, files...)
+	case kind == "file" && val != "":
+		g := f.k.group(user)
+		g.files = append(g.files, val)
+	case kind == "string" && val != "":
+		if err := inject.ValidateKeys([]string{val}); err != nil {
+			return err
+		}
+		g := f.k.group(user)
+		g.lits = append(g.lits, val)
+	default:
+		return fmt.Errorf("%q: want USER, USER:file:PATH or USER:string:KEY", s)
+	}
+	return nil
+}
+
+// ownPublicKeys lists the invoking user's ~/.ssh/*.pub, as virt-customize
+// does for --ssh-inject USER.
+func ownPublicKeys() ([]string, error) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return nil, fmt.Errorf("no selector, and no home directory to find ~/.ssh/*.pub in: %w", err)
+	}
+	files, err := filepath.Glob(filepath.Join(home, ".ssh", "*.pub"))
+	if err == nil && len(files) == 0 {
+		err = fmt.Errorf("no selector, and %s has no *.pub", filepath.Join(home, ".ssh"))
+	}
+	return files, err
 }
 
 type keyUserFlag struct{ k *keyFlags }
@@ -83,7 +149,7 @@ func (f keyUserFlag) Set(s string) error {
 // check reports a --key-user left without keys at the end of the line,
 // unless it is the single form: the only --key-user, after every key.
 func (k *keyFlags) check() error {
-	if k.dangling != "" && k.users == 1 && len(k.groups) == 1 {
+	if k.dangling != "" && k.users == 1 && len(k.groups) == 1 && !k.groups[0].named {
 		k.groups[0].user, k.dangling = k.dangling, ""
 	}
 	if k.dangling != "" {
@@ -100,6 +166,7 @@ func (k *keyFlags) fill(d *inject.Data) error {
 		if err != nil {
 			return err
 		}
+		keys = append(keys, g.lits...)
 		if i == 0 {
 			d.Keys, d.KeyUser = keys, g.user
 			continue

@@ -41,6 +41,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return exitOK
 		case "seed":
 			return runSeed(args[1:], stdout, stderr)
+		case "sysprep":
+			return runSysprep(args[1:], stdout, stderr)
 		case "completion":
 			return runCompletion(args[1:], stdout, stderr)
 		}

@@ -30,7 +30,15 @@ func (f opFlag) Set(v string) error {
 }
 
 // commandsFlag is --commands-from-file FILE.
-type commandsFlag struct{ list *opList }
+type commandsFlag struct {
+	list *opList
+	fs   *flag.FlagSet // sets the lines that name a flag of fileFlags
+}
+
+// fileFlags are the flags, not ordered operations, that a commands file
+// may hold as virt-customize's files do (passwords and keys are written
+// with the classic items; the relabel comes last whatever its line).
+var fileFlags = map[string]bool{"root-password": true, "password": true, "password-crypto": true, "ssh-inject": true, "selinux-relabel": false}
 
 func (f commandsFlag) String() string { return "" }
 func (f commandsFlag) Set(v string) error {
@@ -39,12 +47,37 @@ func (f commandsFlag) Set(v string) error {
 		return err
 	}
 	defer file.Close()
-	ops, err := inject.ParseCommands(file, nil)
+	ops, err := inject.ParseCommands(file, func(name string) (bool, bool) {
+		takesArg, ok := fileFlags[name]
+		return takesArg, ok && f.fs != nil && f.fs.Lookup(name) != nil
+	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", v, err)
 	}
-	f.list.ops = append(f.list.ops, ops...)
+	for _, o := range ops {
+		if isOperation(o.Name) {
+			f.list.ops = append(f.list.ops, o)
+			continue
+		}
+		arg := o.Arg
+		if !fileFlags[o.Name] {
+			arg = "true"
+		}
+		if err := f.fs.Set(o.Name, arg); err != nil {
+			return fmt.Errorf("%s: %s: %w", v, o.Name, err)
+		}
+	}
 	return nil
+}
+
+// isOperation reports whether name is a registered operation.
+func isOperation(name string) bool {
+	for _, o := range inject.Operations() {
+		if o.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // register adds a flag for every registered operation.
@@ -52,7 +85,7 @@ func (l *opList) register(fs *flag.FlagSet) {
 	for _, o := range inject.Operations() {
 		fs.Var(opFlag{o.Name, l}, o.Name, "")
 	}
-	fs.Var(commandsFlag{l}, "commands-from-file", "")
+	fs.Var(commandsFlag{l, fs}, "commands-from-file", "")
 }
 
 // opsHelp is the help section of the ordered operations, from the same

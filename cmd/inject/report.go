@@ -27,6 +27,9 @@ type jsonReport struct {
 	// RootPassword is the password --root-password random generated,
 	// present only when it was set (never in a dry run).
 	RootPassword string `json:"root_password,omitempty"`
+	// Passwords are the passwords --password USER:random generated, by
+	// user, present only when they were set.
+	Passwords map[string]string `json:"passwords,omitempty"`
 	*inject.Report
 }
 
@@ -54,6 +57,7 @@ func (a *injectArgs) printReport(w io.Writer, rep *inject.Report, err error) {
 		} else if !rep.DryRun {
 			r.Overlay = a.overlay.path
 			r.RootPassword = passwordSet(rep, a.random)
+			r.Passwords = randomsSet(rep, a.randoms)
 		}
 		writeJSON(w, r)
 		return
@@ -132,6 +136,9 @@ func printChanges(w io.Writer, changes []inject.Change) {
 		}
 		if c.Owner != "" {
 			attrs = append(attrs, "owner "+c.Owner)
+		}
+		if c.Label != "" {
+			attrs = append(attrs, "label "+c.Label)
 		}
 		if len(attrs) > 0 {
 			fmt.Fprintf(w, " (%s)", strings.Join(attrs, ", "))

@@ -126,6 +126,9 @@ func (a *seedArgs) data() (d *seed.Data, random string, err error) {
 		if err != nil {
 			return nil, "", err
 		}
+		if p.Plain == "" || p.Locked {
+			return nil, "", usagef("--root-password %q: a seed takes password:, file: or random", a.rootPassword)
+		}
 		d.Password = &seed.Password{User: "root", Plain: p.Plain}
 		random = r
 	}
@@ -158,6 +161,9 @@ func (a *injectArgs) addSeedInImage(d *inject.Data) error {
 		sd.Network = d.Network.Interfaces
 	}
 	if p := d.AdminPassword; p != nil {
+		if p.Disabled || p.Locked {
+			return usagef("--seed-in-image: cloud-init's seed takes a password, not a locked or disabled one")
+		}
 		sd.Password = &seed.Password{User: p.User, Plain: p.Plain, Hash: p.Hash}
 	}
 	files, err := seed.GuestFiles(sd)

@@ -1,0 +1,128 @@
+package crypt
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// libxcrypt is crypt(3) of the system's libxcrypt, through perl (Debian's
+// perl-base, always installed); the test fails if it cannot run.
+func libxcrypt(t *testing.T, plain, setting string) string {
+	t.Helper()
+	out, err := exec.Command("perl", "-e", `print crypt($ARGV[0], $ARGV[1])`, plain, setting).Output()
+	if err != nil {
+		t.Fatalf("perl crypt (libxcrypt oracle): %v", err)
+	}
+	return string(out)
+}
+
+// TestHashMatchesLibxcrypt: every scheme, cost and a few passwords give the
+// hash the system's crypt(3) gives for the same setting.
+func TestHashMatchesLibxcrypt(t *testing.T) {
+	plains := []string{"pw", "correct horse battery staple", "ünïcödé:$!", strings.Repeat("x", 200)}
+	var settings []string
+	for _, s := range Schemes {
+		for _, cost := range []int{1, 2, 3, 5} {
+			if s != Yescrypt && cost != 5 {
+				continue
+			}
+			st, err := Setting(s, cost)
+			if err != nil {
+				t.Fatal(err)
+			}
+			settings = append(settings, st)
+		}
+	}
+	settings = append(settings, "$6$rounds=1000$abcdefgh", "$5$rounds=2000$saltsalt", "$y$j9T$AAt9R641xPvCI9nXw1HHW/")
+	for _, st := range settings {
+		for _, p := range plains {
+			got, err := HashSetting(p, st)
+			if err != nil {
+				t.Fatalf("%s: %v", st, err)
+			}
+			if want := libxcrypt(t, p, st); got != want {
+				t.Errorf("crypt(%q, %q) = %q, libxcrypt %q", p, st, got, want)
+			}
+			// a whole hash as the setting gives the same hash again
+			if again, err := HashSetting(p, got); err != nil || again != got {
+				t.Errorf("rehash of %q = %q, %v", got, again, err)
+			}
+		}
+	}
+}
+
+// TestMkpasswdYescrypt: a hash made by mkpasswd (whois) verifies here.
+func TestMkpasswdYescrypt(t *testing.T) {
+	for _, cost := range []string{"1", "5", "7"} {
+		out, err := exec.Command("mkpasswd", "-m", "yescrypt", "-R", cost, "s3cret").Output()
+		if err != nil {
+			t.Fatalf("mkpasswd (whois) must be installed: %v", err)
+		}
+		h := strings.TrimSpace(string(out))
+		got, err := HashSetting("s3cret", h)
+		if err != nil || got != h {
+			t.Errorf("mkpasswd -R %s: %q, we make %q (%v)", cost, h, got, err)
+		}
+	}
+}
+
+func TestYescryptSettingCosts(t *testing.T) {
+	salt := []byte("0123456789abcdef")
+	for cost, want := range map[int]string{0: "$y$j9T$", 1: "$y$j75$", 2: "$y$j85$", 3: "$y$j7T$", 5: "$y$j9T$", 11: "$y$jFT$"} {
+		s, err := YescryptSetting(cost, salt)
+		if err != nil || !strings.HasPrefix(s, want) || len(s) != len(want)+22 {
+			t.Errorf("cost %d: %q %v, want prefix %s and 22 salt chars", cost, s, err, want)
+		}
+	}
+	for _, bad := range []int{-1, 12} {
+		if _, err := YescryptSetting(bad, salt); err == nil {
+			t.Errorf("cost %d accepted", bad)
+		}
+	}
+}
+
+func TestDefault(t *testing.T) {
+	for _, c := range []struct {
+		defs string
+		s    Scheme
+		cost int
+		note bool
+	}{
+		{"", SHA512, 0, false},
+		{"ENCRYPT_METHOD YESCRYPT\nYESCRYPT_COST_FACTOR 7\n", Yescrypt, 7, false},
+		{"# ENCRYPT_METHOD MD5\nENCRYPT_METHOD\tSHA256\n", SHA256, 0, false},
+		{"ENCRYPT_METHOD yescrypt\nYESCRYPT_COST_FACTOR 99\n", Yescrypt, 0, true},
+		{"ENCRYPT_METHOD DES\n", SHA512, 0, true},
+		{"ENCRYPT_METHOD YESCRYPT\nYESCRYPT_COST_FACTOR 11\n", Yescrypt, MaxGuestCost, true},
+		{"ENCRYPT_METHOD BCRYPT\n", SHA512, 0, true},
+	} {
+		s, cost, note := Default([]byte(c.defs))
+		if s != c.s || cost != c.cost || (note != "") != c.note {
+			t.Errorf("%q: %s %d %q, want %s %d note %v", c.defs, s, cost, note, c.s, c.cost, c.note)
+		}
+	}
+}
+
+func TestHashSettingRefuses(t *testing.T) {
+	for _, st := range []string{"", "$2b$10$abc", "$y$", "$y$jz5$abc", "$y$j9T$!!!"} {
+		if h, err := HashSetting("pw", st); err == nil {
+			t.Errorf("%q accepted: %q", st, h)
+		}
+	}
+	if _, err := HashSetting("a\x00b", "$6$salt"); err == nil {
+		t.Error("NUL accepted")
+	}
+}
+
+// FuzzDefault: any login.defs: no panic, a supported scheme, a bounded cost.
+func FuzzDefault(f *testing.F) {
+	f.Add([]byte("ENCRYPT_METHOD YESCRYPT\nYESCRYPT_COST_FACTOR 5\n"))
+	f.Add([]byte("ENCRYPT_METHOD\tSHA256\n#x\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, cost, _ := Default(b)
+		if _, err := ParseScheme(string(s)); err != nil || cost < 0 || cost > MaxGuestCost || s != Yescrypt && cost != 0 {
+			t.Fatalf("%q: %s %d", b, s, cost)
+		}
+	})
+}
