@@ -6,6 +6,7 @@ require (
 	github.com/GehirnInc/crypt v0.0.0-20230320061759-8cc1b52080c5
 	github.com/diskfs/go-diskfs v1.9.4
 	github.com/klauspost/compress v1.20.3
+	github.com/openwall/yescrypt-go v1.0.0
 	golang.org/x/crypto v0.58.0
 	golang.org/x/sys v0.49.0
 	golang.org/x/text v0.43.0
@@ -13,6 +14,5 @@ require (
 
 require (
 	github.com/djherbis/times v1.6.0 // indirect
-	github.com/openwall/yescrypt-go v1.0.0 // indirect
 	github.com/stretchr/testify v1.10.0 // indirect
 )
