@@ -101,7 +101,9 @@ func openSparse(r io.ReaderAt, fileSize int64) (*sparse, error) {
 // checkHeader bounds every header field the mapping uses.
 func checkHeader(h *SparseHeader, fileSize int64) error {
 	switch {
-	case h.Version < 1 || h.Version > 3:
+	case h.Version == 0:
+		return diskerr.Corrupt(0x04, "VMDK sparse version 0")
+	case h.Version > 3:
 		return diskerr.Unsupported("VMDK sparse version %d", h.Version)
 	case h.Flags&^knownSparseFlags != 0:
 		return diskerr.Unsupported("VMDK sparse flags %#x", uint32(h.Flags&^knownSparseFlags))
