@@ -41,6 +41,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return exitOK
 		case "seed":
 			return runSeed(args[1:], stdout, stderr)
+		case "import":
+			return runImport(args[1:], stdout, stderr)
 		}
 	}
 	return runInject(args, stdout, stderr)
