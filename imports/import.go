@@ -136,21 +136,17 @@ func Import(ctx context.Context, o Options) (*Pending, error) {
 }
 
 func (im *importer) run() (*Pending, error) {
-	want, err := im.checksum()
-	if err != nil {
-		return nil, err
-	}
 	src, err := openSource(im.ctx, im.o.Source, im.o.Client, im.o.Stdin)
 	if err != nil {
 		return nil, err
 	}
 	defer src.r.Close()
+	want, err := im.checksum(src.name)
+	if err != nil {
+		return nil, err
+	}
 	if want != nil {
 		im.hash = newHash(want.Algo)
-	}
-	if want == nil && im.o.ChecksumFile != "" {
-		// resolved above; unreachable
-		return nil, errors.New("checksum file gave no checksum")
 	}
 	local := src.file != nil
 	var head []byte
@@ -193,8 +189,10 @@ func (im *importer) run() (*Pending, error) {
 	return &Pending{Result: im.res, Temp: im.out, temps: im.temps}, nil
 }
 
-// checksum resolves --checksum or --checksum-file.
-func (im *importer) checksum() (*Checksum, error) {
+// checksum resolves --checksum or --checksum-file; a checksum file is
+// searched for the source's name as given, then as fetched (the last
+// redirect's).
+func (im *importer) checksum(fetched string) (*Checksum, error) {
 	switch {
 	case im.o.Checksum != "" && im.o.ChecksumFile != "":
 		return nil, errors.New("give a checksum or a checksum file, not both")
@@ -213,6 +211,9 @@ func (im *importer) checksum() (*Checksum, error) {
 			name = filepath.Base(im.o.Source)
 		}
 		c, err := FromChecksumFile(b, name)
+		if err != nil && fetched != "" && fetched != name {
+			c, err = FromChecksumFile(b, fetched)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("checksum file %s: %w", im.o.ChecksumFile, err)
 		}
