@@ -310,10 +310,12 @@ func (im *importer) fromTar(tr *tar.Reader, src *source) error {
 	var (
 		ovf      []string // disks the OVF names
 		want     string   // the member to import
-		files    []string // regular files, for messages
+		files    []string // regular files, for messages (the first maxNamed)
+		nfiles   int
 		imported string
+		first    = true
 	)
-	for i := 0; ; i++ {
+	for {
 		h, err := tr.Next()
 		if err == io.EOF {
 			break
@@ -325,7 +327,9 @@ func (im *importer) fromTar(tr *tar.Reader, src *source) error {
 			continue
 		}
 		name := path.Clean(h.Name)
-		if i == 0 && strings.HasSuffix(strings.ToLower(name), ".ovf") {
+		isFirst := first
+		first = false
+		if isFirst && strings.HasSuffix(strings.ToLower(name), ".ovf") {
 			if ovf, err = ovfDisks(tr); err != nil {
 				return err
 			}
@@ -347,8 +351,11 @@ func (im *importer) fromTar(tr *tar.Reader, src *source) error {
 		if h.Size == 0 {
 			continue
 		}
-		files = append(files, name)
-		pick := len(files) == 1 && im.o.Disk <= 1 || len(files) == im.o.Disk
+		nfiles++
+		if len(files) < maxNamed {
+			files = append(files, name)
+		}
+		pick := nfiles == 1 && im.o.Disk <= 1 || nfiles == im.o.Disk
 		if pick && imported == "" {
 			im.res.Member, imported = name, name
 			if err := im.fromStream(tr, src); err != nil {
@@ -361,14 +368,25 @@ func (im *importer) fromTar(tr *tar.Reader, src *source) error {
 		return fmt.Errorf("the OVF names disk %q, which the archive does not hold: %w", want, ErrArchive)
 	case ovf != nil:
 		return nil
-	case len(files) == 0:
+	case nfiles == 0:
 		return fmt.Errorf("the tar holds no file: %w", ErrArchive)
-	case im.o.Disk == 0 && len(files) > 1:
-		return fmt.Errorf("the tar holds %d files (%s): %w; choose one with --disk N", len(files), strings.Join(files, ", "), ErrArchive)
+	case im.o.Disk == 0 && nfiles > 1:
+		return fmt.Errorf("the tar holds %d files (%s): %w; choose one with --disk N", nfiles, named(files, nfiles), ErrArchive)
 	case imported == "":
-		return fmt.Errorf("--disk %d, but the tar holds %d files (%s): %w", im.o.Disk, len(files), strings.Join(files, ", "), ErrArchive)
+		return fmt.Errorf("--disk %d, but the tar holds %d files (%s): %w", im.o.Disk, nfiles, named(files, nfiles), ErrArchive)
 	}
 	return nil
+}
+
+// maxNamed bounds the names an error lists.
+const maxNamed = 20
+
+func named(names []string, n int) string {
+	s := strings.Join(names, ", ")
+	if n > len(names) {
+		s += fmt.Sprintf(", and %d more", n-len(names))
+	}
+	return s
 }
 
 // choose applies --disk to the candidates.
@@ -387,6 +405,10 @@ func (im *importer) choose(c []string, what string) (string, error) {
 func numbered(c []string) string {
 	var b strings.Builder
 	for i, s := range c {
+		if i == maxNamed {
+			fmt.Fprintf(&b, ", and %d more", len(c)-i)
+			break
+		}
 		if i > 0 {
 			b.WriteString(", ")
 		}

@@ -376,3 +376,46 @@ func TestSizeAndExistingOutput(t *testing.T) {
 		t.Fatalf("existing output: %v", err)
 	}
 }
+
+// TestOVAAfterDirectory: an OVA whose tar starts with a directory entry
+// still finds its OVF (the first regular file), and a tar of many files
+// is refused naming a bounded number of them.
+func TestOVAAfterDirectory(t *testing.T) {
+	dir := t.TempDir()
+	raw := testtool.OddRaw(t, t.TempDir(), 1<<20, 15)
+	d := filepath.Join(dir, "disk1.vmdk")
+	testtool.Convert(t, raw, d, "vmdk", "subformat=streamOptimized")
+	ova := filepath.Join(dir, "x.ova")
+	f, _ := os.Create(ova)
+	tw := tar.NewWriter(f)
+	tw.WriteHeader(&tar.Header{Name: "vm/", Typeflag: tar.TypeDir, Mode: 0o755, Format: tar.FormatUSTAR})
+	for _, m := range []string{ovf(t, t.TempDir(), d), d} {
+		b, _ := os.ReadFile(m)
+		tw.WriteHeader(&tar.Header{Name: filepath.Base(m), Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg, Format: tar.FormatUSTAR})
+		tw.Write(b)
+	}
+	tw.Close()
+	f.Close()
+	out := filepath.Join(t.TempDir(), "o.qcow2")
+	p, err := run(t, Options{Source: ova, Output: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameDisk(t, d, "vmdk", out)
+	if p.Layers[0] != "ova" {
+		t.Errorf("layers %v", p.Layers)
+	}
+
+	many := filepath.Join(dir, "many.tar")
+	var members []string
+	for i := 0; i < 30; i++ {
+		m := filepath.Join(t.TempDir(), fmt.Sprintf("f%02d", i))
+		os.WriteFile(m, []byte("x"), 0o644)
+		members = append(members, m)
+	}
+	tarOf(t, many, members...)
+	_, err = run(t, Options{Source: many, Output: filepath.Join(t.TempDir(), "o")})
+	if !errors.Is(err, ErrArchive) || !strings.Contains(err.Error(), "30 files") || !strings.Contains(err.Error(), "and 10 more") {
+		t.Fatalf("tar of 30 files: %v", err)
+	}
+}

@@ -68,7 +68,7 @@ func Open(r io.ReaderAt, fileSize int64, open Opener) (*Disk, error) {
 
 // openMonolithic opens a sparse extent that is the whole disk.
 func openMonolithic(r io.ReaderAt, fileSize int64) (*Disk, error) {
-	s, err := openSparse(r, fileSize)
+	s, err := openSparse(r, fileSize, &budget{gd: MaxGDBytes, extents: 1})
 	if err != nil {
 		return nil, err
 	}
@@ -104,8 +104,14 @@ func openDescribed(d *Descriptor, open Opener) (*Disk, error) {
 		return nil, diskerr.Corrupt(0, "VMDK descriptor (createType %q) names no extent", d.CreateType)
 	}
 	disk := &Disk{desc: d, summary: d.CreateType}
+	b := &budget{gd: MaxGDBytes}
 	for _, e := range d.Extents {
-		x, err := openExtent(e, open)
+		if e.Type == ExtentSparse {
+			b.extents++
+		}
+	}
+	for _, e := range d.Extents {
+		x, err := openExtent(e, open, b)
 		if err != nil {
 			return nil, diskerr.At(-1, fmt.Sprintf("VMDK descriptor line %d (extent %q)", e.Line, e.File), err)
 		}
@@ -119,7 +125,7 @@ func openDescribed(d *Descriptor, open Opener) (*Disk, error) {
 	return disk, nil
 }
 
-func openExtent(e Extent, open Opener) (extent, error) {
+func openExtent(e Extent, open Opener, b *budget) (extent, error) {
 	if e.Access == "NOACCESS" {
 		return nil, diskerr.Unsupported("NOACCESS extent")
 	}
@@ -143,7 +149,7 @@ func openExtent(e Extent, open Opener) (extent, error) {
 	if e.Type != ExtentSparse {
 		return &flat{r: r, fileSize: size, base: e.Offset * SectorSize}, nil
 	}
-	s, err := openSparse(r, size)
+	s, err := openSparse(r, size, b)
 	if err != nil {
 		return nil, diskerr.WithPath(e.File, err)
 	}

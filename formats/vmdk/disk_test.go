@@ -3,6 +3,7 @@ package vmdk
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -153,5 +154,38 @@ func TestZeroExtent(t *testing.T) {
 	want := append(append(bytes.Repeat([]byte{0xaa}, 512), make([]byte, 1024)...), bytes.Repeat([]byte{0xaa}, 512)...)
 	if !bytes.Equal(got, want) {
 		t.Fatalf("read %d bytes not equal to flat, zeros, flat", len(got))
+	}
+}
+
+// TestGrainDirectoryBudget: the grain directories of all the sparse
+// extents a descriptor names count against one bound, so 4096 extents
+// naming one sparse file with a large directory cannot multiply it.
+func TestGrainDirectoryBudget(t *testing.T) {
+	dir := t.TempDir()
+	// a sparse extent of 256 GiB: a 32 KiB directory (8192 tables of 512
+	// grains of 64 KiB); 514 of them pass 16 MiB
+	p := filepath.Join(dir, "s.vmdk")
+	testtool.Run(t, "qemu-img", "create", "-q", "-f", "vmdk", "-o", "subformat=monolithicSparse", p, "256G")
+	fi, _ := os.Stat(p)
+	f, _ := os.Open(p)
+	defer f.Close()
+	h := make([]byte, HeaderSize)
+	f.ReadAt(h, 0)
+	hd := DecodeHeader(h)
+	per := int64(hd.NumGTEsPerGT) * int64(hd.GrainSize)
+	gdBytes := (int64(hd.Capacity) + per - 1) / per * 4
+	var desc strings.Builder
+	desc.WriteString("# Disk DescriptorFile\ncreateType=\"twoGbMaxExtentSparse\"\n")
+	n := int(MaxGDBytes/gdBytes) + 2
+	if n > 1000 {
+		t.Fatalf("the extent's directory (%d bytes) is too small for the test", gdBytes)
+	}
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&desc, "RW %d SPARSE \"s.vmdk\"\n", hd.Capacity)
+	}
+	d := filepath.Join(dir, "d.vmdk")
+	os.WriteFile(d, []byte(desc.String()), 0o644)
+	if _, err := openPath(t, d); !errors.Is(err, diskerr.ErrUnsupported) || !strings.Contains(err.Error(), "grain directories") {
+		t.Fatalf("%d extents of a %d-byte directory (file %d bytes): %v, want the budget refusal", n, gdBytes, fi.Size(), err)
 	}
 }

@@ -19,9 +19,17 @@ func DirOpener(dir string) (open Opener, close func() error, err error) {
 		return nil, nil, err
 	}
 	var files []*os.File
+	type opened struct {
+		f    *os.File
+		size int64
+	}
+	byName := map[string]opened{} // a name named again shares its descriptor
 	open = func(name string) (io.ReaderAt, int64, error) {
 		if err := CheckExtentName(name); err != nil {
 			return nil, 0, err
+		}
+		if o, ok := byName[name]; ok {
+			return o.f, o.size, nil
 		}
 		fi, err := root.Lstat(name)
 		if err != nil {
@@ -42,6 +50,7 @@ func DirOpener(dir string) (open Opener, close func() error, err error) {
 		if !fi.Mode().IsRegular() {
 			return nil, 0, fmt.Errorf("extent %q is not a regular file: %w", name, diskerr.ErrUnsupported)
 		}
+		byName[name] = opened{f, fi.Size()}
 		return f, fi.Size(), nil
 	}
 	close = func() error {

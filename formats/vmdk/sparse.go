@@ -17,9 +17,19 @@ import (
 const (
 	MaxGrainSectors = 128 << 11 // 128 MiB grains (qemu's limit)
 	MaxGTEsPerGT    = 512       // qemu's limit
-	MaxGDBytes      = 16 << 20  // grain directory held in memory
-	gtCacheEntries  = 256       // 256 × 2 KiB grain tables
+	// MaxGDBytes bounds the grain directories held in memory, summed
+	// over every sparse extent of a disk (a descriptor may name 4096).
+	MaxGDBytes = 16 << 20
+	// gtCacheBytes bounds the grain tables cached, shared out among a
+	// disk's sparse extents (at least 4 tables each).
+	gtCacheBytes = 512 << 10
 )
+
+// budget is what a disk's extents may still hold in memory.
+type budget struct {
+	gd      int64 // grain directory bytes left
+	extents int   // sparse extents the disk has (for the grain table cache)
+}
 
 // sparse is one hosted sparse extent: grain directory → grain tables →
 // grains, plain or deflate-compressed behind a grain marker.
@@ -68,7 +78,7 @@ func readSparseHeader(r io.ReaderAt, fileSize int64) (SparseHeader, error) {
 	return f, nil
 }
 
-func openSparse(r io.ReaderAt, fileSize int64) (*sparse, error) {
+func openSparse(r io.ReaderAt, fileSize int64, b *budget) (*sparse, error) {
 	h, err := readSparseHeader(r, fileSize)
 	if err != nil {
 		return nil, err
@@ -77,13 +87,15 @@ func openSparse(r io.ReaderAt, fileSize int64) (*sparse, error) {
 		return nil, err
 	}
 	s := &sparse{r: r, fileSize: fileSize, h: h, grain: int64(h.GrainSize) * SectorSize, zGrain: -1,
-		capacity: int64(h.Capacity) * SectorSize, gts: cache.NewLRU[uint32, []uint32](gtCacheEntries)}
+		capacity: int64(h.Capacity) * SectorSize}
+	s.gts = cache.NewLRU[uint32, []uint32](max(4, int(gtCacheBytes/(int64(h.NumGTEsPerGT)*4))/max(1, b.extents)))
 	perGD := int64(h.NumGTEsPerGT) * int64(h.GrainSize) // sectors one table maps
 	n := (int64(h.Capacity) + perGD - 1) / perGD
 	gdOff := int64(h.GDOffset) * SectorSize
-	if n*4 > MaxGDBytes {
-		return nil, diskerr.Unsupported("VMDK grain directory of %d entries (max %d)", n, MaxGDBytes/4)
+	if n*4 > b.gd {
+		return nil, diskerr.Unsupported("VMDK grain directories of more than %d bytes in all (this one: %d entries)", MaxGDBytes, n)
 	}
+	b.gd -= n * 4
 	if h.GDOffset > uint64(fileSize)/SectorSize || n*4 > fileSize-gdOff {
 		return nil, diskerr.Corrupt(0x38, "VMDK grain directory at %#x (%d entries) beyond the %d-byte file", gdOff, n, fileSize)
 	}
