@@ -234,7 +234,11 @@ func (im *importer) hashLocal(src *source) error {
 // extents, vhd, vhdx), read-only.
 func (im *importer) fromLocal(src *source) error {
 	path := im.o.Source
-	d, err := formats.Open(path, formats.Options{ReadOnly: true})
+	opts := formats.Options{ReadOnly: true}
+	if name, err := formats.DetectFile(path); err == nil && name == "iso" {
+		opts.Format = FormatRaw // an ISO image is a raw disk, as in a stream
+	}
+	d, err := formats.Open(path, opts)
 	if err != nil {
 		return err
 	}

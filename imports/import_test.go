@@ -419,3 +419,21 @@ func TestOVAAfterDirectory(t *testing.T) {
 		t.Fatalf("tar of 30 files: %v", err)
 	}
 }
+
+// TestISOImportsAsRaw: an ISO 9660 image (which detection names "iso")
+// imports as the raw disk it is, from a file and from a gzip stream.
+func TestISOImportsAsRaw(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "tree")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "hello"), []byte("hello"), 0o644)
+	iso := filepath.Join(dir, "x.iso")
+	testtool.Run(t, "genisoimage", "-quiet", "-o", iso, src)
+	for _, in := range []string{iso, compress(t, iso, "gzip")} {
+		out := filepath.Join(t.TempDir(), "o.qcow2")
+		if _, err := run(t, Options{Source: in, Output: out}); err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		sameDisk(t, iso, "raw", out)
+	}
+}
