@@ -327,7 +327,7 @@ func (im *importer) fromTar(tr *tar.Reader, src *source) error {
 		if err != nil {
 			return fmt.Errorf("tar: %w", err)
 		}
-		if h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeRegA {
+		if h.Typeflag != tar.TypeReg { // the reader reports old-style TypeRegA as TypeReg
 			continue
 		}
 		name := path.Clean(h.Name)
