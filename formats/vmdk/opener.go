@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 
 	"github.com/guestinject/guestinject/formats/diskerr"
 )
@@ -38,7 +39,8 @@ func DirOpener(dir string) (open Opener, close func() error, err error) {
 		if !fi.Mode().IsRegular() {
 			return nil, 0, fmt.Errorf("extent %q is not a regular file (%v): %w", name, fi.Mode().Type(), diskerr.ErrUnsupported)
 		}
-		f, err := root.Open(name)
+		// O_NONBLOCK: a FIFO swapped in after the Lstat does not block the open
+		f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 		if err != nil {
 			return nil, 0, err
 		}
