@@ -372,6 +372,9 @@ func TestSizeAndExistingOutput(t *testing.T) {
 		t.Fatalf("--size below the source: %v", err)
 	}
 	onlyFiles(t, outDir)
+	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o644&^umask(t) {
+		t.Errorf("output mode %v, %v; want 0644 less the umask, as qemu-img creates", fi.Mode(), err)
+	}
 	if _, err := Import(context.Background(), Options{Source: gz, Output: out}); !errors.Is(err, os.ErrExist) {
 		t.Fatalf("existing output: %v", err)
 	}
@@ -436,4 +439,16 @@ func TestISOImportsAsRaw(t *testing.T) {
 		}
 		sameDisk(t, iso, "raw", out)
 	}
+}
+
+// umask is the process's umask, read from a file created 0777.
+func umask(t testing.TB) os.FileMode {
+	p := filepath.Join(t.TempDir(), "m")
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o777)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	fi, _ := os.Stat(p)
+	return 0o777 &^ fi.Mode().Perm()
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -22,9 +23,23 @@ type Temps struct {
 	paths []string
 }
 
-// create makes a temporary file beside path, named after it.
+// create makes a temporary file beside path, named after it: the
+// output-to-be ("import") with mode 0644 less the umask, as qemu-img and
+// overlays are created; a spool 0600.
 func (t *Temps) create(path, what string) (*os.File, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"."+what+"-*")
+	mode := os.FileMode(0o600)
+	if what == "import" {
+		mode = 0o644
+	}
+	var f *os.File
+	var err error
+	for range 100 {
+		name := filepath.Join(filepath.Dir(path), fmt.Sprintf(".%s.%s-%08x", filepath.Base(path), what, rand.Uint32()))
+		f, err = os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, mode)
+		if !errors.Is(err, os.ErrExist) {
+			break
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
