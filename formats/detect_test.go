@@ -97,8 +97,8 @@ func TestFormatOverride(t *testing.T) {
 	if _, err := Open(raw, Options{ReadOnly: true, Format: "vmdk"}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("forced vmdk: %v", err)
 	}
-	if _, err := Open(raw, Options{ReadOnly: true, Format: "vdi"}); !errors.Is(err, ErrUnsupportedFormat) {
-		t.Fatalf("forced vdi: %v", err)
+	if _, err := Open(raw, Options{ReadOnly: true, Format: "qed"}); !errors.Is(err, ErrUnsupportedFormat) {
+		t.Fatalf("forced qed: %v", err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/guestinject/guestinject/formats/diskerr"
+	"github.com/guestinject/guestinject/formats/vdi"
 	"github.com/guestinject/guestinject/formats/vhd"
 	"github.com/guestinject/guestinject/formats/vhdx"
 	"github.com/guestinject/guestinject/formats/vmdk"
@@ -18,11 +19,12 @@ const (
 	FormatVMDK = "vmdk"
 	FormatVHD  = "vhd"
 	FormatVHDX = "vhdx"
+	FormatVDI  = "vdi"
 )
 
 // ReadOnlyFormat reports a container that is opened read-only only.
 func ReadOnlyFormat(name string) bool {
-	return name == FormatVMDK || name == FormatVHD || name == FormatVHDX
+	return name == FormatVMDK || name == FormatVHD || name == FormatVHDX || name == FormatVDI
 }
 
 // WriteRefused is the error for writing (or rehearsing a write) into an
@@ -76,6 +78,12 @@ func OpenForeign(r io.ReaderAt, fileSize int64, path, name string) (Disk, string
 		rd, size, describe = d, d.Size(), d.Describe()
 	case FormatVHDX:
 		d, err := vhdx.Open(r, fileSize)
+		if err != nil {
+			return nil, "", diskerr.WithPath(path, err)
+		}
+		rd, size, describe = d, d.Size(), d.Describe()
+	case FormatVDI:
+		d, err := vdi.Open(r, fileSize)
 		if err != nil {
 			return nil, "", diskerr.WithPath(path, err)
 		}

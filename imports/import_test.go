@@ -94,6 +94,7 @@ var diskFormats = []struct{ name, qemu, opt string }{
 	{"vhd-fixed", "vpc", "subformat=fixed"},
 	{"vhd-dynamic", "vpc", "subformat=dynamic"},
 	{"vhdx", "vhdx", "subformat=dynamic"},
+	{"vdi", "vdi", "static=off"},
 }
 
 // TestEveryFormatAndCompression: every disk format, plain and under each

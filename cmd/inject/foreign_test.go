@@ -8,8 +8,8 @@ import (
 	"github.com/guestinject/guestinject/internal/testtool"
 )
 
-// TestReadVerbsOpenForeignFormats: cat, ls and inspect read VMDK, VHD
-// and VHDX images directly; an injection into one, its dry run too, is
+// TestReadVerbsOpenForeignFormats: cat, ls and inspect read VMDK, VHD,
+// VHDX and VDI images directly; an injection into one, its dry run too, is
 // refused (exit 1) with a message pointing at `inject import`, and the
 // file is left unchanged.
 func TestReadVerbsOpenForeignFormats(t *testing.T) {
@@ -20,6 +20,7 @@ func TestReadVerbsOpenForeignFormats(t *testing.T) {
 		{"f.vmdk", "vmdk", "subformat=monolithicFlat", "vmdk"},
 		{"d.vhd", "vpc", "subformat=dynamic", "vhd"},
 		{"d.vhdx", "vhdx", "subformat=dynamic", "vhdx"},
+		{"d.vdi", "vdi", "static=off", "vdi"},
 	} {
 		p := filepath.Join(dir, c.name)
 		testtool.Convert(t, img, p, c.format, c.opt)
