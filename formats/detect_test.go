@@ -56,7 +56,13 @@ func TestDetectSynthetic(t *testing.T) {
 				d.Close()
 				return
 			}
-			if !errors.Is(err, ErrUnsupportedFormat) || !strings.Contains(err.Error(), c.want) {
+			switch {
+			case ReadOnlyFormat(c.want):
+				// read, but these magic-only files are no valid image
+				if !errors.Is(err, ErrCorrupt) || !strings.Contains(strings.ToLower(err.Error()), c.want) {
+					t.Fatalf("Open: %v, want ErrCorrupt naming %s", err, c.want)
+				}
+			case !errors.Is(err, ErrUnsupportedFormat) || !strings.Contains(err.Error(), c.want):
 				t.Fatalf("Open: %v", err)
 			}
 			// An explicit format override reads it as raw.
@@ -88,8 +94,11 @@ func TestFormatOverride(t *testing.T) {
 	if _, err := Open(raw, Options{ReadOnly: true, Format: FormatQcow2}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("raw forced as qcow2: %v", err)
 	}
-	if _, err := Open(raw, Options{ReadOnly: true, Format: "vmdk"}); !errors.Is(err, ErrUnsupportedFormat) {
+	if _, err := Open(raw, Options{ReadOnly: true, Format: "vmdk"}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("forced vmdk: %v", err)
+	}
+	if _, err := Open(raw, Options{ReadOnly: true, Format: "qed"}); !errors.Is(err, ErrUnsupportedFormat) {
+		t.Fatalf("forced qed: %v", err)
 	}
 }
 

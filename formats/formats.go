@@ -1,6 +1,6 @@
 // Package formats opens disk image files as virtual disks: it detects the
-// container (qcow2, raw; vmdk, vhd, vhdx, vdi, iso, ... are recognised and
-// refused), resolves qcow2 backing chains under a backing-file policy, takes
+// container (qcow2, raw; vmdk, vhd, vhdx and vdi opened read-only; iso,
+// qed, ... recognised and refused), resolves qcow2 backing chains under a backing-file policy, takes
 // qemu-compatible locks, and creates qcow2 overlays. It knows no filesystems.
 //
 // Only regular files and block devices are opened, as images and as
@@ -100,6 +100,9 @@ type Info struct {
 	Bitmaps        bool // persistent bitmaps (cleared as stale on first write)
 	Snapshots      int
 	BackingChain   []BackingInfo // nearest backing file first
+	// Detail describes a read-only format's layout (vmdk, vhd, vhdx, vdi):
+	// "vmdk streamOptimized, 1 extent(s), ..."; "" otherwise.
+	Detail string
 }
 
 // Features lists the notable qcow2 features of the image for display

@@ -112,6 +112,12 @@ func (img *Image) openLayer(loc location, format string, readOnly bool, opts Opt
 	case FormatQcow2:
 		d, err := img.openQcow2(f, size, path, readOnly, opts, depth, info)
 		return d, info, err
+	case FormatVMDK, FormatVHD, FormatVHDX, FormatVDI:
+		if depth > 0 {
+			break // a qcow2's backing file is raw or qcow2 (backingFormat)
+		}
+		d, err := openForeign(f, size, path, format, readOnly, info)
+		return d, info, err
 	}
 	return nil, nil, unsupported(path, format)
 }

@@ -204,7 +204,8 @@ func TestOverlayRefusals(t *testing.T) {
 }
 
 // TestHostileAndUnsupportedImages: a backing path of /etc/shadow is
-// denied by the default policy, and a vmdk is refused, not read as raw.
+// denied by the default policy, and an empty vmdk is read as a vmdk (not
+// as raw: no filesystem in it) and refused for writing.
 func TestHostileAndUnsupportedImages(t *testing.T) {
 	dir := t.TempDir()
 	shadow := filepath.Join(dir, "shadow.qcow2")
@@ -225,12 +226,20 @@ func TestHostileAndUnsupportedImages(t *testing.T) {
 	vmdk := filepath.Join(dir, "disk.vmdk")
 	testtool.Run(t, "qemu-img", "create", "-q", "-f", "vmdk", vmdk, "8M")
 	sum := fileSum(t, vmdk)
-	for _, args := range [][]string{{"ls", vmdk, "/"}, {"inspect", vmdk}, {"--meta", "a=b", vmdk}} {
-		_, errOut, code := cli(args...)
-		wantCode(t, code, exitFail, errOut)
-		if !strings.Contains(errOut, "vmdk") || !strings.Contains(errOut, "not supported") {
-			t.Errorf("%v: %q", args, errOut)
-		}
+	_, errOut, code = cli("ls", vmdk, "/")
+	wantCode(t, code, exitFail, errOut)
+	if !strings.Contains(errOut, "no guest root filesystem") {
+		t.Errorf("ls of an empty vmdk: %q", errOut)
+	}
+	out, errOut, code = cli("inspect", vmdk)
+	wantCode(t, code, exitOK, errOut)
+	if !strings.Contains(out, "format:         vmdk") {
+		t.Errorf("inspect of an empty vmdk:\n%s", out)
+	}
+	_, errOut, code = cli("--meta", "a=b", vmdk)
+	wantCode(t, code, exitFail, errOut)
+	if !strings.Contains(errOut, "vmdk") || !strings.Contains(errOut, "inject import") {
+		t.Errorf("injection into a vmdk: %q", errOut)
 	}
 	if fileSum(t, vmdk) != sum {
 		t.Error("the vmdk changed")

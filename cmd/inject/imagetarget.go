@@ -138,6 +138,13 @@ func openDiskImage(path string, o openOptions) (*guest, error) {
 	opts.Writable, opts.Force, opts.Rehearse = o.write, o.force, o.rehearse && !o.write
 	opts.AllowDirtyJournal, opts.Warn, opts.Grow = o.allowDirty, o.warn, o.grow
 	opts.LoneFS = !o.write && !o.guestRoot // the read verbs read a data disk too
+	if opts.Rehearse && opts.Format == "" {
+		// a dry run opens read-only, as the read verbs do; it must refuse
+		// what the real run refuses (formats read but never written)
+		if name, err := formats.DetectFile(path); err == nil && formats.ReadOnlyFormat(name) {
+			return nil, formats.WriteRefused(path, name)
+		}
+	}
 	im, err := image.Open(path, opts)
 	if err != nil {
 		return nil, explainOpen(path, err)

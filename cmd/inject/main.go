@@ -45,6 +45,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runSysprep(args[1:], stdout, stderr)
 		case "completion":
 			return runCompletion(args[1:], stdout, stderr)
+		case "import":
+			return runImport(args[1:], stdout, stderr)
 		}
 	}
 	return runInject(args, stdout, stderr)
