@@ -53,8 +53,13 @@ const readVerbFlags = `
 
 // verbHelp is the help page of verb (cat, ls, inspect), or "" for none.
 func verbHelp(verb string) string {
-	if verb == "sysprep" {
+	switch verb {
+	case "sysprep":
 		return sysprepHelp()
+	case "seed":
+		return seedHelp
+	case "import":
+		return importHelp
 	}
 	u, ok := verbUsage[verb]
 	if !ok {
@@ -90,7 +95,7 @@ func runHelp(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, "Usage: inject [OPERATION...] [flags] TARGET\n\n"+opsHelp()+"\nRun 'inject --help' for the other flags.\n")
 		return exitOK
 	}
-	return fail(stderr, usagef("help %s: no such topic; want one of cat, ls, inspect, sysprep, customize (or none, for the injection)", strings.Join(args, " ")))
+	return fail(stderr, usagef("help %s: no such topic; want one of cat, ls, inspect, seed, import, sysprep, customize (or none, for the injection)", strings.Join(args, " ")))
 }
 
 // version is the module version and the VCS revision the binary was

@@ -316,6 +316,11 @@ func TestVerbHelpAndVersion(t *testing.T) {
 	}
 	_, errOut, code := cli("help", "nope")
 	wantCode(t, code, exitUsage, errOut)
+	for verb, want := range map[string]string{"import": "inject import brings a disk in", "seed": "inject seed builds"} {
+		if out, errOut, code := cli("help", verb); code != exitOK || !strings.HasPrefix(out, want) {
+			t.Errorf("help %s: exit %d, %.60q %s", verb, code, out, errOut)
+		}
+	}
 
 	out, errOut, code = cli("--version")
 	wantCode(t, code, exitOK, errOut)
