@@ -249,7 +249,33 @@ func validV4(addr netip.Prefix, gw netip.Addr) error {
 	if gw.IsValid() && !gw.Is4() {
 		return fmt.Errorf("gateway %v is not IPv4", gw)
 	}
+	a, net := addr.Addr(), addr.Masked()
+	if addr.Bits() <= 30 {
+		if a == net.Addr() {
+			return fmt.Errorf("address %v is the network address of %v, not a host address (a host there is %v)", a, net, net.Addr().Next())
+		}
+		if a == lastAddr(net) {
+			return fmt.Errorf("address %v is the broadcast address of %v, not a host address", a, net)
+		}
+	}
+	switch {
+	case !gw.IsValid():
+	case gw == a:
+		return fmt.Errorf("gateway %v is the interface's own address", gw)
+	case addr.Bits() < 32 && !net.Contains(gw):
+		return fmt.Errorf("gateway %v is outside the interface's subnet %v, so the guest cannot reach it (give the prefix that contains it, or a /32 address for an on-link gateway outside it)", gw, net)
+	case addr.Bits() <= 30 && gw == lastAddr(net):
+		return fmt.Errorf("gateway %v is the broadcast address of %v", gw, net)
+	}
 	return nil
+}
+
+// lastAddr is the highest address of an IPv4 prefix (its broadcast).
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
 func validV6(v IPv6) error {

@@ -174,6 +174,11 @@ func TestNetworkErrors(t *testing.T) {
 		"v4 as v6":         {Interfaces: with(func(i *Interface) { i.IPv6.Address = pfx("192.0.2.1/24") })},
 		"v6 gw no v6":      {Interfaces: with(func(i *Interface) { i.IPv6.Gateway = addr("2001:db8::1") })},
 		"v6 gw is v4":      {Interfaces: with(func(i *Interface) { i.IPv6 = IPv6{Address: pfx("2001:db8::2/64"), Gateway: addr("192.0.2.1")} })},
+		"network address":  {Interfaces: with(func(i *Interface) { i.Address = pfx("192.0.2.0/24") })},
+		"broadcast":        {Interfaces: with(func(i *Interface) { i.Address = pfx("192.0.2.255/24") })},
+		"gw outside":       {Interfaces: with(func(i *Interface) { i.Gateway = addr("198.51.100.1") })},
+		"gw is self":       {Interfaces: with(func(i *Interface) { i.Gateway = addr("192.0.2.10") })},
+		"gw is broadcast":  {Interfaces: with(func(i *Interface) { i.Gateway = addr("192.0.2.255") })},
 	}
 	for name, n := range cases {
 		t.Run(name, func(t *testing.T) {
