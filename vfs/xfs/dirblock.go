@@ -33,16 +33,30 @@ import (
 //     back in the smallest form that holds it, reusing the directory's
 //     blocks: one leaf1 block (leaf form) while entries and bests fit,
 //     else hash-ordered leafn blocks under a da btree whose root stays at
-//     the first leaf block, plus free-index blocks (node form). Shrinking
+//     the first leaf block, plus free-index blocks (node form). A node
+//     directory's entries stay in the leaves whose hash ranges hold them
+//     while every leaf keeps between one entry and a full block; else
+//     they are spread evenly, each leaf three quarters full. Only index
+//     blocks whose bytes change are written. Shrinking
 //     (node to leaf, fewer leaves) frees the blocks no longer used, as
 //     does a data block emptied by a removal (xfs_repair junks empty data
 //     blocks); a block directory is never converted back to short form.
 //
-// The cost of a change is the directory's index (8 bytes per entry), read
-// once per transaction into its buffers, plus one data block.
+// The cost of a change: the directory's index is read once per
+// transaction (8 bytes per entry, into the transaction's buffers) and
+// decoded per change; the blocks written are the data block, the leaf
+// the name's hash falls in, the da nodes above it when its highest hash
+// changes, and one free-index block, unless the leaves must be
+// re-spread.
 
 // errSFFull: a short-form directory cannot take the entry in its inode.
 var errSFFull = errors.New("xfs: short-form directory is full")
+
+// oldLeaf is a leafn block as read: where, and its first and last hash.
+type oldLeaf struct {
+	fb          uint64
+	first, last uint32
+}
 
 // leafEnt is one leaf entry: name hash and data address (8-byte units).
 type leafEnt struct{ hash, addr uint32 }
@@ -54,14 +68,17 @@ type dirW struct {
 	ino      uint64
 	in       *inode
 	exts     []layout.Extent
-	bmbt     []uint64 // bmap btree leaves of the data fork, nil for an extent list
-	perDB    uint64   // filesystem blocks per directory block
+	origExts []layout.Extent // the data fork's extents as read
+	bmbt     []uint64        // bmap btree leaves of the data fork, nil for an extent list
+	perDB    uint64          // filesystem blocks per directory block
 	form     dirForm
 	bests    []int     // per data block: longest free region, -1 for a hole
 	ents     []leafEnt // live leaf entries, "." and ".." included
 	leafBlks []uint64  // node form: leaf-space blocks other than the first (file blocks)
-	freeBlks []uint64  // node form: free-index blocks (file blocks)
-	grown    int64     // filesystem blocks mapped (freed: negative) by this change
+	// oldLeaves: node form, the leafn blocks as read, in hash order.
+	oldLeaves []oldLeaf
+	freeBlks  []uint64 // node form: free-index blocks (file blocks)
+	grown     int64    // filesystem blocks mapped (freed: negative) by this change
 }
 
 func (d *dirW) leafFB() uint64 { return uint64(layout.DirLeafOffset) >> d.g.blockLog }
@@ -183,11 +200,16 @@ func (d *dirW) newBlock(fb uint64, kind bufKind, magic uint32) (*txBuf, error) {
 // initHeader writes the magic (and the v5 self-description) of a
 // directory block.
 func (d *dirW) initHeader(b *txBuf, kind bufKind, magic uint32) {
-	p := b.data
+	d.putHeader(b.data, b.off, kind, magic)
+}
+
+// putHeader writes the header of a directory block at byte offset off
+// into p.
+func (d *dirW) putHeader(p []byte, off int64, kind bufKind, magic uint32) {
 	if kind == kindDirData {
 		binary.BigEndian.PutUint32(p, magic)
 		if d.g.crc {
-			binary.BigEndian.PutUint64(p[0x08:], uint64(b.off)/layout.BBSize)
+			binary.BigEndian.PutUint64(p[0x08:], uint64(off)/layout.BBSize)
 			copy(p[0x18:0x28], d.g.metaUUID[:])
 			binary.BigEndian.PutUint64(p[0x28:], d.ino)
 		}
@@ -195,7 +217,7 @@ func (d *dirW) initHeader(b *txBuf, kind bufKind, magic uint32) {
 	}
 	binary.BigEndian.PutUint16(p[8:], uint16(magic))
 	if d.g.crc {
-		binary.BigEndian.PutUint64(p[0x10:], uint64(b.off)/layout.BBSize)
+		binary.BigEndian.PutUint64(p[0x10:], uint64(off)/layout.BBSize)
 		copy(p[0x20:0x30], d.g.metaUUID[:])
 		binary.BigEndian.PutUint64(p[0x30:], d.ino)
 	}
@@ -293,7 +315,7 @@ func (t *tx) openDirW(dir uint64) (*dirW, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &dirW{t: t, g: &t.f.geo, ino: dir, in: in, exts: slices.Clone(exts), bmbt: bmbt, perDB: 1 << t.f.geo.dirBlkLog, form: m.form}
+	d := &dirW{t: t, g: &t.f.geo, ino: dir, in: in, exts: slices.Clone(exts), origExts: exts, bmbt: bmbt, perDB: 1 << t.f.geo.dirBlkLog, form: m.form}
 	// The data blocks: every mapped directory block below the leaf area.
 	nData := 0
 	for _, e := range d.exts {
@@ -322,6 +344,20 @@ func (t *tx) openDirW(dir uint64) (*dirW, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	// Leaves in hash order; overlapping ranges (not written by the
+	// kernel) leave the layout to an even spread.
+	slices.SortFunc(d.oldLeaves, func(a, b oldLeaf) int {
+		if a.first != b.first {
+			return cmpLeaf(leafEnt{a.first, 0}, leafEnt{b.first, 0})
+		}
+		return cmpLeaf(leafEnt{a.last, 0}, leafEnt{b.last, 0})
+	})
+	for i := 1; i < len(d.oldLeaves); i++ {
+		if d.oldLeaves[i].first <= d.oldLeaves[i-1].last {
+			d.oldLeaves = nil
+			break
+		}
 	}
 	// Leaves hold their entries in hash order; kept sorted from here on.
 	if !slices.IsSortedFunc(d.ents, cmpLeaf) {
@@ -478,7 +514,11 @@ func (d *dirW) loadNode() error {
 		if hdr+count*layout.DirLeafEntrySize > len(b.data) {
 			return d.where(fb).corrupt("leaf with %d entries", count)
 		}
+		n := len(d.ents)
 		d.addLeafEnts(b.data[hdr : hdr+count*layout.DirLeafEntrySize])
+		if live := d.ents[n:]; len(live) > 0 {
+			d.oldLeaves = append(d.oldLeaves, oldLeaf{fb, live[0].hash, live[len(live)-1].hash})
+		}
 	}
 	fhdr, cap := d.freeHdrSize(), d.freeCap()
 	for _, fb := range freeSpace {
@@ -863,9 +903,12 @@ func (d *dirW) finish() error {
 			return err
 		}
 	}
-	delta, err := d.t.writeDataFork(d.in, d.exts, d.bmbt)
-	if err != nil {
-		return err
+	var delta int64
+	if !slices.Equal(d.exts, d.origExts) {
+		var err error
+		if delta, err = d.t.writeDataFork(d.in, d.exts, d.bmbt); err != nil {
+			return err
+		}
 	}
 	b, c, err := d.t.dirInodeBuf(d.ino)
 	if err != nil {

@@ -1,9 +1,11 @@
 package xfs
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"sort"
 
 	"github.com/guestinject/guestinject/vfs/xfs/layout"
 )
@@ -24,15 +26,21 @@ func (d *dirW) writeIndex() error {
 	return d.writeNode()
 }
 
-// indexBlock returns the buffer of index block fb to be rewritten whole:
-// the mapped block (whatever index block it held) or a new one.
-func (d *dirW) indexBlock(fb uint64, kind bufKind, magic uint32) (*txBuf, error) {
+// indexBlock returns the buffer of index block fb to be rewritten whole
+// and the bytes to build its new contents in (zeroed, header set): the
+// mapped block (whatever index block it held) or a new one. putIndex
+// then stores them.
+func (d *dirW) indexBlock(fb uint64, kind bufKind, magic uint32) (*txBuf, []byte, error) {
 	if !d.mapped(fb) {
-		return d.newBlock(fb, kind, magic)
+		b, err := d.newBlock(fb, kind, magic)
+		if err != nil {
+			return nil, nil, err
+		}
+		return b, b.data, nil
 	}
 	off, err := d.blockOff(fb)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	w := d.where(fb)
 	w.off = off
@@ -40,11 +48,32 @@ func (d *dirW) indexBlock(fb uint64, kind bufKind, magic uint32) (*txBuf, error)
 	// change); its contents are replaced.
 	b, err := d.t.buf(off, int(d.g.dirBlkSize), kind, className, w)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	clear(b.data)
-	d.initHeader(b, kind, magic)
-	return b, nil
+	p := make([]byte, len(b.data))
+	d.putHeader(p, b.off, kind, magic)
+	return b, p, nil
+}
+
+// putIndex stores p, built for b by indexBlock, marking b dirty only when
+// its contents change: an index rewritten with the same entries in the
+// same blocks writes only the blocks that differ.
+func (d *dirW) putIndex(b *txBuf, p []byte, kind bufKind) {
+	if &p[0] == &b.data[0] {
+		d.t.markDirty(b)
+		return
+	}
+	if d.g.crc {
+		// LSN and CRC are the stamp's, not the contents.
+		lsnOff, crcOff := kind.stampAt()
+		copy(p[lsnOff:lsnOff+8], b.data[lsnOff:])
+		copy(p[crcOff:crcOff+4], b.data[crcOff:])
+	}
+	if bytes.Equal(p, b.data) {
+		return
+	}
+	copy(b.data, p)
+	d.t.markDirty(b)
 }
 
 // putLeafEnts writes entries after a leaf header of p.
@@ -75,11 +104,10 @@ func (d *dirW) writeLeaf1() error {
 		}
 	}
 	d.leafBlks, d.freeBlks = nil, nil
-	b, err := d.indexBlock(d.leafFB(), kindDA, d.leaf1Magic())
+	b, p, err := d.indexBlock(d.leafFB(), kindDA, d.leaf1Magic())
 	if err != nil {
 		return err
 	}
-	p := b.data
 	d.putLeafEnts(p, d.ents)
 	binary.BigEndian.PutUint32(p[len(p)-layout.DirLeafTailSize:], uint32(len(d.bests)))
 	at := len(p) - layout.DirLeafTailSize - 2*len(d.bests)
@@ -87,7 +115,7 @@ func (d *dirW) writeLeaf1() error {
 		binary.BigEndian.PutUint16(p[at+2*i:], bestValue(best))
 	}
 	d.form = formLeaf
-	d.t.markDirty(b)
+	d.putIndex(b, p, kindDA)
 	return nil
 }
 
@@ -121,7 +149,16 @@ func (d *dirW) writeNode() error {
 	if daFanout > 0 {
 		leafCap, nodeCap = min(leafCap, daFanout), min(nodeCap, daFanout)
 	}
-	nLeaves := (len(d.ents) + leafCap - 1) / leafCap
+	// Spread leaves are filled to three quarters, so that later changes
+	// land in a leaf with room and rewrite it alone (stableRuns).
+	fill := max(1, leafCap*3/4)
+	nLeaves := (len(d.ents) + fill - 1) / fill
+	runs, stable := d.stableRuns(leafCap)
+	if stable {
+		nLeaves = len(runs)
+	} else {
+		runs = spread(len(d.ents), nLeaves)
+	}
 	// Count the nodes each level needs, bottom up.
 	var levels []int // nodes per level, level 1 first; the last is the root
 	for n := nLeaves; n > 1; {
@@ -142,6 +179,15 @@ func (d *dirW) writeNode() error {
 		}
 	}
 	pool := slices.Clone(d.leafBlks)
+	var keptLeaves []uint64
+	if stable {
+		// The leaves keep their blocks; the nodes take the others.
+		for _, l := range d.oldLeaves {
+			keptLeaves = append(keptLeaves, l.fb)
+		}
+		pool = slices.DeleteFunc(pool, func(fb uint64) bool { return slices.Contains(keptLeaves, fb) })
+		need -= nLeaves
+	}
 	slices.Sort(pool)
 	for len(pool) > need {
 		if err := d.unmap(pool[len(pool)-1]); err != nil {
@@ -160,11 +206,14 @@ func (d *dirW) writeNode() error {
 		pool = append(pool, next)
 		next += d.perDB
 	}
-	d.leafBlks = slices.Clone(pool)
+	d.leafBlks = append(slices.Clone(pool), keptLeaves...)
 	var leafAt []uint64
-	if len(levels) == 0 {
+	switch {
+	case stable:
+		leafAt = keptLeaves
+	case len(levels) == 0:
 		leafAt = []uint64{d.leafFB()}
-	} else {
+	default:
 		leafAt, pool = pool[:nLeaves], pool[nLeaves:]
 	}
 	// The leaves.
@@ -174,20 +223,20 @@ func (d *dirW) writeNode() error {
 	}
 	var kids []child
 	start := 0
-	for i, n := range spread(len(d.ents), nLeaves) {
-		b, err := d.indexBlock(leafAt[i], kindDA, f.leafNMagic())
+	for i, n := range runs {
+		b, p, err := d.indexBlock(leafAt[i], kindDA, f.leafNMagic())
 		if err != nil {
 			return err
 		}
 		if i > 0 {
-			binary.BigEndian.PutUint32(b.data[4:], uint32(leafAt[i-1])) // back
+			binary.BigEndian.PutUint32(p[4:], uint32(leafAt[i-1])) // back
 		}
 		if i+1 < nLeaves {
-			binary.BigEndian.PutUint32(b.data[0:], uint32(leafAt[i+1])) // forw
+			binary.BigEndian.PutUint32(p[0:], uint32(leafAt[i+1])) // forw
 		}
 		run := d.ents[start : start+n]
-		d.putLeafEnts(b.data, run)
-		d.t.markDirty(b)
+		d.putLeafEnts(p, run)
+		d.putIndex(b, p, kindDA)
 		kids = append(kids, child{leafAt[i], run[len(run)-1].hash})
 		start += n
 	}
@@ -202,17 +251,16 @@ func (d *dirW) writeNode() error {
 		var up []child
 		start := 0
 		for i, n := range spread(len(kids), nNodes) {
-			b, err := d.indexBlock(at[i], kindDA, f.daNodeMagic())
+			b, p, err := d.indexBlock(at[i], kindDA, f.daNodeMagic())
 			if err != nil {
 				return err
 			}
 			if i > 0 {
-				binary.BigEndian.PutUint32(b.data[4:], uint32(at[i-1]))
+				binary.BigEndian.PutUint32(p[4:], uint32(at[i-1]))
 			}
 			if i+1 < nNodes {
-				binary.BigEndian.PutUint32(b.data[0:], uint32(at[i+1]))
+				binary.BigEndian.PutUint32(p[0:], uint32(at[i+1]))
 			}
-			p := b.data
 			binary.BigEndian.PutUint16(p[f.daInfoSize():], uint16(n))
 			binary.BigEndian.PutUint16(p[f.daInfoSize()+2:], uint16(lvl+1))
 			hdr := f.nodeHdrSize()
@@ -220,7 +268,7 @@ func (d *dirW) writeNode() error {
 				binary.BigEndian.PutUint32(p[hdr+8*j:], k.hash)
 				binary.BigEndian.PutUint32(p[hdr+8*j+4:], uint32(k.fb))
 			}
-			d.t.markDirty(b)
+			d.putIndex(b, p, kindDA)
 			up = append(up, child{at[i], kids[start+n-1].hash})
 			start += n
 		}
@@ -249,7 +297,7 @@ func (d *dirW) writeFree() error {
 	hdr := d.freeHdrSize()
 	for k := 0; k < nFree; k++ {
 		fb := d.freeFB() + uint64(k)*d.perDB
-		b, err := d.indexBlock(fb, kindDirData, d.freeMagic())
+		b, p, err := d.indexBlock(fb, kindDirData, d.freeMagic())
 		if err != nil {
 			return err
 		}
@@ -260,19 +308,50 @@ func (d *dirW) writeFree() error {
 		bests := d.bests[first:min(first+cap, len(d.bests))]
 		used := 0
 		for i, best := range bests {
-			binary.BigEndian.PutUint16(b.data[hdr+2*i:], bestValue(best))
+			binary.BigEndian.PutUint16(p[hdr+2*i:], bestValue(best))
 			if best >= 0 {
 				used++
 			}
 		}
-		h := b.data[4:]
+		h := p[4:]
 		if d.g.crc {
-			h = b.data[0x30:]
+			h = p[0x30:]
 		}
 		binary.BigEndian.PutUint32(h[0:], uint32(first))
 		binary.BigEndian.PutUint32(h[4:], uint32(len(bests)))
 		binary.BigEndian.PutUint32(h[8:], uint32(used))
-		d.t.markDirty(b)
+		d.putIndex(b, p, kindDirData)
 	}
 	return nil
+}
+
+// stableRuns assigns the sorted entries to the node directory's current
+// leaves by the hash ranges they hold (each leaf up to its last hash,
+// the last leaf the rest), so that a change rewrites only the leaf it
+// falls in. It fails (the caller spreads the entries evenly over as many
+// leaves as they need) when there are fewer than two leaves, or a leaf
+// would overflow or be left empty.
+func (d *dirW) stableRuns(leafCap int) ([]int, bool) {
+	if len(d.oldLeaves) < 2 {
+		return nil, false
+	}
+	for _, l := range d.oldLeaves {
+		if l.fb == d.leafFB() {
+			return nil, false // the root's block must hold a node
+		}
+	}
+	runs := make([]int, len(d.oldLeaves))
+	i := 0
+	for k, l := range d.oldLeaves {
+		j := len(d.ents)
+		if k+1 < len(d.oldLeaves) {
+			j = i + sort.Search(len(d.ents)-i, func(x int) bool { return d.ents[i+x].hash > l.last })
+		}
+		runs[k] = j - i
+		if runs[k] == 0 || runs[k] > leafCap {
+			return nil, false
+		}
+		i = j
+	}
+	return runs, true
 }

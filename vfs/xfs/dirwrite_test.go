@@ -838,3 +838,60 @@ func TestDirNoSpace(t *testing.T) {
 	}
 	repairClean(t, img)
 }
+
+// TestDirNodeChangeWritesFewBlocks: cost follows the change, not the
+// directory. One name added to or removed from a node directory of
+// thousands dirties at most its data block, the leaf the hash falls in,
+// the da nodes above it and one free-index block, not every leaf. (Small
+// leaves and nodes, daFanout, make a wide two-level tree of 4000 names.)
+func TestDirNodeChangeWritesFewBlocks(t *testing.T) {
+	daFanout = 64
+	defer func() { daFanout = 0 }()
+	now := time.Unix(1700000000, 0)
+	img := emptyImage(t)
+	f := openRW(t, img)
+	tr, _ := f.begin()
+	dir, err := tr.create(f.sb.RootIno, "d", vfs.UnixDir|0o755, 0, 0, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]uint64{}
+	for i := 0; i < 4000; i++ {
+		if names[dirName(i, 24)], err = tr.create(dir, dirName(i, 24), vfs.UnixRegular|0o644, 0, 0, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tr.commit(); err != nil {
+		t.Fatal(err)
+	}
+	dirBlocks := func(tr *tx) (dirty, held int) {
+		for _, b := range tr.bufs {
+			if b.kind == kindDA || b.kind == kindDirData {
+				held++
+				if b.dirty {
+					dirty++
+				}
+			}
+		}
+		return
+	}
+	tr, _ = f.begin()
+	if err := tr.dirAddEntry(dir, "one-more-name", names[dirName(0, 24)], vfs.UnixRegular, now); err != nil {
+		t.Fatal(err)
+	}
+	dirty, held := dirBlocks(tr)
+	tr.abort()
+	if held < 80 || dirty > 5 {
+		t.Fatalf("adding one name: %d of %d directory blocks dirtied, want at most 5", dirty, held)
+	}
+	tr, _ = f.begin()
+	if _, err := tr.dirRemoveEntry(dir, dirName(1234, 24), now); err != nil {
+		t.Fatal(err)
+	}
+	dirty, held = dirBlocks(tr)
+	tr.abort()
+	if dirty > 5 {
+		t.Fatalf("removing one name: %d of %d directory blocks dirtied, want at most 5", dirty, held)
+	}
+	repairClean(t, img)
+}
