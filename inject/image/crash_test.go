@@ -1,6 +1,7 @@
 package image
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"io/fs"
@@ -240,114 +241,157 @@ func TestCrashAtEveryWrite(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			old, err := crashTree(t, base, false)
-			if err != nil {
-				t.Fatal(err)
+			log := crashCuts(t, dir, raw, crashPayload(t), c.atomic, c.journal)
+			if !c.journal {
+				return
 			}
-			d := &crashDisk{b: append([]byte(nil), raw...)}
-			im, err := OpenDisk(d, Options{Writable: true, Partition: "none"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := inject.Apply(im.FS, crashPayload(t), nil); err != nil {
-				t.Fatal(err)
-			}
-			if err := im.Close(); err != nil {
-				t.Fatal(err)
-			}
-			final := filepath.Join(dir, "final.img")
-			if err := os.WriteFile(final, d.b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if out, code := testtool.Output(t, "e2fsck", "-fn", final); code != 0 {
-				t.Fatalf("e2fsck -fn on the injected image: exit %d\n%s", code, out)
-			}
-			neu, err := crashTree(t, final, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if sameTree(old, neu) {
-				t.Fatal("the injection changed nothing")
-			}
-			var bounds []map[string]string // ext2: the trees between two operations
-			if !c.atomic {
-				bounds = opBoundaryTrees(t, raw, d.log, filepath.Join(dir, "bound.img"))
-				t.Logf("%d operations", len(bounds)-1)
-			}
-			states := crashStates(d.log)
-			t.Logf("%d writes and flushes, %d crash states", len(d.log), len(states))
-			step := 1
-			if testing.Short() {
-				step = 7
-			}
-			sawOld, sawNew, sawLive := false, false, false
-			for i := 0; i < len(states); i += step {
-				img := filepath.Join(dir, "cut.img")
-				cut := append([]byte(nil), raw...)
-				for _, w := range states[i] {
-					copy(cut[w.off:], w.data)
-				}
-				if err := os.WriteFile(img, cut, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				var mine map[string]string
-				if c.atomic {
-					if mine, err = crashTree(t, img, false); err != nil {
-						t.Fatalf("state %d (%d writes): our replay: %v", i, len(states[i]), err)
-					}
-					switch {
-					case sameTree(mine, old):
-						sawOld = true
-					case sameTree(mine, neu):
-						sawNew = true
-					default:
-						t.Fatalf("state %d (%d writes): our replay gives part of the payload: differs from the old tree at %s and from the new at %s",
-							i, len(states[i]), treeDiff(mine, old), treeDiff(mine, neu))
-					}
-				}
-				if c.journal && !sawLive && c.atomic && sameTree(mine, neu) && needsRecovery(cut) {
-					sawLive = true
-					out := testtool.Run(t, "debugfs", "-R", "logdump", img)
-					if !strings.Contains(string(out), "(commit block)") || strings.Contains(strings.ToLower(string(out)), "error") {
-						t.Fatalf("state %d: logdump of the live transaction:\n%s", i, out)
-					}
-				}
-				if out, code := testtool.Output(t, "e2fsck", "-fy", img); code >= 4 {
-					t.Fatalf("state %d: e2fsck -fy exit %d\n%s", i, code, out)
-				}
-				if out, code := testtool.Output(t, "e2fsck", "-fn", img); code != 0 {
-					t.Fatalf("state %d: e2fsck -fn after -fy: exit %d\n%s", i, code, out)
-				}
-				theirs, err := crashTree(t, img, !c.atomic)
-				if err != nil {
-					t.Fatalf("state %d: reading after e2fsck: %v", i, err)
-				}
-				if c.atomic {
-					if !sameTree(theirs, mine) {
-						t.Fatalf("state %d (%d writes): e2fsck's replay and ours differ at %s", i, len(states[i]), treeDiff(theirs, mine))
-					}
+			// A journal left live: the image as the first injection leaves
+			// it after its second flush (the log committed and made live,
+			// nothing checkpointed). A second injection appends its
+			// transaction after that log (sequence, revokes, wrap-around
+			// of the circular log): the same cuts, the same promise.
+			dirty := append([]byte(nil), raw...)
+			for i, flushes := 0, 0; flushes < 2; i++ {
+				if log[i].flush {
+					flushes++
 					continue
 				}
-				ok := false
-				for _, b := range bounds {
-					if sameTree(theirs, b) {
-						ok = true
-						break
-					}
-				}
-				if !ok {
-					t.Fatalf("state %d (%d writes): after e2fsck the tree is none of the %d trees between operations (vs old: %s; vs new: %s)",
-						i, len(states[i]), len(bounds), treeDiff(theirs, old), treeDiff(theirs, neu))
-				}
+				copy(dirty[log[i].off:], log[i].data)
 			}
-			if c.atomic && (!sawOld || !sawNew) {
-				t.Fatalf("the cuts never gave the old tree (%v) or never the new one (%v)", sawOld, sawNew)
+			if !needsRecovery(dirty) {
+				t.Fatal("the image after the second flush has no live transaction")
 			}
-			if c.journal && !testing.Short() && !sawLive {
-				t.Fatal("no cut left a live transaction in the journal")
-			}
+			second := &inject.Data{Meta: map[string]string{"role": "db"}, Files: []inject.File{
+				{Path: "/etc/motd", Data: []byte("second run\n")},
+				{Path: "/root/notes/deep/a.txt", Data: bytes.Repeat([]byte("second "), 3000)},
+				{Path: "/srv/b/c.txt", Data: []byte("new dir\n")},
+			}}
+			crashCuts(t, t.TempDir(), dirty, second, true, true)
 		})
 	}
+}
+
+// crashCuts injects data into the filesystem image raw, recording the
+// writes and flushes, then checks every crash state (see
+// TestCrashAtEveryWrite). It returns the recorded stream.
+func crashCuts(t *testing.T, dir string, raw []byte, data *inject.Data, atomic, journal bool) []crashWrite {
+	t.Helper()
+	c := struct{ atomic, journal bool }{atomic, journal}
+	base := filepath.Join(dir, "base.img")
+	if err := os.WriteFile(base, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old, err := crashTree(t, base, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &crashDisk{b: append([]byte(nil), raw...)}
+	im, err := OpenDisk(d, Options{Writable: true, Partition: "none", Warn: func(m string) {
+		if strings.Contains(m, "unjournaled") {
+			t.Errorf("not journaled: %s", m)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inject.Apply(im.FS, data, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := im.Close(); err != nil {
+		t.Fatal(err)
+	}
+	final := filepath.Join(dir, "final.img")
+	if err := os.WriteFile(final, d.b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := testtool.Output(t, "e2fsck", "-fn", final); code != 0 {
+		t.Fatalf("e2fsck -fn on the injected image: exit %d\n%s", code, out)
+	}
+	neu, err := crashTree(t, final, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sameTree(old, neu) {
+		t.Fatal("the injection changed nothing")
+	}
+	var bounds []map[string]string // ext2: the trees between two operations
+	if !c.atomic {
+		bounds = opBoundaryTrees(t, raw, d.log, filepath.Join(dir, "bound.img"))
+		t.Logf("%d operations", len(bounds)-1)
+	}
+	states := crashStates(d.log)
+	t.Logf("%d writes and flushes, %d crash states", len(d.log), len(states))
+	step := 1
+	if testing.Short() {
+		step = 7
+	}
+	sawOld, sawNew, sawLive := false, false, false
+	for i := 0; i < len(states); i += step {
+		img := filepath.Join(dir, "cut.img")
+		cut := append([]byte(nil), raw...)
+		for _, w := range states[i] {
+			copy(cut[w.off:], w.data)
+		}
+		if err := os.WriteFile(img, cut, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var mine map[string]string
+		if c.atomic {
+			if mine, err = crashTree(t, img, false); err != nil {
+				t.Fatalf("state %d (%d writes): our replay: %v", i, len(states[i]), err)
+			}
+			switch {
+			case sameTree(mine, old):
+				sawOld = true
+			case sameTree(mine, neu):
+				sawNew = true
+			default:
+				t.Fatalf("state %d (%d writes): our replay gives part of the payload: differs from the old tree at %s and from the new at %s",
+					i, len(states[i]), treeDiff(mine, old), treeDiff(mine, neu))
+			}
+		}
+		if c.journal && !sawLive && c.atomic && sameTree(mine, neu) && needsRecovery(cut) {
+			sawLive = true
+			out := testtool.Run(t, "debugfs", "-R", "logdump", img)
+			if !strings.Contains(string(out), "(commit block)") || strings.Contains(strings.ToLower(string(out)), "error") {
+				t.Fatalf("state %d: logdump of the live transaction:\n%s", i, out)
+			}
+		}
+		if out, code := testtool.Output(t, "e2fsck", "-fy", img); code >= 4 {
+			t.Fatalf("state %d: e2fsck -fy exit %d\n%s", i, code, out)
+		}
+		if out, code := testtool.Output(t, "e2fsck", "-fn", img); code != 0 {
+			t.Fatalf("state %d: e2fsck -fn after -fy: exit %d\n%s", i, code, out)
+		}
+		theirs, err := crashTree(t, img, !c.atomic)
+		if err != nil {
+			t.Fatalf("state %d: reading after e2fsck: %v", i, err)
+		}
+		if c.atomic {
+			if !sameTree(theirs, mine) {
+				t.Fatalf("state %d (%d writes): e2fsck's replay and ours differ at %s", i, len(states[i]), treeDiff(theirs, mine))
+			}
+			continue
+		}
+		ok := false
+		for _, b := range bounds {
+			if sameTree(theirs, b) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			t.Fatalf("state %d (%d writes): after e2fsck the tree is none of the %d trees between operations (vs old: %s; vs new: %s)",
+				i, len(states[i]), len(bounds), treeDiff(theirs, old), treeDiff(theirs, neu))
+		}
+	}
+	if c.atomic && (!sawOld || !sawNew) {
+		t.Fatalf("the cuts never gave the old tree (%v) or never the new one (%v)", sawOld, sawNew)
+	}
+	if c.journal && !testing.Short() && !sawLive {
+		t.Fatal("no cut left a live transaction in the journal")
+	}
+	return d.log
 }
 
 // opBoundaryTrees returns the guest trees (lost+found left out) before

@@ -31,9 +31,6 @@ func (t *tx) commit() error {
 	if err := t.writeBlocks(); err != nil {
 		return err
 	}
-	if err := t.sync("before the superblock"); err != nil {
-		return err
-	}
 	if err := t.writeAt(sbuf, layout.SuperblockOffset, "superblock", 0); err != nil {
 		return err
 	}
@@ -158,7 +155,7 @@ func (t *tx) writeBlocks() error {
 	})
 	bs := t.f.geo.blockSize
 	for i, b := range all {
-		if i > 0 && all[i-1].kind != b.kind {
+		if i > 0 && all[i-1].kind != b.kind && all[i-1].kind < kindBitmap {
 			if err := t.sync("before the " + b.kind.String() + "s"); err != nil {
 				return err
 			}

@@ -19,8 +19,9 @@ package ext
 //  7. group descriptors (free counts, flags, bitmap checksums);
 //  8. the primary superblock (free counts, s_wtime, s_kbytes_written).
 //
-// Between two steps, and after the superblock, the transaction calls the
-// device's Sync when it has one: a real barrier on a device written
+// Between two of steps 1-6, and after step 8, the transaction calls the
+// device's Sync when it has one (steps 6-8 form one batch: a crash
+// inside it leaves counters and bitmap checksums e2fsck recomputes): a real barrier on a device written
 // directly, a logged barrier in inject/image/stage that Commit turns into
 // a flush of the image. So the order holds across a power loss, not only
 // a killed process, and one operation's bitmaps reach the disk before the
@@ -63,19 +64,27 @@ package ext
 //	C. the logged blocks in place (checkpoint; the superblock copy keeps
 //	   needs_recovery); flush;
 //	D. the journal superblock empty (s_start 0, s_sequence + 1) and the
-//	   new superblock without needs_recovery; flush.
+//	   new superblock without needs_recovery; the caller's final flush
+//	   (until D is durable the log replays to the same new filesystem).
 //
 // A crash before B is durable leaves the old filesystem (needs_recovery
 // with an empty log is only cleared by e2fsck or the kernel); from B on,
 // the kernel's and e2fsck's replay (and ours, replay*.go) give the whole
-// injection; a crash inside D gives the new filesystem either way. No
-// revoke record is needed: the log is empty when the transaction starts
-// and holds only it.
+// injection; a crash inside D gives the new filesystem either way.
+//
+// A journal that needed recovery at open (replayed in memory, see
+// replay_write.go) keeps its log on disk until D: the transaction is
+// appended after the log's last commit block, numbered after its last
+// transaction (wrapping around the circular log), with revoke records
+// for every block the old log holds that A writes in place; A ends
+// before the commit block, flush, and the commit block is the commit
+// point (the journal superblock already leads to the old log). A crash
+// before it gives the old log's replay, the filesystem as it was for
+// every reader; after it, the old transactions and the injection.
 //
 // Not journaled, written in the order above with its barriers, and said
 // through Options.Warn (ErrNotJournaled): no journal (ext2, ^has_journal:
 // ErrNoJournal, no warning), an external journal, a journal this writer
-// refuses (v1, COMPAT_CHECKSUM, fast-commit blocks, unknown features, a
-// log that is not empty), a transaction larger than the log, a journal
-// replayed at open (its replay goes first, as before), a grown
-// filesystem, or staging turned off (image.Options.StageLimit < 0).
+// refuses (v1, COMPAT_CHECKSUM, fast-commit blocks, unknown features), a
+// transaction larger than the free part of the log, a grown filesystem,
+// or staging turned off (image.Options.StageLimit < 0).

@@ -51,7 +51,9 @@ type Log struct {
 // FromSuperblock describes the log of a decoded journal superblock and
 // checks that this writer can write it: a v2 superblock, only the
 // revoke, 64bit, async_commit, csum v2/v3 incompat features, no
-// fast-commit blocks, no COMPAT_CHECKSUM, crc32c checksums, an empty log.
+// fast-commit blocks, no COMPAT_CHECKSUM, crc32c checksums. Where the
+// next transaction goes (after a live log, or at s_first) is the
+// caller's choice.
 func FromSuperblock(s *layout.JournalSuperblock, blockSize int) (*Log, error) {
 	known := layout.JournalIncompatRevoke | layout.JournalIncompat64Bit | layout.JournalIncompatAsyncCommit |
 		layout.JournalIncompatCsumV2 | layout.JournalIncompatCsumV3
@@ -72,8 +74,6 @@ func FromSuperblock(s *layout.JournalSuperblock, blockSize int) (*Log, error) {
 		return nil, fmt.Errorf("jbd2: journal block size %d, filesystem %d: %w", s.BlockSize, blockSize, ErrUnsupported)
 	case s.First == 0 || s.First >= s.MaxLen:
 		return nil, fmt.Errorf("jbd2: first log block %d of %d: %w", s.First, s.MaxLen, ErrUnsupported)
-	case s.Start != 0:
-		return nil, fmt.Errorf("jbd2: the log is not empty (s_start %d): %w", s.Start, ErrUnsupported)
 	}
 	return &Log{BlockSize: blockSize, First: s.First, End: s.MaxLen, Incompat: s.FeatureIncompat, UUID: s.UUID}, nil
 }
