@@ -132,7 +132,6 @@ func TestJbd2WriterRefuses(t *testing.T) {
 		"fc-blocks":    func(s *layout.JournalSuperblock) { s.NumFcBlks = 256 },
 		"unknown":      func(s *layout.JournalSuperblock) { s.FeatureIncompat |= 0x100 },
 		"compat-crc32": func(s *layout.JournalSuperblock) { s.FeatureCompat |= layout.JournalCompatChecksum },
-		"not-empty":    func(s *layout.JournalSuperblock) { s.Start = 5 },
 		"block-size":   func(s *layout.JournalSuperblock) { s.BlockSize = 4096 },
 		"checksum-type": func(s *layout.JournalSuperblock) {
 			s.FeatureIncompat |= layout.JournalIncompatCsumV3
