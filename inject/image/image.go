@@ -15,6 +15,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/guestinject/guestinject/formats"
 	"github.com/guestinject/guestinject/inject/image/stage"
@@ -100,6 +101,12 @@ type Image struct {
 	stage     *stage.Stage
 	rehearse  bool // Options.Rehearse: the stage is never committed
 	discarded bool // Discard was called: nothing more reaches the stage
+	warn      func(string)
+
+	// Unjournaled, set before Commit, writes the staged writes in the
+	// engine's order with its barriers even on a journaled filesystem
+	// (for comparisons and benchmarks; the default journals).
+	Unjournaled bool
 }
 
 // Open opens the image at path and the filesystem Options select in it.
@@ -142,11 +149,44 @@ func (im *Image) Commit() error {
 		return nil
 	}
 	if im.stage != nil {
-		if err := im.stage.Commit(); err != nil && !errors.Is(err, stage.ErrDone) {
+		if err := im.commitStage(); err != nil && !errors.Is(err, stage.ErrDone) {
 			return err
 		}
 	}
 	return im.Disk.Flush()
+}
+
+// commitStage writes the staged writes: on an ext3/4 filesystem with an
+// internal journal, as one jbd2 transaction (ext.FS.JournalCommit: every
+// item of the injection lands, or after a crash the journal's replay
+// gives the image as it was or the whole payload); otherwise, or when the
+// engine cannot journal them (it says why, through Warn), in the
+// engine's own order with a flush at each of its barriers.
+func (im *Image) commitStage() error {
+	f, ok := im.FS.(*ext.FS)
+	if !ok || im.Unjournaled {
+		return im.stage.Commit()
+	}
+	ops, err := f.JournalCommit(im.stage.Base(), im.stage.Written(), time.Now())
+	switch {
+	case errors.Is(err, ext.ErrNoJournal):
+		return im.stage.Commit()
+	case errors.Is(err, ext.ErrNotJournaled):
+		if im.warn != nil {
+			im.warn(fmt.Sprintf("%v: written in the unjournaled order instead", err))
+		}
+		return im.stage.Commit()
+	case err != nil:
+		im.stage.Discard()
+		return err
+	case ops == nil:
+		return im.stage.Commit()
+	}
+	plan := make([]stage.Op, len(ops))
+	for i, o := range ops {
+		plan[i] = stage.Op{Off: o.Off, Data: o.Data, Sync: o.Sync}
+	}
+	return im.stage.CommitOps(plan)
 }
 
 // Discard drops what the filesystem staged: nothing of it reaches the
@@ -180,7 +220,7 @@ func (im *Image) Close() error {
 }
 
 func openOn(disk formats.Disk, o Options) (*Image, error) {
-	im := &Image{Disk: disk}
+	im := &Image{Disk: disk, warn: o.Warn}
 	if o.Offset != 0 && o.Grow != "" {
 		return nil, fmt.Errorf("%w: an offset bypasses the partition table, which growing changes", ErrCannotGrow)
 	}

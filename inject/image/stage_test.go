@@ -46,7 +46,7 @@ func nova() *inject.Data {
 
 // injectRecorded opens img through a recording disk, applies the payload
 // and closes; it returns the disk operations before Close and in all.
-func injectRecorded(t *testing.T, img string, o Options) (beforeClose, all []string) {
+func injectRecorded(t *testing.T, img string, o Options, unjournaled bool) (beforeClose, all []string) {
 	t.Helper()
 	disk, err := formats.Open(img, formats.Options{})
 	if err != nil {
@@ -64,29 +64,41 @@ func injectRecorded(t *testing.T, img string, o Options) (beforeClose, all []str
 		t.Fatal(err)
 	}
 	beforeClose = append([]string(nil), rd.ops...)
+	im.Unjournaled = unjournaled
 	if err := im.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return beforeClose, rd.ops
 }
 
-// A staged injection writes nothing until Close commits it, and then makes
-// exactly the writes (offsets, lengths, order) of an unstaged run of the
-// same payload on a copy of the same image; both are e2fsck-clean with
-// the same files. (The bytes differ only by the timestamps of two runs.)
+// A staged injection writes nothing until Close commits it; unjournaled
+// (Image.Unjournaled) it then makes exactly the writes (offsets, lengths,
+// order, flushes) of an unstaged run of the same payload on a copy of the
+// same image; journaled (the default) it writes differently (the log
+// first) to the same end. All three are e2fsck-clean with the same
+// files. (The bytes differ only by the timestamps of the runs.)
 func TestStagedInjectionMatchesUnstaged(t *testing.T) {
 	dir := t.TempDir()
-	a, b := filepath.Join(dir, "unstaged.img"), filepath.Join(dir, "staged.img")
+	a, b, c := filepath.Join(dir, "unstaged.img"), filepath.Join(dir, "staged.img"), filepath.Join(dir, "journaled.img")
 	testtool.Run(t, "mkfs.ext4", "-q", "-F", "-d", testtool.DemoGuest(t), a, "16M")
 	body, err := os.ReadFile(a)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(b, body, 0o644); err != nil {
-		t.Fatal(err)
+	for _, p := range []string{b, c} {
+		if err := os.WriteFile(p, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	unstagedEarly, unstaged := injectRecorded(t, a, Options{StageLimit: -1})
-	stagedEarly, staged := injectRecorded(t, b, Options{})
+	unstagedEarly, unstaged := injectRecorded(t, a, Options{StageLimit: -1}, false)
+	stagedEarly, staged := injectRecorded(t, b, Options{}, true)
+	journaledEarly, journaled := injectRecorded(t, c, Options{}, false)
+	if len(journaledEarly) != 0 {
+		t.Fatalf("the journaled run wrote to the disk before Commit: %v", journaledEarly)
+	}
+	if fmt.Sprint(journaled) == fmt.Sprint(unstaged) {
+		t.Fatal("the journaled run wrote what the unjournaled one does")
+	}
 	if len(unstagedEarly) == 0 {
 		t.Fatal("the unstaged run wrote nothing before Close: the comparison proves nothing")
 	}
@@ -96,7 +108,7 @@ func TestStagedInjectionMatchesUnstaged(t *testing.T) {
 	if fmt.Sprint(staged) != fmt.Sprint(unstaged) {
 		t.Fatalf("staged writes differ from the unstaged run's:\n staged %v\nunstaged %v", staged, unstaged)
 	}
-	for _, img := range []string{a, b} {
+	for _, img := range []string{a, b, c} {
 		if out, code := testtool.Output(t, "e2fsck", "-fn", img); code != 0 {
 			t.Fatalf("e2fsck -fn %s: exit %d\n%s", img, code, out)
 		}

@@ -75,6 +75,7 @@ func (t *tx) allocIn(g uint32, from, n uint64) (uint64, uint64, error) {
 	gr.desc.SetFreeBlocksCount(gr.desc.FreeBlocksCount() - uint32(got))
 	gr.bbDirty, gr.descDirty = true, true
 	t.freeBlocksDelta -= int64(got)
+	t.allocated = append(t.allocated, blockRun{start, got})
 	return start, got, nil
 }
 

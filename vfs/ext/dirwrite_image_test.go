@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,6 +16,15 @@ import (
 	"github.com/guestinject/guestinject/vfs/ext/layout"
 )
 
+// unsynced serves a file without its Sync: the write-order barriers
+// (fsyncs) are skipped. The directory tests make thousands of operations,
+// several fsyncs each; the barriers have their own crash tests
+// (inject/image TestCrashAtEveryWrite).
+type unsynced struct {
+	io.ReaderAt
+	io.WriterAt
+}
+
 // openRW opens img for writing.
 func openRW(t testing.TB, img string) *FS {
 	t.Helper()
@@ -24,7 +34,7 @@ func openRW(t testing.TB, img string) *FS {
 	}
 	t.Cleanup(func() { fh.Close() })
 	st, _ := fh.Stat()
-	f, err := Open(fh, st.Size(), &Options{Writable: true})
+	f, err := Open(unsynced{fh, fh}, st.Size(), &Options{Writable: true})
 	if err != nil {
 		t.Fatalf("open %s for writing: %v", img, err)
 	}

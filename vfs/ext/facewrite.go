@@ -230,8 +230,12 @@ func (t *tx) appendTo(in *inode, data []byte) error {
 	return t.writeData(in, in.size, data)
 }
 
-// replaceIn sets file in's content to data, overwriting its blocks in
-// place and freeing those past the new end.
+// replaceIn sets file in's content to data. A file held in blocks gets
+// new blocks (its old ones are freed, and a transaction never reuses
+// what it frees): no block the on-disk inode names is overwritten, so a
+// crash inside the operation leaves the old content or the new, never a
+// mix (writeorder.go), and a journaled commit writes the new blocks once,
+// in place, instead of through the journal.
 func (t *tx) replaceIn(in *inode, data []byte) error {
 	if in.flag(layout.FlagInlineData) {
 		err := t.setInline(in, data)
@@ -241,6 +245,8 @@ func (t *tx) replaceIn(in *inode, data []byte) error {
 		if err := t.uninline(in); err != nil {
 			return err
 		}
+	} else if err := t.truncate(in, 0); err != nil {
+		return err
 	}
 	if err := t.writeData(in, 0, data); err != nil {
 		return err

@@ -84,6 +84,11 @@ type FS struct {
 	// replayBlocks and replayDone record a journal replay (made at Open).
 	replayBlocks int
 	replayDone   bool
+	// fresh and openBlocks serve the journaled commit (jcommit.go): the
+	// blocks this open allocated that were free at open, and the block
+	// count at open.
+	fresh      freshSet
+	openBlocks uint64
 }
 
 // geometry is what Open derives from the validated superblock.
@@ -125,6 +130,7 @@ func Open(r io.ReaderAt, size int64, opts *Options) (*FS, error) {
 	if err := f.loadSuperblock(); err != nil {
 		return nil, err
 	}
+	f.openBlocks = f.sb.BlocksCount()
 	f.blocks = cache.NewLRU[uint64, []byte](blockCacheEntries)
 	f.inodes = cache.NewLRU[uint32, *inode](inodeCacheEntries)
 	f.descs = cache.NewLRU[uint32, *layout.GroupDesc](descCacheEntries)

@@ -54,6 +54,7 @@ type logScan struct {
 	l         *jlog
 	seq       uint32 // sequence of the open transaction
 	at        uint32 // next log block
+	endAt     uint32 // the log block after the last commit block read
 	left      uint32 // log blocks the walk may still consume
 	cur       transaction
 	done      []transaction // committed transactions, oldest first
@@ -75,7 +76,16 @@ var errEndOfLog = fmt.Errorf("end of log")
 // the revoke table (block -> newest committed transaction revoking it)
 // and the sequence of the first transaction not found.
 func (l *jlog) scanLog() ([]transaction, map[uint64]uint32, uint32, error) {
-	s := &logScan{l: l, seq: l.j.Sequence, at: l.j.Start, left: l.j.MaxLen - l.j.First,
+	s, err := l.scan()
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return s.done, s.revoked, s.seq, nil
+}
+
+// scan runs passes 1 and 2 and returns their state.
+func (l *jlog) scan() (*logScan, error) {
+	s := &logScan{l: l, seq: l.j.Sequence, at: l.j.Start, endAt: l.j.Start, left: l.j.MaxLen - l.j.First,
 		crc: ^uint32(0), buf: make([]byte, l.bs), data: make([]byte, l.bs),
 		logged: map[uint64]bool{}, revoked: map[uint64]uint32{}}
 	s.cur.seq = s.seq
@@ -85,10 +95,10 @@ func (l *jlog) scanLog() ([]transaction, map[uint64]uint32, uint32, error) {
 			break
 		}
 		if err != nil {
-			return nil, nil, 0, err
+			return nil, err
 		}
 	}
-	return s.done, s.revoked, s.seq, nil
+	return s, nil
 }
 
 // take reads the next log block into buf and returns its number.
@@ -225,6 +235,7 @@ func (s *logScan) commit(lb uint32) error {
 		}
 	}
 	s.done = append(s.done, s.cur)
+	s.endAt = s.at
 	s.closeRevokes()
 	s.seq++
 	s.cur = transaction{seq: s.seq}

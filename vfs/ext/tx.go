@@ -74,18 +74,19 @@ type txBlock struct {
 // references. A tx is not safe for concurrent use; writes to one FS are
 // serialised (begin takes a lock that commit/abort release).
 type tx struct {
-	f        *FS
-	w        io.WriterAt
-	now      time.Time
-	blocks   map[uint64]*txBlock
-	inodes   map[uint32]*inode // the tx's copies
-	dirty    map[uint32]bool   // inodes to encode at commit
-	groups   map[uint32]*txGroup
-	files    map[uint32]*fileMap  // extent maps being changed
-	meta     map[uint32][]metaRun // metadata runs per group (writecheck.go)
-	freed    []blockRun           // blocks to free at commit
-	released []blockRun           // blocks freed at commit (applyFrees), for refreshCaches
-	ifreed   []uint32             // inodes to free at commit
+	f         *FS
+	w         io.WriterAt
+	now       time.Time
+	blocks    map[uint64]*txBlock
+	inodes    map[uint32]*inode // the tx's copies
+	dirty     map[uint32]bool   // inodes to encode at commit
+	groups    map[uint32]*txGroup
+	files     map[uint32]*fileMap  // extent maps being changed
+	meta      map[uint32][]metaRun // metadata runs per group (writecheck.go)
+	freed     []blockRun           // blocks to free at commit
+	released  []blockRun           // blocks freed at commit (applyFrees), for refreshCaches
+	allocated []blockRun           // blocks allocated (allocIn), for the journaled commit's fresh set
+	ifreed    []uint32             // inodes to free at commit
 
 	freeBlocksDelta int64
 	freeInodesDelta int64

@@ -35,7 +35,8 @@ func (t *tx) commit() error {
 		return err
 	}
 	t.refreshCaches(sb)
-	return nil
+	t.f.fresh.record(t.allocated, t.released)
+	return t.sync("after the superblock")
 }
 
 // prepare does every in-memory step of commit.
@@ -153,12 +154,29 @@ func (t *tx) writeBlocks() error {
 		return all[i].num < all[j].num
 	})
 	bs := t.f.geo.blockSize
-	for _, b := range all {
+	for i, b := range all {
+		if i > 0 && all[i-1].kind != b.kind && all[i-1].kind < kindBitmap {
+			if err := t.sync("before the " + b.kind.String() + "s"); err != nil {
+				return err
+			}
+		}
 		if !t.f.validBlock(b.num) {
 			return fmt.Errorf("ext: internal error: writing %s %d outside the filesystem", b.kind, b.num)
 		}
 		if err := t.writeAt(b.buf, int64(b.num)*bs, b.kind.String(), b.num); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// sync is the barrier between two stages of the write order: a flush of
+// the device when it can (a staging area logs it and flushes the image
+// there on commit), so the order holds across a power loss.
+func (t *tx) sync(where string) error {
+	if s, ok := t.w.(syncer); ok {
+		if err := s.Sync(); err != nil {
+			return fmt.Errorf("ext: flushing %s: %w", where, err)
 		}
 	}
 	return nil

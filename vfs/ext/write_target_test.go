@@ -147,9 +147,11 @@ func TestWriteRefusesMetadataTargets(t *testing.T) {
 				names = append(names, "filesystem metadata")
 			}
 			wantRefused(t, img, "append", true, names, func(w wfs) error { return w.AppendFile("/f", []byte("more\n")) })
-			wantRefused(t, img, "replace", true, names, func(w wfs) error { return w.ReplaceFile("/f", bytes.Repeat([]byte{'x'}, 1024)) })
-			// Removing frees the block: refused as well.
-			wantRefused(t, img, "remove", true, []string{ino, fmt.Sprintf("block %d", k.blk)}, func(w wfs) error { return w.Remove("/f") })
+			// Replacing gives the file new blocks and frees the old one, and
+			// removing frees it: both refused, naming the block.
+			freeing := []string{ino, fmt.Sprintf("block %d", k.blk)}
+			wantRefused(t, img, "replace", true, freeing, func(w wfs) error { return w.ReplaceFile("/f", bytes.Repeat([]byte{'x'}, 1024)) })
+			wantRefused(t, img, "remove", true, freeing, func(w wfs) error { return w.Remove("/f") })
 		})
 	}
 }

@@ -233,6 +233,86 @@ func (s *Stage) Commit() error {
 	return nil
 }
 
+// Written returns the byte ranges ([offset, end)) the logged writes
+// cover, sorted and merged: what a journaled commit reads back (through
+// ReadAt) and writes its own way with CommitOps.
+func (s *Stage) Written() [][2]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var r [][2]int64
+	for _, e := range s.log {
+		if !e.barrier {
+			r = append(r, [2]int64{e.off, e.off + int64(len(e.data))})
+		}
+	}
+	slices.SortFunc(r, func(x, y [2]int64) int { return cmp.Compare(x[0], y[0]) })
+	out := r[:0]
+	for _, w := range r {
+		if n := len(out); n > 0 && w[0] <= out[n-1][1] {
+			out[n-1][1] = max(out[n-1][1], w[1])
+			continue
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// Base returns the device under the Stage: reads of it do not see the
+// logged writes.
+func (s *Stage) Base() io.ReaderAt { return s.dev }
+
+// Op is one write of a plan given to CommitOps, or (Sync) a flush.
+type Op struct {
+	Off  int64
+	Data []byte
+	Sync bool
+}
+
+// CommitOps ends the Stage as Commit does, but writes ops instead of the
+// logged writes: a plan built from them (a journaled commit: the same
+// final bytes, plus a log). Every write is checked first (Checker, the
+// device's bounds), so a refusal leaves the device unchanged; each Sync
+// flushes the device.
+func (s *Stage) CommitOps(ops []Op) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return ErrDone
+	}
+	s.done = true
+	s.log, s.chunks, s.staged, s.writes = nil, nil, 0, 0
+	c, _ := s.dev.(Checker)
+	for i, o := range ops {
+		if o.Sync {
+			continue
+		}
+		if o.Off < 0 || o.Off > s.size || int64(len(o.Data)) > s.size-o.Off {
+			return fmt.Errorf("stage: planned write %d of %d: %d bytes at offset %d of a %d-byte device: %w", i+1, len(ops), len(o.Data), o.Off, s.size, ErrOutOfRange)
+		}
+		if c != nil {
+			if err := c.CheckWrite(o.Off, int64(len(o.Data))); err != nil {
+				return fmt.Errorf("stage: planned write %d of %d (offset %d) refused before anything was written: %w", i+1, len(ops), o.Off, err)
+			}
+		}
+	}
+	for i, o := range ops {
+		var err error
+		if o.Sync {
+			err = s.syncDev()
+		} else {
+			var n int
+			n, err = s.dev.WriteAt(o.Data, o.Off)
+			if err == nil && n != len(o.Data) {
+				err = io.ErrShortWrite
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("stage: committing planned write %d of %d (offset %d): %w", i+1, len(ops), o.Off, err)
+		}
+	}
+	return nil
+}
+
 func (s *Stage) syncDev() error {
 	if s.sync == nil {
 		return nil

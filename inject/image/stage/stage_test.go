@@ -219,3 +219,45 @@ func TestStageCommitChecksEveryWriteFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestWrittenAndCommitOps: Written merges the logged ranges; CommitOps
+// writes the plan with its flushes, after checking every planned write,
+// so a refused one (or one outside the device) leaves the device as it
+// was.
+func TestWrittenAndCommitOps(t *testing.T) {
+	dev := newDev(1 << 16)
+	s := New(dev, 1<<16, dev.sync, 0)
+	for _, w := range [][2]int{{100, 50}, {120, 100}, {4096, 10}, {0, 10}, {10, 5}} {
+		if _, err := s.WriteAt(make([]byte, w[1]), int64(w[0])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Sync()
+	if got, want := fmt.Sprint(s.Written()), "[[0 15] [100 220] [4096 4106]]"; got != want {
+		t.Fatalf("Written = %s, want %s", got, want)
+	}
+	plan := []Op{{Off: 5, Data: []byte{1}}, {Sync: true}, {Off: 9000, Data: []byte{2, 3}}, {Sync: true}}
+	if err := s.CommitOps(plan); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(dev.ops), "[w 5 1 sync w 9000 2 sync]"; got != want {
+		t.Fatalf("device saw %s, want %s", got, want)
+	}
+	if err := s.CommitOps(plan); !errors.Is(err, ErrDone) {
+		t.Fatalf("second CommitOps: %v, want ErrDone", err)
+	}
+	for name, p := range map[string][]Op{
+		"refused":      {{Off: 5, Data: []byte{1}}, {Sync: true}, {Off: 700, Data: []byte{1, 2}}},
+		"out of range": {{Off: 5, Data: []byte{1}}, {Off: 1<<16 - 1, Data: []byte{1, 2}}},
+	} {
+		d := newDev(1 << 16)
+		orig := bytes.Clone(d.b)
+		s := New(&checkDev{memDev: d, badOff: 701, badLen: 1}, 1<<16, d.sync, 0)
+		if err := s.CommitOps(p); err == nil {
+			t.Fatalf("%s: CommitOps succeeded", name)
+		}
+		if len(d.ops) != 0 || !bytes.Equal(d.b, orig) {
+			t.Fatalf("%s: the device was written: %v", name, d.ops)
+		}
+	}
+}
