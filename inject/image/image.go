@@ -167,6 +167,14 @@ func (im *Image) commitStage() error {
 	if !ok || im.Unjournaled {
 		return im.stage.Commit()
 	}
+	if im.Grown != nil {
+		// --grow stages the whole disk (table and filesystems), whose
+		// offsets are not the filesystem's: written in the engine's order.
+		if im.warn != nil {
+			im.warn("--grow: the table, the grown filesystem and the payload are written in the engines' order with flushes, not through the journal")
+		}
+		return im.stage.Commit()
+	}
 	ops, err := f.JournalCommit(im.stage.Base(), im.stage.Written(), time.Now())
 	switch {
 	case errors.Is(err, ext.ErrNoJournal):
