@@ -145,7 +145,7 @@ func BenchmarkNovaXFS(b *testing.B) {
 				testtool.Run(b, "cp", "--sparse=always", raw, target)
 				syncFile(b, target)
 				b.StartTimer()
-				if err := novaOnce(raw, target, false, data); err != nil {
+				if err := novaOnce(raw, target, false, false, data); err != nil {
 					b.Fatal(err)
 				}
 			}

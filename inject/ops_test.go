@@ -744,7 +744,7 @@ func TestOpsPlanAgreesWithBackends(t *testing.T) {
 				for k, it := range rep.Items {
 					if it.Status == StatusFailed && k > 0 {
 						seq = seq[:k]
-						rep, planErr = Plan(g.fs, &Data{Ops: seq}, nil)
+						_, planErr = Plan(g.fs, &Data{Ops: seq}, nil)
 						break
 					}
 				}
