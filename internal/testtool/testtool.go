@@ -49,6 +49,10 @@ func Package(tool string) string {
 		return "gdisk"
 	case "growpart":
 		return "cloud-guest-utils"
+	case "qemu-system-x86_64":
+		return "qemu-system-x86"
+	case "debootstrap":
+		return "debootstrap"
 	}
 	return "?"
 }
