@@ -237,15 +237,21 @@ func (g *guest) checkStatic() {
 
 // injectBoot injects a key, the static address and /meta.js into img,
 // checks that the report names the network format expected, and that
-// e2fsck (ext4) finds the image clean before it boots.
+// e2fsck -fn (ext4) or xfs_repair -n (XFS) finds the image clean before it
+// boots.
 func injectBoot(t *testing.T, img, pub, wantFormat, fs string) {
 	t.Helper()
 	out := mustCLI(t, "--json", "--key", pub, "--ip", "eth0="+bootIP+"/24,gw="+bootGW, "--meta", "boot=yes", img)
 	if !strings.Contains(out, `"format": "`+wantFormat+`"`) && !strings.Contains(out, `"format":"`+wantFormat+`"`) {
 		t.Fatalf("inject did not choose %s:\n%s", wantFormat, out)
 	}
-	if fs == "ext4" {
+	switch fs {
+	case "ext4":
 		e2fsckClean(t, img, 0)
+	case "xfs":
+		if out, code := testtool.Output(t, "xfs_repair", "-n", "-f", img); code != 0 {
+			t.Fatalf("xfs_repair -n after inject: exit %d\n%s", code, out)
+		}
 	}
 }
 
