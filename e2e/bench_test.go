@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/guestinject/guestinject/inject"
 	"github.com/guestinject/guestinject/inject/image"
 	"github.com/guestinject/guestinject/internal/testtool"
+	"github.com/guestinject/guestinject/vfs/xfs/oracletest"
 )
 
 // BenchmarkNova1TiB is bench/qcow2.sh in process (no process start-up):
@@ -94,4 +96,54 @@ func benchData(b *testing.B) *inject.Data {
 		conf[i] = byte('a' + i%26)
 	}
 	return payload{motd: "Welcome.\n", notes: string(conf), hostname: "vm-1\n"}.dataFrom(string(key))
+}
+
+// BenchmarkNovaXFS is the nova payload into sparse raw XFS images of the
+// demo guest (mkfs.xfs -p) of 1 GiB and 1 TiB, in process: open →
+// inject → commit → fsync. Each iteration starts from a fresh sparse
+// copy, made outside the timing.
+//
+//	go test -run '^$' -bench NovaXFS ./e2e
+func BenchmarkNovaXFS(b *testing.B) {
+	dir := b.TempDir()
+	var proto bytes.Buffer
+	if err := oracletest.WriteProtofile(&proto, "../fixtures/demo-guest"); err != nil {
+		b.Fatal(err)
+	}
+	pf := filepath.Join(dir, "proto")
+	if err := os.WriteFile(pf, proto.Bytes(), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	data := benchData(b)
+	for _, c := range []struct {
+		name string
+		size int64
+	}{{"1GiB", 1 << 30}, {"1TiB", 1 << 40}} {
+		raw := filepath.Join(dir, "pristine-"+c.name)
+		if err := os.WriteFile(raw, nil, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.Truncate(raw, c.size); err != nil {
+			b.Fatal(err)
+		}
+		testtool.Run(b, "mkfs.xfs", "-q", "-f", "-p", pf, raw)
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			target := filepath.Join(dir, "t."+c.name)
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				os.Remove(target)
+				testtool.Run(b, "cp", "--sparse=always", raw, target)
+				syncFile(b, target)
+				b.StartTimer()
+				if err := novaOnce(raw, target, false, data); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			if out, code := testtool.Output(b, "xfs_repair", "-n", "-f", target); code != 0 {
+				b.Fatalf("xfs_repair -n after the injection: exit %d\n%s", code, out)
+			}
+		})
+	}
 }

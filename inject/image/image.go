@@ -84,15 +84,15 @@ type Image struct {
 	Disk      formats.Disk     // *formats.Image when opened by Open
 	Table     *partition.Table // nil when Offset was given
 	Partition partition.Partition
-	// FS is the guest filesystem: *ext.FS, or *xfs.FS (read-only) for
-	// an XFS root.
+	// FS is the guest filesystem: *ext.FS, or *xfs.FS for an XFS root.
 	FS    vfs.FS
 	Grown *Growth // what Options.Grow did (nil without it)
 
 	// stage holds the filesystem's writes until Commit (nil when
 	// read-only or when staging is off).
-	stage    *stage.Stage
-	rehearse bool // Options.Rehearse: the stage is never committed
+	stage     *stage.Stage
+	rehearse  bool // Options.Rehearse: the stage is never committed
+	discarded bool // Discard was called: nothing more reaches the stage
 }
 
 // Open opens the image at path and the filesystem Options select in it.
@@ -122,6 +122,14 @@ func OpenDisk(disk formats.Disk, o Options) (*Image, error) {
 // the image: a caller whose injection failed calls Discard (or Close
 // after Discard) and the image is byte for byte unchanged.
 func (im *Image) Commit() error {
+	// A batching engine (XFS) holds its last operations in an open
+	// transaction: they reach the stage first.
+	if fl, ok := im.FS.(interface{ Flush() error }); ok && im.stage != nil && !im.discarded {
+		if err := fl.Flush(); err != nil {
+			im.stage.Discard()
+			return err
+		}
+	}
 	if im.rehearse {
 		im.stage.Discard()
 		return nil
@@ -137,6 +145,7 @@ func (im *Image) Commit() error {
 // Discard drops what the filesystem staged: nothing of it reaches the
 // image. The filesystem must not be used afterwards.
 func (im *Image) Discard() {
+	im.discarded = true
 	if im.stage != nil {
 		im.stage.Discard()
 	}
@@ -232,8 +241,8 @@ func (im *Image) openFS(sec *partition.Section, disk formats.Disk, o Options) er
 	fsys, err := ext.Open(dev, size, &ext.Options{Writable: o.Writable || o.Rehearse, Force: o.Force, AllowDirtyJournal: o.AllowDirtyJournal, CheckWritable: o.CheckWritable && !o.Writable && !o.Rehearse, Warn: o.Warn})
 	if errors.Is(err, ext.ErrNotExt) {
 		var xf *xfs.FS
-		if xf, err = openXFS(sec, size, o); err == nil {
-			im.FS, im.stage = xf, nil
+		if xf, err = openXFS(dev, size, o, im.stage != nil); err == nil {
+			im.FS = xf
 			return nil
 		}
 		if errors.Is(err, xfs.ErrNotXFS) {
@@ -247,14 +256,35 @@ func (im *Image) openFS(sec *partition.Section, disk formats.Disk, o Options) er
 	return nil
 }
 
-// openXFS opens an XFS filesystem: read-only, so a writable open is
-// refused before anything is read past the superblock.
-func openXFS(sec io.ReaderAt, size int64, o Options) (*xfs.FS, error) {
-	f, err := xfs.Open(sec, size, &xfs.Options{AllowDirtyLog: o.AllowDirtyJournal, Warn: o.Warn})
-	if err == nil && (o.Writable || o.Rehearse) {
-		return nil, fmt.Errorf("xfs: this engine only reads XFS: %w", vfs.ErrReadOnly)
+// openXFS opens an XFS filesystem on dev: the stage of a writable open
+// or rehearsal (staged: every write held until Commit, so an injection
+// is all or nothing), the partition itself otherwise. A writable open refuses, in
+// xfs.OpenWritable and before anything is written, what the engine
+// cannot write safely; CheckWritable (a dry run) asks the same of a
+// read-only open.
+func openXFS(dev io.ReaderAt, size int64, o Options, staged bool) (*xfs.FS, error) {
+	// Staged, the engine batches its operations into one transaction
+	// (flushed by Commit): the stage already makes the injection one
+	// unit, and a batch costs one transaction's barriers.
+	opts := &xfs.Options{AllowDirtyLog: o.AllowDirtyJournal, Warn: o.Warn, Batch: staged}
+	if o.Writable || o.Rehearse {
+		rw, ok := dev.(interface {
+			io.ReaderAt
+			io.WriterAt
+		})
+		if !ok {
+			return nil, fmt.Errorf("xfs: the device cannot be written: %w", vfs.ErrReadOnly)
+		}
+		return xfs.OpenWritable(rw, size, opts)
 	}
-	return f, err
+	f, err := xfs.Open(dev, size, opts)
+	if err == nil && o.CheckWritable {
+		err = f.CheckWritable()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 // partSection is a partition and the section of the disk that holds it.

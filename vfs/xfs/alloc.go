@@ -296,9 +296,16 @@ func (a *agAlloc) alloc(minLen, maxLen uint32) (agbno, n uint32, err error) {
 
 // free returns n blocks at agbno to the AG's free space.
 func (a *agAlloc) free(agbno, n uint32) error {
-	if a.t.f.sb.FeaturesROCompat&layout.ROCompatReflink != 0 {
-		return unsupported("freeing blocks on a reflink filesystem (the refcount btree is not checked yet)")
+	if err := a.checkNotShared(agbno, n); err != nil {
+		return err
 	}
+	return a.freeUnshared(agbno, n)
+}
+
+// freeUnshared returns n blocks at agbno that cannot be shared with
+// another owner (a directory's blocks, bmap btree blocks: reflink shares
+// only regular files' data), so the refcount btree is not consulted.
+func (a *agAlloc) freeUnshared(agbno, n uint32) error {
 	if err := a.fixFreelist(); err != nil {
 		return err
 	}

@@ -322,8 +322,9 @@ func TestAllocNoSpace(t *testing.T) {
 }
 
 // TestFreeRefusals: freeing space that is already free is refused as
-// corruption, and freeing on a reflink filesystem is refused (the
-// refcount btree is not checked yet), the image unchanged either way.
+// corruption, the image unchanged; on a reflink filesystem an extent no
+// refcount record covers is freed (TestFreeSharedRefused has the shared
+// case).
 func TestFreeRefusals(t *testing.T) {
 	img := emptyImage(t, "-m", "reflink=0")
 	f := openRW(t, img)
@@ -339,6 +340,9 @@ func TestFreeRefusals(t *testing.T) {
 		t.Fatal("a double free was accepted")
 	}
 	tr.abort()
+	if fileSum(t, img) != before {
+		t.Fatal("a refused free changed the image")
+	}
 	img2 := emptyImage(t) // reflink on by default
 	g := openRW(t, img2)
 	tr, _ = g.begin()
@@ -349,12 +353,50 @@ func TestFreeRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.free(s, n); !errors.Is(err, ErrUnsupportedFeature) {
-		t.Fatalf("free on reflink: %v, want ErrUnsupportedFeature", err)
+	if err := a.free(s, n); err != nil {
+		t.Fatalf("free of an unshared extent on reflink: %v", err)
 	}
-	tr.abort()
-	if fileSum(t, img) != before {
-		t.Fatal("a refused free changed the image")
+	if err := tr.commit(); err != nil {
+		t.Fatal(err)
+	}
+	repairClean(t, img2)
+}
+
+// TestFreeSharedRefused: on a reflink filesystem, truncating or removing
+// a file one of whose blocks has a refcount record (another file shares
+// it) is refused with ErrUnsupportedFeature, before any write.
+func TestFreeSharedRefused(t *testing.T) {
+	img := emptyImage(t)
+	f := openRW(t, img)
+	bs := f.BlockSize()
+	if err := f.ReplaceFile("/shared", pattern(bs*4, 1)); err != nil {
+		t.Fatal(err)
+	}
+	ino := mustIno(t, f, "/shared")
+	fsb := dbField(t, img, "u3.bmx[0].startblock", fmt.Sprintf("inode %d", ino))
+	ag := fsb >> f.geo.agBlkLog
+	agbno := fsb & (1<<f.geo.agBlkLog - 1)
+	// A refcount record over the file's third block, as a reflink copy
+	// made by the kernel would leave.
+	xfsDBWrite(t, img, fmt.Sprintf("agf %d", ag), "addr refcntroot", "write numrecs 1",
+		fmt.Sprintf("write recs[1].startblock %d", agbno+2), "write recs[1].blockcount 1", "write recs[1].refcount 2")
+	before := fileSum(t, img)
+	f = openRW(t, img)
+	for what, err := range map[string]error{
+		"replace":  f.ReplaceFile("/shared", []byte("x")),
+		"truncate": f.Truncate("/shared", int64(bs)),
+		"remove":   f.Remove("/shared"),
+	} {
+		if !errors.Is(err, ErrUnsupportedFeature) || !strings.Contains(err.Error(), "shared") {
+			t.Fatalf("%s of a file with a shared block: %v, want a refusal naming the sharing", what, err)
+		}
+	}
+	// Past the shared block, truncation is allowed.
+	if err := f.Truncate("/shared", int64(bs)*3); err != nil {
+		t.Fatalf("truncating after the shared block: %v", err)
+	}
+	if fileSum(t, img) == before {
+		t.Fatal("the allowed truncation wrote nothing")
 	}
 }
 

@@ -17,6 +17,7 @@ type sfEntry struct {
 	offset uint16 // its position in the would-be data block
 	name   string
 	ino    uint64
+	ftype  uint8 // 0 without the ftype feature
 }
 
 // dirInodeBuf returns the transaction's buffer of directory inode ino
@@ -77,6 +78,7 @@ func (t *tx) sfEntries(ino uint64, fork []byte, size int) (i8 bool, ents []sfEnt
 		e := sfEntry{pos: pos, size: n, offset: binary.BigEndian.Uint16(b[pos+1:]), name: string(b[pos+3 : pos+3+nl])}
 		q := pos + 3 + nl
 		if ftype {
+			e.ftype = b[q]
 			q++
 		}
 		if isz == 8 {
@@ -127,8 +129,9 @@ func ftypeOf(mode uint32) uint8 {
 // sfAddEntry adds name → ino (of the given mode) to short-form directory
 // dir, appended after the last entry with the next offset, as the
 // kernel's easy case does. A directory that would outgrow its inode, or
-// one block once converted, needs the block form (not written yet) and
-// is refused; so is a name already present (fs.ErrExist).
+// one block once converted, or that needs 8-byte inode numbers it does
+// not have, fails with errSFFull (dirAddEntry then converts it to a
+// block); a name already present is refused (fs.ErrExist).
 func (t *tx) sfAddEntry(dir uint64, name string, ino uint64, mode uint32, now time.Time) error {
 	if err := checkName(name); err != nil || name == "." || name == ".." {
 		return fmt.Errorf("xfs: adding %q to directory %d: %w", name, dir, vfs.ErrInvalidPath)
@@ -152,12 +155,12 @@ func (t *tx) sfAddEntry(dir uint64, name string, ino uint64, mode uint32, now ti
 		return err
 	}
 	for _, e := range ents {
-		if e.name == name {
+		if t.f.nameEqual([]byte(e.name), name) {
 			return fmt.Errorf("xfs: %q in directory %d: %w", name, dir, fs.ErrExist)
 		}
 	}
 	if ino > 0xFFFFFFFF && !i8 {
-		return unsupported("a short-form directory entry needing 8-byte inode numbers")
+		return errSFFull
 	}
 	isz := 4
 	if i8 {
@@ -177,7 +180,7 @@ func (t *tx) sfAddEntry(dir uint64, name string, ino uint64, mode uint32, now ti
 	}
 	size := int(c.Size)
 	if blockUse > int(g.dirBlkSize) || size+entSize > area || len(ents) >= 255 {
-		return unsupported("directory %d outgrows its short form (conversion to a block is not written yet)", dir)
+		return errSFFull
 	}
 	e := fork[size : size+entSize]
 	e[0] = byte(len(name))
@@ -194,8 +197,8 @@ func (t *tx) sfAddEntry(dir uint64, name string, ino uint64, mode uint32, now ti
 		binary.BigEndian.PutUint32(e[q:], uint32(ino))
 	}
 	fork[0]++ // count
-	if i8 {
-		fork[1]++
+	if ino > 0xFFFFFFFF {
+		fork[1]++ // i8count: entries needing 8 bytes
 	}
 	binary.BigEndian.PutUint64(b.data[0x38:], uint64(size+entSize)) // di_size
 	if mode&vfs.UnixTypeMask == vfs.UnixDir {
@@ -218,7 +221,7 @@ func (t *tx) touchInode(b *txBuf, c *layout.InodeCore, now time.Time) {
 }
 
 // create makes an empty file, directory or device node name in
-// short-form directory dir, owned by uid:gid: an inode from an existing
+// directory dir, owned by uid:gid: an inode from an existing
 // chunk near the directory, then the entry.
 func (t *tx) create(dir uint64, name string, mode, uid, gid uint32, now time.Time) (uint64, error) {
 	g := &t.f.geo
@@ -230,5 +233,5 @@ func (t *tx) create(dir uint64, name string, mode, uid, gid uint32, now time.Tim
 	if err != nil {
 		return 0, err
 	}
-	return ino, t.sfAddEntry(dir, name, ino, mode, now)
+	return ino, t.dirAddEntry(dir, name, ino, mode, now)
 }

@@ -17,25 +17,6 @@ var (
 	_ vfs.XattrReader = (*FS)(nil)
 )
 
-// The write side of vfs.FS: this engine only reads.
-
-// MakePath fails: the engine is read-only.
-func (f *FS) MakePath(p string) error { return vfs.PathErr("mkdir", p, vfs.ErrReadOnly) }
-
-// AppendFile fails: the engine is read-only.
-func (f *FS) AppendFile(p string, _ []byte) error { return vfs.PathErr("append", p, vfs.ErrReadOnly) }
-
-// ReplaceFile fails: the engine is read-only.
-func (f *FS) ReplaceFile(p string, _ []byte) error { return vfs.PathErr("write", p, vfs.ErrReadOnly) }
-
-// SetPermissions fails: the engine is read-only.
-func (f *FS) SetPermissions(p string, _ fs.FileMode) error {
-	return vfs.PathErr("chmod", p, vfs.ErrReadOnly)
-}
-
-// SetOwnership fails: the engine is read-only.
-func (f *FS) SetOwnership(p, _, _ string) error { return vfs.PathErr("chown", p, vfs.ErrReadOnly) }
-
 // ReadFile returns the content of the regular file at p (symlinks
 // followed), up to Options.MaxReadFileSize bytes.
 func (f *FS) ReadFile(p string) ([]byte, error) {

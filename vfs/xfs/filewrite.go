@@ -12,13 +12,16 @@ import (
 // maxExtentBlocks is the longest extent a bmap record holds (21 bits).
 const maxExtentBlocks = 1<<21 - 1
 
-// appendData appends data to regular file ino, whose size must be a
-// whole number of blocks: blocks are allocated (near the inode's AG, any
-// AG when it is full), written as fresh blocks, and mapped by extents
-// merged with the last one when contiguous. The data fork stays an
-// extent list while it fits in the inode and becomes a bmap btree (root
-// in the inode, one level of leaves) beyond; a tree needing a second
-// level of nodes is refused for now.
+// appendData appends data to regular file ino. The tail of the last
+// block, when the size ends inside one, is filled in place (those bytes
+// lie past the end of file, so writing them first is harmless); the rest
+// goes to blocks allocated near the inode's AG (any AG when it is full),
+// written as fresh blocks, and mapped by extents merged with the last one
+// when contiguous. The data fork stays an extent list while it fits in
+// the inode and becomes a bmap btree (root in the inode, one level of
+// leaves) beyond; a tree needing a second level of nodes is refused.
+// Blocks mapped past the end of file (preallocation) and an unwritten
+// last block are refused too, before anything changes.
 func (t *tx) appendData(ino uint64, data []byte, now time.Time) error {
 	g := &t.f.geo
 	in, err := t.f.inode(ino)
@@ -32,21 +35,54 @@ func (t *tx) appendData(ino uint64, data []byte, now time.Time) error {
 		return unsupported("appending to inode %d with reflink or large extent counters", ino)
 	}
 	size := uint64(in.core.Size)
-	if size%uint64(g.blockSize) != 0 {
-		return unsupported("appending to inode %d whose size %d ends inside a block", ino, size)
+	newSize := size + uint64(len(data))
+	if newSize > maxFileSize {
+		return unsupported("appending %d bytes to inode %d of %d bytes: a file past %d bytes", len(data), ino, size, uint64(maxFileSize))
 	}
 	exts, err := t.f.readForkExtents(in, false)
 	if err != nil {
 		return err
 	}
+	bsz := uint64(g.blockSize)
+	endBlock := (size + bsz - 1) >> g.blockLog
+	for _, e := range exts {
+		if e.StartOff+uint64(e.Count) > endBlock {
+			return unsupported("appending to inode %d, which has blocks mapped past its end (preallocation)", ino)
+		}
+	}
+	fileBlock := endBlock
+	if part := size % bsz; part != 0 && len(data) > 0 {
+		lastFB := size >> g.blockLog
+		i := findExtent(exts, lastFB)
+		if i < 0 {
+			// A hole: the new block starts with zeros up to the end of file.
+			data = append(make([]byte, part), data...)
+			fileBlock = lastFB
+		} else {
+			e := exts[i]
+			if e.Unwritten {
+				return unsupported("appending to inode %d whose last block is unwritten (preallocated)", ino)
+			}
+			fsb := e.StartBlock + (lastFB - e.StartOff)
+			w := where{what: "file data", ag: int64(fsb >> g.agBlkLog), block: int64(fsb), ino: ino, off: g.fsbLinear(fsb) << g.blockLog}
+			blk, b, err := t.dataBlock(w.off, int(bsz), w)
+			if err != nil {
+				return err
+			}
+			n := copy(blk[part:], data)
+			clear(blk[int(part)+n:]) // past the new end of file: zeros
+			t.markDirty(b)
+			data = data[n:]
+		}
+	}
 	oldBmbt, err := t.bmbtLeaves(in)
 	if err != nil {
 		return err
 	}
-	fileBlock := size >> g.blockLog
-	need := (uint64(len(data)) + uint64(g.blockSize) - 1) >> g.blockLog
+	need := (uint64(len(data)) + bsz - 1) >> g.blockLog
 	agHint := uint32(ino >> (g.agBlkLog + g.inoPBLog))
 	var newBlocks uint64
+	added := false
 	for need > 0 {
 		agbno, n, ag, err := t.allocAnyAG(agHint, uint32(min(need, maxExtentBlocks)))
 		if err != nil {
@@ -70,10 +106,13 @@ func (t *tx) appendData(ino uint64, data []byte, now time.Time) error {
 		fileBlock += uint64(n)
 		need -= uint64(n)
 		newBlocks += uint64(n)
+		added = true
 	}
-	bmbtDelta, err := t.writeDataFork(in, exts, oldBmbt)
-	if err != nil {
-		return err
+	var bmbtDelta int64
+	if added {
+		if bmbtDelta, err = t.writeDataFork(in, exts, oldBmbt); err != nil {
+			return err
+		}
 	}
 	off := g.inoAddr(ino)
 	w := at("inode", ino)
@@ -82,12 +121,16 @@ func (t *tx) appendData(ino uint64, data []byte, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	binary.BigEndian.PutUint64(b.data[0x38:], fileBlock<<g.blockLog)                               // di_size
+	binary.BigEndian.PutUint64(b.data[0x38:], newSize)                                             // di_size
 	binary.BigEndian.PutUint64(b.data[0x40:], uint64(in.core.NBlocks)+newBlocks+uint64(bmbtDelta)) // di_nblocks
 	binary.BigEndian.PutUint32(b.data[0x4C:], uint32(len(exts)))                                   // di_nextents
 	t.touchInode(b, in.core, now)
 	return nil
 }
+
+// maxFileSize is the largest file size the engine writes (the kernel's
+// limit on 64-bit hosts is 2^63-1; this keeps block arithmetic in range).
+const maxFileSize = 1 << 62
 
 // allocAnyAG allocates up to n blocks, at least one, in AG hint or the
 // next AG with space.
@@ -155,14 +198,18 @@ func (t *tx) writeDataFork(in *inode, exts []layout.Extent, leaves []uint64) (in
 	core := in.core.CoreSize()
 	fork := b.data[core : core+len(in.data)]
 	inline := len(fork) / layout.BmbtRecSize
-	if len(exts) <= inline && leaves == nil {
+	if len(exts) <= inline {
+		// Back to (or still) an extent list: the btree's leaves go.
+		if err := t.freeBmbtLeaves(leaves); err != nil {
+			return 0, err
+		}
 		clear(fork)
 		for i, e := range exts {
 			layout.EncodeExtent(fork[i*layout.BmbtRecSize:], e)
 		}
 		b.data[5] = byte(layout.FormatExtents)
 		t.markDirty(b)
-		return 0, nil
+		return -int64(len(leaves)), nil
 	}
 	hdr := layout.LongBlockSize
 	magic := uint32(layout.BmapMagic)
@@ -175,10 +222,14 @@ func (t *tx) writeDataFork(in *inode, exts []layout.Extent, leaves []uint64) (in
 	if nLeaves > rootMax {
 		return 0, unsupported("a bmap btree of more than two levels (%d extents)", len(exts))
 	}
-	if nLeaves < len(leaves) {
-		return 0, fmt.Errorf("xfs: inode %d: the bmap btree would shrink (a bug)", in.ino)
-	}
 	delta := int64(0)
+	if nLeaves < len(leaves) {
+		if err := t.freeBmbtLeaves(leaves[nLeaves:]); err != nil {
+			return 0, err
+		}
+		delta -= int64(len(leaves) - nLeaves)
+		leaves = leaves[:nLeaves]
+	}
 	agHint := uint32(in.ino >> (g.agBlkLog + g.inoPBLog))
 	bufs := make([]*txBuf, nLeaves)
 	for i := 0; i < nLeaves; i++ {
@@ -247,4 +298,23 @@ func (t *tx) writeDataFork(in *inode, exts []layout.Extent, leaves []uint64) (in
 	b.data[5] = byte(layout.FormatBtree)
 	t.markDirty(b)
 	return delta, nil
+}
+
+// freeBmbtLeaves frees bmap btree blocks a fork no longer uses (never
+// shared: reflink shares only file data).
+func (t *tx) freeBmbtLeaves(leaves []uint64) error {
+	g := &t.f.geo
+	for _, fsb := range leaves {
+		if !g.extentOK(fsb, 1) {
+			return at("bmbt block", 0).corrupt("block %d lies outside the filesystem", fsb)
+		}
+		a, err := t.allocGroup(uint32(fsb >> g.agBlkLog))
+		if err != nil {
+			return err
+		}
+		if err := a.freeUnshared(uint32(fsb&(1<<g.agBlkLog-1)), 1); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"github.com/guestinject/guestinject/internal/cache"
 	"io"
+	"time"
 
 	"github.com/guestinject/guestinject/vfs/xfs/layout"
 )
@@ -19,6 +20,14 @@ type Options struct {
 	// MaxReadFileSize caps what ReadFile loads into memory (default
 	// DefaultMaxReadFileSize); larger files are read through OpenFile.
 	MaxReadFileSize int64
+	// Now stamps the times of what the write operations change
+	// (time.Now when nil).
+	Now func() time.Time
+	// Batch (a writable open): the write operations add to one open
+	// transaction, each still all-or-nothing, and Flush commits them
+	// together: one transaction's barriers for the lot (batch.go). A
+	// caller that batches must Flush before the device's writes count.
+	Batch bool
 }
 
 // DefaultMaxReadFileSize is ReadFile's default cap.

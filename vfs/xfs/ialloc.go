@@ -293,7 +293,13 @@ func (t *tx) initInode(ino uint64, n newInode) error {
 	off := g.inoAddr(ino)
 	w := at("inode", ino)
 	w.off = off
-	b, err := t.buf(off, int(g.inodeSize), kindInode, classFresh, w)
+	// An inode of an existing chunk is written after the inode btrees
+	// mark it used (classOwner): a crash between leaves an allocated
+	// inode with mode 0, a leak, never a free inode that looks in use
+	// (which the kernel's allocator refuses as corruption). One of a
+	// chunk this transaction made is already a fresh buffer and keeps
+	// its class: nothing on disk points at the chunk yet.
+	b, err := t.buf(off, int(g.inodeSize), kindInode, classOwner, w)
 	if err != nil {
 		return err
 	}
@@ -345,6 +351,8 @@ func (t *tx) initInode(ino uint64, n newInode) error {
 		}
 		binary.BigEndian.PutUint32(fork[2:], uint32(n.parent)) // count 0, i8count 0, parent
 		c.Size = layout.DirSFHdrSize4
+	case vfs.UnixSymlink:
+		c.Format = layout.FormatLocal // the caller stores the target
 	case vfs.UnixChar, vfs.UnixBlock, vfs.UnixFIFO, vfs.UnixSocket:
 		c.Format = layout.FormatDev
 	default:

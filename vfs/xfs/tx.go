@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/guestinject/guestinject/vfs"
+
 	"github.com/guestinject/guestinject/vfs/xfs/layout"
 )
 
@@ -22,6 +24,9 @@ const (
 	kindShortBtree                // a per-AG btree block (free space, inodes)
 	kindLongBtree                 // a bmap btree block
 	kindInode                     // one inode
+	kindRemote                    // a remote symlink block (v5 header)
+	kindDirData                   // directory data, block-form or free-index block (dir3_blk_hdr)
+	kindDA                        // da btree block: directory leaf or node (da3_blkinfo)
 )
 
 // stampAt returns the LSN and CRC offsets of a kind in a v5 buffer, -1
@@ -42,6 +47,12 @@ func (k bufKind) stampAt() (lsnOff, crcOff int) {
 		return 0x20, layout.LongBlockCRCOffset
 	case kindInode:
 		return 0x70, layout.InodeCRCOffset
+	case kindRemote:
+		return 0x30, layout.RemoteHdrCRCOffset
+	case kindDirData:
+		return 0x10, layout.Dir3DataHdrCRCOffset
+	case kindDA:
+		return 0x18, layout.DA3BlkinfoCRCOffset
 	}
 	return -1, -1
 }
@@ -86,12 +97,15 @@ type tx struct {
 	done    bool
 	allocs  map[uint32]*agAlloc  // AGs whose free space the transaction edits
 	inos    map[uint32]*agInodes // AGs whose inode allocation state it edits
+	bytes   int64                // bytes held in buffers
+	undo    *opMark              // a batched operation's mark (batch.go), nil otherwise
 }
 
 // Errors of the write path.
 var (
 	// ErrReadOnlyFS: the FS was opened without a writer.
-	ErrReadOnlyFS = errors.New("xfs: filesystem opened read-only")
+	// It wraps vfs.ErrReadOnly.
+	ErrReadOnlyFS = fmt.Errorf("xfs: opened without a writer: %w", vfs.ErrReadOnly)
 	// errTxDone: a finished transaction was used again (a bug).
 	errTxDone = errors.New("xfs: transaction already committed or aborted")
 )
@@ -119,6 +133,14 @@ func (t *tx) buf(off int64, n int, kind bufKind, class wclass, w where) (*txBuf,
 	if b, ok := t.bufs[off]; ok {
 		if len(b.data) != n || b.kind != kind {
 			return nil, fmt.Errorf("xfs: %s at %#x: buffer of %d bytes (kind %d) already held as %d bytes (kind %d)", w.what, off, n, kind, len(b.data), b.kind)
+		}
+		t.undo.save(b)
+		if class > b.class && t.undo != nil && t.undo.held[off] {
+			// An earlier operation of the batch wrote this buffer in
+			// an earlier group (a new inode) and this one makes it a
+			// later one's (a directory naming another new inode): one
+			// transaction cannot order both (batch.go).
+			t.undo.conflict = true
 		}
 		return b, nil
 	}
@@ -155,6 +177,7 @@ func (t *tx) newBuf(off int64, n int, kind bufKind, w where) (*txBuf, error) {
 		if len(b.data) != n {
 			return nil, fmt.Errorf("xfs: %s at %#x: reallocated as %d bytes, held as %d", w.what, off, n, len(b.data))
 		}
+		t.undo.save(b)
 		clear(b.data)
 		b.kind = kind
 		t.markDirty(b)
@@ -169,6 +192,22 @@ func (t *tx) newBuf(off int64, n int, kind bufKind, w where) (*txBuf, error) {
 	b := t.add(&txBuf{off: off, data: make([]byte, n), kind: kind, class: classFresh, fresh: true})
 	t.markDirty(b)
 	return b, nil
+}
+
+// dataBlock returns the transaction's bytes of the n-byte file data
+// block at off, and the buffer holding them: a slice of a larger data
+// buffer the transaction wrote (an earlier operation of a batch), or a
+// buffer of its own read from disk.
+func (t *tx) dataBlock(off int64, n int, w where) ([]byte, *txBuf, error) {
+	if b, ok := t.sectors[off&^(txUnit-1)]; ok && b.kind == kindRaw && b.off <= off && off+int64(n) <= b.off+int64(len(b.data)) {
+		t.undo.save(b)
+		return b.data[off-b.off : off-b.off+int64(n)], b, nil
+	}
+	b, err := t.buf(off, n, kindRaw, classFresh, w)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b.data, b, nil
 }
 
 // checkFree refuses a buffer overlapping one the transaction holds.
@@ -186,6 +225,7 @@ func (t *tx) checkFree(off int64, n int, w where) error {
 
 func (t *tx) add(b *txBuf) *txBuf {
 	t.bufs[b.off] = b
+	t.bytes += int64(len(b.data))
 	for s := b.off; s < b.off+int64(len(b.data)); s += txUnit {
 		t.sectors[s] = b
 	}
@@ -296,10 +336,32 @@ func (t *tx) order() []*txBuf {
 // syncer is a device with an ordering barrier.
 type syncer interface{ Sync() error }
 
+// group is the barrier group of a class: a barrier separates groups, not
+// classes. Fresh blocks and the allocation state marking them used may
+// land in either order (both before anything points at them); the owners
+// follow a barrier, and the names another; the superblock's counters go
+// with the last group. A transaction that frees writes the names first
+// (with its fresh blocks, which nothing on disk references), the owners
+// that drop references after a barrier, and the allocation state that
+// frees the space after another.
+func (t *tx) group(c wclass) int {
+	switch {
+	case c == classOwner:
+		return 1
+	case !t.frees && (c == classFresh || c == classAlloc), t.frees && (c == classFresh || c == className):
+		return 0
+	}
+	return 2
+}
+
 // commit stamps the dirty buffers and writes them in order, a barrier
-// after each class; then the caches are dropped, as they may hold the
-// bytes the transaction replaced. A write error leaves the transaction
-// finished and the filesystem possibly half-written, as any device error.
+// (Sync, when the device has one) between barrier groups; then the
+// caches are dropped, as they may hold the bytes the transaction
+// replaced. No barrier follows the last group: the next transaction's
+// first group only writes blocks free on disk whatever part of this
+// transaction's last group has landed (writeorder.go). A write error
+// leaves the transaction finished and the filesystem possibly
+// half-written, as any device error.
 func (t *tx) commit() error {
 	if t.done {
 		return errTxDone
@@ -312,15 +374,15 @@ func (t *tx) commit() error {
 	}()
 	bufs := t.order()
 	for i, b := range bufs {
-		if _, err := t.f.w.WriteAt(b.data, b.off); err != nil {
-			return fmt.Errorf("xfs: writing %d bytes at %#x: %w", len(b.data), b.off, err)
-		}
-		if i+1 == len(bufs) || bufs[i+1].class != b.class {
+		if i > 0 && t.group(bufs[i-1].class) != t.group(b.class) {
 			if s, ok := t.f.w.(syncer); ok {
 				if err := s.Sync(); err != nil {
-					return fmt.Errorf("xfs: sync after writing class %d: %w", b.class, err)
+					return fmt.Errorf("xfs: sync before writing class %d: %w", b.class, err)
 				}
 			}
+		}
+		if _, err := t.f.w.WriteAt(b.data, b.off); err != nil {
+			return fmt.Errorf("xfs: writing %d bytes at %#x: %w", len(b.data), b.off, err)
 		}
 	}
 	return nil

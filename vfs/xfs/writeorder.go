@@ -2,17 +2,19 @@ package xfs
 
 // Writing XFS in place: design
 //
-// Status: the mechanism layer is being built bottom-up and is reachable
-// only through the package's internal API (openWritable); Open stays
-// read-only and inject/image keeps refusing writable XFS opens. Built so
-// far, each tested against xfs_repair -n and xfs_db: transactions
-// (tx.go), free-space allocation and freeing (alloc.go over the generic
-// per-AG btree of sbtree.go), inode allocation from existing and new
-// chunks (ialloc.go), short-form directory insert (dirsf.go), and
-// appending file data as an extent list or a two-level bmap btree
-// (filewrite.go). Not yet: sparse-chunk fallback, short-form to block
-// directory conversion and the larger directory forms, removal, bmap
-// btrees of three or more levels, attribute writes, the log commit.
+// Status: the vfs.FS write operations (facewrite.go) run over the
+// mechanism below and inject/image opens XFS roots writable through its
+// stage (OpenWritable). Built, each tested against xfs_repair -n and
+// xfs_db: transactions (tx.go), free-space allocation and freeing
+// (alloc.go over the generic per-AG btree of sbtree.go; freeing checks
+// the refcount btree on reflink filesystems, refcount.go), inode
+// allocation from existing and new chunks and inode freeing (ialloc.go,
+// ifree.go), directory entries added, removed and repointed in every form
+// with the conversions between them (dirblock.go, dirnode.go,
+// dirremove.go, dirsf.go), file data appended and truncated as an extent
+// list or a two-level bmap btree (filewrite.go, truncate.go), symlinks
+// inline or remote. Not yet: sparse-chunk fallback, bmap btrees of three
+// or more levels, attribute writes, the log commit.
 //
 // # Refusals, before the first write
 //
@@ -62,32 +64,47 @@ package xfs
 //
 // # Write order, and why the log comes next
 //
-// Commit writes the buffers by class, each class ended by a barrier
-// (Sync, when the device has one; inject/image/stage replays barriers as
-// fsyncs):
+// Commit writes the buffers by class in three barrier groups (a Sync of
+// the device between groups, when it has one; inject/image/stage replays
+// barriers as fsyncs):
 //
-//  1. fresh blocks: file data and every block allocated by this
-//     transaction (new btree blocks, new directory blocks, new inode
-//     chunks), which no on-disk metadata references yet;
-//  2. allocation state: free-space btrees, AGFL and AGF, inode btrees and
-//     AGI, which mark the fresh space and inodes used;
-//  3. owners: inode cluster buffers and block-map btree blocks that point
-//     at fresh blocks;
-//  4. names: directory and attribute blocks naming the inodes of 3;
-//  5. the primary superblock's counters.
+//  1. fresh blocks (file data, new btree, directory and symlink blocks,
+//     new inode chunks: nothing on disk references them yet) and the
+//     allocation state marking them used (free-space btrees, AGFL, AGF,
+//     inode btrees, AGI);
+//  2. owners: inodes (a new inode from an existing chunk among them, so
+//     the inode btrees call it used before it has a mode) and bmap btree
+//     blocks pointing at the fresh blocks;
+//  3. names: directory and attribute blocks naming the inodes of 2, and
+//     the primary superblock's counters.
 //
 // Space and inodes are therefore marked used before anything references
 // them, and a name is written after the inode it names. Frees are
 // deferred, as the kernel defers them (extent-free intents): a
-// transaction that drops references is committed before the transaction
-// that returns the space (commitFree writes classes 4, 3, then 2), so
-// freed space is never on disk as free while still referenced.
+// transaction that frees writes names (with its fresh blocks), then the
+// owners that drop the references, then the allocation state returning
+// the space and the superblock; and an operation that both frees and
+// allocates (ReplaceFile of an existing file) commits two transactions,
+// so freed space is never on disk as free while still referenced, nor
+// reused before the references are gone. No barrier follows a
+// transaction's last group: the next transaction's first group writes
+// only blocks that are free on disk whatever part of it has landed.
 //
-// What ordered in-place writes cannot give is atomicity inside a class: a
-// btree split rewrites several blocks, and a crash between them leaves
+// A crash at any point can leave only what xfs_repair calls leaks and
+// stale counters (an inode or blocks marked used that nothing names, a
+// link count above the names, AG and superblock counters off), never a
+// block owned twice, a name pointing at a free inode or a link count
+// below the names: TestCrashOrder cuts the write stream after every write
+// and after every prefix of each barrier group reversed.
+//
+// What ordered in-place writes cannot give is atomicity inside a group:
+// a btree split rewrites several blocks, and a crash between them leaves
 // the AG's btrees inconsistent (the kernel's verifiers then shut the
-// filesystem down; xfs_repair fixes it). The ext engine solved the same
-// problem by committing through its journal, and the design here is the
+// filesystem down; xfs_repair fixes it). In an injection the stage makes
+// the whole injection all-or-nothing with respect to every failure found
+// before Commit (ENOSPC, validation, refusals); only a crash during
+// Commit's replay meets the window above. The ext engine closed the same
+// window by committing through its journal, and the design here is the
 // same: the next layer writes the transaction's dirty metadata buffers,
 // whole, as buffer log items of one log record followed by a commit
 // record at the log head (barrier), then the same ordered in-place writes
@@ -96,5 +113,4 @@ package xfs
 // blocks); after it, the kernel's log recovery replays the record. The
 // transaction layer already collects exactly what that needs: the whole
 // buffers with their kinds (which become the buffer log items' types)
-// and one LSN for all of them (the record's). Until that layer exists the
-// writer stays unreachable from the CLI.
+// and one LSN for all of them (the record's).

@@ -168,3 +168,22 @@ const (
 	FtypeSymlink = 7
 	FtypeMax     = 8 // one past the last valid type
 )
+
+// Free-index block header sizes (struct xfs_dir2_free_hdr: magic,
+// firstdb, nvalid, nused; v5: the self-describing block header, the same
+// three counts and a pad word), after which come the 16-bit bests.
+const (
+	DirFreeHdrSize  = 0x10
+	Dir3FreeHdrSize = 0x40
+)
+
+// DirLeafTailSize is the leaf-form tail (struct xfs_dir2_leaf_tail: the
+// number of bests stored just before it, at the end of the leaf block).
+const DirLeafTailSize = 4
+
+// DirNullDataOff is a best-free value for a data block that does not
+// exist (a hole in the data area).
+const DirNullDataOff = 0xFFFF
+
+// DirNameMax is the longest directory entry name.
+const DirNameMax = 255
