@@ -2,6 +2,7 @@ package inject
 
 import (
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -714,5 +715,37 @@ func TestNetplanNetworkManagerOracle(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCloudInitNetworkENIGateway: the seed's network-config, rendered by
+// cloud-init's ENI renderer (Debian 12 cloud-init's choice on an ifupdown
+// guest), gives the default gateway as the stanza's "gateway" line, not as
+// "post-up route add" (net-tools, absent from minimal guests: the boot
+// test's cloud-init guest came up without a default route).
+func TestCloudInitNetworkENIGateway(t *testing.T) {
+	ci, err := exec.LookPath("cloud-init")
+	if err != nil {
+		t.Fatalf("cloud-init not found (Debian package cloud-init): %v", err)
+	}
+	ifs := []Interface{{Name: "eth0", Address: netip.MustParsePrefix("10.0.2.50/24"), Gateway: netip.MustParseAddr("10.0.2.2")}}
+	dir := t.TempDir()
+	in := filepath.Join(dir, "network-config")
+	must(t, os.WriteFile(in, RenderCloudInitNetwork(ifs), 0o600))
+	out := filepath.Join(dir, "out")
+	if b, err := exec.Command(ci, "devel", "net-convert", "-p", in, "-k", "yaml", "-d", out, "-D", "debian", "-O", "eni").CombinedOutput(); err != nil {
+		t.Fatalf("cloud-init net-convert: %v\n%s", err, b)
+	}
+	var eni strings.Builder
+	must(t, filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			b, rerr := os.ReadFile(p)
+			eni.Write(b)
+			return rerr
+		}
+		return err
+	}))
+	if !strings.Contains(eni.String(), "gateway 10.0.2.2") || strings.Contains(eni.String(), "route add") {
+		t.Errorf("cloud-init's ENI rendering of the seed does not set the gateway with ifupdown's gateway line:\n%s", eni.String())
 	}
 }

@@ -138,7 +138,18 @@ func split(as []netip.Addr, v4 bool) []netip.Addr {
 // ethernets entry per interface, DHCP stated either way (so an earlier
 // file's dhcp4: true does not survive the merge), default routes as
 // routes to 0.0.0.0/0 and ::/0.
-func RenderNetplan(ifs []Interface) []byte {
+func RenderNetplan(ifs []Interface) []byte { return renderNetplan(ifs, false) }
+
+// RenderCloudInitNetwork renders validated interfaces as cloud-init's
+// network-config v2 (a seed's): the netplan dialect, with the default
+// gateways as gateway4/gateway6 instead of default routes. cloud-init's
+// ENI renderer (Debian 12's) writes a v2 route as "post-up route add",
+// which needs net-tools a minimal guest lacks, so the default route was
+// lost; gateway4 becomes the stanza's "gateway" line, which ifupdown
+// applies with ip. cloud-init 22.4 also turns a route to ::/0 into ::/64.
+func RenderCloudInitNetwork(ifs []Interface) []byte { return renderNetplan(ifs, true) }
+
+func renderNetplan(ifs []Interface, gatewayKeys bool) []byte {
 	var b strings.Builder
 	b.WriteString("# " + netHeader + " See netplan(5).\n")
 	b.WriteString("network:\n  version: 2\n  ethernets:\n")
@@ -166,11 +177,21 @@ func RenderNetplan(ifs []Interface) []byte {
 		// Default routes as 0.0.0.0/0 and ::/0, not "default": older
 		// netplan (before 0.103, Ubuntu 18.04) and cloud-init 22 reject
 		// that keyword.
-		if ifc.Gateway.IsValid() {
-			routes = append(routes, rt{"0.0.0.0/0", ifc.Gateway.String()})
-		}
-		if ifc.IPv6.Gateway.IsValid() {
-			routes = append(routes, rt{"::/0", ifc.IPv6.Gateway.String()})
+		switch {
+		case gatewayKeys:
+			if ifc.Gateway.IsValid() {
+				w("gateway4: %q", ifc.Gateway.String())
+			}
+			if ifc.IPv6.Gateway.IsValid() {
+				w("gateway6: %q", ifc.IPv6.Gateway.String())
+			}
+		default:
+			if ifc.Gateway.IsValid() {
+				routes = append(routes, rt{"0.0.0.0/0", ifc.Gateway.String()})
+			}
+			if ifc.IPv6.Gateway.IsValid() {
+				routes = append(routes, rt{"::/0", ifc.IPv6.Gateway.String()})
+			}
 		}
 		for _, r := range ifc.Routes {
 			routes = append(routes, rt{r.To.String(), r.Via.String()})

@@ -187,7 +187,7 @@ func buildNoCloud(d *Data) ([]File, error) {
 	}
 	files = append(files, File{Path: "user-data", Data: ud})
 	if len(d.Network) > 0 {
-		files = append(files, File{Path: "network-config", Data: inject.RenderNetplan(d.Network)})
+		files = append(files, File{Path: "network-config", Data: inject.RenderCloudInitNetwork(d.Network)})
 	}
 	return files, nil
 }

@@ -51,6 +51,10 @@ func Package(tool string) string {
 		return "cloud-guest-utils"
 	case "guestfish", "virt-customize":
 		return "libguestfs-tools"
+	case "qemu-system-x86_64":
+		return "qemu-system-x86"
+	case "debootstrap":
+		return "debootstrap"
 	}
 	return "?"
 }
