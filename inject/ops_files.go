@@ -255,49 +255,42 @@ func (c *opCtx) into(src, dest string) (string, error) {
 	return dest, nil
 }
 
-func opMove(c *opCtx, arg string) error {
+// sourceDest parses op's SOURCE:DEST, resolves the existing source (a
+// final symlink not followed) and where it goes: into DEST when DEST is a
+// directory, else DEST itself.
+func sourceDest(c *opCtx, op, arg string) (vfs.Resolved[*mnode], string, error) {
 	s, d, err := splitArg(arg, "SOURCE:DEST")
 	if err != nil {
-		return err
+		return vfs.Resolved[*mnode]{}, "", err
 	}
 	src, err := guestPath(s)
 	if err != nil {
-		return err
+		return vfs.Resolved[*mnode]{}, "", err
 	}
 	dst, err := guestPath(d)
 	if err != nil {
-		return err
+		return vfs.Resolved[*mnode]{}, "", err
 	}
-	sr, err := c.existing("move", src, false)
+	sr, err := c.existing(op, src, false)
 	if err != nil {
-		return err
+		return vfs.Resolved[*mnode]{}, "", err
 	}
 	c.it.rep.Path = sr.Path
-	if dst, err = c.into(sr.Path, dst); err != nil {
+	dst, err = c.into(sr.Path, dst)
+	return sr, dst, err
+}
+
+func opMove(c *opCtx, arg string) error {
+	sr, dst, err := sourceDest(c, "move", arg)
+	if err != nil {
 		return err
 	}
 	return c.rename(sr.Path, dst)
 }
 
 func opCopy(c *opCtx, arg string) error {
-	s, d, err := splitArg(arg, "SOURCE:DEST")
+	sr, dst, err := sourceDest(c, "copy", arg)
 	if err != nil {
-		return err
-	}
-	src, err := guestPath(s)
-	if err != nil {
-		return err
-	}
-	dst, err := guestPath(d)
-	if err != nil {
-		return err
-	}
-	sr, err := c.existing("copy", src, false)
-	if err != nil {
-		return err
-	}
-	c.it.rep.Path = sr.Path
-	if dst, err = c.into(sr.Path, dst); err != nil {
 		return err
 	}
 	dr, err := c.resolve(dst, false)
