@@ -244,7 +244,8 @@ func openOn(disk formats.Disk, o Options) (*Image, error) {
 		return nil, err
 	}
 	im.Table = t
-	sel, err := choose(o, func() []Candidate { return Candidates(disk, disk.Size(), t) })
+	var cands []Candidate // root detection's, when it ran: the PVs are known already
+	sel, err := choose(o, func() []Candidate { cands = Candidates(disk, disk.Size(), t); return cands })
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +253,7 @@ func openOn(disk formats.Disk, o Options) (*Image, error) {
 		if o.Grow != "" {
 			return nil, fmt.Errorf("%w: %s is an LVM logical volume; growing one is not supported", ErrCannotGrow, sel.volume)
 		}
-		v, err := openVolume(disk, t, sel.volume, func(s *partition.Section) lvm.Device { return fsSection{s, disk} })
+		v, err := openVolume(disk, t, cands, sel.volume, func(s *partition.Section) lvm.Device { return fsSection{s, disk} })
 		if err != nil {
 			return nil, err
 		}

@@ -231,7 +231,7 @@ const maxMarkerFile = 64 << 10
 func describeRoot(disk formats.Disk, t *partition.Table, sel selection, fsys RootProbe) (*RootReport, error) {
 	rr := &RootReport{Partition: sel.num, Volume: sel.volume}
 	if fsys == nil && sel.volume != "" {
-		v, err := openVolume(disk, t, sel.volume, func(s *partition.Section) lvm.Device { return readOnlyDev{s} })
+		v, err := openVolume(disk, t, nil, sel.volume, func(s *partition.Section) lvm.Device { return readOnlyDev{s} })
 		if err != nil {
 			return nil, err
 		}

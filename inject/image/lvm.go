@@ -118,10 +118,14 @@ func lvCandidates(disk io.ReaderAt, t *partition.Table, cands []Candidate, probe
 }
 
 // openVolume maps logical volume name ("vg/lv") of the disk, its PVs'
-// devices made by wrap.
-func openVolume(disk io.ReaderAt, t *partition.Table, name string, wrap func(*partition.Section) lvm.Device) (*lvm.Volume, error) {
-	var parts []Candidate
+// devices made by wrap. cands, when root detection already ran, says
+// which partitions are PVs; nil reads every partition's signature.
+func openVolume(disk io.ReaderAt, t *partition.Table, cands []Candidate, name string, wrap func(*partition.Section) lvm.Device) (*lvm.Volume, error) {
+	parts := cands
 	for _, p := range t.Partitions {
+		if cands != nil {
+			break
+		}
 		if p.Extended {
 			continue
 		}

@@ -35,7 +35,7 @@ func lvBytes(t *testing.T, img, name string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := openVolume(f, tab, name, func(s *partition.Section) lvm.Device { return readOnlyDev{s} })
+	v, err := openVolume(f, tab, nil, name, func(s *partition.Section) lvm.Device { return readOnlyDev{s} })
 	if err != nil {
 		t.Fatal(err)
 	}
