@@ -8,7 +8,7 @@ import (
 
 	"github.com/guestinject/guestinject/formats"
 	"github.com/guestinject/guestinject/inject"
-	"github.com/guestinject/guestinject/inject/image"
+	"github.com/guestinject/guestinject/inject/diskimage"
 	"github.com/guestinject/guestinject/internal/testtool"
 	"github.com/guestinject/guestinject/vfs/xfs/oracletest"
 )
@@ -17,7 +17,7 @@ import (
 // the nova payload into a 1 TiB raw ext4 image, the same as qcow2, and a
 // new overlay on that qcow2 (overlay creation included), committed as
 // one jbd2 transaction; "raw-unjournaled" writes the same raw case in
-// the engine's per-operation order instead (image.Image.Unjournaled), for
+// the engine's per-operation order instead (diskimage.Image.Unjournaled), for
 // comparison. Each iteration starts from a fresh sparse copy, made
 // outside the timing.
 //
@@ -81,7 +81,7 @@ func novaOnce(base, target string, overlay, unjournaled bool, data *inject.Data)
 			return err
 		}
 	}
-	im, err := image.Open(target, image.Options{Writable: true, Fresh: overlay})
+	im, err := diskimage.Open(target, diskimage.Options{Writable: true, Fresh: overlay})
 	if err != nil {
 		return err
 	}

@@ -30,7 +30,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/guestinject/guestinject/inject"
-	"github.com/guestinject/guestinject/inject/image"
+	"github.com/guestinject/guestinject/inject/diskimage"
 	"github.com/guestinject/guestinject/internal/testtool"
 	"github.com/guestinject/guestinject/vfs"
 )
@@ -336,7 +336,7 @@ func xfsWritable(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(dir, "proto"), proto, 0o644))
 	img := emptyFile(t, filepath.Join(dir, "probe.img"), 300*mib)
 	testtool.Run(t, "mkfs.xfs", "-q", "-f", "-p", filepath.Join(dir, "proto"), img)
-	im, err := image.Open(img, image.Options{Writable: true})
+	im, err := diskimage.Open(img, diskimage.Options{Writable: true})
 	if err == nil {
 		_, err = inject.Apply(im.FS, &inject.Data{Meta: map[string]string{"probe": "1"}}, nil)
 		im.Discard()

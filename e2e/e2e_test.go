@@ -14,7 +14,7 @@ import (
 
 	"github.com/guestinject/guestinject/formats"
 	"github.com/guestinject/guestinject/inject"
-	"github.com/guestinject/guestinject/inject/image"
+	"github.com/guestinject/guestinject/inject/diskimage"
 	"github.com/guestinject/guestinject/vfs"
 )
 
@@ -91,7 +91,7 @@ var engineWrites = sync.OnceValue(func() error {
 	if out, err := execOut("mkfs.ext4", "-q", "-F", img, "4M"); err != nil {
 		return errors.New(out)
 	}
-	im, err := image.Open(img, image.Options{Partition: "none", Writable: true})
+	im, err := diskimage.Open(img, diskimage.Options{Partition: "none", Writable: true})
 	if err != nil {
 		return err
 	}
@@ -178,7 +178,7 @@ func readChecks(t *testing.T, l layout, c container, img string) {
 			t.Errorf("cat /etc/layer3 (top of the chain): %q", got)
 		}
 	}
-	var rep image.Report
+	var rep diskimage.Report
 	must(t, json.Unmarshal([]byte(mustCLI(t, "inspect", "--json", img)), &rep))
 	wantFormat := "qcow2"
 	if c.name == "raw" {
@@ -291,7 +291,7 @@ func teeCompare(t *testing.T, l layout, c container, raw string) {
 	defer rf.Close()
 	disk, err := formats.Open(img, formats.Options{})
 	must(t, err)
-	im, err := image.OpenDisk(&teeDisk{disk, rf}, image.Options{Writable: true})
+	im, err := diskimage.OpenDisk(&teeDisk{disk, rf}, diskimage.Options{Writable: true})
 	if err != nil {
 		disk.Close()
 		t.Fatal(err)

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/guestinject/guestinject/inject/image"
+	"github.com/guestinject/guestinject/inject/diskimage"
 	"github.com/guestinject/guestinject/internal/testtool"
 	"github.com/guestinject/guestinject/vfs/ext"
 )
@@ -26,7 +26,7 @@ import (
 // masked when it is not the old one (its salt is random per run).
 func killTree(t *testing.T, img string, oldShadow []byte) map[string]string {
 	t.Helper()
-	im, err := image.Open(img, image.Options{Partition: "none", NoLock: true})
+	im, err := diskimage.Open(img, diskimage.Options{Partition: "none", NoLock: true})
 	if err != nil {
 		t.Fatalf("opening %s: %v", img, err)
 	}
@@ -165,7 +165,7 @@ func TestKillDuringInjection(t *testing.T) {
 // readGuest reads a file of the guest filesystem in img.
 func readGuest(t *testing.T, img, p string) []byte {
 	t.Helper()
-	im, err := image.Open(img, image.Options{Partition: "none", NoLock: true})
+	im, err := diskimage.Open(img, diskimage.Options{Partition: "none", NoLock: true})
 	if err != nil {
 		t.Fatal(err)
 	}

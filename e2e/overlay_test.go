@@ -12,7 +12,7 @@ import (
 
 	"github.com/guestinject/guestinject/formats"
 	"github.com/guestinject/guestinject/inject"
-	"github.com/guestinject/guestinject/inject/image"
+	"github.com/guestinject/guestinject/inject/diskimage"
 	"github.com/guestinject/guestinject/internal/testtool"
 )
 
@@ -80,7 +80,7 @@ func novaTeeCompare(t *testing.T, l layout, c container, raw string) {
 	defer rf.Close()
 	disk, err := formats.Open(over, formats.Options{Backing: formats.BackingAllow})
 	must(t, err)
-	im, err := image.OpenDisk(&teeDisk{disk, rf}, image.Options{Writable: true})
+	im, err := diskimage.OpenDisk(&teeDisk{disk, rf}, diskimage.Options{Writable: true})
 	if err != nil {
 		disk.Close()
 		t.Fatal(err)

@@ -133,7 +133,7 @@ func Apply(fsys vfs.FS, data *Data, opts *Options) (*Report, error) {
 }
 
 // Rehearse is Apply for a filesystem whose writes are thrown away
-// afterwards (an image opened with image.Options.Rehearse, its writes held
+// afterwards (an image opened with diskimage.Options.Rehearse, its writes held
 // in memory and never committed): it makes every write, so a failure only
 // writing can find (no space left, a corrupt block) shows as it would in
 // the real run, and it reports like Plan (DryRun, items planned).

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/formats"
-	"github.com/guestinject/guestinject/inject/image"
+	"github.com/guestinject/guestinject/inject/diskimage"
 	"github.com/guestinject/guestinject/internal/testtool"
 )
 
@@ -75,7 +75,7 @@ func TestInspectTextAndJSON(t *testing.T) {
 	}
 	out, errOut, code = cli("inspect", "--json", qcow)
 	wantCode(t, code, exitOK, errOut)
-	var r image.Report
+	var r diskimage.Report
 	must(t, json.Unmarshal([]byte(out), &r))
 	if r.Format != "qcow2" || r.VirtualSize != 8<<20 || r.Qcow2 == nil || r.Qcow2.ClusterSize != 64<<10 ||
 		len(r.Partitions) != 1 || r.Partitions[0].Filesystem == nil || r.Root == nil || r.Root.OSID != "debian" {

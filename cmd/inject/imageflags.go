@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/guestinject/guestinject/formats"
-	"github.com/guestinject/guestinject/inject/image"
+	"github.com/guestinject/guestinject/inject/diskimage"
 )
 
 // imageFlags say how to open an image TARGET: its container format, the
@@ -98,10 +98,10 @@ func (f *imageFlags) policy() formats.BackingPolicy {
 	return formats.BackingDefault
 }
 
-// options are the image.Options these flags select (write and journal
+// options are the diskimage.Options these flags select (write and journal
 // policy are added by the caller).
-func (f *imageFlags) options() image.Options {
-	o := image.Options{Format: f.format, Backing: f.policy(), Partition: f.partition, NoLock: f.share}
+func (f *imageFlags) options() diskimage.Options {
+	o := diskimage.Options{Format: f.format, Backing: f.policy(), Partition: f.partition, NoLock: f.share}
 	if f.offsetSet {
 		o.Partition = "none"
 		o.Offset = int64(f.offset)

@@ -7,7 +7,7 @@ import (
 	"os"
 
 	"github.com/guestinject/guestinject/formats"
-	"github.com/guestinject/guestinject/inject/image"
+	"github.com/guestinject/guestinject/inject/diskimage"
 	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/local"
 )
@@ -24,7 +24,7 @@ type guest struct {
 	// rehearse: the image was opened to rehearse a dry run (writes held
 	// in memory, never committed).
 	rehearse bool
-	grown    *image.Growth // what --grow did, nil without it
+	grown    *diskimage.Growth // what --grow did, nil without it
 	// created is the overlay this run created (removed again if the
 	// injection fails).
 	created string
@@ -58,9 +58,9 @@ type openOptions struct {
 	guestRoot, allowNonRootDir bool
 	// rehearse: a dry run of an injection opens an image read-only with
 	// its filesystem writable over writes that are never committed
-	// (image.Options.Rehearse), so the dry run makes the real run's writes.
+	// (diskimage.Options.Rehearse), so the dry run makes the real run's writes.
 	rehearse bool
-	// grow is --grow: "root" or a partition number (image.Options.Grow).
+	// grow is --grow: "root" or a partition number (diskimage.Options.Grow).
 	grow string
 }
 
@@ -69,7 +69,7 @@ var errImageFlagOnDir = errors.New("--format, --backing, --partition, --offset, 
 
 // openGuest opens TARGET: a directory is a guest root served by
 // vfs/local; a regular file is a disk image (raw or qcow2, partitioned or
-// not) opened through inject/image.
+// not) opened through inject/diskimage.
 func openGuest(path string, o openOptions) (*guest, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -107,7 +107,7 @@ func openDir(path string, o openOptions) (*guest, error) {
 		return nil, err
 	}
 	if o.guestRoot && !o.allowNonRootDir {
-		if ok, why := image.LooksLikeGuestRoot(l); !ok {
+		if ok, why := diskimage.LooksLikeGuestRoot(l); !ok {
 			l.Close()
 			return nil, fmt.Errorf("%s: %w: %s (pass --allow-non-root-dir to inject into it anyway)", path, errNotGuestRoot, why)
 		}
@@ -145,7 +145,7 @@ func openDiskImage(path string, o openOptions) (*guest, error) {
 			return nil, formats.WriteRefused(path, name)
 		}
 	}
-	im, err := image.Open(path, opts)
+	im, err := diskimage.Open(path, opts)
 	if err != nil {
 		return nil, explainOpen(path, err)
 	}
@@ -153,7 +153,7 @@ func openDiskImage(path string, o openOptions) (*guest, error) {
 }
 
 // imageWhere names the filesystem inside the image for messages.
-func imageWhere(path string, im *image.Image) string {
+func imageWhere(path string, im *diskimage.Image) string {
 	p := im.Partition
 	switch {
 	case im.Volume != "":
@@ -173,7 +173,7 @@ func explainOpen(path string, err error) error {
 		return fmt.Errorf("%s: image is in use by another process (a running VM?); stop it or work on a copy (cat, ls and inspect read it anyway with -U): %w", path, err)
 	case errors.Is(err, formats.ErrBackingDenied):
 		return fmt.Errorf("%w (pass --backing allow to open it anyway)", err)
-	case errors.Is(err, image.ErrManyRoots), errors.Is(err, image.ErrNoRoot):
+	case errors.Is(err, diskimage.ErrManyRoots), errors.Is(err, diskimage.ErrNoRoot):
 		return fmt.Errorf("%w (choose with --partition N, or --partition none for a filesystem on the whole disk)", err)
 	case errors.Is(err, ext.ErrUnclean), errors.Is(err, ext.ErrInUse), errors.Is(err, ext.ErrOrphans):
 		return fmt.Errorf("%w (nothing was written; --force writes anyway)", err)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/guestinject/guestinject/imports"
 	"github.com/guestinject/guestinject/inject"
-	"github.com/guestinject/guestinject/inject/image"
+	"github.com/guestinject/guestinject/inject/diskimage"
 )
 
 const importHelp = `inject import brings a disk in: it fetches, decompresses, unpacks,
@@ -173,7 +173,7 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 
 // injectInto injects data into the new disk under its temporary name.
 func (a *importArgs) injectInto(p *imports.Pending, data *inject.Data) (*inject.Report, error) {
-	im, err := image.Open(p.Temp, image.Options{Format: p.Format, Writable: true, Fresh: true, Partition: a.inj.img.partition, Force: a.inj.force})
+	im, err := diskimage.Open(p.Temp, diskimage.Options{Format: p.Format, Writable: true, Fresh: true, Partition: a.inj.img.partition, Force: a.inj.force})
 	if err != nil {
 		return nil, explainOpen(a.Output, err)
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/guestinject/guestinject/formats"
 	"github.com/guestinject/guestinject/inject"
-	"github.com/guestinject/guestinject/inject/image"
+	"github.com/guestinject/guestinject/inject/diskimage"
 )
 
 // injectArgs is the parsed command line of an injection.
@@ -38,7 +38,7 @@ type injectArgs struct {
 	random               string // the password --root-password random generated
 	out                  outputFlags
 	grow                 growFlag
-	grown                *image.Growth // what --grow did
+	grown                *diskimage.Growth // what --grow did
 	// resized is the in-place --size growth of TARGET, undone if the
 	// injection fails.
 	resized *formats.Resized

@@ -8,7 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/guestinject/guestinject/inject/image"
+	"github.com/guestinject/guestinject/inject/diskimage"
 )
 
 // runInspect describes an image: container, backing chain, partition
@@ -49,7 +49,7 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 	img.warnShare(warn)
 	opts := img.options()
 	opts.Warn = warn
-	rep, err := image.Inspect(pos[0], opts)
+	rep, err := diskimage.Inspect(pos[0], opts)
 	out := &inspectReport{Report: rep}
 	if err != nil && backingTrouble(err) {
 		// Describe the image itself, as qemu-img info does, and say
@@ -110,7 +110,7 @@ func printInspect(w io.Writer, out *inspectReport) {
 	printRoot(w, r)
 }
 
-func qcow2Line(q *image.Qcow2Report) string {
+func qcow2Line(q *diskimage.Qcow2Report) string {
 	if q == nil {
 		return ""
 	}
@@ -124,7 +124,7 @@ func qcow2Line(q *image.Qcow2Report) string {
 	return s + ")"
 }
 
-func printTable(w io.Writer, r *image.Report) {
+func printTable(w io.Writer, r *diskimage.Report) {
 	t := r.Table
 	fmt.Fprintf(w, "partition table: %s, %d-byte sectors", t.Scheme, t.SectorSize)
 	if t.DiskGUID != "" {
@@ -170,7 +170,7 @@ func quoteName(s string) string {
 }
 
 // content says what a partition holds, in a few words.
-func content(c image.Candidate) string {
+func content(c diskimage.Candidate) string {
 	s := c.Kind
 	if s == "" {
 		s = "-"
@@ -186,7 +186,7 @@ func content(c image.Candidate) string {
 	return s
 }
 
-func printFilesystems(w io.Writer, r *image.Report) {
+func printFilesystems(w io.Writer, r *diskimage.Report) {
 	for _, p := range r.Partitions {
 		f := p.Filesystem
 		if f == nil {
@@ -210,7 +210,7 @@ func printFilesystems(w io.Writer, r *image.Report) {
 	}
 }
 
-func printRoot(w io.Writer, r *image.Report) {
+func printRoot(w io.Writer, r *diskimage.Report) {
 	if r.Root == nil {
 		fmt.Fprintf(w, "guest root:     none: %s\n", r.RootError)
 		return

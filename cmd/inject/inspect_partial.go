@@ -9,13 +9,13 @@ import (
 
 	"github.com/guestinject/guestinject/formats"
 	"github.com/guestinject/guestinject/formats/qcow2"
-	"github.com/guestinject/guestinject/inject/image"
+	"github.com/guestinject/guestinject/inject/diskimage"
 )
 
 // inspectReport is what inspect prints: the library's report, and, when
 // the backing file could not be opened, what the image names and why.
 type inspectReport struct {
-	*image.Report
+	*diskimage.Report
 	// BackingFile is the name the image gives its backing file, set when
 	// that file was not opened; BackingError says why (missing, denied by
 	// the backing policy, a broken chain).
@@ -53,11 +53,11 @@ func inspectWithoutBacking(path string, cause error) (*inspectReport, error) {
 	if m.CompressionType == qcow2.CompressionZstd {
 		compression = "zstd"
 	}
-	r := &image.Report{
+	r := &diskimage.Report{
 		Path: path, Format: formats.FormatQcow2, VirtualSize: int64(m.Size), FileSize: fi.Size(),
-		Qcow2: &image.Qcow2Report{Version: int(m.Version), ClusterSize: int(m.ClusterSize), RefcountBits: int(m.RefcountBits),
+		Qcow2: &diskimage.Qcow2Report{Version: int(m.Version), ClusterSize: int(m.ClusterSize), RefcountBits: int(m.RefcountBits),
 			Compression: compression, Snapshots: int(m.NbSnapshots), Features: []string{}},
-		Partitions: []image.PartitionReport{},
+		Partitions: []diskimage.PartitionReport{},
 	}
 	return &inspectReport{Report: r, BackingFile: m.BackingFile, BackingError: fmt.Sprint(explainOpen(path, cause))}, nil
 }

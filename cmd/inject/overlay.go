@@ -6,7 +6,7 @@ import (
 	"os"
 
 	"github.com/guestinject/guestinject/formats"
-	"github.com/guestinject/guestinject/inject/image"
+	"github.com/guestinject/guestinject/inject/diskimage"
 )
 
 // overlayRequest is --overlay NEW.qcow2 [--size SIZE]: the nova flow.
@@ -69,7 +69,7 @@ func openOverlay(base string, r overlayRequest, o openOptions) (*guest, error) {
 	opts := o.img.options()
 	opts.Format, opts.Backing, opts.Fresh = formats.FormatQcow2, formats.BackingAllow, true
 	opts.Writable, opts.Force, opts.Warn, opts.Grow = true, o.force, o.warn, o.grow
-	im, err := image.Open(r.path, opts)
+	im, err := diskimage.Open(r.path, opts)
 	if err != nil {
 		os.Remove(r.path)
 		return nil, fmt.Errorf("%w; removed the overlay %s created for this run", explainOpen(r.path, err), r.path)

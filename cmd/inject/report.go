@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/guestinject/guestinject/inject"
-	"github.com/guestinject/guestinject/inject/image"
+	"github.com/guestinject/guestinject/inject/diskimage"
 )
 
 // jsonReport is the --json output.
@@ -21,9 +21,9 @@ type jsonReport struct {
 	// removed again because the injection failed).
 	Overlay string `json:"overlay,omitempty"`
 	// Grown is what --grow did: the partition and the filesystem sizes.
-	Grown *image.Growth `json:"grown,omitempty"`
-	OK    bool          `json:"ok"`
-	Error string        `json:"error,omitempty"`
+	Grown *diskimage.Growth `json:"grown,omitempty"`
+	OK    bool              `json:"ok"`
+	Error string            `json:"error,omitempty"`
 	// RootPassword is the password --root-password random generated,
 	// present only when it was set (never in a dry run).
 	RootPassword string `json:"root_password,omitempty"`

@@ -19,7 +19,7 @@ import (
 // unsynced serves a file without its Sync: the write-order barriers
 // (fsyncs) are skipped. The directory tests make thousands of operations,
 // several fsyncs each; the barriers have their own crash tests
-// (inject/image TestCrashAtEveryWrite).
+// (inject/diskimage TestCrashAtEveryWrite).
 type unsynced struct {
 	io.ReaderAt
 	io.WriterAt

@@ -16,7 +16,7 @@ import (
 // what a crash leaves).
 //
 // While an injection runs, every transaction's writes are held by the
-// caller (inject/image/stage) and reach nothing. At the end the caller
+// caller (inject/diskimage/stage) and reach nothing. At the end the caller
 // hands JournalCommit the byte ranges written; the engine reads their
 // final contents through its device (the staging area) and returns the
 // writes that put them on disk as ONE jbd2 transaction, with the flushes

@@ -22,7 +22,7 @@ package ext
 // Between two of steps 1-6, and after step 8, the transaction calls the
 // device's Sync when it has one (steps 6-8 form one batch: a crash
 // inside it leaves counters and bitmap checksums e2fsck recomputes): a real barrier on a device written
-// directly, a logged barrier in inject/image/stage that Commit turns into
+// directly, a logged barrier in inject/diskimage/stage that Commit turns into
 // a flush of the image. So the order holds across a power loss, not only
 // a killed process, and one operation's bitmaps reach the disk before the
 // next operation writes data into a block they freed.
@@ -45,7 +45,7 @@ package ext
 // Journaled commit (jcommit.go, vfs/ext/jbd2)
 //
 // On an image, every transaction of an injection is held in memory
-// (inject/image/stage) and the order above is not what reaches the disk
+// (inject/diskimage/stage) and the order above is not what reaches the disk
 // when the filesystem has an internal jbd2 journal. Image.Commit asks
 // JournalCommit for one jbd2 transaction holding the whole injection,
 // built from the final contents of every block the injection wrote:
@@ -87,4 +87,4 @@ package ext
 // ErrNoJournal, no warning), an external journal, a journal this writer
 // refuses (v1, COMPAT_CHECKSUM, fast-commit blocks, unknown features), a
 // transaction larger than the free part of the log, a grown filesystem,
-// or staging turned off (image.Options.StageLimit < 0).
+// or staging turned off (diskimage.Options.StageLimit < 0).

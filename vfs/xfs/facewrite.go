@@ -18,7 +18,7 @@ import (
 // refusal and ENOSPC found there, nothing written) and commits it in the
 // order writeorder.go describes. ReplaceFile of an existing file commits
 // two: the truncation (frees are committed on their own, after the
-// references they drop), then the new content. inject/image stages every
+// references they drop), then the new content. inject/diskimage stages every
 // write of an injection, so a failure in a later transaction leaves the
 // image unchanged all the same.
 

@@ -29,7 +29,7 @@ const (
 // external log, realtime, quota accounting, rmapbt and unknown feature
 // bits), before anything is written. Writes go straight to rw, ordered
 // by its Sync when it has one; callers wanting all-or-nothing stage them
-// (inject/image does).
+// (inject/diskimage does).
 func OpenWritable(rw interface {
 	io.ReaderAt
 	io.WriterAt

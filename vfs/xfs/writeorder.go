@@ -3,7 +3,7 @@ package xfs
 // Writing XFS in place: design
 //
 // Status: the vfs.FS write operations (facewrite.go) run over the
-// mechanism below and inject/image opens XFS roots writable through its
+// mechanism below and inject/diskimage opens XFS roots writable through its
 // stage (OpenWritable). Built, each tested against xfs_repair -n and
 // xfs_db: transactions (tx.go), free-space allocation and freeing
 // (alloc.go over the generic per-AG btree of sbtree.go; freeing checks
@@ -65,7 +65,7 @@ package xfs
 // # Write order, and why the log comes next
 //
 // Commit writes the buffers by class in three barrier groups (a Sync of
-// the device between groups, when it has one; inject/image/stage replays
+// the device between groups, when it has one; inject/diskimage/stage replays
 // barriers as fsyncs):
 //
 //  1. fresh blocks (file data, new btree, directory and symlink blocks,

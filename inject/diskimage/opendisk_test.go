@@ -1,4 +1,4 @@
-package image
+package diskimage
 
 import (
 	"encoding/json"

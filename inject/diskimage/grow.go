@@ -1,4 +1,4 @@
-package image
+package diskimage
 
 import (
 	"errors"
@@ -6,7 +6,7 @@ import (
 	"strconv"
 
 	"github.com/guestinject/guestinject/formats"
-	"github.com/guestinject/guestinject/inject/image/stage"
+	"github.com/guestinject/guestinject/inject/diskimage/stage"
 	"github.com/guestinject/guestinject/partition"
 	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/ext"

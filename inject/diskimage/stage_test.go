@@ -1,4 +1,4 @@
-package image
+package diskimage
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/guestinject/guestinject/formats"
 	"github.com/guestinject/guestinject/inject"
-	"github.com/guestinject/guestinject/inject/image/stage"
+	"github.com/guestinject/guestinject/inject/diskimage/stage"
 	"github.com/guestinject/guestinject/internal/testtool"
 )
 
@@ -155,7 +155,7 @@ func TestStageLimitRefusesAndWritesNothing(t *testing.T) {
 // the nova payload into one raw ext4 image, opened, applied and closed
 // (fsync included) each iteration, staged and unstaged.
 //
-//	go test -run '^$' -bench StagedNova -count 3 ./inject/image
+//	go test -run '^$' -bench StagedNova -count 3 ./inject/diskimage
 func BenchmarkStagedNova(b *testing.B) {
 	img := filepath.Join(b.TempDir(), "fs.img")
 	testtool.Run(b, "mkfs.ext4", "-q", "-F", "-d", testtool.DemoGuest(b), img, "64M")

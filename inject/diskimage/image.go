@@ -7,7 +7,7 @@
 // Policy lives here (which partition is the root, whether a backing file
 // may be opened, whether to write); the layers below only do what they are
 // told.
-package image
+package diskimage
 
 import (
 	"errors"
@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/guestinject/guestinject/formats"
-	"github.com/guestinject/guestinject/inject/image/stage"
+	"github.com/guestinject/guestinject/inject/diskimage/stage"
 	"github.com/guestinject/guestinject/lvm"
 	"github.com/guestinject/guestinject/partition"
 	"github.com/guestinject/guestinject/vfs"

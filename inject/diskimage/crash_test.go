@@ -1,4 +1,4 @@
-package image
+package diskimage
 
 import (
 	"bytes"
@@ -209,7 +209,7 @@ func crashStates(log []crashWrite) [][]crashWrite {
 
 // TestCrashAtEveryWrite injects the whole payload into ext4 (csum v3,
 // 64bit), ext3 (no checksums, 1 KiB blocks) and ext2 through
-// inject/image, records every write and flush reaching the disk, and
+// inject/diskimage, records every write and flush reaching the disk, and
 // cuts the stream at every write (prefixes, and suffixes of the batch
 // since the last flush). On each cut image: our replay (a read-only open
 // replays the journal in memory) and e2fsck -fy must both give the guest
