@@ -817,7 +817,7 @@ func TestDirNoSpace(t *testing.T) {
 			t.Fatal(err)
 		}
 		for {
-			if _, _, err := a.alloc(1, 1<<20); err != nil {
+			if _, _, err := a.alloc(1, 1<<20, testOwner); err != nil {
 				if !isNoSpace(err) {
 					t.Fatal(err)
 				}

@@ -170,7 +170,7 @@ func TestNewInodeChunk(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := fa.alloc(3, 3); err != nil {
+			if _, _, err := fa.alloc(3, 3, testOwner); err != nil {
 				t.Fatal(err)
 			}
 			if err := tr.commit(); err != nil {
