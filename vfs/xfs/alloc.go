@@ -25,9 +25,9 @@ var ErrNoSpace = fmt.Errorf("xfs: %w", vfs.ErrNoSpace)
 // changes no free count; only extents leaving or joining the free-space
 // records change agf_freeblks and sb_fdblocks.
 type agAlloc struct {
-	t   *tx
-	ag  uint32
-	agf *txBuf
+	t    *tx
+	ag   uint32
+	agf  *txBuf
 	bno  *sbtree
 	cnt  *sbtree
 	rmap *sbtree // the reverse-mapping btree, nil without rmapbt (rmap.go)
