@@ -1,6 +1,7 @@
 package xfs
 
-// testOwner owns the blocks tests allocate without a file: on an rmapbt
-// filesystem they are recorded as AG metadata (OWN_AG), which xfs_repair
-// accepts for blocks no inode claims.
+// testOwner owns the blocks tests allocate without a file, on
+// filesystems without rmapbt (where the owner is not recorded): on an
+// rmapbt filesystem xfs_repair would find OWN_AG blocks that are neither
+// btree nor AGFL blocks.
 var testOwner = ownAG
