@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"regexp"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/guestinject/guestinject/vfs"
@@ -164,5 +166,85 @@ func TestRmapRandomOps(t *testing.T) {
 			}
 			t.Logf("rmap btrees reached %d levels", maxLevel)
 		})
+	}
+}
+
+// TestRmapKernelWritesMore: on an rmapbt+reflink filesystem the engine
+// writes files grown to a bmap btree fork, directories in several forms,
+// a new inode chunk's worth of files, and removes and truncates some;
+// a real kernel (the libguestfs appliance) then appends to the engine's
+// files, truncates and removes them (each a lookup of the engine's
+// reverse mappings: a wrong one shuts the filesystem down), preallocates
+// unwritten extents and writes new files; dmesg shows no XFS complaint
+// and xfs_repair -n is clean. The engine then removes the kernel's
+// files (unwritten extents among them) and writes more: clean again.
+func TestRmapKernelWritesMore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: boots the libguestfs appliance under software emulation (run without -short)")
+	}
+	img := emptyImage(t, "-m", "rmapbt=1,reflink=1", "-d", "agcount=4")
+	f := openRW(t, img)
+	bs := f.BlockSize()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for d := 0; d < 4; d++ {
+		must(f.MakePath(fmt.Sprintf("/d%d", d)))
+		for i := 0; i < 30; i++ {
+			must(f.ReplaceFile(fmt.Sprintf("/d%d/small%d", d, i), pattern(100+i, byte(i))))
+		}
+	}
+	for step := 0; step < 60; step++ { // interleaved: two btree forks
+		for i := 0; i < 2; i++ {
+			must(f.AppendFile(fmt.Sprintf("/d0/grow%d", i), pattern(bs*(1+step%3), byte(step))))
+		}
+	}
+	must(f.ReplaceFile("/d1/trunc", pattern(bs*20, 3)))
+	must(f.Truncate("/d1/trunc", int64(bs*7+5)))
+	must(f.Remove("/d1/small3"))
+	must(f.Flush())
+	repairClean(t, img)
+	script := `run
+mount /dev/sda /
+write-append /d0/grow0 more-from-the-kernel
+fill 65 300000 /d0/grow1
+truncate-size /d0/small1 0
+rm /d0/small2
+rm /d1/trunc
+fallocate64 /d2/prealloc 1000000
+fill 66 200000 /d3/kfile
+mkdir /d3/kdir
+write /d3/kdir/x hello
+umount-all
+echo ==dmesg==
+dmesg
+`
+	out := guestfish(t, img, script)
+	_, dmesg, _ := strings.Cut(out, "==dmesg==")
+	for _, line := range strings.Split(dmesg, "\n") {
+		if xfsKernelErrors.MatchString(line) {
+			t.Errorf("kernel: %s", line)
+		}
+	}
+	if !regexp.MustCompile(`XFS \(sd[a-z]\): Unmounting Filesystem`).MatchString(dmesg) {
+		t.Fatalf("the kernel did not mount and unmount the filesystem:\n%s", dmesg)
+	}
+	repairClean(t, img)
+	f = openRW(t, img)
+	must(f.Remove("/d2/prealloc"))
+	must(f.Remove("/d0/grow0"))
+	must(f.AppendFile("/d3/kfile", pattern(bs*5, 9)))
+	must(f.Truncate("/d0/grow1", int64(bs*3)))
+	for i := 0; i < 80; i++ {
+		must(f.ReplaceFile(fmt.Sprintf("/d3/kdir/after%d", i), pattern(bs+i, byte(i))))
+	}
+	must(f.Flush())
+	repairClean(t, img)
+	got, err := openImage(t, img, nil).ReadFile("/d3/kfile")
+	if err != nil || len(got) != 200000+bs*5 || got[0] != 66 {
+		t.Fatalf("/d3/kfile: %d bytes, %v", len(got), err)
 	}
 }
