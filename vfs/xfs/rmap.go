@@ -309,10 +309,10 @@ func (a *agAlloc) rmapMap(agbno, n uint32, o rmapOwner) error {
 	hasL, hasR := false, false
 	if path[0].idx >= 0 {
 		left, hasL = decodeRmap(path[0].blk.ent(path[0].idx)), true
-		if left.count == 0 {
-			return w.corrupt("empty reverse mapping at block %d", left.start)
+		if err := a.checkRmapRec(left, w); err != nil {
+			return err
 		}
-		if left.end() > uint64(agbno) && (a.rmapOverlapsOwned(left, agbno, n)) {
+		if a.rmapOverlapsOwned(left, agbno, n) {
 			return w.corrupt("mapping blocks %d+%d of AG %d to %s: already mapped to %s at %d+%d", agbno, n, a.ag, o, left.rmapOwner, left.start, left.count)
 		}
 	}
@@ -326,6 +326,9 @@ func (a *agAlloc) rmapMap(agbno, n uint32, o rmapOwner) error {
 		}
 		if ok {
 			right, hasR = decodeRmap(rp[0].blk.ent(rp[0].idx)), true
+			if err := a.checkRmapRec(right, bt.where(rp[0].blk.agbno)); err != nil {
+				return err
+			}
 			if uint64(right.start) < end {
 				return w.corrupt("mapping blocks %d+%d of AG %d to %s: block %d is already mapped to %s", agbno, n, a.ag, o, right.start, right.rmapOwner)
 			}
@@ -359,6 +362,15 @@ func (a *agAlloc) rmapMap(agbno, n uint32, o rmapOwner) error {
 		return nil
 	}
 	return bt.insert(encodeRmap(rec))
+}
+
+// checkRmapRec bounds a record read from disk: at least one block, all
+// inside the AG, an offset that fits the file's 54 bits.
+func (a *agAlloc) checkRmapRec(r rmapRec, w where) error {
+	if r.count == 0 || r.end() > uint64(a.rmap.agLength()) || !r.ignoresOffset() && r.off+uint64(r.count) > rmapOffMask+1 {
+		return w.corrupt("reverse mapping %d+%d (%s) lies outside the AG's %d blocks or the file's offsets", r.start, r.count, r.rmapOwner, a.rmap.agLength())
+	}
+	return nil
 }
 
 // rmapOverlapsOwned reports whether record r covers any of the n blocks
@@ -399,6 +411,9 @@ func (a *agAlloc) rmapUnmap(agbno, n uint32, o rmapOwner) error {
 	found := false
 	for i, ok := 0, path[0].idx >= 0; ok && i < maxRmapScan; i++ {
 		r = decodeRmap(path[0].blk.ent(path[0].idx))
+		if err := a.checkRmapRec(r, bt.where(path[0].blk.agbno)); err != nil {
+			return err
+		}
 		if r.owner == o.owner && r.start <= agbno && r.end() > uint64(agbno) {
 			found = true
 			break

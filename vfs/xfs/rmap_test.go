@@ -248,3 +248,52 @@ dmesg
 		t.Fatalf("/d3/kfile: %d bytes, %v", len(got), err)
 	}
 }
+
+// TestRmapHostile: a reverse mapping that does not match the file it
+// maps (another owner, a length past the AG) is corruption met before
+// any write: removing the file fails with vfs.ErrCorrupt naming the
+// rmapbt and the image keeps every byte.
+func TestRmapHostile(t *testing.T) {
+	for _, c := range []struct {
+		name, field, value string
+	}{
+		{"other owner", "owner", "123456"},
+		{"length past the AG", "blockcount", "1000000000"},
+		{"zero length", "blockcount", "0"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			img := emptyImage(t, "-m", "rmapbt=1", "-d", "agcount=4")
+			f := openRW(t, img)
+			if err := f.ReplaceFile("/victim", pattern(3*f.BlockSize(), 5)); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			ino := mustIno(t, f, "/victim")
+			ag := uint32(ino >> (f.geo.agBlkLog + f.geo.inoPBLog))
+			idx := -1
+			for i, r := range rmapRecords(t, f, ag) {
+				if r.owner == ino {
+					idx = i
+				}
+			}
+			if idx < 0 {
+				t.Fatalf("no reverse mapping names inode %d", ino)
+			}
+			if lv := dbField(t, img, "rmaplevel", fmt.Sprintf("agf %d", ag)); lv != 1 {
+				t.Fatalf("rmap btree of %d levels: the test patches the root leaf", lv)
+			}
+			xfsDBWrite(t, img, fmt.Sprintf("agf %d", ag), "addr rmaproot", fmt.Sprintf("write recs[%d].%s %s", idx+1, c.field, c.value))
+			before := fileSum(t, img)
+			g := openRW(t, img)
+			err := g.Remove("/victim")
+			if !errors.Is(err, vfs.ErrCorrupt) || !strings.Contains(err.Error(), "rmapbt") {
+				t.Fatalf("removing a file whose reverse mapping is corrupt: %v, want vfs.ErrCorrupt naming the rmapbt", err)
+			}
+			if fileSum(t, img) != before {
+				t.Fatal("the refused removal changed the image")
+			}
+		})
+	}
+}
