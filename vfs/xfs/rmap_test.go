@@ -85,6 +85,7 @@ func TestRmapRandomOps(t *testing.T) {
 				}
 			}
 			maxLevel := uint64(0)
+			leafChecked := false
 			check := func(batch string) {
 				t.Helper()
 				must(f.Flush())
@@ -110,6 +111,13 @@ func TestRmapRandomOps(t *testing.T) {
 					}
 					agf := fmt.Sprintf("agf %d", ag)
 					lv := dbField(t, img, "rmaplevel", agf)
+					if lv == 1 {
+						// A root leaf: xfs_db prints the same records.
+						if db, eng := dbRmapRecs(t, img, ag), fmtRmapRecs(recs); db != eng {
+							t.Fatalf("%s: AG %d: xfs_db reads the reverse mappings\n%s\nthe engine\n%s", batch, ag, db, eng)
+						}
+						leafChecked = true
+					}
 					maxLevel = max(maxLevel, lv)
 					if blocks := dbField(t, img, "rmapblocks", agf); lv > 1 && blocks < 3 || blocks < 1 {
 						t.Fatalf("%s: AG %d: rmap btree of %d levels in %d blocks", batch, ag, lv, blocks)
@@ -151,6 +159,14 @@ func TestRmapRandomOps(t *testing.T) {
 				delete(content, n)
 			}
 			check("all removed")
+			for ag := uint32(0); uint64(ag) < f.geo.agCount; ag++ {
+				if lv := dbField(t, img, "rmaplevel", fmt.Sprintf("agf %d", ag)); lv != 1 {
+					t.Fatalf("AG %d: the rmap btree is still %d levels with every file removed: no join", ag, lv)
+				}
+			}
+			if !leafChecked {
+				t.Fatal("no reverse mapping was compared with xfs_db's")
+			}
 			// Nearly full: one file takes what it can, then more is
 			// refused with ErrNoSpace and nothing written.
 			free := int(dbField(t, img, "fdblocks", "sb 0"))
@@ -296,4 +312,41 @@ func TestRmapHostile(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dbRmapRecs prints AG ag's reverse mappings as xfs_db reads its rmap
+// btree root leaf, one "start+count owner offset flags" per line.
+func dbRmapRecs(t testing.TB, img string, ag uint32) string {
+	t.Helper()
+	out := xfsDB(t, img, fmt.Sprintf("agf %d", ag), "addr rmaproot", "p recs")
+	var b strings.Builder
+	for _, f := range strings.Fields(out) {
+		_, rec, ok := strings.Cut(f, ":[")
+		if !ok {
+			continue
+		}
+		var start, count, off uint64
+		var owner int64
+		var unwritten, attr, bmbt int
+		if _, err := fmt.Sscanf(strings.TrimSuffix(rec, "]"), "%d,%d,%d,%d,%d,%d,%d", &start, &count, &owner, &off, &unwritten, &attr, &bmbt); err != nil {
+			t.Fatalf("xfs_db record %q: %v", f, err)
+		}
+		fmt.Fprintf(&b, "%d+%d %d %d %d%d%d\n", start, count, owner, off, unwritten, attr, bmbt)
+	}
+	return b.String()
+}
+
+// fmtRmapRecs prints the engine's records as dbRmapRecs does.
+func fmtRmapRecs(recs []rmapRec) string {
+	var b strings.Builder
+	bit := func(v uint64) int {
+		if v != 0 {
+			return 1
+		}
+		return 0
+	}
+	for _, r := range recs {
+		fmt.Fprintf(&b, "%d+%d %d %d %d%d%d\n", r.start, r.count, int64(r.owner), r.off, bit(r.flags&rmapOffUnwritten), bit(r.flags&rmapOffAttr), bit(r.flags&rmapOffBmbt))
+	}
+	return b.String()
 }
