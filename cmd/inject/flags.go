@@ -121,7 +121,7 @@ image file: raw or qcow2 (detected by its magic; vmdk, vhd, vhdx, vdi and iso
 are refused), possibly a thin overlay on a backing file, with an MBR (logical
 partitions too) or GPT partition table, or one filesystem on the whole disk.
 An injection's guest root may be ext2/3/4 or XFS (v5 and v4; see the README for
-what the XFS writer refuses: a dirty log, rmapbt, quota accounting, realtime).
+what the XFS writer refuses: a dirty log, quota accounting, realtime).
 A directory TARGET must look like a guest root as images are judged (an
 /etc directory and one of /sbin/init, /usr/lib/os-release, /etc/os-release,
 /etc/redhat-release), and the host's own root ("/", or any

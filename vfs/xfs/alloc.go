@@ -25,11 +25,12 @@ var ErrNoSpace = fmt.Errorf("xfs: %w", vfs.ErrNoSpace)
 // changes no free count; only extents leaving or joining the free-space
 // records change agf_freeblks and sb_fdblocks.
 type agAlloc struct {
-	t   *tx
-	ag  uint32
-	agf *txBuf
-	bno *sbtree
-	cnt *sbtree
+	t    *tx
+	ag   uint32
+	agf  *txBuf
+	bno  *sbtree
+	cnt  *sbtree
+	rmap *sbtree // the reverse-mapping btree, nil without rmapbt (rmap.go)
 }
 
 // AGF field offsets the allocator edits.
@@ -122,6 +123,7 @@ func (t *tx) allocGroup(ag uint32) (*agAlloc, error) {
 		}
 		return cmp32(x[0:], y[0:])
 	}
+	a.initRmap()
 	t.allocs[ag] = a
 	return a, nil
 }
@@ -223,7 +225,7 @@ func (a *agAlloc) minFreelist() uint32 {
 	maxLevels := uint32(a.maxLevels())
 	_, bl := a.bno.root()
 	_, cl := a.cnt.root()
-	return min(uint32(bl)+1, maxLevels) + min(uint32(cl)+1, maxLevels)
+	return min(uint32(bl)+1, maxLevels) + min(uint32(cl)+1, maxLevels) + a.rmapMinFreelist()
 }
 
 // maxLevels is the height of a free-space btree holding the most records
@@ -242,7 +244,8 @@ func (a *agAlloc) maxLevels() int {
 
 // fixFreelist refills the AGFL to the kernel's minimum from the AG's
 // free space, or trims it back to it, as xfs_alloc_fix_freelist does
-// before each allocation and free.
+// before each allocation and free. With rmapbt, blocks joining the AGFL
+// are mapped to OWN_AG and blocks leaving it for the free space unmapped.
 func (a *agAlloc) fixFreelist() error {
 	for i := 0; ; i++ {
 		if i > 64 {
@@ -255,6 +258,9 @@ func (a *agAlloc) fixFreelist() error {
 			if err != nil {
 				return err
 			}
+			if err := a.rmapUnmap(bno, 1, ownAG); err != nil {
+				return err
+			}
 			if err := a.freeRecords(bno, 1); err != nil {
 				return err
 			}
@@ -262,6 +268,9 @@ func (a *agAlloc) fixFreelist() error {
 			start, n, err := a.allocRecords(1, need-have)
 			if err != nil {
 				return fmt.Errorf("refilling the free list of AG %d: %w", a.ag, err)
+			}
+			if err := a.rmapMap(start, n, ownAG); err != nil {
+				return err
 			}
 			for b := start; b < start+n; b++ {
 				if err := a.putFree(b, false); err != nil {
@@ -274,10 +283,11 @@ func (a *agAlloc) fixFreelist() error {
 	}
 }
 
-// alloc allocates between minLen and maxLen contiguous blocks in the AG:
-// maxLen when a free extent that long exists (the shortest such, by the
-// by-count btree), else the longest free extent if at least minLen.
-func (a *agAlloc) alloc(minLen, maxLen uint32) (agbno, n uint32, err error) {
+// alloc allocates between minLen and maxLen contiguous blocks in the AG
+// for o: maxLen when a free extent that long exists (the shortest such,
+// by the by-count btree), else the longest free extent if at least
+// minLen.
+func (a *agAlloc) alloc(minLen, maxLen uint32, o rmapOwner) (agbno, n uint32, err error) {
 	if minLen == 0 || minLen > maxLen {
 		return 0, 0, fmt.Errorf("xfs: allocating %d..%d blocks (a bug)", minLen, maxLen)
 	}
@@ -291,22 +301,46 @@ func (a *agAlloc) alloc(minLen, maxLen uint32) (agbno, n uint32, err error) {
 	if err := a.t.addFDBlocks(-int64(n)); err != nil {
 		return 0, 0, err
 	}
-	return start, n, a.setLongest()
+	if err := a.setLongest(); err != nil {
+		return 0, 0, err
+	}
+	return start, n, a.mapAllocated(start, n, o)
 }
 
-// free returns n blocks at agbno to the AG's free space.
-func (a *agAlloc) free(agbno, n uint32) error {
+// mapAllocated records n blocks just allocated at agbno as o's in the
+// rmapbt, the free list fixed first (the kernel's deferred rmap update
+// fixes it again).
+func (a *agAlloc) mapAllocated(agbno, n uint32, o rmapOwner) error {
+	if a.rmap == nil {
+		return nil
+	}
+	if err := a.fixFreelist(); err != nil {
+		return err
+	}
+	if err := a.rmapMap(agbno, n, o); err != nil {
+		return err
+	}
+	return a.setLongest()
+}
+
+// free returns n blocks at agbno, o's, to the AG's free space.
+func (a *agAlloc) free(agbno, n uint32, o rmapOwner) error {
 	if err := a.checkNotShared(agbno, n); err != nil {
 		return err
 	}
-	return a.freeUnshared(agbno, n)
+	return a.freeUnshared(agbno, n, o)
 }
 
 // freeUnshared returns n blocks at agbno that cannot be shared with
 // another owner (a directory's blocks, bmap btree blocks: reflink shares
 // only regular files' data), so the refcount btree is not consulted.
-func (a *agAlloc) freeUnshared(agbno, n uint32) error {
+func (a *agAlloc) freeUnshared(agbno, n uint32, o rmapOwner) error {
 	if err := a.fixFreelist(); err != nil {
+		return err
+	}
+	// The reverse mapping goes first (xfs_free_ag_extent): a refill
+	// must not take these blocks while they are still mapped.
+	if err := a.rmapUnmap(agbno, n, o); err != nil {
 		return err
 	}
 	if err := a.freeRecords(agbno, n); err != nil {
@@ -553,7 +587,7 @@ const maxAlignedScan = 1 << 16
 // allocAligned allocates exactly n blocks starting at a multiple of
 // align (AG-relative), from the shortest free extent that has room for
 // them, for inode chunks.
-func (a *agAlloc) allocAligned(n, align uint32) (uint32, error) {
+func (a *agAlloc) allocAligned(n, align uint32, o rmapOwner) (uint32, error) {
 	if n == 0 || align == 0 {
 		return 0, fmt.Errorf("xfs: aligned allocation of %d blocks at %d (a bug)", n, align)
 	}
@@ -583,7 +617,10 @@ func (a *agAlloc) allocAligned(n, align uint32) (uint32, error) {
 			if err := a.t.addFDBlocks(-int64(n)); err != nil {
 				return 0, err
 			}
-			return start, a.setLongest()
+			if err := a.setLongest(); err != nil {
+				return 0, err
+			}
+			return start, a.mapAllocated(start, n, o)
 		}
 		if ok, err = a.cnt.step(path, 1); err != nil {
 			return 0, err

@@ -154,7 +154,7 @@ func TestAllocFreeRandom(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				s, n, err := a.alloc(lo, hi)
+				s, n, err := a.alloc(lo, hi, testOwner)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -181,7 +181,7 @@ func TestAllocFreeRandom(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := a.free(s, n); err != nil {
+				if err := a.free(s, n, testOwner); err != nil {
 					t.Fatal(err)
 				}
 				nheld -= uint64(n)
@@ -312,7 +312,7 @@ func TestAllocNoSpace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := a.alloc(uint32(f.geo.agBlocks), uint32(f.geo.agBlocks)); !errors.Is(err, ErrNoSpace) {
+	if _, _, err := a.alloc(uint32(f.geo.agBlocks), uint32(f.geo.agBlocks), testOwner); !errors.Is(err, ErrNoSpace) {
 		t.Fatalf("alloc of a whole AG: %v, want ErrNoSpace", err)
 	}
 	tr.abort()
@@ -336,7 +336,7 @@ func TestFreeRefusals(t *testing.T) {
 	}
 	before := fileSum(t, img)
 	last := free[len(free)-1]
-	if err := a.free(last.start+1, 2); err == nil {
+	if err := a.free(last.start+1, 2, testOwner); err == nil {
 		t.Fatal("a double free was accepted")
 	}
 	tr.abort()
@@ -349,11 +349,11 @@ func TestFreeRefusals(t *testing.T) {
 	if a, err = tr.allocGroup(1); err != nil {
 		t.Fatal(err)
 	}
-	s, n, err := a.alloc(1, 4)
+	s, n, err := a.alloc(1, 4, testOwner)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.free(s, n); err != nil {
+	if err := a.free(s, n, testOwner); err != nil {
 		t.Fatalf("free of an unshared extent on reflink: %v", err)
 	}
 	if err := tr.commit(); err != nil {
@@ -417,7 +417,7 @@ func TestAllocDefaultV5(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, n, err := a.alloc(1, 1+uint32(rng.Intn(64)))
+		_, n, err := a.alloc(1, 1+uint32(rng.Intn(64)), testOwner)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -82,7 +82,7 @@ func TestCrashOrder(t *testing.T) {
 		name  string
 		args  []string
 		batch bool
-	}{{"v5", nil, false}, {"v4", []string{"-m", "crc=0"}, false}, {"v5-batch", nil, true}} {
+	}{{"v5", nil, false}, {"v4", []string{"-m", "crc=0"}, false}, {"v5-batch", nil, true}, {"v5-rmapbt", []string{"-m", "rmapbt=1"}, false}} {
 		t.Run(c.name, func(t *testing.T) {
 			img := emptyImage(t, c.args...)
 			orig := img + ".orig"

@@ -173,7 +173,7 @@ func (d *dirW) newBlock(fb uint64, kind bufKind, magic uint32) (*txBuf, error) {
 		if a.agf32(agfFreeBlks) < a.minFreelist()+8+n {
 			continue
 		}
-		agbno, _, err = a.alloc(n, n)
+		agbno, _, err = a.alloc(n, n, ownData(d.ino, fb, false))
 		if err == nil {
 			found = true
 		} else if !isNoSpace(err) {
@@ -281,7 +281,7 @@ func (d *dirW) unmap(fb uint64) error {
 	if err != nil {
 		return err
 	}
-	if err := a.freeUnshared(uint32(fsb&(1<<d.g.agBlkLog-1)), uint32(d.perDB)); err != nil {
+	if err := a.freeUnshared(uint32(fsb&(1<<d.g.agBlkLog-1)), uint32(d.perDB), ownData(d.ino, fb, e.Unwritten)); err != nil {
 		return err
 	}
 	d.grown -= int64(d.perDB)

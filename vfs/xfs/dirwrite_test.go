@@ -45,6 +45,9 @@ var dirConfigs = []struct {
 	{"v4-deep-da", []string{"-m", "crc=0"}, 700, 24, true, 6, 3, false},
 	{"v5-selinux-label", nil, 2500, 24, false, 0, 0, true},
 	{"v4-label", []string{"-m", "crc=0"}, 2500, 24, false, 0, 0, true},
+	{"v5-rmapbt", []string{"-m", "rmapbt=1", "-d", "agcount=4"}, 3000, 24, false, 0, 0, false},
+	{"v5-rmapbt-1k-dir4k", []string{"-b", "size=1024", "-n", "size=4096", "-m", "rmapbt=1,reflink=0,finobt=0"}, 3000, 40, false, 0, 0, false},
+	{"v5-rmapbt-deep-da", []string{"-m", "rmapbt=1"}, 700, 24, true, 6, 3, false},
 }
 
 // dirName is the i-th name of a test directory, n bytes long (at least
@@ -354,6 +357,8 @@ func TestDirRandomOps(t *testing.T) {
 		{"v5", nil, 1},
 		{"v4-dir8k", []string{"-m", "crc=0", "-n", "size=8192"}, 2},
 		{"v5-1kblk-dir4k", []string{"-b", "size=1024", "-n", "size=4096"}, 3},
+		{"v5-rmapbt-1kblk", []string{"-b", "size=1024", "-m", "rmapbt=1", "-d", "agcount=3"}, 4},
+		{"v5-rmapbt-seed", []string{"-m", "rmapbt=1,reflink=0"}, seedFromEnv()},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ops := 4000
@@ -705,7 +710,7 @@ func TestDirOnMkfsDirectories(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		args []string
-	}{{"v5", nil}, {"v4-dir16k", []string{"-m", "crc=0", "-n", "size=16384"}}} {
+	}{{"v5", nil}, {"v4-dir16k", []string{"-m", "crc=0", "-n", "size=16384"}}, {"v5-rmapbt", []string{"-m", "rmapbt=1"}}} {
 		t.Run(c.name, func(t *testing.T) {
 			src := filepath.Join(t.TempDir(), "src")
 			nodeEntries := 3000
@@ -817,7 +822,7 @@ func TestDirNoSpace(t *testing.T) {
 			t.Fatal(err)
 		}
 		for {
-			if _, _, err := a.alloc(1, 1<<20); err != nil {
+			if _, _, err := a.alloc(1, 1<<20, testOwner); err != nil {
 				if !isNoSpace(err) {
 					t.Fatal(err)
 				}

@@ -441,7 +441,7 @@ func (t *tx) writeSymlink(ino uint64, target string) error {
 	agHint := uint32(ino >> (g.agBlkLog + g.inoPBLog))
 	rest := []byte(target)
 	for i := 0; i < nblk; i++ {
-		agbno, _, ag, err := t.allocAnyAG(agHint, 1)
+		agbno, _, ag, err := t.allocAnyAG(agHint, 1, ownData(ino, uint64(i), false))
 		if err != nil {
 			return err
 		}

@@ -23,6 +23,10 @@ var faceFormats = []struct {
 	{"v5", nil},
 	{"v5-1k", []string{"-b", "size=1024"}},
 	{"v4", []string{"-m", "crc=0"}},
+	// The reverse-mapping btree, with and without reflink, 4 KiB and
+	// 1 KiB blocks, several AG counts.
+	{"v5-rmapbt-reflink", []string{"-m", "rmapbt=1,reflink=1", "-d", "agcount=4"}},
+	{"v5-rmapbt-1k-noreflink", []string{"-b", "size=1024", "-m", "rmapbt=1,reflink=0", "-d", "agcount=2"}},
 }
 
 // TestFaceWrite: every vfs.FS write operation and the optional ones

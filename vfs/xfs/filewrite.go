@@ -84,7 +84,7 @@ func (t *tx) appendData(ino uint64, data []byte, now time.Time) error {
 	var newBlocks uint64
 	added := false
 	for need > 0 {
-		agbno, n, ag, err := t.allocAnyAG(agHint, uint32(min(need, maxExtentBlocks)))
+		agbno, n, ag, err := t.allocAnyAG(agHint, uint32(min(need, maxExtentBlocks)), ownData(ino, fileBlock, false))
 		if err != nil {
 			return err
 		}
@@ -132,9 +132,9 @@ func (t *tx) appendData(ino uint64, data []byte, now time.Time) error {
 // limit on 64-bit hosts is 2^63-1; this keeps block arithmetic in range).
 const maxFileSize = 1 << 62
 
-// allocAnyAG allocates up to n blocks, at least one, in AG hint or the
-// next AG with space.
-func (t *tx) allocAnyAG(hint, n uint32) (agbno, got, ag uint32, err error) {
+// allocAnyAG allocates up to n blocks, at least one, for o in AG hint
+// or the next AG with space.
+func (t *tx) allocAnyAG(hint, n uint32, o rmapOwner) (agbno, got, ag uint32, err error) {
 	g := &t.f.geo
 	for i := uint64(0); i < g.agCount; i++ {
 		ag = uint32((uint64(hint) + i) % g.agCount)
@@ -146,7 +146,7 @@ func (t *tx) allocAnyAG(hint, n uint32) (agbno, got, ag uint32, err error) {
 		if a.agf32(agfFreeBlks) < a.minFreelist()+8 {
 			continue
 		}
-		agbno, got, err = a.alloc(1, n)
+		agbno, got, err = a.alloc(1, n, o)
 		if err == nil {
 			return agbno, got, ag, nil
 		}
@@ -200,7 +200,7 @@ func (t *tx) writeDataFork(in *inode, exts []layout.Extent, leaves []uint64) (in
 	inline := len(fork) / layout.BmbtRecSize
 	if len(exts) <= inline {
 		// Back to (or still) an extent list: the btree's leaves go.
-		if err := t.freeBmbtLeaves(leaves); err != nil {
+		if err := t.freeBmbtLeaves(in.ino, leaves); err != nil {
 			return 0, err
 		}
 		clear(fork)
@@ -224,7 +224,7 @@ func (t *tx) writeDataFork(in *inode, exts []layout.Extent, leaves []uint64) (in
 	}
 	delta := int64(0)
 	if nLeaves < len(leaves) {
-		if err := t.freeBmbtLeaves(leaves[nLeaves:]); err != nil {
+		if err := t.freeBmbtLeaves(in.ino, leaves[nLeaves:]); err != nil {
 			return 0, err
 		}
 		delta -= int64(len(leaves) - nLeaves)
@@ -247,7 +247,7 @@ func (t *tx) writeDataFork(in *inode, exts []layout.Extent, leaves []uint64) (in
 				return 0, lw.corrupt("not a bmap btree leaf")
 			}
 		} else {
-			agbno, _, ag, err := t.allocAnyAG(agHint, 1)
+			agbno, _, ag, err := t.allocAnyAG(agHint, 1, ownBmbt(in.ino))
 			if err != nil {
 				return 0, err
 			}
@@ -300,9 +300,9 @@ func (t *tx) writeDataFork(in *inode, exts []layout.Extent, leaves []uint64) (in
 	return delta, nil
 }
 
-// freeBmbtLeaves frees bmap btree blocks a fork no longer uses (never
-// shared: reflink shares only file data).
-func (t *tx) freeBmbtLeaves(leaves []uint64) error {
+// freeBmbtLeaves frees bmap btree blocks inode ino's data fork no
+// longer uses (never shared: reflink shares only file data).
+func (t *tx) freeBmbtLeaves(ino uint64, leaves []uint64) error {
 	g := &t.f.geo
 	for _, fsb := range leaves {
 		if !g.extentOK(fsb, 1) {
@@ -312,7 +312,7 @@ func (t *tx) freeBmbtLeaves(leaves []uint64) error {
 		if err != nil {
 			return err
 		}
-		if err := a.freeUnshared(uint32(fsb&(1<<g.agBlkLog-1)), 1); err != nil {
+		if err := a.freeUnshared(uint32(fsb&(1<<g.agBlkLog-1)), 1, ownBmbt(ino)); err != nil {
 			return err
 		}
 	}

@@ -22,7 +22,8 @@ func TestAppendExtentsToBtree(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		args []string
-	}{{"v5", []string{"-m", "reflink=0"}}, {"v4", []string{"-m", "crc=0"}}} {
+	}{{"v5", []string{"-m", "reflink=0"}}, {"v4", []string{"-m", "crc=0"}},
+		{"v5-rmapbt", []string{"-m", "rmapbt=1,reflink=0"}}, {"v5-rmapbt-reflink-1k", []string{"-m", "rmapbt=1,reflink=1", "-b", "size=1024"}}} {
 		t.Run(c.name, func(t *testing.T) {
 			img := emptyImage(t, c.args...)
 			f := openRW(t, img)

@@ -74,6 +74,11 @@ func (f *FS) planGrow(size int64, onDevice bool) (GrowReport, growPlan, error) {
 	if newD < g.dBlocks {
 		return r, p, unsupported("shrinking the filesystem from %d to %d blocks", g.dBlocks, newD)
 	}
+	if newD > g.dBlocks && f.sb.FeaturesROCompat&layout.ROCompatRmapbt != 0 {
+		// New AGs would need an rmapbt root and records for their
+		// headers and roots; growing is left to xfs_growfs.
+		return r, p, unsupported("growing a filesystem with a reverse-mapping btree (rmapbt); grow it from the booted guest with xfs_growfs")
+	}
 	last := g.agCount - 1
 	p.lastOld = uint32(g.dBlocks - last*g.agBlocks)
 	nag := (newD + g.agBlocks - 1) / g.agBlocks
@@ -108,7 +113,7 @@ func (p growPlan) agLen(ag, agBlocks uint64) uint64 {
 // AG-relative blocks of a new AG's btree roots, in the kernel's order:
 // after the header sectors, the by-block and by-count roots, the inode
 // btree root, the free inode btree root (finobt), the refcount root
-// (reflink). rmapbt filesystems are not written (checkWritable).
+// (reflink). Growing an rmapbt filesystem is refused (Grow).
 func (f *FS) rootBlocks() (bno, cnt, ino, fino, refc uint32) {
 	g := f.geo
 	agfl := uint32(layout.AGFLSector * g.sectSize / g.blockSize)

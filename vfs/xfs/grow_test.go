@@ -1,6 +1,7 @@
 package xfs
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -125,6 +126,20 @@ func TestGrowRefusals(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(img); string(after) != string(before) {
 		t.Fatal("a refused growth changed the image")
+	}
+	// Growing an rmapbt filesystem is refused (new AGs would need
+	// rmapbt roots and records), before any write.
+	rimg := filepath.Join(dir, "rmap.img")
+	mkfs(t, rimg, 300<<20, "-m", "rmapbt=1")
+	if err := os.Truncate(rimg, 400<<20); err != nil {
+		t.Fatal(err)
+	}
+	rbefore, _ := os.ReadFile(rimg)
+	if _, err := openRW(t, rimg).Grow(400 << 20); !errors.Is(err, ErrUnsupportedFeature) {
+		t.Errorf("growing rmapbt: %v, want ErrUnsupportedFeature", err)
+	}
+	if after, _ := os.ReadFile(rimg); string(after) != string(rbefore) {
+		t.Fatal("a refused rmapbt growth changed the image")
 	}
 	// 4 AGs of 19200 blocks; 40 blocks more would make a 40-block AG.
 	if err := os.Truncate(img, 300<<20+40*4096); err != nil {

@@ -94,7 +94,7 @@ func (t *tx) inodeGroup(ag uint32) (*agInodes, error) {
 			if err != nil {
 				return 0, err
 			}
-			agbno, _, err := fa.alloc(1, 1)
+			agbno, _, err := fa.alloc(1, 1, ownInobt)
 			if err == nil && inobtCount {
 				a.addAGI32(blocksOff, 1)
 			}
@@ -108,7 +108,7 @@ func (t *tx) inodeGroup(ag uint32) (*agInodes, error) {
 			if inobtCount {
 				a.addAGI32(blocksOff, -1)
 			}
-			return fa.free(agbno, 1)
+			return fa.free(agbno, 1, ownInobt)
 		}
 		bt.init()
 		return bt
@@ -409,7 +409,7 @@ func (a *agInodes) newChunk() error {
 	if uint64(fa.agf32(agfFreeBlks)) < need || fa.agf32(agfLongest) < chunkBlocks+align-1 {
 		return fmt.Errorf("%w: AG %d has no room for an inode chunk", errNoChunkRoom, a.ag)
 	}
-	agbno, err := fa.allocAligned(chunkBlocks, align)
+	agbno, err := fa.allocAligned(chunkBlocks, align, ownInodes)
 	if err != nil {
 		return err
 	}

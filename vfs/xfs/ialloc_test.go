@@ -18,6 +18,8 @@ var createConfigs = []struct {
 	{"v5-defaults", nil},
 	{"v5-nofinobt-nobigtime", []string{"-m", "finobt=0,bigtime=0,inobtcount=0"}},
 	{"v5-nosparse", []string{"-i", "sparse=0"}},
+	{"v5-rmapbt", []string{"-m", "rmapbt=1"}},
+	{"v5-rmapbt-nosparse-nofinobt-1k", []string{"-m", "rmapbt=1,finobt=0", "-i", "sparse=0", "-b", "size=1024", "-d", "agcount=2"}},
 	{"v4-ftype", []string{"-m", "crc=0", "-n", "ftype=1"}},
 	{"v4", []string{"-m", "crc=0", "-n", "ftype=0"}},
 }
@@ -163,14 +165,15 @@ func TestNewInodeChunk(t *testing.T) {
 			root := f.sb.RootIno
 			files := map[string]uint64{}
 			total := 0
-			// Three blocks held (as a file's data would be) so that the
-			// free space no longer starts on an inode-aligned block.
+			// Three blocks held (a file's data) so that the free space
+			// no longer starts on an inode-aligned block.
 			tr, _ := f.begin()
-			fa, err := tr.allocGroup(0)
+			pad, err := tr.create(root, "pad", vfs.UnixRegular|0o600, 0, 0, now)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := fa.alloc(3, 3); err != nil {
+			total++
+			if err := tr.appendData(pad, pattern(3*int(f.geo.blockSize), 9), now); err != nil {
 				t.Fatal(err)
 			}
 			if err := tr.commit(); err != nil {

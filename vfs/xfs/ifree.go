@@ -23,12 +23,12 @@ func (t *tx) freeForks(in *inode) error {
 			return err
 		}
 		for _, e := range exts {
-			if err := t.freeFSB(e.StartBlock, e.Count, in.ino); err != nil {
+			if err := t.freeFSB(e.StartBlock, e.Count, ownData(in.ino, e.StartOff, e.Unwritten)); err != nil {
 				return err
 			}
 		}
 		for _, l := range leaves {
-			if err := t.freeFSB(l, 1, in.ino); err != nil {
+			if err := t.freeFSB(l, 1, ownBmbt(in.ino)); err != nil {
 				return err
 			}
 		}
@@ -41,7 +41,7 @@ func (t *tx) freeForks(in *inode) error {
 				return err
 			}
 			for _, e := range exts {
-				if err := t.freeFSB(e.StartBlock, e.Count, in.ino); err != nil {
+				if err := t.freeFSB(e.StartBlock, e.Count, ownAttr(in.ino, e.StartOff, e.Unwritten)); err != nil {
 					return err
 				}
 			}

@@ -34,6 +34,12 @@ type sbtree struct {
 	freeBlock  func(agbno uint32) error
 
 	maxRecs [2]int // leaf, node
+
+	// overlap marks an overlapping-interval tree (the rmap btree): a
+	// node entry is the child's low key followed by its high key (the
+	// largest high key below it), each keySize/2 bytes; keyOf returns
+	// both for a record, cmp orders by the low key alone.
+	overlap bool
 }
 
 // maxBtreeLevels bounds a per-AG btree's height (an AG of 2^31 blocks
@@ -333,8 +339,26 @@ func (bt *sbtree) step(path []pathEnt, dir int) (bool, error) {
 // rec returns a copy of the record path points at.
 func (path0 pathEnt) rec() []byte { return bytes.Clone(path0.blk.ent(path0.idx)) }
 
+// parentKey is the key the parent holds for block s: its first key, and
+// in an overlapping tree the largest high key of its entries after it
+// (the first one kept on ties, as the kernel keeps it).
+func (bt *sbtree) parentKey(s sblk) []byte {
+	k := bytes.Clone(s.key(0))
+	if !bt.overlap {
+		return k
+	}
+	h := bt.keySize / 2
+	for i := 1; i < s.n(); i++ {
+		if hk := s.key(i)[h:]; bt.cmp(hk, k[h:]) > 0 {
+			copy(k[h:], hk)
+		}
+	}
+	return k
+}
+
 // updateKeys rewrites the parents' keys after the first entry of the
-// block at level changed, as far up as it stays the first entry.
+// block at level changed, as far up as it stays the first entry (in an
+// overlapping tree, after any change: the high key may move).
 func (bt *sbtree) updateKeys(path []pathEnt, level int) {
 	for l := level; l+1 < len(path); l++ {
 		s := path[l].blk
@@ -342,16 +366,24 @@ func (bt *sbtree) updateKeys(path []pathEnt, level int) {
 			return
 		}
 		p := path[l+1]
-		k := s.key(0)
+		k := bt.parentKey(s)
 		if bytes.Equal(p.blk.ent(p.idx), k) {
 			return
 		}
 		copy(p.blk.ent(p.idx), k)
 		p.blk.dirty()
-		if p.idx != 0 {
+		if p.idx != 0 && !bt.overlap {
 			return
 		}
 	}
+}
+
+// siblingPath is path with the block at level replaced by its sibling
+// under the same parent at parent entry pidx.
+func siblingPath(path []pathEnt, level int, sib sblk, pidx int) []pathEnt {
+	sp := append([]pathEnt(nil), path...)
+	sp[level], sp[level+1].idx = pathEnt{sib, 0}, pidx
+	return sp
 }
 
 // insert adds rec, which must not be present.
@@ -374,7 +406,7 @@ func (bt *sbtree) insertAt(path []pathEnt, level, idx int, it item) error {
 	items = append(items[:idx], append([]item{it}, items[idx:]...)...)
 	if len(items) <= s.max() {
 		s.setItems(items)
-		if idx == 0 {
+		if idx == 0 || bt.overlap {
 			bt.updateKeys(path, level)
 		}
 		return nil
@@ -400,10 +432,10 @@ func (bt *sbtree) insertAt(path []pathEnt, level, idx int, it item) error {
 	s.setRight(r.agbno)
 	s.dirty()
 	r.dirty()
-	if idx == 0 {
+	if idx == 0 || bt.overlap {
 		bt.updateKeys(path, level)
 	}
-	up := item{ent: bytes.Clone(r.key(0)), ptr: r.agbno}
+	up := item{ent: bt.parentKey(r), ptr: r.agbno}
 	if level+1 < len(path) {
 		return bt.insertAt(path, level+1, path[level+1].idx+1, up)
 	}
@@ -415,7 +447,7 @@ func (bt *sbtree) insertAt(path []pathEnt, level, idx int, it item) error {
 	if err != nil {
 		return err
 	}
-	nr.setItems([]item{{ent: bytes.Clone(s.key(0)), ptr: s.agbno}, up})
+	nr.setItems([]item{{ent: bt.parentKey(s), ptr: s.agbno}, up})
 	return bt.setRoot(nr.agbno, len(path)+1)
 }
 
@@ -444,7 +476,7 @@ func (bt *sbtree) removeAt(path []pathEnt, level, idx int) error {
 		}
 		return nil
 	}
-	if idx == 0 {
+	if idx == 0 || bt.overlap {
 		bt.updateKeys(path, level)
 	}
 	minRecs := s.max() / 2
@@ -469,9 +501,7 @@ func (bt *sbtree) removeAt(path []pathEnt, level, idx int) error {
 		ri := right.items()
 		s.setItems(append(items, ri[0]))
 		right.setItems(ri[1:])
-		rp := append([]pathEnt(nil), path...)
-		rp[level], rp[level+1].idx = pathEnt{right, 0}, p.idx+1
-		bt.updateKeys(rp, level)
+		bt.updateKeys(siblingPath(path, level, right, p.idx+1), level)
 		bt.updateKeys(path, level)
 		return nil
 	case left.b != nil && left.n() > minRecs:
@@ -479,10 +509,16 @@ func (bt *sbtree) removeAt(path []pathEnt, level, idx int) error {
 		s.setItems(append([]item{li[len(li)-1]}, items...))
 		left.setItems(li[:len(li)-1])
 		bt.updateKeys(path, level)
+		if bt.overlap {
+			bt.updateKeys(siblingPath(path, level, left, p.idx-1), level)
+		}
 		return nil
 	case left.b != nil:
 		// Join this block into its left sibling.
 		left.setItems(append(left.items(), items...))
+		if bt.overlap {
+			bt.updateKeys(siblingPath(path, level, left, p.idx-1), level)
+		}
 		return bt.unlinkJoined(path, level, left, s, p.idx)
 	case right.b != nil:
 		// Join the right sibling into this block.
@@ -519,7 +555,7 @@ func (bt *sbtree) update(path []pathEnt, rec []byte) {
 	s := path[0].blk
 	copy(s.ent(path[0].idx), rec)
 	s.dirty()
-	if path[0].idx == 0 {
+	if path[0].idx == 0 || bt.overlap {
 		bt.updateKeys(path, 0)
 	}
 }

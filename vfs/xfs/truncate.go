@@ -10,18 +10,19 @@ import (
 	"github.com/guestinject/guestinject/vfs/xfs/layout"
 )
 
-// freeFSB returns n blocks at filesystem block fsb to their AG's free
-// space (checked against the refcount btree on a reflink filesystem).
-func (t *tx) freeFSB(fsb uint64, n uint32, ino uint64) error {
+// freeFSB returns n blocks at filesystem block fsb, o's, to their AG's
+// free space (checked against the refcount btree on a reflink
+// filesystem).
+func (t *tx) freeFSB(fsb uint64, n uint32, o rmapOwner) error {
 	g := &t.f.geo
 	if n == 0 || !g.extentOK(fsb, uint64(n)) {
-		return at("data fork", ino).corrupt("extent of %d blocks at %d lies outside the filesystem", n, fsb)
+		return at("data fork", o.owner).corrupt("extent of %d blocks at %d lies outside the filesystem", n, fsb)
 	}
 	a, err := t.allocGroup(uint32(fsb >> g.agBlkLog))
 	if err != nil {
 		return err
 	}
-	return a.free(uint32(fsb&(1<<g.agBlkLog-1)), n)
+	return a.free(uint32(fsb&(1<<g.agBlkLog-1)), n, o)
 }
 
 // truncateData sets regular file ino's size: blocks wholly past the new
@@ -63,13 +64,13 @@ func (t *tx) truncateData(ino uint64, size uint64, now time.Time) error {
 	for _, e := range exts {
 		switch {
 		case e.StartOff >= keepBlocks:
-			if err := t.freeFSB(e.StartBlock, e.Count, ino); err != nil {
+			if err := t.freeFSB(e.StartBlock, e.Count, ownData(ino, e.StartOff, e.Unwritten)); err != nil {
 				return err
 			}
 			freed += uint64(e.Count)
 		case e.StartOff+uint64(e.Count) > keepBlocks:
 			k := uint32(keepBlocks - e.StartOff)
-			if err := t.freeFSB(e.StartBlock+uint64(k), e.Count-k, ino); err != nil {
+			if err := t.freeFSB(e.StartBlock+uint64(k), e.Count-k, ownData(ino, e.StartOff+uint64(k), e.Unwritten)); err != nil {
 				return err
 			}
 			freed += uint64(e.Count - k)

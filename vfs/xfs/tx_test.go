@@ -122,7 +122,6 @@ func TestWritableRefusals(t *testing.T) {
 		setup func(t *testing.T) string
 		want  error
 	}{
-		{"rmapbt", func(t *testing.T) string { return emptyImage(t, "-m", "rmapbt=1") }, ErrUnsupportedFeature},
 		{"nrext64", func(t *testing.T) string { return emptyImage(t, "-i", "nrext64=1") }, ErrUnsupportedFeature},
 		{"dirty log", func(t *testing.T) string { img := emptyImage(t); dirtyLog(t, img); return img }, ErrNeedsRecovery},
 		{"realtime", func(t *testing.T) string {
@@ -164,10 +163,11 @@ func TestWritableRefusals(t *testing.T) {
 			}
 		})
 	}
-	// The read-only open of the same kinds still works where reading is
-	// safe: refusals are the writer's.
+	// rmapbt is written now (rmap.go), not refused.
 	img := emptyImage(t, "-m", "rmapbt=1")
-	openImage(t, img, nil)
+	if _, err := openRWErr(t, img); err != nil {
+		t.Fatalf("openWritable on rmapbt: %v", err)
+	}
 }
 
 // TestTxReadModifyWrite: a transaction changes the superblock label and

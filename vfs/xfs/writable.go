@@ -21,12 +21,12 @@ const (
 	qflagProjAcct    = 0x0008
 	qflagGroupAcct   = 0x0040
 	qflagAcctMask    = qflagUserAcct | qflagProjAcct | qflagGroupAcct
-	roCompatWritable = layout.ROCompatFinobt | layout.ROCompatReflink | layout.ROCompatInobtCnt
+	roCompatWritable = layout.ROCompatFinobt | layout.ROCompatRmapbt | layout.ROCompatReflink | layout.ROCompatInobtCnt
 )
 
 // OpenWritable opens the XFS filesystem held in the first size bytes of
 // rw for writing: Open, then every refusal of checkWritable (a dirty or
-// external log, realtime, quota accounting, rmapbt and unknown feature
+// external log, realtime, quota accounting and unknown feature
 // bits), before anything is written. Writes go straight to rw, ordered
 // by its Sync when it has one; callers wanting all-or-nothing stage them
 // (inject/diskimage does).

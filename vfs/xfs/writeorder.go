@@ -29,9 +29,10 @@ package xfs
 //     xfs_repair;
 //   - a log-incompatible feature bit (logged xattrs): it is set only
 //     while a kernel has the log in use;
-//   - read-only-compatible bits the engine does not know, and those it
-//     knows but does not maintain: rmapbt (every allocation would need a
-//     reverse-mapping record). reflink is accepted: the engine allocates
+//   - read-only-compatible bits the engine does not know. rmapbt is
+//     maintained (rmap.go: every allocation and free updates the reverse
+//     mapping; its blocks are allocation state, classAlloc, new ones
+//     fresh). reflink is accepted: the engine allocates
 //     only fresh extents and never shares one, so the refcount btree is
 //     untouched; freeing blocks on a reflink filesystem is refused until
 //     the free path checks the refcount btree for shared extents;
