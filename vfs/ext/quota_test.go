@@ -106,6 +106,7 @@ func TestQuotaAccounting(t *testing.T) {
 				testtool.Output(t, "e2fsck", "-fy", img) // debugfs leaves the quota files behind
 				fsckQuota(t, img)
 			}
+			size0 := quotaFileSize(t, img, layout.UsrQuotaIno)
 			w := openW(t, img)
 			must := func(err error) {
 				t.Helper()
@@ -135,6 +136,9 @@ func TestQuotaAccounting(t *testing.T) {
 			}
 			fsckQuota(t, img)
 
+			if size := quotaFileSize(t, img, layout.UsrQuotaIno); size <= size0 {
+				t.Errorf("the user quota file did not grow for %d new ids: %d bytes, %d before", many+2, size, size0)
+			}
 			users, groups := quotaUsage(t, img, "user"), quotaUsage(t, img, "group")
 			f, slow := spaceOf(t, img, "/d/f"), spaceOf(t, img, "/d/slow")
 			if f < 29000 || slow == 0 {
@@ -163,6 +167,21 @@ func TestQuotaAccounting(t *testing.T) {
 			}
 		})
 	}
+}
+
+// quotaFileSize is the size debugfs gives quota file inode ino.
+func quotaFileSize(t testing.TB, img string, ino int) int64 {
+	t.Helper()
+	out := string(debugfsOut(t, img, fmt.Sprintf("stat <%d>", ino)))
+	i := strings.Index(out, "Size: ")
+	if i < 0 {
+		t.Fatalf("debugfs stat <%d>: no size:\n%s", ino, out)
+	}
+	n, err := strconv.ParseInt(strings.Fields(out[i+len("Size: "):])[0], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func btou(b bool) uint64 {
