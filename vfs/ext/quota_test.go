@@ -267,3 +267,29 @@ func TestQuotaEAInodeRefused(t *testing.T) {
 		t.Fatalf("open quota,ea_inode for writing: %v", err)
 	}
 }
+
+// TestQuotaFreeBlockReused: a quota file with a block on its free list
+// (as the kernel leaves one after dropping entries) gives that block to
+// the next new tree block before the file grows. The file is mke2fs's
+// with a seventh block appended and put on the free list; a new id whose
+// path needs two new tree blocks takes block 6, then appends block 7.
+func TestQuotaFreeBlockReused(t *testing.T) {
+	img := mkfs(t, "", 32, "-t", "ext4", "-b", "4096", "-O", "quota")
+	testtool.Run(t, "debugfs", "-w", "-R", "set_inode_field <3> size 7168", img)
+	info := quotaFileOffset(t, img, layout.UsrQuotaIno, 0, 4096) + layout.QuotaInfoOffset
+	patch(t, img, info+12, binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(nil, 7), 6)) // blocks 7, free block 6
+	fsckQuota(t, img)                                                                                     // e2fsck takes the crafted file as valid
+	w := openW(t, img)
+	if err := w.SetOwnership("/lost+found", "70000", ""); err != nil { // 70000 = 0x11170: new blocks at depths 1 and 2
+		t.Fatal(err)
+	}
+	fsckQuota(t, img)
+	if size := quotaFileSize(t, img, layout.UsrQuotaIno); size != 8*layout.QuotaBlockSize {
+		t.Errorf("user quota file is %d bytes, want %d (the free block reused, one appended)", size, 8*layout.QuotaBlockSize)
+	}
+	b := readImg(t, img, info, layout.QuotaInfoSize)
+	if qi, _ := layout.DecodeQuotaInfo(b); qi.Blocks != 8 || qi.FreeBlk != 0 {
+		t.Errorf("quota info after the insert: %+v, want 8 blocks and no free block", qi)
+	}
+	wantUsage(t, quotaUsage(t, img, "user"), "user", 70000, spaceOf(t, img, "/lost+found"), 1)
+}
