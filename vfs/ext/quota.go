@@ -47,12 +47,12 @@ func (f *FS) quotaInodes() [layout.NumQuotaTypes]uint32 {
 
 // quotaCounted reports whether inode ino is charged to quota at all
 // (e2fsck's rule: the root and the inodes from s_first_ino on, except
-// the project quota file and the orphan file).
+// the inode s_prj_quota_inum names and the orphan file).
 func (f *FS) quotaCounted(ino uint32) bool {
 	if ino != layout.RootIno && ino < f.geo.firstIno {
 		return false
 	}
-	if f.sb.FeatureROCompat.Has(layout.ROCompatProject) && ino == f.sb.PrjQuotaInum {
+	if ino == f.sb.PrjQuotaInum {
 		return false
 	}
 	return !(f.sb.FeatureCompat.Has(layout.CompatOrphanFile) && ino == f.sb.OrphanFileInum)

@@ -293,3 +293,29 @@ func TestQuotaFreeBlockReused(t *testing.T) {
 	}
 	wantUsage(t, quotaUsage(t, img, "user"), "user", 70000, spaceOf(t, img, "/lost+found"), 1)
 }
+
+// TestQuotaFileInRegularInodeRefused: a user or group quota file in an
+// inode past the reserved ones (which e2fsck charges to its owner, so its
+// growth would be charged too) is refused, and nothing is written.
+func TestQuotaFileInRegularInodeRefused(t *testing.T) {
+	for _, typ := range []string{"user", "group"} {
+		t.Run(typ, func(t *testing.T) {
+			img := mkfs(t, "", 32, "-t", "ext4", "-b", "4096", "-O", "quota")
+			editSuper(t, img, func(sb *layout.Superblock) {
+				if typ == "user" {
+					sb.UsrQuotaInum = 11
+				} else {
+					sb.GrpQuotaInum = 11
+				}
+			})
+			before := fileBytes(t, img)
+			w := openW(t, img)
+			if err := w.MakePath("/d"); !errors.Is(err, ErrUnsupportedFeature) || !strings.Contains(err.Error(), "inode 11") {
+				t.Fatalf("got %v, want a refusal naming inode 11", err)
+			}
+			if !bytes.Equal(before, fileBytes(t, img)) {
+				t.Fatal("the refused write changed the image")
+			}
+		})
+	}
+}

@@ -26,6 +26,11 @@ func (t *tx) openQuota(typ int, ino uint32) (*quotaFile, error) {
 	if ino == 0 || ino > t.f.sb.InodesCount || ino == layout.RootIno {
 		return nil, corrupt("superblock", 0, 0, layout.SuperblockOffset, "%s quota inode %d is not a valid quota file inode", name, ino)
 	}
+	if typ != layout.QuotaProject && ino >= t.f.geo.firstIno {
+		// e2fsck charges such a file to its owner: its growth would have
+		// to be charged too.
+		return nil, unsupported("%s quota file in inode %d, not a reserved inode", name, ino)
+	}
 	in, err := t.inode(ino)
 	if err != nil {
 		return nil, err
