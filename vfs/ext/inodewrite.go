@@ -37,6 +37,10 @@ func (t *tx) freshInode(ino uint32) (*inode, error) {
 		setEmptyExtentRoot(in)
 	}
 	t.inodes[ino] = in
+	if t.born == nil {
+		t.born = map[uint32]bool{}
+	}
+	t.born[ino] = true
 	return in, nil
 }
 

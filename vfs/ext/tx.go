@@ -87,6 +87,7 @@ type tx struct {
 	released  []blockRun           // blocks freed at commit (applyFrees), for refreshCaches
 	allocated []blockRun           // blocks allocated (allocIn), for the journaled commit's fresh set
 	ifreed    []uint32             // inodes to free at commit
+	born      map[uint32]bool      // inodes allocated (freshInode): on disk they were free
 
 	freeBlocksDelta int64
 	freeInodesDelta int64
@@ -228,7 +229,7 @@ const (
 	writableROCompat = layout.ROCompatSparseSuper | layout.ROCompatLargeFile |
 		layout.ROCompatHugeFile | layout.ROCompatGdtCsum | layout.ROCompatDirNlink |
 		layout.ROCompatExtraIsize | layout.ROCompatMetadataCsum | layout.ROCompatProject |
-		layout.ROCompatBtreeDir | layout.ROCompatVerity
+		layout.ROCompatBtreeDir | layout.ROCompatVerity | layout.ROCompatQuota
 	refusedCompat = layout.CompatExcludeBitmap | layout.CompatExcludeInode | layout.CompatLazyBG
 )
 
@@ -238,6 +239,9 @@ func checkWriteFeatures(sb *layout.Superblock) error {
 	if bad := ro &^ writableROCompat; bad != 0 {
 		return fmt.Errorf("%w: writing a filesystem with ro_compat feature %s (%s)",
 			ErrUnsupportedFeature, bad, whyRefused(bad))
+	}
+	if ro.Has(layout.ROCompatQuota) && sb.FeatureIncompat.Has(layout.IncompatEAInode) {
+		return fmt.Errorf("%w: writing a filesystem with quota and ea_inode (the inodes and space EA inodes charge to their users are not tracked)", ErrUnsupportedFeature)
 	}
 	if bad := sb.FeatureCompat & refusedCompat; bad != 0 {
 		return fmt.Errorf("%w: writing a filesystem with compat feature %s", ErrUnsupportedFeature, bad)
@@ -253,8 +257,6 @@ func whyRefused(f layout.ROCompatFeature) string {
 	switch {
 	case f.Has(layout.ROCompatBigalloc):
 		return "cluster allocation is not implemented"
-	case f.Has(layout.ROCompatQuota):
-		return "quota usage would not be updated"
 	case f.Has(layout.ROCompatOrphanPresent):
 		return "orphan inodes must be processed first"
 	}

@@ -44,6 +44,9 @@ func (t *tx) prepare() error {
 	if err := t.flushFiles(); err != nil {
 		return err
 	}
+	if err := t.updateQuota(); err != nil { // after flushFiles: i_blocks are final
+		return err
+	}
 	if err := t.applyInodeFrees(); err != nil {
 		return err
 	}

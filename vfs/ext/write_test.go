@@ -123,7 +123,6 @@ func TestWriteRefusedFeatures(t *testing.T) {
 		args          []string
 	}{
 		{"bigalloc", "bigalloc", []string{"-t", "ext4", "-O", "bigalloc", "-C", "16384"}},
-		{"quota", "quota", []string{"-t", "ext4", "-O", "quota"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			img := mkfs(t, "", 32, c.args...)

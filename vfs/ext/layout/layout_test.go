@@ -27,6 +27,10 @@ func TestStructSizes(t *testing.T) {
 		{"XattrEntry", XattrEntry{}, XattrEntrySize},
 		{"JournalHeader", JournalHeader{}, 12},
 		{"JournalSuperblock", JournalSuperblock{}, JournalSuperblockSize},
+		{"QuotaHeader", QuotaHeader{}, QuotaHeaderSize},
+		{"QuotaInfo", QuotaInfo{}, QuotaInfoSize},
+		{"QuotaDataHeader", QuotaDataHeader{}, QuotaDataHdrSize},
+		{"QuotaEntryV1", QuotaEntryV1{}, QuotaEntryV1Size},
 	} {
 		if got := binary.Size(c.v); got != c.want {
 			t.Errorf("%s: %d bytes, want %d", c.name, got, c.want)
