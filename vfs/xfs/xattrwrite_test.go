@@ -413,3 +413,95 @@ func TestXattrRandom(t *testing.T) {
 		})
 	}
 }
+
+// TestXattrHostile: a leaf block that lies (a name record in the header,
+// a remote value in an unmapped block, an entry count past the block, a
+// name stored twice, a short-form total past the fork) is refused by
+// SetXattr and RemoveXattr with a corrupt error naming the inode, and
+// nothing is written.
+func TestXattrHostile(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		patch func(t *testing.T, leaf []byte, hdr, info int)
+		sf    bool
+	}{
+		{"name in header", func(t *testing.T, leaf []byte, hdr, info int) { leaf[hdr+4], leaf[hdr+5] = 0, 0x10 }, false},
+		{"count past block", func(t *testing.T, leaf []byte, hdr, info int) { leaf[info], leaf[info+1] = 0xFF, 0xF0 }, false},
+		{"remote unmapped", func(t *testing.T, leaf []byte, hdr, info int) {
+			// The remote entry's record: valueblk set to 1000.
+			for i := 0; ; i++ {
+				e := leaf[hdr+i*8:]
+				if e[6]&layout.AttrLocal == 0 {
+					p := int(e[4])<<8 | int(e[5])
+					leaf[p], leaf[p+1], leaf[p+2], leaf[p+3] = 0, 0, 0x03, 0xE8
+					return
+				}
+			}
+		}, false},
+		{"name twice", func(t *testing.T, leaf []byte, hdr, info int) {
+			// The second entry points at the first's record.
+			copy(leaf[hdr+8:hdr+16], leaf[hdr:hdr+8])
+		}, false},
+		{"short-form total", nil, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			img := attrImage(t, nil)
+			f := openRW(t, img)
+			bs := int(f.geo.blockSize)
+			if err := f.SetXattr("/d/file", "user.a", []byte("1")); err != nil {
+				t.Fatal(err)
+			}
+			if !c.sf {
+				for _, n := range []string{"user.b", "user.c"} {
+					if err := f.SetXattr("/d/file", n, pattern(300, 2)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := f.SetXattr("/d/file", "user.remote", pattern(bs, 3)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			g := openImage(t, img, nil)
+			in := pathInode(t, g, "/d/file")
+			if c.sf {
+				// totsize past the attr fork.
+				off := g.geo.inoAddr(in.ino) + int64(in.core.CoreSize()) + int64(in.core.ForkOff)*8
+				patchAt(t, img, off, []byte{0x7F, 0xFF})
+				raw := make([]byte, g.geo.inodeSize)
+				fh, _ := os.Open(img)
+				fh.ReadAt(raw, g.geo.inoAddr(in.ino))
+				fh.Close()
+				putCRC(raw, layout.InodeCRCOffset)
+				patchAt(t, img, g.geo.inoAddr(in.ino), raw)
+			} else {
+				exts, err := g.readForkExtents(in, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				x := findExtent(exts, 0)
+				off := g.geo.fsbLinear(exts[x].StartBlock-exts[x].StartOff) << g.geo.blockLog
+				leaf := make([]byte, bs)
+				fh, _ := os.Open(img)
+				fh.ReadAt(leaf, off)
+				fh.Close()
+				c.patch(t, leaf, g.attrLeafHdrSize(), g.daInfoSize())
+				putCRC(leaf, layout.DA3BlkinfoCRCOffset)
+				patchAt(t, img, off, leaf)
+			}
+			before, _ := os.ReadFile(img)
+			for _, op := range []func(f *FS) error{
+				func(f *FS) error { return f.SetXattr("/d/file", "user.new", []byte("x")) },
+				func(f *FS) error { return f.RemoveXattr("/d/file", "user.a") },
+			} {
+				err := op(openRW(t, img))
+				var ce *CorruptError
+				if !errors.Is(err, vfs.ErrCorrupt) || !errors.As(err, &ce) || ce.Ino != in.ino {
+					t.Errorf("%v, want a corrupt error naming inode %d", err, in.ino)
+				}
+			}
+			if after, _ := os.ReadFile(img); !bytes.Equal(before, after) {
+				t.Errorf("a refused write changed the image")
+			}
+		})
+	}
+}
