@@ -41,10 +41,11 @@ func (r *crashRecorder) Sync() error {
 // at any point of the write stream: a block owned twice or owned and
 // free (cross-linked), an inode in use that the inode btrees call free
 // (the kernel's allocator would hand it out again), a directory entry
-// naming a free or missing inode (dangling), or a bad inode or directory
-// block. An inode the btrees call used with mode 0 ("imap claims a free
-// inode ... is in use") is a leak, allowed.
-var crashForbidden = regexp.MustCompile(`(?i)dup(licate)? (extent|block)|multiply[- ]claimed|claims (free|used|dup)|references (free|non-existent|unallocated) inode|points to (free|non-existent|unallocated)|would junk|bad (magic|directory|inode|btree|crc|nblocks|nextents)|corrupt|imap claims in-use inode .* is free`)
+// naming a free or missing inode (dangling), a bad inode, directory or
+// attribute block, or any complaint about an attr fork. An inode the
+// btrees call used with mode 0 ("imap claims a free inode ... is in
+// use") is a leak, allowed.
+var crashForbidden = regexp.MustCompile(`(?i)dup(licate)? (extent|block)|multiply[- ]claimed|claims (free|used|dup)|references (free|non-existent|unallocated) inode|points to (free|non-existent|unallocated)|would junk|bad (magic|directory|inode|btree|crc|nblocks|nextents)|corrupt|imap claims in-use inode .* is free|attribute|attr (fork|block|too)`)
 
 // repairProgress matches xfs_repair's progress lines, which name the
 // checks it makes ("check for duplicate blocks") rather than findings.
