@@ -41,10 +41,11 @@ func (r *crashRecorder) Sync() error {
 // at any point of the write stream: a block owned twice or owned and
 // free (cross-linked), an inode in use that the inode btrees call free
 // (the kernel's allocator would hand it out again), a directory entry
-// naming a free or missing inode (dangling), or a bad inode or directory
-// block. An inode the btrees call used with mode 0 ("imap claims a free
-// inode ... is in use") is a leak, allowed.
-var crashForbidden = regexp.MustCompile(`(?i)dup(licate)? (extent|block)|multiply[- ]claimed|claims (free|used|dup)|references (free|non-existent|unallocated) inode|points to (free|non-existent|unallocated)|would junk|bad (magic|directory|inode|btree|crc|nblocks|nextents)|corrupt|imap claims in-use inode .* is free`)
+// naming a free or missing inode (dangling), a bad inode, directory or
+// attribute block, or any complaint about an attr fork. An inode the
+// btrees call used with mode 0 ("imap claims a free inode ... is in
+// use") is a leak, allowed.
+var crashForbidden = regexp.MustCompile(`(?i)dup(licate)? (extent|block)|multiply[- ]claimed|claims (free|used|dup)|references (free|non-existent|unallocated) inode|points to (free|non-existent|unallocated)|would junk|bad (magic|directory|inode|btree|crc|nblocks|nextents)|corrupt|imap claims in-use inode .* is free|attribute|attr (fork|block|too)`)
 
 // repairProgress matches xfs_repair's progress lines, which name the
 // checks it makes ("check for duplicate blocks") rather than findings.
@@ -70,7 +71,8 @@ var inoNumber = regexp.MustCompile(`\d+`)
 
 // TestCrashOrder: an injection-like sequence of operations (mkdir -p, new
 // files with data, appends, a replace that frees blocks, a symlink, a
-// link, removals) is recorded write by write; the image cut after every
+// link, removals, attributes in short form and in a leaf with remote
+// values, replaced and removed) is recorded write by write; the image cut after every
 // prefix of the writes (the original plus the first k) is checked with
 // xfs_repair -n, which must never report cross-linked blocks, a dangling
 // entry or broken metadata. What it may report at a cut is listed in the
@@ -119,6 +121,10 @@ func TestCrashOrder(t *testing.T) {
 			must(f.MakePath("/srv/x"))
 			must(f.Rename("/etc-new", "/meta.js")) // over an existing file
 			must(f.Rename("/srv/x", "/root/x"))    // a directory to another parent
+			must(f.SetXattr("/root/.ssh", "security.selinux", []byte("system_u:object_r:ssh_home_t:s0\x00")))
+			must(f.SetXattr("/meta.js", "user.big", pattern(bs*2, 5))) // a leaf and remote blocks
+			must(f.SetXattr("/meta.js", "user.big", pattern(bs+1, 6))) // the remote blocks freed, new ones
+			must(f.RemoveXattr("/meta.js", "user.big"))                // the leaf freed, the fork gone
 			must(f.Flush())
 			repairClean(t, img)
 
