@@ -797,7 +797,7 @@ func (t *tx) unmapAttr(ino uint64, exts []layout.Extent, fb, n uint64) ([]layout
 		if e.StartOff < lo {
 			out = append(out, layout.Extent{StartOff: e.StartOff, StartBlock: e.StartBlock, Count: uint32(lo - e.StartOff)})
 		}
-		if err := t.freeFSB(e.StartBlock+(lo-e.StartOff), uint32(hi-lo), ino); err != nil {
+		if err := t.freeFSB(e.StartBlock+(lo-e.StartOff), uint32(hi-lo), ownAttr(ino, lo, false)); err != nil {
 			return nil, err
 		}
 		if hi < eEnd {
@@ -880,7 +880,7 @@ func (t *tx) storeLeaf(in *inode, b *txBuf, exts []layout.Extent, ents []attrEnt
 	alloc := func(fb uint64, n int, kind bufKind) ([]*txBuf, error) {
 		var bufs []*txBuf
 		for n > 0 {
-			agbno, got, ag, err := t.allocAnyAG(agHint, uint32(n))
+			agbno, got, ag, err := t.allocAnyAG(agHint, uint32(n), ownAttr(in.ino, fb, false))
 			if err != nil {
 				return nil, err
 			}

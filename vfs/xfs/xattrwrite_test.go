@@ -16,7 +16,8 @@ import (
 )
 
 // attrFormats are the filesystems the attribute writer is tested on:
-// v5 at three block sizes and two inode sizes, v4 (attr2) at two.
+// v5 at three block sizes and two inode sizes, v5 with the reverse-mapping
+// btree (attr-fork blocks are mapped with the attr flag), v4 (attr2) at two.
 var attrFormats = []struct {
 	name string
 	args []string
@@ -25,6 +26,8 @@ var attrFormats = []struct {
 	{"v5-1k", []string{"-b", "size=1024"}},
 	{"v5-64k", []string{"-b", "size=65536"}},
 	{"v5-i1k", []string{"-i", "size=1024"}},
+	{"v5-rmap", []string{"-m", "rmapbt=1"}},
+	{"v5-rmap-1k", []string{"-m", "rmapbt=1", "-b", "size=1024"}},
 	{"v4", []string{"-m", "crc=0"}},
 	{"v4-i256-1k", []string{"-m", "crc=0", "-i", "size=256", "-b", "size=1024"}},
 }
