@@ -105,6 +105,11 @@ func TestXFSWritableStaged(t *testing.T) {
 		if err := im.FS.ReplaceFile("/etc/os-release", []byte("NAME=rewritten\n")); err != nil {
 			t.Fatal(err)
 		}
+		// The engine's batch reaches the stage (not the image) when
+		// flushed: Close flushes it before Commit.
+		if err := im.FS.(interface{ Flush() error }).Flush(); err != nil {
+			t.Fatal(err)
+		}
 		if b, _ := im.Staged(); b == 0 {
 			t.Fatal("nothing staged")
 		}

@@ -12,11 +12,14 @@ package xfs
 // mark. An operation that frees space never shares a transaction with
 // another (writeorder.go: frees commit in reverse order): one that turns
 // out to free is rolled back, the batch committed, and the operation run
-// again in a transaction of its own, committed at once. Nor does an
-// operation that would move a buffer of the batch to a later write group
-// (a directory created in the batch, written with the new inodes, that
-// now names another new inode, which must land first): the batch is
-// committed and the operation starts the next one.
+// again in a transaction of its own, committed at once. An operation
+// whose writes depend on an earlier one's (a file made in a directory the
+// batch made: the directory's inode must now follow the file's) stays in
+// the batch: the write ranks of txorder.go put each buffer after what it
+// names, so the batch costs one barrier per level of such chains. Only
+// an operation whose rules cannot be ordered with the batch's (a cycle,
+// or a block written first by an earlier operation that must now follow
+// this one's owners) commits the batch and starts the next one.
 
 // Batch limits: a batch is committed once it holds this many buffers or
 // bytes, so the per-operation mark stays small.
@@ -43,8 +46,9 @@ type opMark struct {
 	bytes  int64
 	allocs map[uint32]bool
 	inos   map[uint32]bool
-	// conflict: the operation asked for a buffer of an earlier operation
-	// in a later write group than that operation put it in.
+	nOps   int // operations whose write rules the transaction held
+	// conflict: the operation's writes cannot be ordered with those of
+	// the operations before it (txorder.go).
 	conflict bool
 }
 
@@ -52,7 +56,8 @@ type opMark struct {
 // next operation touches.
 func (t *tx) mark() *opMark {
 	m := &opMark{held: make(map[int64]bool, len(t.bufs)), saved: map[int64]savedBuf{},
-		nDirty: t.nDirty, frees: t.frees, bytes: t.bytes, allocs: map[uint32]bool{}, inos: map[uint32]bool{}}
+		nDirty: t.nDirty, frees: t.frees, bytes: t.bytes, allocs: map[uint32]bool{}, inos: map[uint32]bool{}, nOps: len(t.ops)}
+	t.cur, t.seen = opRoles{}, nil
 	for off := range t.bufs {
 		m.held[off] = true
 	}
@@ -100,6 +105,7 @@ func (t *tx) rollback(m *opMark) {
 		b.kind, b.class, b.dirty, b.seq = sv.kind, sv.class, sv.dirty, sv.seq
 	}
 	t.nDirty, t.frees, t.bytes = m.nDirty, m.frees, m.bytes
+	t.ops, t.cur, t.seen = t.ops[:m.nOps], opRoles{}, nil
 	for ag := range t.allocs {
 		if !m.allocs[ag] {
 			delete(t.allocs, ag)
@@ -126,6 +132,9 @@ func (f *FS) inBatch(fn func(t *tx) error) error {
 	}
 	m := t.mark()
 	err := fn(t)
+	if err == nil && !t.endOp() {
+		m.conflict = true
+	}
 	t.undo = nil
 	if err != nil {
 		t.rollback(m)

@@ -64,8 +64,10 @@ var nlinkReset = regexp.MustCompile(`would have reset inode \d+ nlinks from (\d+
 // dirSecondName is repair's report of a directory named in two parents,
 // as a cut inside a rename of a directory to another parent leaves it
 // (the new name made, the old one not yet removed): repair junks the
-// name its ".." disagrees with; the directory stays named.
-var dirSecondName = regexp.MustCompile(`^entry ".*" in directory inode \d+ not consistent with \.\. value \(\d+\) in inode \d+,$`)
+// name its ".." disagrees with, or, when its walk meets the other name
+// first, the second name it meets ("already connected", a message
+// xfs_repair gives only for directories); the directory stays named.
+var dirSecondName = regexp.MustCompile(`^entry ".*" in directory inode \d+ (not consistent with \.\. value \(\d+\) in inode \d+,|references already connected inode \d+\.)$`)
 
 var inoNumber = regexp.MustCompile(`\d+`)
 
@@ -87,6 +89,28 @@ func TestCrashOrder(t *testing.T) {
 	}{{"v5", nil, false}, {"v4", []string{"-m", "crc=0"}, false}, {"v5-batch", nil, true}, {"v5-rmapbt", []string{"-m", "rmapbt=1"}, false}} {
 		t.Run(c.name, func(t *testing.T) {
 			img := emptyImage(t, c.args...)
+			// Before the recording: directories in block and leaf form
+			// (their ".." in a data block) to move, and an empty one
+			// to move over.
+			pre := openRW(t, img)
+			for d, n := range map[string]int{"/srv/blk": 40, "/srv/lf": 150} {
+				if err := pre.MakePath(d + "/sub"); err != nil {
+					t.Fatal(err)
+				}
+				for i := 0; i < n; i++ {
+					if err := pre.ReplaceFile(fmt.Sprintf("%s/%s", d, dirName(i, 30)), nil); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if err := pre.MakePath("/root/empty"); err != nil {
+				t.Fatal(err)
+			}
+			for d, want := range map[string]string{"/srv/blk": "block/extents", "/srv/lf": "leaf/extents"} {
+				if got := dirShape(t, pre, d); got != want {
+					t.Fatalf("%s is in %s form, want %s", d, got, want)
+				}
+			}
 			orig := img + ".orig"
 			run(t, "cp", "--sparse=always", img, orig)
 			fh, err := os.OpenFile(img, os.O_RDWR, 0)
@@ -108,6 +132,8 @@ func TestCrashOrder(t *testing.T) {
 				}
 			}
 			must(f.MakePath("/root/.ssh"))
+			must(f.MakePath("/opt/deep/er"))                   // new directories in new directories
+			must(f.ReplaceFile("/opt/deep/er/f", []byte("x"))) // in a directory of the batch
 			must(f.ReplaceFile("/etc-old", pattern(bs*6+5, 1)))
 			must(f.AppendFile("/root/.ssh/authorized_keys", []byte("ssh-ed25519 AAAA one\n")))
 			must(f.AppendFile("/root/.ssh/authorized_keys", pattern(bs*2, 2)))
@@ -125,6 +151,8 @@ func TestCrashOrder(t *testing.T) {
 			must(f.SetXattr("/meta.js", "user.big", pattern(bs*2, 5))) // a leaf and remote blocks
 			must(f.SetXattr("/meta.js", "user.big", pattern(bs+1, 6))) // the remote blocks freed, new ones
 			must(f.RemoveXattr("/meta.js", "user.big"))                // the leaf freed, the fork gone
+			must(f.Rename("/srv/blk", "/blk"))     // its ".." in its block
+			must(f.Rename("/srv/lf", "/root/empty"))
 			must(f.Flush())
 			repairClean(t, img)
 

@@ -21,9 +21,11 @@ var _ vfs.Renamer = (*FS)(nil)
 // with a link count matching them (a replaced target keeps a link count
 // above its names: a leak; a directory moved to another parent is named
 // in both, and xfs_repair drops the name its ".." disagrees with); never
-// a name without an inode. A directory
-// moves to another parent only in short form (its ".." is then in its
-// inode); otherwise that move is refused.
+// a name without an inode. A directory moved to another parent gets its
+// ".." repointed in the second transaction, in whatever form it is (in
+// the inode for short form, else in the data block holding it); a move
+// into its own subtree is refused with fs.ErrInvalid, as the kernel's
+// EINVAL.
 func (f *FS) Rename(oldpath, newpath string) error {
 	defer f.wlock()()
 	for _, p := range []string{oldpath, newpath} {
@@ -104,15 +106,12 @@ func (f *FS) Rename(oldpath, newpath string) error {
 			return err
 		}
 		binary.BigEndian.PutUint32(b.data[0x10:], c.Nlink-1)
+		t.touchCtime(b, c, now)
 		if src.isDir() && ro.Parent != rn.Parent {
-			fork := b.data[c.CoreSize():]
-			if fork[1] != 0 { // the short-form "..", 8 bytes wide with i8count
-				binary.BigEndian.PutUint64(fork[2:], rn.Parent)
-			} else {
-				binary.BigEndian.PutUint32(fork[2:], uint32(rn.Parent))
+			if err := t.dirSetParent(src.ino, ro.Parent, rn.Parent); err != nil {
+				return err
 			}
 		}
-		t.touchCtime(b, c, now)
 		t.frees = true // names before the links they counted
 		if rn.Exists {
 			dst, err := t.f.inode(rn.Node)
@@ -171,8 +170,88 @@ func (f *FS) checkRename(src *inode, ro, rn vfs.Resolved[uint64]) error {
 	if strings.HasPrefix(rn.Path, strings.TrimSuffix(ro.Path, "/")+"/") {
 		return fmt.Errorf("xfs: moving directory inode %d into its own subtree: %w", src.ino, fs.ErrInvalid)
 	}
-	if src.core.Format != layout.FormatLocal || rn.Parent > 0xFFFFFFFF {
-		return unsupported("moving directory inode %d (in %s form) to another parent: its \"..\" entry is only rewritten in short form", src.ino, src.core.Format)
+	if src.core.Format == layout.FormatLocal && rn.Parent > 0xFFFFFFFF && !sfWide(src) {
+		return unsupported("moving short-form directory inode %d under inode %d: its \"..\" would need 8 bytes the directory has no room for", src.ino, rn.Parent)
 	}
+	return nil
+}
+
+// sfWide reports whether the short-form directory in's entries are 8
+// bytes wide (its header's i8count is not zero).
+func sfWide(in *inode) bool {
+	return len(in.data) > 1 && in.data[1] != 0
+}
+
+// dirSetParent points the ".." entry of directory dir, which names
+// parent old, at parent: in the inode for a short-form directory, else in
+// the data block holding it (the first, where the kernel puts it), found
+// through the hash index like any name and rewritten in place (its name,
+// hash and place stay).
+func (t *tx) dirSetParent(dir, old, parent uint64) error {
+	w := at("directory", dir)
+	in, err := t.f.inode(dir)
+	if err != nil {
+		return err
+	}
+	if in.core.Format == layout.FormatLocal {
+		b, c, err := t.inodeBuf(dir)
+		if err != nil {
+			return err
+		}
+		area := int(t.f.geo.inodeSize) - c.CoreSize()
+		if c.ForkOff != 0 {
+			area = int(c.ForkOff) * 8
+		}
+		fork := b.data[c.CoreSize() : c.CoreSize()+area]
+		i8, _, err := t.sfEntries(dir, fork, int(c.Size))
+		if err != nil {
+			return err
+		}
+		got := uint64(binary.BigEndian.Uint32(fork[2:]))
+		if i8 {
+			got = binary.BigEndian.Uint64(fork[2:])
+		}
+		if got != old {
+			return w.corrupt("\"..\" names inode %d, but the directory is named in inode %d", got, old)
+		}
+		if i8 {
+			binary.BigEndian.PutUint64(fork[2:], parent)
+		} else if parent > 0xFFFFFFFF {
+			return unsupported("directory %d: a \"..\" of 8 bytes in a short-form directory of 4-byte entries", dir)
+		} else {
+			binary.BigEndian.PutUint32(fork[2:], uint32(parent))
+		}
+		t.markDirty(b)
+		return nil
+	}
+	d, err := t.openDirW(dir)
+	if err != nil {
+		return err
+	}
+	i, de, err := d.find("..")
+	if err != nil {
+		return err
+	}
+	if i < 0 {
+		return w.corrupt("no \"..\" entry")
+	}
+	if de.ino != old {
+		return w.corrupt("\"..\" names inode %d, but the directory is named in inode %d", de.ino, old)
+	}
+	db, pos, err := d.splitAddr(d.ents[i].addr)
+	if err != nil {
+		return err
+	}
+	var b *txBuf
+	if d.form == formBlock {
+		b, err = d.block(0, kindDirData, d.blockMagic())
+	} else {
+		b, err = d.dataBlock(db)
+	}
+	if err != nil {
+		return err
+	}
+	binary.BigEndian.PutUint64(b.data[pos:], parent)
+	t.markDirty(b)
 	return nil
 }

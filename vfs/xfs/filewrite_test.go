@@ -16,7 +16,8 @@ import (
 // cannot merge) from empty through an inline extent list to a bmap btree
 // fork with several leaves: after every transaction xfs_repair -n is
 // clean, xfs_db reports the fork format and extent count, and the
-// engine reads back every byte written.
+// engine reads back every byte written. Then one file is truncated in
+// steps back to an extent list and to nothing, the same checks after each.
 func TestAppendExtentsToBtree(t *testing.T) {
 	now := time.Unix(1764750000, 0)
 	for _, c := range []struct {
@@ -87,6 +88,47 @@ func TestAppendExtentsToBtree(t *testing.T) {
 			}
 			if n := dbField(t, img, "core.nextents", fmt.Sprintf("inode %d", inos[0])); n <= uint64((bs-72)/16) {
 				t.Fatalf("%d extents fit one bmap leaf: no multi-leaf tree was tested", n)
+			}
+			// And back: file 0 truncated in steps, its bmap btree
+			// shrinking to one leaf, then to an extent list, then to
+			// nothing; file 1 keeps its tree.
+			format := func(ino uint64) string {
+				return strings.Fields(xfsDB(t, img, fmt.Sprintf("inode %d", ino), "p core.format"))[2]
+			}
+			formats := map[string]bool{}
+			for size := len(content[0]); ; size = size / 3 &^ 7 {
+				tr, _ := f.begin()
+				if err := tr.truncateData(inos[0], uint64(size), now); err != nil {
+					t.Fatalf("truncate to %d: %v", size, err)
+				}
+				if err := tr.commit(); err != nil {
+					t.Fatal(err)
+				}
+				content[0] = content[0][:size]
+				repairClean(t, img)
+				g := openImage(t, img, nil)
+				in := mustInode(t, g, inos[0])
+				d, err := g.openData(in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := io.ReadAll(io.NewSectionReader(d, 0, in.size()))
+				if err != nil || !bytes.Equal(got, content[0]) {
+					t.Fatalf("truncated to %d: reads back %d bytes (%v) differing from the %d kept", size, len(got), err, size)
+				}
+				formats[format(inos[0])] = true
+				if nb := dbField(t, img, "core.nblocks", fmt.Sprintf("inode %d", inos[0])); size == 0 && nb != 0 {
+					t.Fatalf("emptied file still counts %d blocks", nb)
+				}
+				if size == 0 {
+					break
+				}
+			}
+			if !formats["3"] || !formats["2"] {
+				t.Fatalf("fork formats met while shrinking: %v, want btree (3) then extents (2)", formats)
+			}
+			if format(inos[1]) != "3" {
+				t.Fatal("the untouched file lost its bmap btree")
 			}
 		})
 	}

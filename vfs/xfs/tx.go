@@ -1,6 +1,7 @@
 package xfs
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -99,6 +100,11 @@ type tx struct {
 	inos    map[uint32]*agInodes // AGs whose inode allocation state it edits
 	bytes   int64                // bytes held in buffers
 	undo    *opMark              // a batched operation's mark (batch.go), nil otherwise
+	// The write ranks' rules (txorder.go): the finished operations'
+	// roles, the open operation's, and the buffers it asked for.
+	ops  []opRoles
+	cur  opRoles
+	seen map[int64]bool
 }
 
 // Errors of the write path.
@@ -135,13 +141,7 @@ func (t *tx) buf(off int64, n int, kind bufKind, class wclass, w where) (*txBuf,
 			return nil, fmt.Errorf("xfs: %s at %#x: buffer of %d bytes (kind %d) already held as %d bytes (kind %d)", w.what, off, n, kind, len(b.data), b.kind)
 		}
 		t.undo.save(b)
-		if class > b.class && t.undo != nil && t.undo.held[off] {
-			// An earlier operation of the batch wrote this buffer in
-			// an earlier group (a new inode) and this one makes it a
-			// later one's (a directory naming another new inode): one
-			// transaction cannot order both (batch.go).
-			t.undo.conflict = true
-		}
+		t.role(b, class)
 		return b, nil
 	}
 	if err := t.checkFree(off, n, w); err != nil {
@@ -161,7 +161,9 @@ func (t *tx) buf(off int64, n int, kind bufKind, class wclass, w where) (*txBuf,
 			return nil, w.badChecksum(got, want)
 		}
 	}
-	return t.add(&txBuf{off: off, data: data, kind: kind, class: class}), nil
+	b := t.add(&txBuf{off: off, data: data, kind: kind, class: class})
+	t.role(b, class)
+	return b, nil
 }
 
 // newBuf returns a zero-filled buffer for n bytes at off, a block the
@@ -264,6 +266,20 @@ func (t *tx) overlay(p []byte, off int64) bool {
 		}
 	}
 	return hit
+}
+
+// copyHeld copies into p the bytes at off when one buffer of the
+// transaction holds all of them, and reports whether it did.
+func (t *tx) copyHeld(p []byte, off int64) bool {
+	if len(t.sectors) == 0 || len(p) == 0 {
+		return false
+	}
+	b, ok := t.sectors[off&^(txUnit-1)]
+	if !ok || off < b.off || off+int64(len(p)) > b.off+int64(len(b.data)) {
+		return false
+	}
+	copy(p, b.data[off-b.off:])
+	return true
 }
 
 // covers reports whether any buffer of the transaction overlaps n bytes
@@ -372,18 +388,60 @@ func (t *tx) commit() error {
 		t.f.blocks.Purge()
 		t.f.inodes.Purge()
 	}()
-	bufs := t.order()
-	for i, b := range bufs {
-		if i > 0 && t.group(bufs[i-1].class) != t.group(b.class) {
+	var bufs []*txBuf
+	var rank []int
+	if t.frees {
+		bufs = t.order()
+		rank = make([]int, len(bufs))
+		for i, b := range bufs {
+			rank[i] = t.group(b.class)
+		}
+	} else {
+		bufs, rank = t.rankOrder()
+	}
+	for i := 0; i < len(bufs); {
+		j := i + 1
+		for j < len(bufs) && rank[j] == rank[i] {
+			j++
+		}
+		if i > 0 {
 			if s, ok := t.f.w.(syncer); ok {
 				if err := s.Sync(); err != nil {
-					return fmt.Errorf("xfs: sync before writing class %d: %w", b.class, err)
+					return fmt.Errorf("xfs: sync before writing class %d: %w", bufs[i].class, err)
 				}
 			}
 		}
-		if _, err := t.f.w.WriteAt(b.data, b.off); err != nil {
-			return fmt.Errorf("xfs: writing %d bytes at %#x: %w", len(b.data), b.off, err)
+		if err := t.writeGroup(bufs[i:j]); err != nil {
+			return err
 		}
+		i = j
+	}
+	return nil
+}
+
+// writeGroup writes the buffers of one barrier group, which may land in
+// any order: by offset, each run of adjacent buffers as one write.
+func (t *tx) writeGroup(bufs []*txBuf) error {
+	slices.SortFunc(bufs, func(a, b *txBuf) int { return cmp.Compare(a.off, b.off) })
+	var run []byte
+	for i := 0; i < len(bufs); {
+		j, end := i+1, bufs[i].off+int64(len(bufs[i].data))
+		for j < len(bufs) && bufs[j].off == end {
+			end += int64(len(bufs[j].data))
+			j++
+		}
+		data := bufs[i].data
+		if j > i+1 {
+			run = run[:0]
+			for _, b := range bufs[i:j] {
+				run = append(run, b.data...)
+			}
+			data = run
+		}
+		if _, err := t.f.w.WriteAt(data, bufs[i].off); err != nil {
+			return fmt.Errorf("xfs: writing %d bytes at %#x: %w", len(data), bufs[i].off, err)
+		}
+		i = j
 	}
 	return nil
 }

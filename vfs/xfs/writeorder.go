@@ -81,7 +81,14 @@ package xfs
 //     the primary superblock's counters.
 //
 // Space and inodes are therefore marked used before anything references
-// them, and a name is written after the inode it names. Frees are
+// them, and a name is written after the inode it names. A batch of
+// operations (batch.go) refines groups 2 and 3 into ranks (txorder.go):
+// each operation's owners before its names, so a directory the batch made
+// and a file made in it go in one transaction, the file's inode, then the
+// directory naming it, then its parent naming the directory, a barrier
+// between each; for one operation alone the ranks are the three groups.
+// Inside a group the buffers are written by offset, adjacent ones as one
+// write. Frees are
 // deferred, as the kernel defers them (extent-free intents): a
 // transaction that frees writes names (with its fresh blocks), then the
 // owners that drop the references, then the allocation state returning
