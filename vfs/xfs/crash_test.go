@@ -151,7 +151,7 @@ func TestCrashOrder(t *testing.T) {
 			must(f.SetXattr("/meta.js", "user.big", pattern(bs*2, 5))) // a leaf and remote blocks
 			must(f.SetXattr("/meta.js", "user.big", pattern(bs+1, 6))) // the remote blocks freed, new ones
 			must(f.RemoveXattr("/meta.js", "user.big"))                // the leaf freed, the fork gone
-			must(f.Rename("/srv/blk", "/blk"))     // its ".." in its block
+			must(f.Rename("/srv/blk", "/blk"))                         // its ".." in its block
 			must(f.Rename("/srv/lf", "/root/empty"))
 			must(f.Flush())
 			repairClean(t, img)
