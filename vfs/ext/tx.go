@@ -228,7 +228,7 @@ const (
 	writableROCompat = layout.ROCompatSparseSuper | layout.ROCompatLargeFile |
 		layout.ROCompatHugeFile | layout.ROCompatGdtCsum | layout.ROCompatDirNlink |
 		layout.ROCompatExtraIsize | layout.ROCompatMetadataCsum | layout.ROCompatProject |
-		layout.ROCompatBtreeDir | layout.ROCompatVerity
+		layout.ROCompatBtreeDir | layout.ROCompatVerity | layout.ROCompatBigalloc
 	refusedCompat = layout.CompatExcludeBitmap | layout.CompatExcludeInode | layout.CompatLazyBG
 )
 
@@ -238,6 +238,9 @@ func checkWriteFeatures(sb *layout.Superblock) error {
 	if bad := ro &^ writableROCompat; bad != 0 {
 		return fmt.Errorf("%w: writing a filesystem with ro_compat feature %s (%s)",
 			ErrUnsupportedFeature, bad, whyRefused(bad))
+	}
+	if ro.Has(layout.ROCompatBigalloc) && !sb.FeatureIncompat.Has(layout.IncompatExtents) {
+		return fmt.Errorf("%w: writing a bigalloc filesystem without extents (files cannot be mapped by clusters)", ErrUnsupportedFeature)
 	}
 	if bad := sb.FeatureCompat & refusedCompat; bad != 0 {
 		return fmt.Errorf("%w: writing a filesystem with compat feature %s", ErrUnsupportedFeature, bad)
@@ -251,8 +254,6 @@ func checkWriteFeatures(sb *layout.Superblock) error {
 // whyRefused explains the refused ro_compat features users meet.
 func whyRefused(f layout.ROCompatFeature) string {
 	switch {
-	case f.Has(layout.ROCompatBigalloc):
-		return "cluster allocation is not implemented"
 	case f.Has(layout.ROCompatQuota):
 		return "quota usage would not be updated"
 	case f.Has(layout.ROCompatOrphanPresent):

@@ -122,7 +122,6 @@ func TestWriteRefusedFeatures(t *testing.T) {
 		name, feature string
 		args          []string
 	}{
-		{"bigalloc", "bigalloc", []string{"-t", "ext4", "-O", "bigalloc", "-C", "16384"}},
 		{"quota", "quota", []string{"-t", "ext4", "-O", "quota"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
