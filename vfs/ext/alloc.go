@@ -25,7 +25,7 @@ func (t *tx) allocBlocks(goal, n uint64) (uint64, uint64, error) {
 	}
 	if int64(f.sb.FreeBlocksCount())+t.freeBlocksDelta < int64(f.ratio()) {
 		if f.bigalloc() {
-			return 0, 0, errNoSpace("no free %d-block cluster for %d more", f.ratio(), n)
+			return 0, 0, errNoSpace("no free cluster (%d blocks each) left", f.ratio())
 		}
 		return 0, 0, errNoSpace("no free block for %d more", n)
 	}

@@ -86,8 +86,9 @@ func (t *tx) clusterMate(fm *fileMap, at int, l uint64) (uint64, bool, error) {
 // releaseRuns frees the physical runs a truncation dropped from file in,
 // whose remaining extents are kept. Without bigalloc every block is
 // freed. With bigalloc a cluster is freed (and i_blocks lowered by a
-// whole cluster) only when no kept extent still maps a block of it; the
-// cost follows the dropped runs and the kept extents, not the disk.
+// whole cluster) only when no kept extent still maps a block of it, and
+// once even when two dropped runs share it. The work is on runs of
+// clusters: it follows the number of extents, not their length.
 func (t *tx) releaseRuns(in *inode, kept []xext, dropped []blockRun) error {
 	f := t.f
 	if !f.bigalloc() {
@@ -98,42 +99,69 @@ func (t *tx) releaseRuns(in *inode, kept []xext, dropped []blockRun) error {
 		}
 		return nil
 	}
-	r := f.ratio()
-	set := map[uint64]bool{}
-	for _, d := range dropped {
-		for c := f.clusterStart(d.start); c < d.start+d.n; c += r {
-			set[c] = true
+	drop := make([]blockRun, 0, len(dropped))
+	for _, r := range dropped {
+		if !f.validRange(r.start, r.n) {
+			return t.freeFileBlocks(in, r.start, r.n) // refused, naming the run
 		}
+		s, n := f.clusterSpan(r.start, r.n)
+		drop = append(drop, blockRun{s, n})
 	}
-	if len(set) == 0 {
+	drop = mergeRuns(drop)
+	if len(drop) == 0 {
 		return nil
 	}
-	cl := make([]uint64, 0, len(set))
-	for c := range set {
-		cl = append(cl, c)
-	}
-	sort.Slice(cl, func(i, j int) bool { return cl[i] < cl[j] })
+	lo, hi := drop[0].start, drop[len(drop)-1].start+drop[len(drop)-1].n
+	var keep []blockRun
 	for _, e := range kept {
-		lo, hi := f.clusterStart(e.pblk), e.pblk+e.n
-		for i := sort.Search(len(cl), func(i int) bool { return cl[i] >= lo }); i < len(cl) && cl[i] < hi; i++ {
-			delete(set, cl[i])
+		if e.pblk < hi && e.pblk+e.n > lo {
+			s, n := f.clusterSpan(e.pblk, e.n)
+			keep = append(keep, blockRun{s, n})
 		}
 	}
-	for i := 0; i < len(cl); {
-		if !set[cl[i]] {
-			i++
-			continue
-		}
-		j := i + 1
-		for j < len(cl) && set[cl[j]] && cl[j] == cl[j-1]+r {
-			j++
-		}
-		if err := t.freeFileBlocks(in, cl[i], uint64(j-i)*r); err != nil {
+	for _, r := range subtractRuns(drop, mergeRuns(keep)) {
+		if err := t.freeFileBlocks(in, r.start, r.n); err != nil {
 			return err
 		}
-		i = j
 	}
 	return nil
+}
+
+// mergeRuns sorts runs and joins those that overlap or touch.
+func mergeRuns(runs []blockRun) []blockRun {
+	sort.Slice(runs, func(i, j int) bool { return runs[i].start < runs[j].start })
+	out := runs[:0]
+	for _, r := range runs {
+		if k := len(out); k > 0 && r.start <= out[k-1].start+out[k-1].n {
+			out[k-1].n = max(out[k-1].n, r.start+r.n-out[k-1].start)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// subtractRuns returns the parts of a (sorted, disjoint) not in b (sorted,
+// disjoint).
+func subtractRuns(a, b []blockRun) []blockRun {
+	var out []blockRun
+	j := 0
+	for _, r := range a {
+		s, end := r.start, r.start+r.n
+		for j < len(b) && b[j].start+b[j].n <= s {
+			j++
+		}
+		for k := j; k < len(b) && b[k].start < end; k++ {
+			if b[k].start > s {
+				out = append(out, blockRun{s, b[k].start - s})
+			}
+			s = max(s, b[k].start+b[k].n)
+		}
+		if s < end {
+			out = append(out, blockRun{s, end - s})
+		}
+	}
+	return out
 }
 
 // checkClusterMapping refuses, on a bigalloc filesystem, an inode the
