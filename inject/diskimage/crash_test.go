@@ -230,6 +230,7 @@ func TestCrashAtEveryWrite(t *testing.T) {
 		{"ext4-csum3-64bit", []string{"-t", "ext4", "-O", "metadata_csum,64bit", "-b", "4096"}, true, true},
 		{"ext3", []string{"-t", "ext3", "-b", "1024"}, true, true},
 		{"ext2", []string{"-t", "ext2", "-b", "4096"}, false, false},
+		{"ext4-bigalloc", []string{"-t", "ext4", "-b", "4096", "-O", "bigalloc", "-C", "16384"}, true, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

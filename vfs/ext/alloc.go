@@ -12,16 +12,21 @@ func errNoSpace(format string, args ...any) error {
 	return fmt.Errorf("ext: %s: %w", fmt.Sprintf(format, args...), vfs.ErrNoSpace)
 }
 
-// allocBlocks allocates a run of up to n contiguous free blocks, starting
-// at goal when it is free, else at the first free block after it (in its
-// group, then the following groups, wrapping around). Only the bitmaps of
-// groups whose descriptors count free blocks are read.
+// allocBlocks allocates a run of up to n contiguous free clusters (blocks
+// without bigalloc), starting at the cluster of goal when it is free, else
+// at the first free one after it (in its group, then the following
+// groups, wrapping around), and returns its first block and its length in
+// blocks (whole clusters). Only the bitmaps of groups whose descriptors
+// count free clusters are read.
 func (t *tx) allocBlocks(goal, n uint64) (uint64, uint64, error) {
 	f := t.f
 	if n == 0 {
 		return 0, 0, fmt.Errorf("ext: internal error: allocating 0 blocks")
 	}
-	if int64(f.sb.FreeBlocksCount())+t.freeBlocksDelta <= 0 {
+	if int64(f.sb.FreeBlocksCount())+t.freeBlocksDelta < int64(f.ratio()) {
+		if f.bigalloc() {
+			return 0, 0, errNoSpace("no free cluster (%d blocks each) left", f.ratio())
+		}
 		return 0, 0, errNoSpace("no free block for %d more", n)
 	}
 	if !f.validBlock(goal) {
@@ -42,7 +47,9 @@ func (t *tx) allocBlocks(goal, n uint64) (uint64, uint64, error) {
 	return 0, 0, errNoSpace("no free block for %d more", n)
 }
 
-// allocIn allocates up to n contiguous blocks in group g from bit from on.
+// allocIn allocates up to n contiguous clusters in group g from the one
+// holding block from (counted from the group's first block) on, and
+// returns the first block and the number of blocks.
 func (t *tx) allocIn(g uint32, from, n uint64) (uint64, uint64, error) {
 	gr, err := t.group(g)
 	if err != nil || gr.desc.FreeBlocksCount() == 0 {
@@ -52,8 +59,9 @@ func (t *tx) allocIn(g uint32, from, n uint64) (uint64, uint64, error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	size := t.f.groupLen(g)
-	i := findZero(b, from, size)
+	r := t.f.ratio()
+	size := t.f.groupClusters(g)
+	i := findZero(b, from/r, size)
 	if i == size {
 		return 0, 0, nil
 	}
@@ -61,22 +69,22 @@ func (t *tx) allocIn(g uint32, from, n uint64) (uint64, uint64, error) {
 	for i+got < size && got < n && !testBit(b, i+got) {
 		got++
 	}
-	start := t.f.groupFirst(g) + i
-	if !t.f.validRange(start, got) {
-		return 0, 0, corrupt("block bitmap", uint64(g), 0, -1, "blocks %d+%d marked free lie outside the filesystem", start, got)
+	start := t.f.groupFirst(g) + i*r
+	if !t.f.validRange(start, got*r) {
+		return 0, 0, corrupt("block bitmap", uint64(g), 0, -1, "blocks %d+%d marked free lie outside the filesystem", start, got*r)
 	}
-	if err := t.checkFreeRun(gr, start, got); err != nil {
+	if err := t.checkFreeRun(gr, start, got*r); err != nil {
 		return 0, 0, err
 	}
 	setRange(b, i, i+got)
 	if uint64(gr.desc.FreeBlocksCount()) < got {
-		return 0, 0, corrupt("group descriptor", uint64(g), 0, -1, "bitmap has more free blocks than the %d counted", gr.desc.FreeBlocksCount())
+		return 0, 0, corrupt("group descriptor", uint64(g), 0, -1, "bitmap has more free clusters than the %d counted", gr.desc.FreeBlocksCount())
 	}
 	gr.desc.SetFreeBlocksCount(gr.desc.FreeBlocksCount() - uint32(got))
 	gr.bbDirty, gr.descDirty = true, true
-	t.freeBlocksDelta -= int64(got)
-	t.allocated = append(t.allocated, blockRun{start, got})
-	return start, got, nil
+	t.freeBlocksDelta -= int64(got * r) // the superblock counts blocks
+	t.allocated = append(t.allocated, blockRun{start, got * r})
+	return start, got * r, nil
 }
 
 // checkFreeRun refuses blocks a (damaged) bitmap calls free although
@@ -100,19 +108,27 @@ func (t *tx) checkFreeRun(gr *txGroup, start, n uint64) error {
 	return nil
 }
 
-// allocBlock allocates one block near goal.
+// allocBlock allocates one cluster (one block without bigalloc) near
+// goal and returns its first block; the caller owns the whole cluster
+// and counts it in i_blocks (f.ratio() blocks).
 func (t *tx) allocBlock(goal uint64) (uint64, error) {
 	b, _, err := t.allocBlocks(goal, 1)
 	return b, err
 }
 
 // freeBlocks frees blocks [start, start+n) of inode ino (0: none) at
-// commit. Buffers the transaction held for them are dropped. Blocks that
-// are filesystem metadata are refused (a damaged pointer named them).
+// commit, widened to whole clusters with bigalloc (the caller frees only
+// clusters no block of which stays mapped). Buffers the transaction held
+// for them are dropped. Blocks that are filesystem metadata are refused
+// (a damaged pointer named them).
 func (t *tx) freeBlocks(ino uint32, start, n uint64) error {
 	if n == 0 {
 		return nil
 	}
+	if !t.f.validRange(start, n) {
+		return corrupt("block", start, ino, -1, "freeing %d blocks outside the filesystem", n)
+	}
+	start, n = t.f.clusterSpan(start, n)
 	if !t.f.validRange(start, n) {
 		return corrupt("block", start, ino, -1, "freeing %d blocks outside the filesystem", n)
 	}
@@ -130,8 +146,10 @@ func (t *tx) freeBlocks(ino uint32, start, n uint64) error {
 	return nil
 }
 
-// applyFrees clears the bits of every freed block (commit, step 2).
+// applyFrees clears the bits of every freed cluster (block without
+// bigalloc; commit, step 2).
 func (t *tx) applyFrees() error {
+	ratio := t.f.ratio()
 	for _, r := range t.freed {
 		for blk := r.start; blk < r.start+r.n; {
 			g := t.f.groupOf(blk)
@@ -145,16 +163,18 @@ func (t *tx) applyFrees() error {
 			}
 			first := t.f.groupFirst(g)
 			end := min(r.start+r.n, first+t.f.groupLen(g))
-			for ; blk < end; blk++ {
-				if !testBit(b, blk-first) {
+			freed := uint32(0)
+			for ; blk < end; blk += ratio {
+				bit := t.f.clusterBit(g, blk)
+				if !testBit(b, bit) {
 					return corrupt("block bitmap", uint64(g), 0, -1, "freeing block %d, which is already free", blk)
 				}
-				clearBit(b, blk-first)
+				clearBit(b, bit)
+				freed++
 			}
-			freed := uint32(end - max(r.start, first))
 			gr.desc.SetFreeBlocksCount(gr.desc.FreeBlocksCount() + freed)
 			gr.bbDirty, gr.descDirty = true, true
-			t.freeBlocksDelta += int64(freed)
+			t.freeBlocksDelta += int64(uint64(freed) * ratio) // the superblock counts blocks
 		}
 	}
 	t.released = append(t.released, t.freed...)
@@ -194,7 +214,7 @@ func (t *tx) allocInode(parent uint32, dir bool) (*inode, error) {
 func (t *tx) spreadGroup(pg uint32) uint32 {
 	f := t.f
 	avgInodes := uint64(f.sb.FreeInodesCount) / uint64(f.geo.groups)
-	avgBlocks := f.sb.FreeBlocksCount() / uint64(f.geo.groups)
+	avgBlocks := f.sb.FreeBlocksCount() / f.ratio() / uint64(f.geo.groups) // descriptors count clusters
 	for i := uint32(1); i < f.geo.groups; i++ {
 		g := (pg + i) % f.geo.groups
 		gr, err := t.group(g)
@@ -322,7 +342,7 @@ func (t *tx) dropXattrBlock(in *inode) error {
 	}
 	h, _ := layout.DecodeXattrHeader(b)
 	in.raw.SetFileACL(0)
-	t.addBlocks(in, -1)
+	t.addBlocks(in, -int64(t.f.ratio())) // its whole cluster
 	if h.Refcount <= 1 {
 		return t.freeBlocks(in.num, blk, 1)
 	}

@@ -129,8 +129,9 @@ func (t *tx) checkBitmapCsum(gr *txGroup, b []byte, n int, want uint32, what str
 // initBlockBitmap builds the bitmap of a BLOCK_UNINIT group: the group's
 // superblock backup and descriptor blocks, the bitmaps and inode tables
 // it holds (its own, and with flex_bg those of its flex group), and the
-// padding past the group's end. The result must agree with the
-// descriptor's free count, else the group is refused.
+// padding past the group's end; with bigalloc, the cluster of each of
+// those blocks. The result must agree with the descriptor's free count,
+// else the group is refused.
 func (t *tx) initBlockBitmap(gr *txGroup) ([]byte, error) {
 	f := t.f
 	b := make([]byte, f.geo.blockSize)
@@ -138,7 +139,7 @@ func (t *tx) initBlockBitmap(gr *txGroup) ([]byte, error) {
 	mark := func(blk, cnt uint64) {
 		for i := uint64(0); i < cnt; i++ {
 			if x := blk + i; x >= first && x < first+n {
-				setBit(b, x-first)
+				setBit(b, f.clusterBit(gr.g, x))
 			}
 		}
 	}
@@ -158,10 +159,11 @@ func (t *tx) initBlockBitmap(gr *txGroup) ([]byte, error) {
 		mark(d.InodeBitmap(), 1)
 		mark(d.InodeTable(), itBlocks)
 	}
-	setRange(b, n, uint64(len(b))*8)
-	if free := n - countBits(b, n); free != uint64(gr.desc.FreeBlocksCount()) {
+	nc := f.groupClusters(gr.g)
+	setRange(b, nc, uint64(len(b))*8)
+	if free := nc - countBits(b, nc); free != uint64(gr.desc.FreeBlocksCount()) {
 		return nil, corrupt("group descriptor", uint64(gr.g), 0, -1,
-			"BLOCK_UNINIT group: its metadata leaves %d blocks free, the descriptor says %d", free, gr.desc.FreeBlocksCount())
+			"BLOCK_UNINIT group: its metadata leaves %d clusters free, the descriptor says %d", free, gr.desc.FreeBlocksCount())
 	}
 	return b, nil
 }
@@ -172,6 +174,9 @@ func (t *tx) initBlockBitmap(gr *txGroup) ([]byte, error) {
 func (f *FS) superAndDescBlocks(g uint32) (uint64, uint64) {
 	sb := f.sb
 	first := f.groupFirst(g)
+	if first == 0 && f.geo.blockSize == 1024 {
+		first = 1 // bigalloc with 1 KiB blocks: group 0 starts at block 0, the superblock is block 1
+	}
 	has := f.groupHasSuper(uint64(g))
 	n := uint64(0)
 	if has {

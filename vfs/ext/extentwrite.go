@@ -130,15 +130,23 @@ func (t *tx) extentMapBlock(in *inode, l uint64, alloc bool) (uint64, bool, erro
 	if i >= 0 {
 		return fm.initialise(i, l), true, nil
 	}
-	if err := t.checkBlocksRoom(in, 1); err != nil {
+	if p, ok, err := t.clusterMate(fm, at, l); err != nil || ok {
+		if ok {
+			fm.insert(at, xext{lblk: l, pblk: p, n: 1}) // in a cluster the file owns already
+		}
+		return p, ok, err
+	}
+	r := t.f.ratio()
+	if err := t.checkBlocksRoom(in, r); err != nil {
 		return 0, false, err
 	}
-	p, err := t.allocBlock(t.extentGoal(fm, at, l))
+	c, err := t.allocBlock(t.extentGoal(fm, at, l))
 	if err != nil {
 		return 0, false, err
 	}
+	p := c + l&(r-1) // l's offset in its logical cluster
 	fm.insert(at, xext{lblk: l, pblk: p, n: 1})
-	t.addBlocks(in, 1)
+	t.addBlocks(in, int64(r))
 	return p, true, nil
 }
 
@@ -259,6 +267,7 @@ func (t *tx) truncateExtents(in *inode, keep uint64) error {
 		return err
 	}
 	out := fm.exts[:0]
+	var dropped []blockRun
 	for _, e := range fm.exts {
 		switch {
 		case e.end() <= keep:
@@ -266,27 +275,25 @@ func (t *tx) truncateExtents(in *inode, keep uint64) error {
 			continue
 		case e.lblk < keep:
 			cut := keep - e.lblk
-			if err := t.freeFileBlocks(in, e.pblk+cut, e.n-cut); err != nil {
-				return err
-			}
+			dropped = append(dropped, blockRun{e.pblk + cut, e.n - cut})
 			e.n = cut
 			out = append(out, e)
 		default:
-			if err := t.freeFileBlocks(in, e.pblk, e.n); err != nil {
-				return err
-			}
+			dropped = append(dropped, blockRun{e.pblk, e.n})
 		}
 		fm.dirty = true
 	}
 	fm.exts = out
-	return nil
+	return t.releaseRuns(in, out, dropped)
 }
 
-// freeFileBlocks frees blocks of in and lowers its i_blocks.
+// freeFileBlocks frees blocks of in (widened to whole clusters with
+// bigalloc) and lowers its i_blocks by what is freed.
 func (t *tx) freeFileBlocks(in *inode, start, n uint64) error {
 	if err := t.freeBlocks(in.num, start, n); err != nil {
 		return err
 	}
+	_, n = t.f.clusterSpan(start, n)
 	t.addBlocks(in, -int64(n))
 	return nil
 }
@@ -366,7 +373,7 @@ func (t *tx) writeLevel(fm *fileMap, entries []treeEntry, depth int) ([]treeEntr
 		if err != nil {
 			return nil, err
 		}
-		t.addBlocks(fm.in, 1)
+		t.addBlocks(fm.in, int64(t.f.ratio())) // a node takes a whole cluster
 		fm.tree = append(fm.tree, blk)
 		b := t.newBlock(blk, kindExtent)
 		putNode(b, entries[:k], depth, max)

@@ -23,20 +23,6 @@ func (f *FS) inlineXattr(in *inode) ([]byte, error) {
 	return nil, corrupt("inode", uint64(in.num), 0, -1, "inline-data inode has no system.data attribute")
 }
 
-// inlineData returns the content of an inline-data file: i_block then the
-// system.data value, cut to the inode's size.
-func (f *FS) inlineData(in *inode) ([]byte, error) {
-	extra, err := f.inlineXattr(in)
-	if err != nil {
-		return nil, err
-	}
-	all := append(append([]byte(nil), in.iblock()...), extra...)
-	if in.size > int64(len(all)) {
-		return nil, corrupt("inode", uint64(in.num), 0, -1, "inline size %d exceeds the %d bytes stored", in.size, len(all))
-	}
-	return all[:in.size], nil
-}
-
 // inlineDirEntries walks an inline directory: the parent number, the
 // entries in the rest of i_block, then those in system.data.
 func (f *FS) inlineDirEntries(dir *inode, fn func(dirEntry) bool) error {

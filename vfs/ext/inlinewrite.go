@@ -137,16 +137,29 @@ func isSystemData(x rawXattr) bool {
 
 // uninline moves an inline-data file's content out to blocks: the
 // system.data attribute goes, the inode gets an empty extent root (or
-// block map) and the content is written back through writeData.
+// block map) and the stored bytes are written back through writeData. A
+// size past the stored bytes (a sparse tail, as mke2fs -d makes from a
+// file of holes) is kept: the tail becomes a hole.
 func (t *tx) uninline(in *inode) error {
-	data, err := t.f.inlineData(in)
+	data, err := t.f.inlineContent(in)
 	if err != nil {
 		return err
 	}
+	size := in.size
 	if err := t.dropInline(in); err != nil {
 		return err
 	}
-	return t.writeData(in, 0, data)
+	if err := t.writeData(in, 0, data); err != nil {
+		return err
+	}
+	if size > int64(len(data)) {
+		if err := t.checkMaxSize(in, size); err != nil {
+			return err
+		}
+		t.setSize(in, size)
+		t.dirtyInode(in)
+	}
+	return nil
 }
 
 // dropInline turns an inline-data inode (file or directory) into an empty
@@ -178,32 +191,57 @@ func (t *tx) dropInline(in *inode) error {
 	return nil
 }
 
-// truncateInline cuts an inline-data file to size bytes.
+// truncateInline cuts an inline-data file to size bytes (at most its
+// size). A size still past the stored bytes keeps them as they are: the
+// rest of the file reads as zeros.
 func (t *tx) truncateInline(in *inode, size int64) error {
-	data, err := t.f.inlineData(in)
+	data, err := t.f.inlineContent(in)
 	if err != nil {
 		return err
 	}
 	if size > int64(len(data)) {
-		data = append(data, make([]byte, size-int64(len(data)))...)
+		t.setSize(in, size)
+		t.dirtyInode(in)
+		return nil
 	}
 	return t.setInline(in, data[:size])
 }
 
-// writeInline writes data at off into an inline-data file, moving it out
-// to blocks when the result no longer fits in the inode.
-func (t *tx) writeInline(in *inode, off int64, data []byte) error {
-	cur, err := t.f.inlineData(in)
+// growInline grows an inline-data file to size bytes (at most an inode's
+// size) by storing zeros after its content, or fails with errInlineFull,
+// changing nothing, when they do not fit the inode.
+func (t *tx) growInline(in *inode, size int64) error {
+	data, err := t.f.inlineContent(in)
 	if err != nil {
 		return err
 	}
-	end := off + int64(len(data))
-	buf := make([]byte, max(int64(len(cur)), end))
-	copy(buf, cur)
-	copy(buf[off:], data)
-	err = t.setInline(in, buf)
-	if err == nil || !isNoRoom(err) {
+	if size > int64(t.f.geo.inodeSize) {
+		return fmt.Errorf("%w: inode %d cannot hold %d bytes", errInlineFull, in.num, size)
+	}
+	buf := make([]byte, size)
+	copy(buf, data)
+	return t.setInline(in, buf)
+}
+
+// writeInline writes data at off into an inline-data file, moving it out
+// to blocks when the result no longer fits in the inode. The file's size
+// may be past its stored bytes (a sparse tail): the result is only built
+// in memory when it can fit an inode; otherwise the file moves out first,
+// its tail a hole.
+func (t *tx) writeInline(in *inode, off int64, data []byte) error {
+	cur, err := t.f.inlineContent(in)
+	if err != nil {
 		return err
+	}
+	end := max(in.size, off+int64(len(data)))
+	if end <= int64(t.f.geo.inodeSize) {
+		buf := make([]byte, end)
+		copy(buf, cur)
+		copy(buf[off:], data)
+		err = t.setInline(in, buf)
+		if err == nil || !isNoRoom(err) {
+			return err
+		}
 	}
 	if err := t.uninline(in); err != nil {
 		return err

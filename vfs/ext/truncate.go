@@ -21,6 +21,9 @@ func (t *tx) mapBlock(in *inode, lblk uint64, alloc bool) (pblk uint64, isNew bo
 	case in.flag(layout.FlagExtents):
 		return t.extentMapBlock(in, lblk, alloc)
 	}
+	if err := t.f.checkClusterMapping(in); err != nil {
+		return 0, false, err
+	}
 	return t.blockMapMapBlock(in, lblk, alloc)
 }
 
@@ -49,7 +52,7 @@ func (t *tx) truncate(in *inode, size int64) error {
 	var err error
 	if in.flag(layout.FlagExtents) {
 		err = t.truncateExtents(in, keep)
-	} else {
+	} else if err = t.f.checkClusterMapping(in); err == nil {
 		err = t.truncateBlockMap(in, keep)
 	}
 	if err != nil {

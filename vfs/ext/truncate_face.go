@@ -61,7 +61,7 @@ func (t *tx) resize(in *inode, size int64) error {
 	}
 	if in.flag(layout.FlagInlineData) {
 		if size <= int64(t.f.geo.inodeSize) { // never more than an inode holds
-			err := t.truncateInline(in, size)
+			err := t.growInline(in, size)
 			if err == nil || !isNoRoom(err) {
 				return err
 			}

@@ -229,7 +229,8 @@ const (
 	writableROCompat = layout.ROCompatSparseSuper | layout.ROCompatLargeFile |
 		layout.ROCompatHugeFile | layout.ROCompatGdtCsum | layout.ROCompatDirNlink |
 		layout.ROCompatExtraIsize | layout.ROCompatMetadataCsum | layout.ROCompatProject |
-		layout.ROCompatBtreeDir | layout.ROCompatVerity | layout.ROCompatQuota
+		layout.ROCompatBtreeDir | layout.ROCompatVerity | layout.ROCompatQuota |
+		layout.ROCompatBigalloc
 	refusedCompat = layout.CompatExcludeBitmap | layout.CompatExcludeInode | layout.CompatLazyBG
 )
 
@@ -243,6 +244,9 @@ func checkWriteFeatures(sb *layout.Superblock) error {
 	if ro.Has(layout.ROCompatQuota) && sb.FeatureIncompat.Has(layout.IncompatEAInode) {
 		return fmt.Errorf("%w: writing a filesystem with quota and ea_inode (the inodes and space EA inodes charge to their users are not tracked)", ErrUnsupportedFeature)
 	}
+	if ro.Has(layout.ROCompatBigalloc) && !sb.FeatureIncompat.Has(layout.IncompatExtents) {
+		return fmt.Errorf("%w: writing a bigalloc filesystem without extents (files cannot be mapped by clusters)", ErrUnsupportedFeature)
+	}
 	if bad := sb.FeatureCompat & refusedCompat; bad != 0 {
 		return fmt.Errorf("%w: writing a filesystem with compat feature %s", ErrUnsupportedFeature, bad)
 	}
@@ -255,8 +259,6 @@ func checkWriteFeatures(sb *layout.Superblock) error {
 // whyRefused explains the refused ro_compat features users meet.
 func whyRefused(f layout.ROCompatFeature) string {
 	switch {
-	case f.Has(layout.ROCompatBigalloc):
-		return "cluster allocation is not implemented"
 	case f.Has(layout.ROCompatOrphanPresent):
 		return "orphan inodes must be processed first"
 	}

@@ -119,7 +119,9 @@ func debugfsStat(t testing.TB, img, p string) dstat {
 			g, _ := strconv.ParseUint(v, 10, 32)
 			s.gid = uint32(g)
 		case "Size":
-			s.size, _ = strconv.ParseInt(v, 10, 64)
+			if s.size == 0 { // the inode's size comes first, the fragment line's Size after
+				s.size, _ = strconv.ParseInt(v, 10, 64)
+			}
 		case "Links":
 			s.links, _ = strconv.Atoi(v)
 		case "crtime":

@@ -122,7 +122,7 @@ func TestWriteRefusedFeatures(t *testing.T) {
 		name, feature string
 		args          []string
 	}{
-		{"bigalloc", "bigalloc", []string{"-t", "ext4", "-O", "bigalloc", "-C", "16384"}},
+		{"quota-ea_inode", "ea_inode", []string{"-t", "ext4", "-O", "quota,ea_inode"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			img := mkfs(t, "", 32, c.args...)

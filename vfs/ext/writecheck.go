@@ -261,8 +261,8 @@ func (t *tx) firstFree(start, n uint64) (uint64, bool, error) {
 			return 0, false, err
 		}
 		first := f.groupFirst(g)
-		for stop := min(start+n, first+f.groupLen(g)); b < stop; b++ {
-			if !testBit(bm, b-first) {
+		for stop := min(start+n, first+f.groupLen(g)); b < stop; b = f.clusterStart(b) + f.ratio() {
+			if !testBit(bm, f.clusterBit(g, b)) {
 				return b, true, nil
 			}
 		}

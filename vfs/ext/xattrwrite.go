@@ -188,7 +188,7 @@ func (t *tx) putXattrBlock(in *inode, xs []rawXattr, shared bool) error {
 			return err
 		}
 	} else {
-		if err := t.checkBlocksRoom(in, 1); err != nil {
+		if err := t.checkBlocksRoom(in, t.f.ratio()); err != nil {
 			return err
 		}
 		if old, err = t.allocBlock(t.inodeGoal(in)); err != nil {
@@ -196,7 +196,7 @@ func (t *tx) putXattrBlock(in *inode, xs []rawXattr, shared bool) error {
 		}
 		b = t.newBlock(old, kindXattr)
 		in.raw.SetFileACL(old)
-		t.addBlocks(in, 1)
+		t.addBlocks(in, int64(t.f.ratio())) // the block takes a whole cluster
 	}
 	encodeXattrBlock(b, xs)
 	blk := old

@@ -54,7 +54,7 @@ var crashForbidden = regexp.MustCompile(`(?i)multiply-claimed|shared with|illega
 // counts to fix, never cross-linked blocks. Every operation's writes,
 // replayed in full, must give the image the engine left.
 func TestCrashOrder(t *testing.T) {
-	for _, name := range []string{"ext4", "ext4-nojournal", "ext2-1k"} {
+	for _, name := range []string{"ext4", "ext4-nojournal", "ext2-1k", "ext4-bigalloc"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			c := newChecker(t)

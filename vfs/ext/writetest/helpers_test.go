@@ -84,7 +84,7 @@ var matrix = []imageSpec{
 	{name: "ext4-inline", mb: 32, args: []string{"-t", "ext4", "-b", "4096", "-O", "inline_data"}, refusable: []string{"inline_data", "inline data"}},
 	{name: "ext4-metabg", mb: 32, args: []string{"-t", "ext4", "-b", "4096", "-O", "meta_bg,^resize_inode"}, refusable: []string{"meta_bg"}},
 	{name: "ext4-nojournal", mb: 32, args: []string{"-t", "ext4", "-b", "4096", "-O", "^has_journal"}},
-	{name: "ext4-bigalloc", mb: 128, args: []string{"-t", "ext4", "-b", "4096", "-O", "bigalloc", "-C", "16384"}, refusable: []string{"bigalloc"}},
+	{name: "ext4-bigalloc", mb: 128, args: []string{"-t", "ext4", "-b", "4096", "-O", "bigalloc", "-C", "16384"}},
 	{name: "ext4-largedir", mb: 32, args: []string{"-t", "ext4", "-b", "4096", "-O", "large_dir"}, refusable: []string{"large_dir"}},
 	{name: "ext4-casefold", mb: 32, args: []string{"-t", "ext4", "-b", "4096", "-O", "casefold"}, refusable: []string{"casefold"}},
 	{name: "ext4-eainode", mb: 32, args: []string{"-t", "ext4", "-b", "4096", "-O", "ea_inode"}, refusable: []string{"ea_inode"}},
@@ -108,6 +108,8 @@ var beyond = []imageSpec{
 	{name: "ext4-stableino", mb: 32, args: []string{"-t", "ext4", "-O", "stable_inodes"}, refusable: []string{"stable_inodes"}},
 	{name: "ext4-orphanfile", mb: 32, args: []string{"-t", "ext4", "-O", "orphan_file"}, refusable: []string{"orphan_file"}},
 	{name: "ext4-128inode", mb: 32, args: []string{"-t", "ext4", "-I", "128"}},
+	{name: "ext4-bigalloc-64k", mb: 256, args: []string{"-t", "ext4", "-b", "4096", "-O", "bigalloc", "-C", "65536"}},
+	{name: "ext4-1k-bigalloc", mb: 64, args: []string{"-t", "ext4", "-b", "1024", "-O", "bigalloc", "-C", "16384"}},
 	{name: "ext4-1k-inline-largedir", mb: 32, args: []string{"-t", "ext4", "-b", "1024", "-O", "inline_data,large_dir"}, refusable: []string{"inline_data", "inline data", "large_dir"}},
 }
 

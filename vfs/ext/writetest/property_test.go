@@ -36,7 +36,7 @@ func propertyConfig(t *testing.T) (seqs int, seed int64) {
 }
 
 // The feature sets the sequences cycle through.
-var propertySets = []string{"ext4", "ext2-1k", "ext4-inline", "ext3-1k-128", "ext4-1k", "ext4-nojournal", "ext4-metabg", "ext4-2k", "ext4-casefold", "ext4-no64bit"}
+var propertySets = []string{"ext4", "ext2-1k", "ext4-inline", "ext3-1k-128", "ext4-1k", "ext4-nojournal", "ext4-metabg", "ext4-2k", "ext4-casefold", "ext4-no64bit", "ext4-bigalloc"}
 
 // The path pools: directory and file names never collide, so an object's
 // type at a path is fixed and the model stays simple.

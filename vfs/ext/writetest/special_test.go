@@ -268,7 +268,7 @@ func freeCounts(t testing.TB, img string) (blocks, inodes int64) {
 // ErrNoSpace and leaves the image byte-for-byte unchanged, what fits is
 // written, and e2fsck stays clean. Inodes run out the same way.
 func TestNearlyFull(t *testing.T) {
-	for _, name := range []string{"ext4", "ext2-1k", "ext4-1k"} {
+	for _, name := range []string{"ext4", "ext2-1k", "ext4-1k", "ext4-1k-bigalloc"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			spec := specByName(t, name)
