@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,5 +105,33 @@ func TestBenchBuildsAsReadme(t *testing.T) {
 	}
 	if builds == 0 {
 		t.Fatal("no benchmark script builds ./cmd/inject")
+	}
+}
+
+// writeCounter counts the writes reaching it.
+type writeCounter struct {
+	writes int
+	bytes  []byte
+}
+
+func (w *writeCounter) Write(p []byte) (int, error) {
+	w.writes++
+	w.bytes = append(w.bytes, p...)
+	return len(p), nil
+}
+
+// TestReportIsOneWrite: the text report of an injection (a line per item
+// and per changed path) reaches stdout in one write, not one per print:
+// stdout is unbuffered, and the nova payload's report was 69 write
+// system calls.
+func TestReportIsOneWrite(t *testing.T) {
+	dir := guestDir(t)
+	key := writeTemp(t, "k.pub", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl test@example\n")
+	var out writeCounter
+	var stderr bytes.Buffer
+	code := run([]string{"--key", key, "--meta", "a=b", "--file", "/etc/motd=" + writeTemp(t, "motd", "hi\n"), dir}, &out, &stderr)
+	wantCode(t, code, 0, stderr.String())
+	if lines := strings.Count(string(out.bytes), "\n"); lines < 5 || out.writes != 1 {
+		t.Fatalf("the report (%d lines) took %d writes, want 1:\n%s", lines, out.writes, out.bytes)
 	}
 }
