@@ -18,7 +18,7 @@ srv=
 trap '[ -n "$srv" ] && kill "$srv"; rm -rf "$work"' EXIT
 TIMEFMT=/usr/bin/time
 [ -x "$TIMEFMT" ] || { echo "GNU time (Debian package time) is needed for peak RSS" >&2; exit 1; }
-go build -o "$work/inject" ./cmd/inject
+CGO_ENABLED=0 go build -o "$work/inject" ./cmd/inject # as the README builds it
 go build -o "$work/importserve" ./bench/importserve
 
 truncate -s 10G "$work/fs.raw"

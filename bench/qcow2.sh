@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 runs=${1:-21}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-go build -o "$work/inject" ./cmd/inject
+CGO_ENABLED=0 go build -o "$work/inject" ./cmd/inject # as the README builds it
 TIMEFMT=/usr/bin/time
 [ -x "$TIMEFMT" ] || { echo "GNU time (Debian package time) is needed for peak RSS" >&2; exit 1; }
 

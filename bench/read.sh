@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 runs=${1:-51}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-go build -o "$work/inject" ./cmd/inject
+CGO_ENABLED=0 go build -o "$work/inject" ./cmd/inject # as the README builds it
 mkdir -p "$work/src/etc"
 printf 'root:x:0:0:root:/root:/bin/bash\ndebian:x:1000:1000::/home/debian:/bin/bash\n' >"$work/src/etc/passwd"
 printf 'NAME="Debian GNU/Linux"\nVERSION_ID="12"\n' >"$work/src/etc/os-release"

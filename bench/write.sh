@@ -4,8 +4,9 @@
 # built CLI and, side by side, by `debugfs -w -f SCRIPT` making the same writes (the same bytes:
 # the files debugfs writes are those the CLI produced in a directory guest, so debugfs is spared
 # the password hashing the CLI does). Each run starts from a fresh `cp --sparse=always` of a
-# pristine image, outside the timing. Prints the median wall time of RUNS runs and the peak RSS
-# (GNU time's %M) of one run, start-up included, and checks every result with e2fsck -fn.
+# pristine image, synced, outside the timing; the CLI's and debugfs' runs alternate. Prints the
+# median wall time of RUNS runs of each and the peak RSS (GNU time's %M) of one run, start-up
+# included, checks every result with e2fsck -fn, and ends with the machine's load (uptime).
 # Compare ratios within one run: these machines are shared and noisy.
 #
 #   bash bench/write.sh [RUNS]        (default 21)
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 runs=${1:-21}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-go build -o "$work/inject" ./cmd/inject
+CGO_ENABLED=0 go build -o "$work/inject" ./cmd/inject # as the README builds it
 TIMEFMT=/usr/bin/time
 [ -x "$TIMEFMT" ] || { echo "GNU time (Debian package time) is needed for peak RSS" >&2; exit 1; }
 
@@ -78,29 +79,36 @@ median() { sort -n | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)]/1000}'
 run_inject() { "$work/inject" "${payload[@]}" "$1" >/dev/null; }
 run_debugfs() { debugfs -w -f "$work/debugfs.cmds" "$1" >/dev/null 2>&1; }
 
-# bench TOOL IMG PRISTINE: median ms over $runs fresh copies, then the peak RSS of one more run.
-bench() {
-	local tool=$1 img=$2 pristine=$3 times=() t0 t1 rss
-	for _ in $(seq "$runs"); do
-		cp --sparse=always "$pristine" "$img"
-		sync "$img"
-		t0=$(date +%s%N)
-		run_"$tool" "$img"
-		t1=$(date +%s%N)
-		times+=($(((t1 - t0) / 1000)))
-	done
-	cp --sparse=always "$pristine" "$img"
-	if [ "$tool" = inject ]; then
-		rss=$("$TIMEFMT" -f %M "$work/inject" "${payload[@]}" "$img" 2>&1 >/dev/null | tail -1)
-	else
-		rss=$("$TIMEFMT" -f %M debugfs -w -f "$work/debugfs.cmds" "$img" 2>&1 >/dev/null | tail -1)
-	fi
-	if ! e2fsck -fn "$img" >"$work/fsck.out" 2>&1; then
-		echo "$tool left an unclean filesystem:" >&2
+# bench IMG PRISTINE: RUNS rounds, each timing the CLI and then debugfs on fresh synced copies
+# (interleaved, so both see the same moments of a shared machine); prints the median ms of each
+# and the peak RSS of one more run of each, every result checked with e2fsck -fn.
+check() {
+	if ! e2fsck -fn "$2" >"$work/fsck.out" 2>&1; then
+		echo "$1 left an unclean filesystem:" >&2
 		cat "$work/fsck.out" >&2
 		exit 1
 	fi
-	printf '%s %s' "$(printf '%s\n' "${times[@]}" | median)" "$rss"
+}
+bench() {
+	local img=$1 pristine=$2 ti=() td=() t0 t1 tool irss drss
+	for _ in $(seq "$runs"); do
+		for tool in inject debugfs; do
+			cp --sparse=always "$pristine" "$img"
+			sync "$img"
+			t0=${EPOCHREALTIME/./}
+			run_"$tool" "$img"
+			t1=${EPOCHREALTIME/./}
+			if [ "$tool" = inject ]; then ti+=($((t1 - t0))); else td+=($((t1 - t0))); fi
+			check "$tool" "$img"
+		done
+	done
+	cp --sparse=always "$pristine" "$img"
+	irss=$("$TIMEFMT" -f %M "$work/inject" "${payload[@]}" "$img" 2>&1 >/dev/null | tail -1)
+	check inject "$img"
+	cp --sparse=always "$pristine" "$img"
+	drss=$("$TIMEFMT" -f %M debugfs -w -f "$work/debugfs.cmds" "$img" 2>&1 >/dev/null | tail -1)
+	check debugfs "$img"
+	printf '%s %s %s %s' "$(printf '%s\n' "${ti[@]}" | median)" "$irss" "$(printf '%s\n' "${td[@]}" | median)" "$drss"
 }
 
 printf '%-6s %14s %16s %15s %17s\n' size inject_ms inject_rss_kib debugfs_ms debugfs_rss_kib
@@ -108,8 +116,8 @@ for size in 1G 20G 1T; do
 	pristine=$work/$size.pristine.img
 	truncate -s "$size" "$pristine"
 	mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1 -d "$src" "$pristine"
-	read -r ims irss <<<"$(bench inject "$work/$size.img" "$pristine")"
-	read -r dms drss <<<"$(bench debugfs "$work/$size.img" "$pristine")"
+	read -r ims irss dms drss <<<"$(bench "$work/$size.img" "$pristine")"
 	printf '%-6s %14s %16s %15s %17s\n' "$size" "$ims" "$irss" "$dms" "$drss"
 	rm -f "$pristine" "$work/$size.img"
 done
+uptime

@@ -84,7 +84,9 @@ const (
 	zeroBlock = 64 << 10
 )
 
-var zeros = make([]byte, zeroBlock)
+// zeros is compared against, never written: an array in the zeroed data
+// segment, not a heap allocation at start-up.
+var zeros [zeroBlock]byte
 
 // writeSparse writes the non-zero 64 KiB blocks of p at off and returns
 // how many bytes it wrote.

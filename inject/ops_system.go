@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/guestinject/guestinject/vfs"
 )
@@ -55,7 +56,9 @@ func (c *opCtx) readOptional(p string) ([]byte, bool, error) {
 	return b, err == nil, err
 }
 
-var releaseMajor = regexp.MustCompile(`release (\d+)`)
+// The patterns compile on first use, not at start-up (every run of the CLI
+// would pay for them).
+var releaseMajor = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`release (\d+)`) })
 
 // detectOS reads os-release, else the older release files.
 func (c *opCtx) detectOS() (guestOS, error) {
@@ -98,7 +101,7 @@ func (c *opCtx) detectOS() (guestOS, error) {
 			continue
 		}
 		o.id, o.like = f.id, []string{f.id}
-		if m := releaseMajor.FindSubmatch(b); m != nil {
+		if m := releaseMajor().FindSubmatch(b); m != nil {
 			o.major, _ = strconv.Atoi(string(m[1]))
 		}
 		if f.id == "rhel" && bytes.Contains(b, []byte("Fedora")) {
@@ -109,14 +112,16 @@ func (c *opCtx) detectOS() (guestOS, error) {
 	return o, nil
 }
 
-var hostnameLabel = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+var hostnameLabel = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+})
 
 func validHostname(h string) error {
 	if h == "" || len(h) > 253 {
 		return fmt.Errorf("%w: hostname %q: want 1 to 253 characters", ErrInvalidOp, h)
 	}
 	for _, l := range strings.Split(h, ".") {
-		if !hostnameLabel.MatchString(l) {
+		if !hostnameLabel().MatchString(l) {
 			return fmt.Errorf("%w: hostname %q: each dot-separated label is 1 to 63 letters, digits and inner hyphens", ErrInvalidOp, h)
 		}
 	}
@@ -256,10 +261,10 @@ func fieldSpans(s string) [][2]int {
 	return out
 }
 
-var tzName = regexp.MustCompile(`^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$`)
+var tzName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$`) })
 
 func opTimezone(c *opCtx, tz string) error {
-	if !tzName.MatchString(tz) {
+	if !tzName().MatchString(tz) {
 		return fmt.Errorf("%w: timezone %q: want a location like Europe/London", ErrInvalidOp, tz)
 	}
 	target := "/usr/share/zoneinfo/" + tz

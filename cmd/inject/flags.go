@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // parseInterspersed parses fs over args, allowing flags after positional
@@ -41,12 +42,14 @@ func flagError(err error) error {
 }
 
 // flagNameInMsg is a flag name as the flag package echoes it (one dash).
-var flagNameInMsg = regexp.MustCompile(`(defined: |argument: |for flag |for )-([A-Za-z][A-Za-z0-9-]+)`)
+var flagNameInMsg = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(defined: |argument: |for flag |for )-([A-Za-z][A-Za-z0-9-]+)`)
+})
 
 // dashFlags rewrites the flag package's "-name" as "--name", the form
 // the help documents (one-letter flags keep one dash).
 func dashFlags(msg string) string {
-	return flagNameInMsg.ReplaceAllString(msg, "${1}--${2}")
+	return flagNameInMsg().ReplaceAllString(msg, "${1}--${2}")
 }
 
 // multi is a repeatable string flag.

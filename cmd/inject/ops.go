@@ -92,6 +92,7 @@ func (l *opList) register(fs *flag.FlagSet) {
 // table the flags come from.
 func opsHelp() string {
 	var b strings.Builder
+	b.Grow(16 << 10)
 	b.WriteString(`Ordered operations (virt-customize's spellings; applied in command-line
 order after the items above, each on the guest as everything before it left
 it; all validated on a model of the guest before the first write, and
@@ -103,7 +104,7 @@ written in the same transaction):
 			head += " " + o.Metavar
 		}
 		writeWrapped(&b, head, o.Help)
-		fmt.Fprintf(&b, "%32se.g. --%s %s\n", "", o.Name, shellQuote(o.Example))
+		b.WriteString(spaces[:32] + "e.g. --" + o.Name + " " + shellQuote(o.Example) + "\n")
 	}
 	writeWrapped(&b, "  --commands-from-file FILE", "the operations in FILE, one a line as NAME ARG (virt-customize's format: blank lines and # comments ignored, a line ending in \\ continues on the next), applied where the flag stands")
 	fmt.Fprintf(&b, "%32se.g. --commands-from-file ./customize.txt\n", "")
@@ -112,29 +113,36 @@ written in the same transaction):
 }
 
 // writeWrapped writes head and then text wrapped in the help's right column.
+// It writes straight into b (no per-word string building: the help is
+// rendered on every `inject --help`, and start-up time matters).
 func writeWrapped(b *strings.Builder, head, text string) {
 	const col, width = 30, 78
-	line := head
-	if len(line) >= col-1 {
-		b.WriteString(line + "\n")
-		line = ""
+	b.WriteString(head)
+	n := len(head)
+	if n >= col-1 {
+		b.WriteByte('\n')
+		n = 0
 	}
-	line += strings.Repeat(" ", col-len(line))
-	n := col
+	b.WriteString(spaces[:col-n])
+	n = col
 	for _, w := range strings.Fields(text) {
 		if n+len(w)+1 > width && n > col {
-			b.WriteString(strings.TrimRight(line, " ") + "\n")
-			line, n = strings.Repeat(" ", col), col
+			b.WriteByte('\n')
+			b.WriteString(spaces[:col])
+			n = col
 		}
 		if n > col {
-			line += " "
+			b.WriteByte(' ')
 			n++
 		}
-		line += w
+		b.WriteString(w)
 		n += len(w)
 	}
-	b.WriteString(line + "\n")
+	b.WriteByte('\n')
 }
+
+// spaces pads the help's columns.
+const spaces = "                                        "
 
 func shellQuote(s string) string {
 	if strings.ContainsAny(s, " *?[$'\"") {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -49,7 +50,11 @@ func writeJSON(w io.Writer, v any) {
 
 // printReport writes the report as JSON (--json) or as text: one line per
 // item, and in a dry run the writes each item would make.
-func (a *injectArgs) printReport(w io.Writer, rep *inject.Report, err error) {
+func (a *injectArgs) printReport(out io.Writer, rep *inject.Report, err error) {
+	// One write of the whole report, not one per field: the report is
+	// dozens of small prints, each a syscall on an unbuffered stdout.
+	w := bufio.NewWriter(out)
+	defer w.Flush()
 	if a.json {
 		r := jsonReport{Target: a.target, Filesystem: a.where, OK: err == nil, Report: rep, Grown: a.grown}
 		if err != nil {

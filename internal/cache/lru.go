@@ -22,9 +22,11 @@ type lruItem[K comparable, V any] struct {
 	val V
 }
 
-// NewLRU returns an empty cache of at most max entries.
+// NewLRU returns an empty cache of at most max entries. Its memory grows
+// with the entries put in it, not with max: a filesystem opened for a
+// few lookups does not pay for the 16384 block owners it may remember.
 func NewLRU[K comparable, V any](max int) *LRU[K, V] {
-	return &LRU[K, V]{max: max, order: list.New(), items: make(map[K]*list.Element, max)}
+	return &LRU[K, V]{max: max, order: list.New(), items: map[K]*list.Element{}}
 }
 
 // Get returns the value under k and marks it recently used.

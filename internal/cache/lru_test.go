@@ -48,3 +48,29 @@ func TestLRU(t *testing.T) {
 		t.Errorf("holds %d entries (list %d), bound 3", n, c.order.Len())
 	}
 }
+
+// TestNewLRUCostsNothingUntilUsed: an empty cache allocates a few hundred
+// bytes whatever its bound (before, NewLRU sized its map for max
+// entries: about 1.2 MB for the ext engine's 16384 block owners, at every
+// open, which alone made a short CLI run collect garbage once).
+func TestNewLRUCostsNothingUntilUsed(t *testing.T) {
+	var sink *LRU[uint64, [3]uint64]
+	allocs := testing.AllocsPerRun(10, func() { sink = NewLRU[uint64, [3]uint64](1 << 14) })
+	res := testing.Benchmark(func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			sink = NewLRU[uint64, [3]uint64](1 << 14)
+		}
+	})
+	if per := res.AllocedBytesPerOp(); per > 1024 || allocs > 8 {
+		t.Fatalf("NewLRU(16384) allocates %d bytes in %.0f allocations; want at most 1 KiB", per, allocs)
+	}
+	for i := range 100 {
+		sink.Put(uint64(i), [3]uint64{uint64(i)})
+	}
+	for i := range 100 {
+		if v, ok := sink.Get(uint64(i)); !ok || v[0] != uint64(i) {
+			t.Fatalf("Get(%d) = %v, %v after 100 puts", i, v, ok)
+		}
+	}
+}

@@ -289,8 +289,18 @@ func (f *FS) journalPlan(l *jlog, log *jbd2.Log, base io.ReaderAt, nums []uint64
 	for _, b := range logged {
 		ops = append(ops, Op{Off: int64(b.Home) * bs, Data: b.Data})
 	}
-	// D needs no flush of its own: until it is durable the journal
-	// replays to the same new filesystem; the caller flushes at the end.
+	// D needs no flush before the process ends: until it is durable
+	// the journal replays to the same new filesystem (the checkpoint is
+	// durable). The caller still flushes it at the end (Image.Commit),
+	// and must: the next writer of this image — the next injection
+	// writes its log from the journal's first block again, a tool may
+	// write in place — sees the journal empty, and a power loss while
+	// its first writes are on disk but D is not would replay this
+	// transaction's log over them (or a log half overwritten by the
+	// next one). jbd2 likewise makes the new log tail durable before
+	// it reuses the log. So four flushes: the log before the commit
+	// point, the commit point before the checkpoint, the checkpoint
+	// before the retirement, the retirement before any later write.
 	ops = append(ops, Op{Sync: true}, Op{Off: jsbOff, Data: empty}, Op{Off: layout.SuperblockOffset, Data: finalSB})
 	return ops, nil
 }

@@ -193,7 +193,8 @@ func (s *Stage) ReadAt(p []byte, off int64) (int, error) {
 
 // Commit writes the logged writes to the device in their order, syncing
 // the device at each barrier (not after the last write: the caller
-// flushes the device when it closes it). After an error the
+// flushes the device when it closes it); writes that touch end to end
+// between two barriers go out as one (see write). After an error the
 // device holds a prefix of the writes (in order, so within the engine's
 // crash-order promise); the error says how far it got.
 func (s *Stage) Commit() error {
@@ -215,22 +216,7 @@ func (s *Stage) Commit() error {
 			}
 		}
 	}
-	for i, e := range log {
-		var err error
-		if e.barrier {
-			err = s.syncDev()
-		} else {
-			var n int
-			n, err = s.dev.WriteAt(e.data, e.off)
-			if err == nil && n != len(e.data) {
-				err = io.ErrShortWrite
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("stage: committing write %d of %d (offset %d): %w", i+1, len(log), e.off, err)
-		}
-	}
-	return nil
+	return s.write(len(log), func(i int) Op { return Op{Off: log[i].off, Data: log[i].data, Sync: log[i].barrier} }, "write")
 }
 
 // Written returns the byte ranges ([offset, end)) the logged writes
@@ -295,20 +281,56 @@ func (s *Stage) CommitOps(ops []Op) error {
 			}
 		}
 	}
-	for i, o := range ops {
-		var err error
+	return s.write(len(ops), func(i int) Op { return ops[i] }, "planned write")
+}
+
+// MaxRun bounds the bytes of adjacent writes Commit and CommitOps join
+// into one device write (the copy they make to join them).
+const MaxRun = 1 << 20
+
+// write makes the n ops at(0..n-1) on the device in order, each Sync a
+// flush. Writes that follow one another and touch end to end (one ending
+// where the next begins, no flush between) reach the device as one write
+// of the run, up to MaxRun bytes: one pwrite per block run instead of one
+// per block. The bytes and their order relative to the flushes are the
+// same; between two flushes a device may reorder or tear writes anyway,
+// so joining them promises nothing less. An error names the first of the
+// ops the failed write carried.
+func (s *Stage) write(n int, at func(int) Op, what string) error {
+	var run []byte
+	for i := 0; i < n; {
+		o := at(i)
 		if o.Sync {
-			err = s.syncDev()
-		} else {
-			var n int
-			n, err = s.dev.WriteAt(o.Data, o.Off)
-			if err == nil && n != len(o.Data) {
-				err = io.ErrShortWrite
+			if err := s.syncDev(); err != nil {
+				return fmt.Errorf("stage: committing %s %d of %d (a flush): %w", what, i+1, n, err)
 			}
+			i++
+			continue
+		}
+		end, j := o.Off+int64(len(o.Data)), i+1
+		for ; j < n; j++ {
+			next := at(j)
+			if next.Sync || next.Off != end || end-o.Off+int64(len(next.Data)) > MaxRun {
+				break
+			}
+			end += int64(len(next.Data))
+		}
+		data := o.Data
+		if j > i+1 {
+			run = slices.Grow(run[:0], int(end-o.Off))
+			for k := i; k < j; k++ {
+				run = append(run, at(k).Data...)
+			}
+			data = run
+		}
+		w, err := s.dev.WriteAt(data, o.Off)
+		if err == nil && w != len(data) {
+			err = io.ErrShortWrite
 		}
 		if err != nil {
-			return fmt.Errorf("stage: committing planned write %d of %d (offset %d): %w", i+1, len(ops), o.Off, err)
+			return fmt.Errorf("stage: committing %s %d of %d (offset %d, %d bytes joined with the %d after it): %w", what, i+1, n, o.Off, len(data), j-i-1, err)
 		}
+		i = j
 	}
 	return nil
 }
