@@ -146,6 +146,14 @@ type guest struct {
 // test fails; qemu is killed at cleanup.
 func bootVM(t *testing.T, img string, signer ssh.Signer, extra ...string) *guest {
 	t.Helper()
+	return bootVMRoot(t, img, "root=/dev/vda", signer, extra...)
+}
+
+// bootVMRoot is bootVM with the kernel parameters that name the root
+// ("root=/dev/mapper/VG-LV rootdelay=N" for a logical volume, which the
+// initramfs activates).
+func bootVMRoot(t *testing.T, img, rootArgs string, signer ssh.Signer, extra ...string) *guest {
+	t.Helper()
 	base := bootBase(t)
 	qemu := testtool.Need(t, "qemu-system-x86_64")[0]
 	bootSlots <- struct{}{}
@@ -156,7 +164,7 @@ func bootVM(t *testing.T, img string, signer ssh.Signer, extra ...string) *guest
 		"-nodefaults", "-display", "none", "-no-reboot",
 		"-serial", "file:" + g.console,
 		"-kernel", filepath.Join(base, "vmlinuz"), "-initrd", filepath.Join(base, "initrd.img"),
-		"-append", "root=/dev/vda rw console=ttyS0 net.ifnames=0 panic=-1",
+		"-append", rootArgs + " rw console=ttyS0 net.ifnames=0 panic=-1",
 		"-drive", "file=" + img + ",format=raw,if=virtio",
 		"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-%s:22", g.port, bootIP),
 		"-device", "virtio-net-pci,netdev=n0",
@@ -296,6 +304,11 @@ func TestBoot(t *testing.T) {
 			}
 		})
 	}
+	// LVM: the root is logical volume guestvg/root (lvm_test.go).
+	t.Run("lvm-ifupdown-ext4", func(t *testing.T) {
+		t.Parallel()
+		bootLVM(t)
+	})
 	// cloud-init: the guest image is untouched; the seed made by inject seed
 	// is attached as a CD-ROM and cloud-init configures the guest from it.
 	for _, format := range []string{"nocloud", "configdrive"} {

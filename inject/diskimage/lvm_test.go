@@ -3,8 +3,10 @@ package diskimage
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -125,6 +127,89 @@ func TestLVMRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	if r.Root == nil || r.Root.Volume != "vg0/root" || r.Root.OSID != "lvmtest" {
+		t.Fatalf("inspect root: %+v", r.Root)
+	}
+}
+
+// TestLVMXFSRoot: on the appliance's lvm-xfs.img, root detection finds the
+// XFS root on vgx/root (a linear segment, then one striped over both PVs)
+// and nothing else, a write there through the XFS engine passes
+// xfs_repair -n on the volume's bytes, reads back with the appliance's
+// files (spread over both segments) intact and leaves vgx/gap alone, and
+// inspect names the OS on the volume.
+func TestLVMXFSRoot(t *testing.T) {
+	src := testtool.LVMFixtureImage(t, "lvm-xfs.img")
+	img := filepath.Join(t.TempDir(), "lvm-xfs.img")
+	testtool.Run(t, "cp", "--sparse=always", src, img)
+	f, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := f.Stat()
+	tab, err := partition.Read(f, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cands := Candidates(f, st.Size(), tab)
+	f.Close()
+	var roots, vols []string
+	for _, c := range cands {
+		if c.Root {
+			roots = append(roots, c.Volume+"/"+c.Kind)
+		}
+		if c.Volume != "" {
+			vols = append(vols, c.Volume)
+		}
+	}
+	slices.Sort(vols)
+	if strings.Join(roots, ",") != "vgx/root/xfs" || strings.Join(vols, ",") != "vgx/gap,vgx/root" {
+		t.Fatalf("roots %v among logical volumes %v", roots, vols)
+	}
+	gapBefore := lvBytes(t, img, "vgx/gap")
+	im, err := Open(img, Options{Writable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if im.Volume != "vgx/root" {
+		t.Fatalf("root on %q", im.Volume)
+	}
+	motd := bytes.Repeat([]byte("XFS on LVM\n"), 30000)
+	if err := im.FS.ReplaceFile("/etc/motd", motd); err != nil {
+		t.Fatal(err)
+	}
+	if err := im.Close(); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(t.TempDir(), "root.xfs")
+	if err := os.WriteFile(root, lvBytes(t, img, "vgx/root"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := testtool.Output(t, "xfs_repair", "-n", "-f", root); code != 0 {
+		t.Fatalf("xfs_repair -n on vgx/root: exit %d\n%s", code, out)
+	}
+	if !bytes.Equal(gapBefore, lvBytes(t, img, "vgx/gap")) {
+		t.Fatal("writing vgx/root changed vgx/gap")
+	}
+	im, err = Open(img, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	if b, err := im.FS.ReadFile("/etc/motd"); err != nil || !bytes.Equal(b, motd) {
+		t.Fatalf("/etc/motd back: %d bytes, %v", len(b), err)
+	}
+	for i := 1; i <= 6; i++ {
+		pat := fmt.Sprintf("XFS-%d-0123456789", i)
+		b, err := im.FS.ReadFile(fmt.Sprintf("/data/d%d/f", i))
+		if err != nil || !bytes.Equal(b, bytes.Repeat([]byte(pat), 6<<20/len(pat)+1)[:6<<20]) {
+			t.Fatalf("/data/d%d/f: %d bytes, %v", i, len(b), err)
+		}
+	}
+	r, err := Inspect(img, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Root == nil || r.Root.Volume != "vgx/root" || r.Root.OSID != "lvmxfs" {
 		t.Fatalf("inspect root: %+v", r.Root)
 	}
 }
