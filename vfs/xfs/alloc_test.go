@@ -362,14 +362,18 @@ func TestFreeRefusals(t *testing.T) {
 	repairClean(t, img2)
 }
 
-// TestFreeSharedRefused: on a reflink filesystem, truncating or removing
-// a file one of whose blocks has a refcount record (another file shares
-// it) is refused with ErrUnsupportedFeature, before any write.
+// TestFreeSharedRefused: on a reflink filesystem, truncating, removing
+// or renaming over a file one of whose blocks has a refcount record
+// (another file shares it) is refused with ErrUnsupportedFeature, before
+// any write.
 func TestFreeSharedRefused(t *testing.T) {
 	img := emptyImage(t)
 	f := openRW(t, img)
 	bs := f.BlockSize()
 	if err := f.ReplaceFile("/shared", pattern(bs*4, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.ReplaceFile("/other", []byte("other\n")); err != nil {
 		t.Fatal(err)
 	}
 	ino := mustIno(t, f, "/shared")
@@ -386,10 +390,16 @@ func TestFreeSharedRefused(t *testing.T) {
 		"replace":  f.ReplaceFile("/shared", []byte("x")),
 		"truncate": f.Truncate("/shared", int64(bs)),
 		"remove":   f.Remove("/shared"),
+		// Rename frees the replaced target in its second transaction:
+		// refused before the first (the new name) commits.
+		"rename over": f.Rename("/other", "/shared"),
 	} {
 		if !errors.Is(err, ErrUnsupportedFeature) || !strings.Contains(err.Error(), "shared") {
 			t.Fatalf("%s of a file with a shared block: %v, want a refusal naming the sharing", what, err)
 		}
+	}
+	if fileSum(t, img) != before {
+		t.Fatal("a refused operation changed the image")
 	}
 	// Past the shared block, truncation is allowed.
 	if err := f.Truncate("/shared", int64(bs)*3); err != nil {

@@ -2,6 +2,7 @@ package xfs
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
@@ -62,38 +63,9 @@ func (f *FS) Rename(oldpath, newpath string) error {
 	}
 	now := f.now()
 	mode := uint32(src.core.Mode)
-	// 1: the new name, the moved inode's link first.
-	err = f.inTx(func(t *tx) error {
-		if err := t.checkDirWrite(rn.Parent); err != nil {
-			return err
-		}
-		if err := t.checkDirWrite(ro.Parent); err != nil {
-			return err
-		}
-		if src.core.Flags&(layout.FlagImmutable|layout.FlagAppend) != 0 {
-			return fmt.Errorf("xfs: inode %d is immutable or append-only: %w", src.ino, fs.ErrPermission)
-		}
-		b, c, err := t.inodeBuf(src.ino)
-		if err != nil {
-			return err
-		}
-		binary.BigEndian.PutUint32(b.data[0x10:], c.Nlink+1)
-		t.touchCtime(b, c, now)
-		if rn.Exists {
-			old, err := t.dirReplaceEntry(rn.Parent, rn.Name, src.ino, mode, now)
-			if err == nil && old != rn.Node {
-				err = at("directory", rn.Parent).corrupt("entry %q names inode %d, resolved to %d", rn.Name, old, rn.Node)
-			}
-			return err
-		}
-		return t.dirAddEntry(rn.Parent, rn.Name, src.ino, mode, now)
-	})
-	if err != nil {
-		return vfs.PathErr("rename", newpath, err)
-	}
 	// 2: the old name goes, then the extra link, the replaced target and
 	// a moved directory's "..".
-	err = f.inTx(func(t *tx) error {
+	second := func(t *tx) error {
 		got, err := t.dirRemoveEntry(ro.Parent, ro.Name, now)
 		if err != nil {
 			return err
@@ -132,12 +104,56 @@ func (f *FS) Rename(oldpath, newpath string) error {
 			t.touchCtime(db, dc, now)
 		}
 		return nil
+	}
+	// The second transaction is built once before the first commits
+	// (and dropped), so that what only it can refuse (a replaced
+	// target's shared blocks, an attribute B+tree) fails with nothing
+	// written, not after the new name has landed.
+	if err := f.inTx(func(t *tx) error {
+		if err := second(t); err != nil {
+			return err
+		}
+		return errRehearsed
+	}); !errors.Is(err, errRehearsed) {
+		return vfs.PathErr("rename", oldpath, err)
+	}
+	// 1: the new name, the moved inode's link first.
+	err = f.inTx(func(t *tx) error {
+		if err := t.checkDirWrite(rn.Parent); err != nil {
+			return err
+		}
+		if err := t.checkDirWrite(ro.Parent); err != nil {
+			return err
+		}
+		if src.core.Flags&(layout.FlagImmutable|layout.FlagAppend) != 0 {
+			return fmt.Errorf("xfs: inode %d is immutable or append-only: %w", src.ino, fs.ErrPermission)
+		}
+		b, c, err := t.inodeBuf(src.ino)
+		if err != nil {
+			return err
+		}
+		binary.BigEndian.PutUint32(b.data[0x10:], c.Nlink+1)
+		t.touchCtime(b, c, now)
+		if rn.Exists {
+			old, err := t.dirReplaceEntry(rn.Parent, rn.Name, src.ino, mode, now)
+			if err == nil && old != rn.Node {
+				err = at("directory", rn.Parent).corrupt("entry %q names inode %d, resolved to %d", rn.Name, old, rn.Node)
+			}
+			return err
+		}
+		return t.dirAddEntry(rn.Parent, rn.Name, src.ino, mode, now)
 	})
 	if err != nil {
+		return vfs.PathErr("rename", newpath, err)
+	}
+	if err := f.inTx(second); err != nil {
 		return vfs.PathErr("rename", oldpath, err)
 	}
 	return nil
 }
+
+// errRehearsed ends a transaction built only to see whether it can be.
+var errRehearsed = errors.New("xfs: rehearsal (not an error)")
 
 // checkRename applies rename(2)'s rules before anything is written.
 func (f *FS) checkRename(src *inode, ro, rn vfs.Resolved[uint64]) error {

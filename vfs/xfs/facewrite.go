@@ -223,6 +223,9 @@ func (f *FS) rewrite(ino uint64, data []byte, appending bool, now time.Time) err
 	if err != nil || done {
 		return err
 	}
+	if err := f.checkRoom(in, len(data)); err != nil {
+		return err
+	}
 	if err := f.inTx(func(t *tx) error { return t.truncateData(ino, 0, now) }); err != nil {
 		return err
 	}
@@ -230,6 +233,24 @@ func (f *FS) rewrite(ino uint64, data []byte, appending bool, now time.Time) err
 		return nil
 	}
 	return f.inTx(func(t *tx) error { return t.appendData(ino, data, now) })
+}
+
+// checkRoom refuses, before the truncation of a rewrite commits, new
+// content of n bytes for file in that cannot fit even in the free space
+// plus all the file's blocks: the write would certainly fail with
+// ErrNoSpace after the old content was gone (outside a staged injection,
+// which discards both).
+func (f *FS) checkRoom(in *inode, n int) error {
+	var p [8]byte
+	if err := f.readAt(p[:], 0x90, at("superblock", 0)); err != nil { // sb_fdblocks
+		return err
+	}
+	free := binary.BigEndian.Uint64(p[:])
+	need := (uint64(n) + uint64(f.geo.blockSize) - 1) >> f.geo.blockLog
+	if need > free+in.core.NBlocks {
+		return fmt.Errorf("%w: %d blocks of new content for inode %d, %d free with the %d its old content frees", ErrNoSpace, need, in.ino, free, in.core.NBlocks)
+	}
+	return nil
 }
 
 // Truncate sets the size of the regular file at p (a final symlink

@@ -16,7 +16,8 @@ import (
 // but a few hundred blocks), new files are written until one does not
 // fit; that one, and then every operation that needs more space than is
 // left (an append, a new file, a remote symlink, a directory growing out
-// of its inode), fails with ErrNoSpace (vfs.ErrNoSpace) and leaves the
+// of its inode, a replacement larger than the space left plus the old
+// content's blocks), fails with ErrNoSpace (vfs.ErrNoSpace) and leaves the
 // image byte for byte unchanged; a batch of operations loses only the one
 // that failed. xfs_repair -n is clean after, and the engine reads back
 // what landed.
@@ -112,6 +113,15 @@ func TestNearlyFull(t *testing.T) {
 			}
 			refused("append", func() error { return f.AppendFile("/f0", pattern(64*int(bs), 1)) })
 			refused("new file", func() error { return f.ReplaceFile("/huge", pattern(64*int(bs), 2)) })
+			// Replacing the content of a file with a hole (not
+			// rewritten in place: truncated, then written) by more
+			// than the space left and its own blocks: refused before
+			// the truncation that would free them commits.
+			if err := f.Truncate("/f1", int64(40*bs)); err != nil {
+				t.Fatal(err)
+			}
+			written["/f1"] = append(written["/f1"], make([]byte, 24*int(bs))...)
+			refused("replace", func() error { return f.ReplaceFile("/f1", pattern(80*int(bs), 4)) })
 			// What fits in the last blocks, then the remote symlinks and
 			// a directory growing out of its inode once nothing does.
 			for i := 0; ; i++ {
