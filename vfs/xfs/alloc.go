@@ -294,6 +294,9 @@ func (a *agAlloc) alloc(minLen, maxLen uint32, o rmapOwner) (agbno, n uint32, er
 	if err := a.fixFreelist(); err != nil {
 		return 0, 0, err
 	}
+	if maxLen, err = a.usable(minLen, maxLen); err != nil {
+		return 0, 0, err
+	}
 	start, n, err := a.allocRecords(minLen, maxLen)
 	if err != nil {
 		return 0, 0, err
@@ -592,6 +595,9 @@ func (a *agAlloc) allocAligned(n, align uint32, o rmapOwner) (uint32, error) {
 		return 0, fmt.Errorf("xfs: aligned allocation of %d blocks at %d (a bug)", n, align)
 	}
 	if err := a.fixFreelist(); err != nil {
+		return 0, err
+	}
+	if _, err := a.usable(n, n); err != nil {
 		return 0, err
 	}
 	path, err := a.cnt.lookup(allocRec(0, n))

@@ -405,7 +405,11 @@ func (a *agInodes) newChunk() error {
 	// list's refill must exist before anything changes: a failure past
 	// this point is not "try another AG".
 	_, il := a.inobt.root()
-	need := uint64(chunkBlocks+align-1) + 2*uint64(il+1) + uint64(fa.minFreelist())
+	resv, err := fa.kernelReserve()
+	if err != nil {
+		return err
+	}
+	need := uint64(chunkBlocks+align-1) + 2*uint64(il+1) + uint64(fa.minFreelist()) + uint64(resv)
 	if uint64(fa.agf32(agfFreeBlks)) < need || fa.agf32(agfLongest) < chunkBlocks+align-1 {
 		return fmt.Errorf("%w: AG %d has no room for an inode chunk", errNoChunkRoom, a.ag)
 	}
