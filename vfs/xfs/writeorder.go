@@ -13,9 +13,10 @@ package xfs
 // with the conversions between them (dirblock.go, dirnode.go,
 // dirremove.go, dirsf.go), file data appended and truncated as an extent
 // list or a two-level bmap btree (filewrite.go, truncate.go), symlinks
-// inline or remote, extended attributes in short form and one leaf block
-// (xattrwrite.go). Not yet: sparse-chunk fallback, bmap btrees of three
-// or more levels, attribute node form, the log commit.
+// inline or remote, extended attributes in short form, one leaf block
+// and a node over leaves (xattrwrite.go). Not yet: sparse-chunk
+// fallback, bmap btrees of three or more levels, deeper attribute
+// trees, the log commit.
 //
 // # Refusals, before the first write
 //

@@ -53,8 +53,8 @@ func unescapeGuestfish(t *testing.T, s string) string {
 	return b.String()
 }
 
-// TestXattrKernel: attributes the engine wrote in short form and in a
-// leaf block with remote values (v5 and v4) are read by a real kernel
+// TestXattrKernel: attributes the engine wrote in short form, in a leaf
+// block with remote values and in a node over leaves (v5 and v4) are read by a real kernel
 // (the libguestfs appliance) exactly; the kernel then adds and removes
 // attributes on the same inodes; dmesg shows no XFS complaint, xfs_repair
 // -n stays clean, and the engine reads the kernel's result and writes
@@ -71,7 +71,7 @@ func TestXattrKernel(t *testing.T) {
 	sc.WriteString("run\n")
 	for k, img := range imgs {
 		f := openRW(t, img)
-		for _, p := range []string{"/f", "/leaf", "/kf", "/ef", "/d/x", "/kd/x", "/ed/x"} {
+		for _, p := range []string{"/f", "/leaf", "/node", "/kf", "/ef", "/d/x", "/kd/x", "/ed/x"} {
 			if err := f.ReplaceFile(p, []byte("data\n")); err != nil {
 				if err := f.MakePath(p[:strings.LastIndexByte(p, '/')]); err != nil {
 					t.Fatal(err)
@@ -100,10 +100,13 @@ func TestXattrKernel(t *testing.T) {
 		}
 		set("/leaf", "user.remote", strings.Repeat("remote value ", 600))
 		set("/leaf", "security.selinux", label)
+		for i := 0; i < 250; i++ { // a node over several leaves
+			set("/node", fmt.Sprintf("user.node%04d", i), strings.Repeat(string(rune('a'+i%26)), 40+i%50))
+		}
 		repairClean(t, img)
 		dev := fmt.Sprintf("/dev/sd%c", 'a'+k)
 		fmt.Fprintf(&sc, "mount %s /\n", dev)
-		for _, p := range []string{"/f", "/d", "/leaf"} {
+		for _, p := range []string{"/f", "/d", "/leaf", "/node"} {
 			fmt.Fprintf(&sc, "echo ==%d%s==\nlgetxattrs %s\n", k, p, p)
 		}
 		// The kernel writes: more in each form, a removal, the twins.
@@ -111,6 +114,8 @@ func TestXattrKernel(t *testing.T) {
 		sc.WriteString("removexattr user.a /f\n")
 		sc.WriteString("setxattr user.kleaf kernel-leaf 11 /leaf\n")
 		sc.WriteString("removexattr user.n03 /leaf\n")
+		sc.WriteString("setxattr user.knode kernel-node 11 /node\n")
+		sc.WriteString("removexattr user.node0007 /node\n")
 		fmt.Fprintf(&sc, "setxattr security.selinux %q %d /kf\n", strings.TrimSuffix(label, "\x00"), len(label)-1)
 		fmt.Fprintf(&sc, "setxattr security.selinux %q %d /kd\n", strings.TrimSuffix(label, "\x00"), len(label)-1)
 		sc.WriteString("umount-all\n")
@@ -118,6 +123,8 @@ func TestXattrKernel(t *testing.T) {
 		delete(want[k]["/f"], "user.a")
 		want[k]["/leaf"]["user.kleaf"] = "kernel-leaf"
 		delete(want[k]["/leaf"], "user.n03")
+		want[k]["/node"]["user.knode"] = "kernel-node"
+		delete(want[k]["/node"], "user.node0007")
 		// The engine labels the twins the kernel labels, with the
 		// kernel's value (the guestfish string carries no NUL).
 		for _, p := range []string{"/ef", "/ed"} {
@@ -142,11 +149,11 @@ func TestXattrKernel(t *testing.T) {
 		t.Fatalf("the kernel unmounted %d filesystems, want %d:\n%s", n, len(imgs), dmesg)
 	}
 	read := parseXattrs(t, before)
-	if len(read) != 3*len(imgs) {
+	if len(read) != 4*len(imgs) {
 		t.Fatalf("guestfish listed %d objects:\n%.3000s", len(read), before)
 	}
 	for k, img := range imgs {
-		for _, p := range []string{"/f", "/d", "/leaf"} {
+		for _, p := range []string{"/f", "/d", "/leaf", "/node"} {
 			// What the kernel read was written before its own changes.
 			w := maps.Clone(want[k][p])
 			switch p {
@@ -156,6 +163,9 @@ func TestXattrKernel(t *testing.T) {
 			case "/leaf":
 				delete(w, "user.kleaf")
 				w["user.n03"] = strings.Repeat("d", 19)
+			case "/node":
+				delete(w, "user.knode")
+				w["user.node0007"] = strings.Repeat("h", 47)
 			}
 			// The appliance lists trusted.* only to root, as the kernel does; guestfsd is root.
 			g := read[fmt.Sprintf("%d%s", k, p)]
@@ -188,13 +198,13 @@ func TestXattrKernel(t *testing.T) {
 		}
 		// The engine writes on top of the kernel's attributes.
 		f := openRW(t, img)
-		for _, c := range []struct{ p, n, v string }{{"/f", "user.after", "engine again"}, {"/leaf", "user.after", strings.Repeat("z", 2000)}} {
+		for _, c := range []struct{ p, n, v string }{{"/f", "user.after", "engine again"}, {"/leaf", "user.after", strings.Repeat("z", 2000)}, {"/node", "user.after", "on the kernel's node"}} {
 			if err := f.SetXattr(c.p, c.n, []byte(c.v)); err != nil {
 				t.Fatal(err)
 			}
 			want[k][c.p][c.n] = c.v
 		}
-		for _, c := range []struct{ p, n string }{{"/f", "user.kernel"}, {"/leaf", "user.kleaf"}} {
+		for _, c := range []struct{ p, n string }{{"/f", "user.kernel"}, {"/leaf", "user.kleaf"}, {"/node", "user.knode"}, {"/node", "user.node0100"}} {
 			if err := f.RemoveXattr(c.p, c.n); err != nil {
 				t.Fatal(err)
 			}

@@ -37,12 +37,22 @@ import (
 //     XARM header on v5) at the first unused attr-fork offset. Removal
 //     frees remote blocks, and returns to short form when every
 //     remaining attribute would fit there (xfs_attr_shortform_allfit).
+//   - a node at block 0 over one level of leaves, once one leaf is not
+//     enough: the entries packed in hash order, as full as they go, a
+//     run of equal hashes never split (xfs_repair wants each leaf's
+//     hashes above the previous one's), the node's entries the highest
+//     hash of each leaf, leaves linked as siblings. Every operation lays
+//     all leaves out again (cost follows the attributes of the inode). A
+//     set keeps every leaf (it only allocates); a removal frees leaves no
+//     longer needed, from the highest offset down, and a node left with
+//     one leaf becomes that leaf at block 0.
 //
-// Refused before anything is written (ErrUnsupportedFeature): a set
-// that would need more than one leaf block (the da-btree node form), an
-// attr fork already in node form or with a bmap btree, attr-fork extents
-// beyond what the inode's attr area holds, an inline symlink the new
-// fork offset would cut, a data fork btree root with no room left.
+// Refused before anything is written (ErrUnsupportedFeature): more
+// leaves than one node block points at (a deeper da btree), an attr
+// fork already deeper or mapped by a bmap btree, attr-fork extents
+// beyond what the inode's attr area holds (a removal that would split
+// them past it included), an inline symlink the new fork offset would
+// cut, a data fork btree root with no room left.
 //
 // Namespaces: user. (no flag), trusted. (ROOT), security. (SECURE);
 // system.posix_acl_access and system.posix_acl_default are stored as
@@ -73,14 +83,17 @@ type attrForm uint8
 const (
 	attrNone attrForm = iota // no attr fork
 	attrSF                   // short form (or an empty fork)
-	attrLeaf                 // one leaf block
+	attrLeaf                 // one leaf block (block 0)
+	attrNode                 // a node at block 0 over one level of leaves
 )
 
 // attrState is what an inode's attr fork holds.
 type attrState struct {
-	form attrForm
-	ents []attrEnt
-	exts []layout.Extent // leaf: the attr fork's extents
+	form   attrForm
+	ents   []attrEnt
+	exts   []layout.Extent  // leaf, node: the attr fork's extents
+	leaves []uint64         // node: the leaves' attr-fork blocks, in hash order
+	keys   map[attrKey]bool // while reading: the names seen
 }
 
 // find returns the index of key, -1 when absent.
@@ -260,72 +273,127 @@ func (f *FS) loadAttrs(in *inode) (*attrState, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := where{what: "attr leaf", ag: -1, block: 0, ino: in.ino, off: -1}
-	if m := binary.BigEndian.Uint16(b[8:]); uint32(m) == f.daNodeMagic() {
-		return nil, unsupported("writing the attributes of inode %d, whose attr fork is in node form (a da btree)", in.ino)
+	st := &attrState{form: attrLeaf, exts: exts}
+	if m := binary.BigEndian.Uint16(b[8:]); uint32(m) != f.daNodeMagic() {
+		return st, f.parseAttrLeaf(in, st, b, 0, 0, 0)
 	}
-	info, _ := layout.DecodeDABlkinfo(b)
-	if info.Forw != 0 || info.Back != 0 {
-		return nil, w.corrupt("the only leaf has siblings (%d, %d)", info.Back, info.Forw)
-	}
-	c, err := layout.DecodeAttrLeafCounts(b[f.daInfoSize():])
+	// A node: one level over leaves (deeper trees are refused).
+	st.form = attrNode
+	w := where{what: "attr node", ag: -1, block: 0, ino: in.ino, off: -1}
+	nh, err := layout.DecodeDANodeHdr(b[f.daInfoSize():])
 	if err != nil {
 		return nil, w.corrupt("%v", err)
 	}
+	if nh.Level != 1 {
+		return nil, unsupported("writing the attributes of inode %d, whose da btree has %d levels (one node over leaves is written)", in.ino, nh.Level+1)
+	}
+	if nh.Count == 0 || int(nh.Count) > (len(b)-f.nodeHdrSize())/layout.DANodeEntrySize {
+		return nil, w.corrupt("node with %d entries", nh.Count)
+	}
+	seen := map[uint64]bool{0: true}
+	for i := 0; i < int(nh.Count); i++ {
+		e, _ := layout.DecodeDANodeEntry(b[f.nodeHdrSize()+i*layout.DANodeEntrySize:])
+		fb := uint64(e.Before)
+		if seen[fb] {
+			return nil, w.corrupt("entry %d points at block %d twice or at the root", i, fb)
+		}
+		seen[fb] = true
+		var back, forw uint32
+		if i > 0 {
+			back = uint32(st.leaves[i-1])
+		}
+		if i+1 < int(nh.Count) {
+			ne, _ := layout.DecodeDANodeEntry(b[f.nodeHdrSize()+(i+1)*layout.DANodeEntrySize:])
+			forw = ne.Before
+		}
+		lb, err := f.attrBlock(in, exts, fb)
+		if err != nil {
+			return nil, err
+		}
+		if m := binary.BigEndian.Uint16(lb[8:]); uint32(m) == f.daNodeMagic() {
+			return nil, at("attr node", in.ino).corrupt("level-1 node entry %d points at another node (block %d)", i, fb)
+		}
+		if err := f.parseAttrLeaf(in, st, lb, fb, back, forw); err != nil {
+			return nil, err
+		}
+		st.leaves = append(st.leaves, fb)
+	}
+	return st, nil
+}
+
+// parseAttrLeaf appends the entries of leaf block b (attr-fork block fb)
+// to st, checking its siblings are back and forw.
+func (f *FS) parseAttrLeaf(in *inode, st *attrState, b []byte, fb uint64, back, forw uint32) error {
+	exts := st.exts
+	w := where{what: "attr leaf", ag: -1, block: int64(fb), ino: in.ino, off: -1}
+	info, _ := layout.DecodeDABlkinfo(b)
+	if info.Forw != forw || info.Back != back {
+		return w.corrupt("siblings (%d, %d), want (%d, %d)", info.Back, info.Forw, back, forw)
+	}
+	c, err := layout.DecodeAttrLeafCounts(b[f.daInfoSize():])
+	if err != nil {
+		return w.corrupt("%v", err)
+	}
 	hdr := f.attrLeafHdrSize()
 	if max := (len(b) - hdr) / layout.AttrLeafEntrySize; int(c.Count) > max {
-		return nil, w.corrupt("%d entries, at most %d fit", c.Count, max)
+		return w.corrupt("%d entries, at most %d fit", c.Count, max)
 	}
-	st := &attrState{form: attrLeaf, exts: exts}
 	for i := 0; i < int(c.Count); i++ {
 		e, _ := layout.DecodeAttrLeafEntry(b[hdr+i*layout.AttrLeafEntrySize:])
 		if e.Flags&^(layout.AttrLocal|layout.AttrRoot|layout.AttrSecure) != 0 {
-			return nil, unsupported("writing the attributes of inode %d: entry %d has flags %#x (incomplete, or a namespace this engine does not write); run xfs_repair", in.ino, i, e.Flags)
+			return unsupported("writing the attributes of inode %d: entry %d of attr block %d has flags %#x (incomplete, or a namespace this engine does not write); run xfs_repair", in.ino, i, fb, e.Flags)
 		}
 		ns := e.Flags &^ layout.AttrLocal
 		if ns == layout.AttrRoot|layout.AttrSecure {
-			return nil, w.corrupt("entry %d is in two namespaces", i)
+			return w.corrupt("entry %d is in two namespaces", i)
 		}
 		p := int(e.NameIdx)
 		if p < hdr+int(c.Count)*layout.AttrLeafEntrySize {
-			return nil, w.corrupt("entry %d's name at %d lies in the header or entries", i, p)
+			return w.corrupt("entry %d's name at %d lies in the header or entries", i, p)
 		}
 		var ent attrEnt
 		if e.Flags&layout.AttrLocal != 0 {
 			if p+layout.AttrLeafNameLocalSize > len(b) {
-				return nil, w.corrupt("entry %d's name at %d runs past the block", i, p)
+				return w.corrupt("entry %d's name at %d runs past the block", i, p)
 			}
 			n, _ := layout.DecodeAttrLeafNameLocal(b[p:])
 			q := p + layout.AttrLeafNameLocalSize
 			if n.NameLen == 0 || q+int(n.NameLen)+int(n.ValueLen) > len(b) {
-				return nil, w.corrupt("entry %d (%d-byte name, %d-byte value) runs past the block", i, n.NameLen, n.ValueLen)
+				return w.corrupt("entry %d (%d-byte name, %d-byte value) runs past the block", i, n.NameLen, n.ValueLen)
 			}
 			ent = attrEnt{attrKey: attrKey{ns, string(b[q : q+int(n.NameLen)])}, value: slices.Clone(b[q+int(n.NameLen) : q+int(n.NameLen)+int(n.ValueLen)])}
 		} else {
 			if p+layout.AttrLeafNameRemoteSize > len(b) {
-				return nil, w.corrupt("entry %d's name at %d runs past the block", i, p)
+				return w.corrupt("entry %d's name at %d runs past the block", i, p)
 			}
 			n, _ := layout.DecodeAttrLeafNameRemote(b[p:])
 			q := p + layout.AttrLeafNameRemoteSize
 			if n.NameLen == 0 || q+int(n.NameLen) > len(b) {
-				return nil, w.corrupt("entry %d's %d-byte name runs past the block", i, n.NameLen)
+				return w.corrupt("entry %d's %d-byte name runs past the block", i, n.NameLen)
 			}
 			if n.ValueLen > maxXattrValue || n.ValueBlk == 0 {
-				return nil, w.corrupt("entry %d: remote value of %d bytes at attr block %d", i, n.ValueLen, n.ValueBlk)
+				return w.corrupt("entry %d: remote value of %d bytes at attr block %d", i, n.ValueLen, n.ValueBlk)
 			}
 			for k := uint64(0); k < uint64(f.rmtBlocks(int(n.ValueLen))); k++ {
 				if findExtent(exts, uint64(n.ValueBlk)+k) < 0 {
-					return nil, w.corrupt("entry %d: remote value block %d is not mapped", i, uint64(n.ValueBlk)+k)
+					return w.corrupt("entry %d: remote value block %d is not mapped", i, uint64(n.ValueBlk)+k)
 				}
 			}
 			ent = attrEnt{attrKey: attrKey{ns, string(b[q : q+int(n.NameLen)])}, remote: true, blk: n.ValueBlk, vlen: n.ValueLen}
 		}
-		if st.find(ent.attrKey) >= 0 {
-			return nil, w.corrupt("attribute %q stored twice", fullName(ns, ent.name))
+		if st.keys == nil {
+			st.keys = map[attrKey]bool{}
+		}
+		if st.keys[ent.attrKey] {
+			return w.corrupt("attribute %q stored twice", fullName(ns, ent.name))
+		}
+		st.keys[ent.attrKey] = true
+		if len(st.ents) >= maxXattrs {
+			return w.corrupt("more than %d attributes", maxXattrs)
 		}
 		st.ents = append(st.ents, ent)
 	}
-	return st, nil
+	return nil
 }
 
 // sfAttrEnts decodes the short-form attributes of in with their flags.
@@ -534,10 +602,10 @@ func (t *tx) attrChange(ino uint64, key attrKey, value []byte, remove bool, now 
 	g := t.f.forkGeo(in)
 	var delta int64 // blocks the inode gains
 	switch {
-	case st.form == attrLeaf && remove:
+	case st.form >= attrLeaf && remove:
 		delta, err = t.attrLeafRemove(in, b, g, st, st.ents[i], ents)
-	case st.form == attrLeaf:
-		delta, err = t.storeLeaf(in, b, st.exts, ents)
+	case st.form >= attrLeaf:
+		delta, err = t.storeAttrBlocks(in, b, st, ents, false)
 	case remove:
 		if size, _ := sfSize(ents); len(ents) == 0 && g.attr2 && g.format != layout.FormatBtree {
 			delta, err = t.removeAttrFork(in, b)
@@ -594,7 +662,7 @@ func (t *tx) attrSetSF(in *inode, b *txBuf, g forkGeo, st *attrState, key attrKe
 	if err != nil {
 		return 0, err
 	}
-	d2, err := t.storeLeaf(in, b, nil, ents)
+	d2, err := t.storeAttrBlocks(in, b, &attrState{form: attrSF}, ents, false)
 	return delta + d2, err
 }
 
@@ -734,16 +802,18 @@ func (t *tx) removeAttrFork(in *inode, b *txBuf) (int64, error) {
 	return delta, nil
 }
 
-// attrLeafRemove removes attribute old from a leaf-form fork, ents being
-// what remains: its remote blocks are freed, and the fork goes back to
-// short form (or away) when the kernel's allfit rule says so.
+// attrLeafRemove removes attribute old from a leaf- or node-form fork,
+// ents being what remains: its remote blocks are freed, leaves no longer
+// needed are freed (a node with one leaf left becomes that leaf, at
+// block 0), and the fork goes back to short form (or away) when the
+// kernel's allfit rule says so.
 func (t *tx) attrLeafRemove(in *inode, b *txBuf, g forkGeo, st *attrState, old attrEnt, ents []attrEnt) (int64, error) {
-	exts := slices.Clone(st.exts)
+	st = &attrState{form: st.form, exts: slices.Clone(st.exts), leaves: st.leaves}
 	var delta int64
 	if old.remote {
 		n := t.f.rmtBlocks(int(old.vlen))
 		var err error
-		if exts, err = t.unmapAttr(in.ino, exts, uint64(old.blk), uint64(n)); err != nil {
+		if st.exts, err = t.unmapAttr(in.ino, st.exts, uint64(old.blk), uint64(n)); err != nil {
 			return 0, err
 		}
 		delta -= int64(n)
@@ -759,17 +829,28 @@ func (t *tx) attrLeafRemove(in *inode, b *txBuf, g forkGeo, st *attrState, old a
 		}
 	}
 	if !ok {
-		d, err := t.storeLeaf(in, b, exts, ents)
+		d, err := t.storeAttrBlocks(in, b, st, ents, true)
 		return delta + d, err
 	}
-	// Back to short form (fo != 0) or no fork: the leaf block goes.
-	if len(exts) != 1 || exts[0].StartOff != 0 || exts[0].Count != 1 {
-		return 0, unsupported("inode %d's attr fork maps blocks besides its leaf that no attribute uses; run xfs_repair", in.ino)
+	// Back to short form (fo != 0) or no fork: the leaf (and node)
+	// blocks go; no remote value is left.
+	own := map[uint64]bool{0: true}
+	for _, l := range st.leaves {
+		own[l] = true
 	}
-	if _, err := t.unmapAttr(in.ino, exts, 0, 1); err != nil {
-		return 0, err
+	for _, e := range st.exts {
+		for k := uint64(0); k < uint64(e.Count); k++ {
+			if !own[e.StartOff+k] {
+				return 0, unsupported("inode %d's attr fork maps block %d, which no attribute uses; run xfs_repair", in.ino, e.StartOff+k)
+			}
+		}
 	}
-	delta--
+	for _, e := range st.exts {
+		if _, err := t.unmapAttr(in.ino, []layout.Extent{e}, e.StartOff, uint64(e.Count)); err != nil {
+			return 0, err
+		}
+		delta -= int64(e.Count)
+	}
 	if fo == 0 {
 		d, err := t.removeAttrFork(in, b)
 		return delta + d, err
@@ -815,12 +896,14 @@ type attrLeafEnt struct {
 	size  int
 }
 
-// layoutLeaf sorts ents into leaf order and sizes their records; it
-// fails when they do not fit one leaf block.
-func (f *FS) layoutLeaf(ino uint64, ents []attrEnt) ([]attrLeafEnt, error) {
+// layoutLeaves sorts ents into hash order, sizes their records (local,
+// or remote by the kernel's three-quarter rule) and packs them into
+// leaves in order, each as full as it goes (at least min leaves, as
+// even as the packing allows). It fails when they need more leaves than
+// one node block points at.
+func (f *FS) layoutLeaves(ino uint64, ents []attrEnt, min int) ([][]attrLeafEnt, error) {
 	bs := int(f.geo.blockSize)
 	les := make([]attrLeafEnt, len(ents))
-	used := f.attrLeafHdrSize()
 	for i := range ents {
 		e := &ents[i]
 		le := attrLeafEnt{attrEnt: e, hash: daHash([]byte(e.name))}
@@ -832,36 +915,89 @@ func (f *FS) layoutLeaf(ino uint64, ents []attrEnt) ([]attrLeafEnt, error) {
 		if !le.local {
 			le.size = layout.AttrLeafEntSizeRemote(len(e.name))
 		}
-		used += layout.AttrLeafEntrySize + le.size
 		les[i] = le
 	}
-	if used > bs {
-		return nil, unsupported("inode %d's %d attributes need %d bytes, more than one %d-byte leaf block (the node form is not written)", ino, len(ents), used, bs)
-	}
 	slices.SortStableFunc(les, func(a, b attrLeafEnt) int { return cmp.Compare(a.hash, b.hash) })
-	return les, nil
+	// Pack runs of equal hashes (one name in several namespaces): a run
+	// never spans two leaves, as xfs_repair requires each leaf's hashes
+	// to lie strictly above the previous leaf's.
+	room := bs - f.attrLeafHdrSize()
+	var groups [][]attrLeafEnt
+	used := room + 1
+	for i := 0; i < len(les); {
+		j, need := i, 0
+		for ; j < len(les) && les[j].hash == les[i].hash; j++ {
+			need += layout.AttrLeafEntrySize + les[j].size
+		}
+		if need > room {
+			return nil, unsupported("inode %d: %d attributes share the hash %#x and need more than one leaf", ino, j-i, les[i].hash)
+		}
+		if used+need > room {
+			groups = append(groups, nil)
+			used = 0
+		}
+		groups[len(groups)-1] = append(groups[len(groups)-1], les[i:j]...)
+		used += need
+		i = j
+	}
+	if len(groups) == 0 {
+		groups = [][]attrLeafEnt{nil}
+	}
+	// Keep min leaves (a set never frees one): split the most populated
+	// leaf where the hash changes nearest its middle.
+	for len(groups) < min {
+		best, cut := -1, 0
+		for gi, grp := range groups {
+			for k := 1; k < len(grp); k++ {
+				if grp[k].hash == grp[k-1].hash {
+					continue
+				}
+				if best < 0 || min2(k, len(grp)-k) > min2(cut, len(groups[best])-cut) {
+					best, cut = gi, k
+				}
+			}
+		}
+		if best < 0 {
+			return nil, unsupported("inode %d: %d attributes cannot fill its %d leaves", ino, len(ents), min)
+		}
+		a, b := slices.Clone(groups[best][:cut]), slices.Clone(groups[best][cut:])
+		groups = slices.Replace(groups, best, best+1, a, b)
+	}
+	if max := (bs - f.nodeHdrSize()) / layout.DANodeEntrySize; len(groups) > max {
+		return nil, unsupported("inode %d's %d attributes need %d leaf blocks, more than one node points at (%d); a deeper da btree is not written", ino, len(ents), len(groups), max)
+	}
+	return groups, nil
 }
 
-// checkLeafFits refuses, before any write, attributes that one leaf
-// block cannot hold.
+// checkLeafFits refuses, before any write, attributes that one node's
+// leaves cannot hold.
 func (f *FS) checkLeafFits(ino uint64, ents []attrEnt) error {
 	if _, ok := sfSize(ents); ok {
 		return nil
 	}
-	_, err := f.layoutLeaf(ino, ents)
+	_, err := f.layoutLeaves(ino, ents, 0)
 	return err
 }
 
-// storeLeaf writes ents as the single leaf block of the attr fork whose
-// extents are exts (nil: the fork has no block yet, one is allocated),
-// storing new values that need it in remote blocks, and records the
-// fork's extents in the inode. It returns the blocks the inode gained.
-func (t *tx) storeLeaf(in *inode, b *txBuf, exts []layout.Extent, ents []attrEnt) (int64, error) {
+// storeAttrBlocks writes ents as the leaf block, or the node and its
+// leaves, of the attr fork in state st (form none or short form: the
+// fork has no block yet), storing new values that need it in remote
+// blocks, and records the fork's extents in the inode. A set
+// (removing false) keeps every leaf the fork has and frees nothing; a
+// removal frees the leaves no longer needed and allocates nothing, so a
+// transaction either frees or allocates (writeorder.go). A node left
+// with one leaf becomes that leaf, at block 0. It returns the blocks the
+// inode gained.
+func (t *tx) storeAttrBlocks(in *inode, b *txBuf, st *attrState, ents []attrEnt, removing bool) (int64, error) {
 	f := t.f
 	g := &f.geo
 	bs := int(g.blockSize)
 	ents = slices.Clone(ents)
-	les, err := f.layoutLeaf(in.ino, ents)
+	keep := 0
+	if !removing && st.form == attrNode {
+		keep = len(st.leaves)
+	}
+	groups, err := f.layoutLeaves(in.ino, ents, keep)
 	if err != nil {
 		return 0, err
 	}
@@ -876,8 +1012,11 @@ func (t *tx) storeLeaf(in *inode, b *txBuf, exts []layout.Extent, ents []attrEnt
 	attrArea := int(g.inodeSize) - core - int(c.ForkOff)*8
 	agHint := uint32(in.ino >> (g.agBlkLog + g.inoPBLog))
 	var delta int64
-	exts = slices.Clone(exts)
+	exts := slices.Clone(st.exts)
 	alloc := func(fb uint64, n int, kind bufKind) ([]*txBuf, error) {
+		if removing {
+			return nil, fmt.Errorf("xfs: inode %d: removing an attribute would allocate attr block %d (a bug)", in.ino, fb)
+		}
 		var bufs []*txBuf
 		for n > 0 {
 			agbno, got, ag, err := t.allocAnyAG(agHint, uint32(n), ownAttr(in.ino, fb, false))
@@ -899,22 +1038,47 @@ func (t *tx) storeLeaf(in *inode, b *txBuf, exts []layout.Extent, ents []attrEnt
 		}
 		return bufs, nil
 	}
-	var leaf *txBuf
-	if len(exts) == 0 {
-		bufs, err := alloc(0, 1, kindDA)
-		if err != nil {
-			return 0, err
-		}
-		leaf = bufs[0]
-	} else {
-		x := findExtent(exts, 0)
+	// block returns the buffer of attr-fork block fb, allocating it when
+	// unmapped.
+	block := func(fb uint64) (*txBuf, error) {
+		x := findExtent(exts, fb)
 		if x < 0 {
-			return 0, at("attr fork", in.ino).corrupt("block 0 is a hole")
+			bufs, err := alloc(fb, 1, kindDA)
+			if err != nil {
+				return nil, err
+			}
+			return bufs[0], nil
 		}
-		fsb := exts[x].StartBlock - exts[x].StartOff
-		w := where{what: "attr leaf", ag: int64(fsb >> g.agBlkLog), block: 0, ino: in.ino, off: g.fsbLinear(fsb) << g.blockLog}
-		if leaf, err = t.buf(w.off, bs, kindDA, className, w); err != nil {
-			return 0, err
+		fsb := exts[x].StartBlock + (fb - exts[x].StartOff)
+		w := where{what: "attr block", ag: int64(fsb >> g.agBlkLog), block: int64(fb), ino: in.ino, off: g.fsbLinear(fsb) << g.blockLog}
+		return t.buf(w.off, bs, kindDA, className, w)
+	}
+	root, err := block(0)
+	if err != nil {
+		return 0, err
+	}
+	// The leaves' blocks: a node's own, lowest offsets first; new ones at
+	// the first unused offsets. A removal frees those it no longer needs
+	// from the highest offset down, so the fork's extents shrink rather
+	// than split.
+	var leafFB []uint64
+	own := slices.Sorted(slices.Values(st.leaves))
+	if len(groups) > 1 {
+		leafFB = slices.Clone(own[:min(len(own), len(groups))])
+		for len(leafFB) < len(groups) {
+			fb := firstUnused(exts, 1)
+			if _, err := alloc(fb, 1, kindDA); err != nil {
+				return 0, err
+			}
+			leafFB = append(leafFB, fb)
+		}
+	}
+	if st.form == attrNode && removing {
+		for _, fb := range slices.Backward(own[len(leafFB):]) {
+			if exts, err = t.unmapAttr(in.ino, exts, fb, 1); err != nil {
+				return 0, err
+			}
+			delta--
 		}
 	}
 	// New remote values, at the first unused attr-fork offsets.
@@ -922,31 +1086,55 @@ func (t *tx) storeLeaf(in *inode, b *txBuf, exts []layout.Extent, ents []attrEnt
 	if g.crc {
 		kind = kindRemote
 	}
-	for _, le := range les {
-		e := le.attrEnt
-		if le.local || e.remote {
-			continue
+	for _, grp := range groups {
+		for _, le := range grp {
+			e := le.attrEnt
+			if le.local || e.remote {
+				continue
+			}
+			n := f.rmtBlocks(len(e.value))
+			fb := firstUnused(exts, uint64(n))
+			if fb+uint64(n) > 1<<32 {
+				return 0, unsupported("inode %d's attr fork has no room for a %d-block value", in.ino, n)
+			}
+			bufs, err := alloc(fb, n, kind)
+			if err != nil {
+				return 0, err
+			}
+			f.putRemote(bufs, in.ino, e.value)
+			for _, rb := range bufs {
+				t.markDirty(rb)
+			}
+			e.remote, e.blk, e.vlen, e.value = true, uint32(fb), uint32(len(e.value)), nil
 		}
-		n := f.rmtBlocks(len(e.value))
-		fb := firstUnused(exts, uint64(n))
-		if fb+uint64(n) > 1<<32 {
-			return 0, unsupported("inode %d's attr fork has no room for a %d-block value", in.ino, n)
-		}
-		bufs, err := alloc(fb, n, kind)
-		if err != nil {
-			return 0, err
-		}
-		f.putRemote(bufs, in.ino, e.value)
-		for _, rb := range bufs {
-			t.markDirty(rb)
-		}
-		e.remote, e.blk, e.vlen, e.value = true, uint32(fb), uint32(len(e.value)), nil
 	}
 	if len(exts)*layout.BmbtRecSize > attrArea {
 		return 0, unsupported("inode %d's attr fork would map %d extents, more than its %d-byte area holds (a bmap btree attr fork is not written)", in.ino, len(exts), attrArea)
 	}
-	f.putLeaf(leaf, in.ino, les)
-	t.markDirty(leaf)
+	if len(groups) == 1 {
+		f.putLeaf(root, in.ino, groups[0], 0, 0)
+		t.markDirty(root)
+	} else {
+		hashes := make([]uint32, len(groups))
+		for i, grp := range groups {
+			lb, err := block(leafFB[i])
+			if err != nil {
+				return 0, err
+			}
+			var back, forw uint64
+			if i > 0 {
+				back = leafFB[i-1]
+			}
+			if i+1 < len(groups) {
+				forw = leafFB[i+1]
+			}
+			f.putLeaf(lb, in.ino, grp, uint32(back), uint32(forw))
+			t.markDirty(lb)
+			hashes[i] = grp[len(grp)-1].hash
+		}
+		f.putNode(root, in.ino, hashes, leafFB)
+		t.markDirty(root)
+	}
 	area := b.data[core+int(c.ForkOff)*8:]
 	clear(area)
 	for i, e := range exts {
@@ -957,6 +1145,32 @@ func (t *tx) storeLeaf(in *inode, b *txBuf, exts []layout.Extent, ents []attrEnt
 	t.markDirty(b)
 	return delta, nil
 }
+
+// putNode lays out node block nb at attr-fork block 0: one level over
+// the leaves at blocks leaves, each entry the highest hash of its leaf.
+func (f *FS) putNode(nb *txBuf, ino uint64, hashes []uint32, leaves []uint64) {
+	g := &f.geo
+	d := nb.data
+	clear(d)
+	magic := uint16(layout.DANodeMagic)
+	if g.crc {
+		magic = layout.DA3NodeMagic
+		binary.BigEndian.PutUint64(d[0x10:], uint64(nb.off)/layout.BBSize)
+		copy(d[0x20:0x30], g.metaUUID[:])
+		binary.BigEndian.PutUint64(d[0x30:], ino)
+	}
+	binary.BigEndian.PutUint16(d[8:], magic)
+	h := d[f.daInfoSize():]
+	binary.BigEndian.PutUint16(h[0:], uint16(len(leaves)))
+	binary.BigEndian.PutUint16(h[2:], 1)
+	for i, fb := range leaves {
+		e := d[f.nodeHdrSize()+i*layout.DANodeEntrySize:]
+		binary.BigEndian.PutUint32(e[0:], hashes[i])
+		binary.BigEndian.PutUint32(e[4:], uint32(fb))
+	}
+}
+
+func min2(a, b int) int { return min(a, b) }
 
 // insertAttrExtent adds e to the sorted extents, merged with a
 // neighbour it continues.
@@ -1011,13 +1225,16 @@ func (f *FS) putRemote(bufs []*txBuf, ino uint64, value []byte) {
 	}
 }
 
-// putLeaf lays les (in hash order) out in leaf block lb: the header, the
+// putLeaf lays les (in hash order) out in leaf block lb, between its
+// siblings back and forw (0: none): the header, the
 // entries, and the name/value records packed from the block's end in
 // entry order, the free map's first slot covering the gap between.
-func (f *FS) putLeaf(lb *txBuf, ino uint64, les []attrLeafEnt) {
+func (f *FS) putLeaf(lb *txBuf, ino uint64, les []attrLeafEnt, back, forw uint32) {
 	g := &f.geo
 	d := lb.data
 	clear(d)
+	binary.BigEndian.PutUint32(d[0:], forw)
+	binary.BigEndian.PutUint32(d[4:], back)
 	info := f.daInfoSize()
 	magic := uint16(layout.AttrLeafMagic)
 	if g.crc {

@@ -289,20 +289,20 @@ func TestXattrBigDataFork(t *testing.T) {
 }
 
 // TestXattrRefusals: what the writer does not write is refused with the
-// image unchanged: a leaf overflowing one block (node form), system.*
-// names besides the ACLs, an invalid ACL.
+// image unchanged: more leaves than one node block points at (a deeper
+// da btree), system.* names besides the ACLs, an invalid ACL.
 func TestXattrRefusals(t *testing.T) {
 	img := attrImage(t, []string{"-b", "size=1024"})
 	f := openRW(t, img)
 	var i int
 	var err error
-	for i = 0; i < 200; i++ {
-		if err = f.SetXattr("/d/file", fmt.Sprintf("user.attr%03d", i), pattern(40, byte(i))); err != nil {
+	for i = 0; i < 400; i++ {
+		if err = f.SetXattr("/d/file", fmt.Sprintf("user.attr%03d", i), pattern(300, byte(i))); err != nil {
 			break
 		}
 	}
-	if !errors.Is(err, vfs.ErrUnsupported) {
-		t.Fatalf("attribute %d over one leaf: %v, want ErrUnsupported", i, err)
+	if !errors.Is(err, vfs.ErrUnsupported) || i < 200 {
+		t.Fatalf("attribute %d: %v, want ErrUnsupported past one node's leaves", i, err)
 	}
 	repairClean(t, img)
 	before, _ := os.ReadFile(img)
@@ -311,7 +311,7 @@ func TestXattrRefusals(t *testing.T) {
 		value []byte
 		want  error
 	}{
-		{"user.more", pattern(40, 1), vfs.ErrUnsupported},
+		{"user.more", pattern(300, 1), vfs.ErrUnsupported},
 		{"system.foo", []byte("x"), vfs.ErrUnsupported},
 		{"system.posix_acl_access", []byte{1, 0, 0, 0}, os.ErrInvalid},
 	} {
@@ -381,12 +381,15 @@ func TestXattrRandom(t *testing.T) {
 			}
 			f := openRW(t, img)
 			bs := int(f.geo.blockSize)
-			sizes := []int{0, 1, 10, 30, 254, 255, 300, bs / 2, bs*3/4 + 1, bs + 100}
+			sizes := []int{0, 1, 10, 30, 254, 255, 300, bs / 2, bs*3/4 + 1, min(bs+100, 65536)}
 			for step := 0; step < 150; step++ {
 				p := paths[rng.Intn(len(paths))]
 				name := []string{"user.", "trusted.", "security."}[rng.Intn(3)] + fmt.Sprintf("k%d", rng.Intn(14))
 				if rng.Intn(3) == 0 {
 					err := f.RemoveXattr(p, name)
+					if errors.Is(err, vfs.ErrUnsupported) {
+						continue // refused, nothing written
+					}
 					if _, ok := model[p][name]; ok {
 						if err != nil {
 							t.Fatalf("step %d: RemoveXattr %s %s: %v", step, p, name, err)
@@ -504,6 +507,74 @@ func TestXattrHostile(t *testing.T) {
 			}
 			if after, _ := os.ReadFile(img); !bytes.Equal(before, after) {
 				t.Errorf("a refused write changed the image")
+			}
+		})
+	}
+}
+
+// TestXattrNodeForm: attributes outgrow one leaf into a node over
+// leaves (a remote value among them), grow to many leaves, and
+// shrink back through one leaf to short form and no fork; xfs_repair -n
+// clean and a fresh open reading exactly the model at each stage, and
+// xfs_db sees a node at block 0.
+func TestXattrNodeForm(t *testing.T) {
+	for _, c := range attrFormats {
+		// 64 KiB leaves take thousands of attributes before a node;
+		// each set rewrites every leaf, so that format stays with the
+		// one-leaf tests.
+		if c.name == "v5-64k" || testing.Short() && c.name != "v5-1k" && c.name != "v4" {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			img := attrImage(t, c.args)
+			f := openRW(t, img)
+			bs := int(f.geo.blockSize)
+			n := 6 * bs / 100 // about six leaves of entries
+			want := map[string][]byte{}
+			for i := 0; i < n; i++ {
+				name := fmt.Sprintf("user.node%04d", i)
+				v := pattern(40+i%50, byte(i))
+				if i == n/2 {
+					v = pattern(bs, byte(i)) // one remote value
+				}
+				if err := f.SetXattr("/d/file", name, v); err != nil {
+					t.Fatalf("SetXattr %s: %v", name, err)
+				}
+				want[name] = v
+			}
+			repairClean(t, img)
+			wantAttrs(t, img, "/d/file", want)
+			g := openImage(t, img, nil)
+			st, err := g.loadAttrs(pathInode(t, g, "/d/file"))
+			if err != nil || st.form != attrNode || len(st.leaves) < 3 {
+				t.Fatalf("after %d sets: form %d with %d leaves, %v; want a node over leaves", n, st.form, len(st.leaves), err)
+			}
+			ino := pathInode(t, g, "/d/file").ino
+			if out := xfsDB(t, img, fmt.Sprintf("inode %d", ino), "ablock 0", "p hdr.level"); !strings.Contains(out, "hdr.level = 1") {
+				t.Errorf("xfs_db at attr block 0: %s", out)
+			}
+			// Shrink: remove all but a few, checking on the way.
+			f = openRW(t, img)
+			k := 0
+			for name := range want {
+				if len(want) <= 3 {
+					break
+				}
+				if err := f.RemoveXattr("/d/file", name); err != nil {
+					t.Fatalf("RemoveXattr %s: %v", name, err)
+				}
+				delete(want, name)
+				if k++; k%(n/4) == 0 {
+					repairClean(t, img)
+					wantAttrs(t, img, "/d/file", want)
+				}
+			}
+			repairClean(t, img)
+			wantAttrs(t, img, "/d/file", want)
+			g = openImage(t, img, nil)
+			in := pathInode(t, g, "/d/file")
+			if st, err := g.loadAttrs(in); err != nil || st.form == attrNode {
+				t.Errorf("with %d attributes left: form %d, %v; want the node gone", len(want), st.form, err)
 			}
 		})
 	}
