@@ -263,3 +263,66 @@ func TestWriteBigallocBlockMappedRefused(t *testing.T) {
 		t.Fatal("the refused write changed the image")
 	}
 }
+
+// TestWriteBigallocMisalignedRefused: a file whose extent maps logical
+// block 0 to the second block of a cluster breaks the cluster rule; a
+// write that would fill the rest of that logical cluster is refused as
+// corruption naming the inode and the blocks, with nothing written.
+func TestWriteBigallocMisalignedRefused(t *testing.T) {
+	img := mkfs(t, "", 64, "-t", "ext4", "-b", "4096", "-O", "bigalloc,^metadata_csum", "-C", "16384")
+	f := openNoSync(t, img)
+	if err := f.ReplaceFile("/f", pattern(4096, 1)); err != nil {
+		t.Fatal(err)
+	}
+	// i_block: extent header (12 bytes), then the first extent: ee_block,
+	// ee_len, ee_start_hi, ee_start_lo at +8.
+	off := inodeOffset(t, img, "/f", 4096) + 0x28 + 12 + 8
+	raw := fileBytes(t, img)
+	start := uint32(raw[off]) | uint32(raw[off+1])<<8 | uint32(raw[off+2])<<16 | uint32(raw[off+3])<<24
+	if start%4 != 0 {
+		t.Fatalf("the file's first block %d is not at the start of its cluster", start)
+	}
+	patch(t, img, off, []byte{byte(start + 1), byte((start + 1) >> 8), byte((start + 1) >> 16), byte((start + 1) >> 24)})
+	f = openNoSync(t, img)
+	before := fileBytes(t, img)
+	err := f.AppendFile("/f", []byte("more"))
+	if !errors.Is(err, vfs.ErrCorrupt) || !strings.Contains(err.Error(), "another offset of its") || !strings.Contains(err.Error(), "inode 12") {
+		t.Fatalf("append to a file breaking the cluster rule: %v", err)
+	}
+	if !bytes.Equal(before, fileBytes(t, img)) {
+		t.Fatal("the refused write changed the image")
+	}
+}
+
+// TestWriteBigallocMetadataClusterRefused: a file whose extent maps
+// logical block 0 into the cluster of the inode bitmap (a damaged or
+// hostile pointer; mke2fs leaves the bitmap at the cluster's last block)
+// gets no block of that cluster: filling the rest of the logical cluster
+// is refused, naming the bitmap, with nothing written.
+func TestWriteBigallocMetadataClusterRefused(t *testing.T) {
+	img := mkfs(t, "", 64, "-t", "ext4", "-b", "4096", "-O", "bigalloc,^metadata_csum", "-C", "16384")
+	f := openNoSync(t, img)
+	if err := f.ReplaceFile("/f", pattern(4096, 1)); err != nil {
+		t.Fatal(err)
+	}
+	d, err := f.groupDesc(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ib := d.InodeBitmap()
+	bb := uint32(f.clusterStart(ib))
+	if uint64(bb) == ib || uint64(bb)+1 == ib {
+		t.Fatalf("inode bitmap at block %d: logical block 1 would land on it, not beside it", ib)
+	}
+	off := inodeOffset(t, img, "/f", 4096) + 0x28 + 12 + 8
+	patch(t, img, off, []byte{byte(bb), byte(bb >> 8), byte(bb >> 16), byte(bb >> 24)})
+	f = openNoSync(t, img)
+	before := fileBytes(t, img)
+	err = f.AppendFile("/f", []byte("more"))
+	if !errors.Is(err, ErrBadTarget) || !strings.Contains(err.Error(), "inode bitmap") {
+		t.Fatalf("append into the inode bitmap's cluster: %v", err)
+	}
+	if !bytes.Equal(before, fileBytes(t, img)) {
+		t.Fatal("the refused write changed the image")
+	}
+}

@@ -53,7 +53,9 @@ func (f *FS) groupClusters(g uint32) uint64 {
 // inserted): the same physical cluster, at l's offset. ok is false when
 // no block of the logical cluster is mapped (the caller allocates a
 // cluster). A neighbour that breaks the cluster rule is refused as
-// corruption, naming the inode and block.
+// corruption, naming the inode and block; a cluster that also holds
+// filesystem metadata is refused by checkTarget (targetProblem looks at
+// whole clusters).
 func (t *tx) clusterMate(fm *fileMap, at int, l uint64) (uint64, bool, error) {
 	f := t.f
 	if !f.bigalloc() {

@@ -271,8 +271,13 @@ func (t *tx) firstFree(start, n uint64) (uint64, bool, error) {
 }
 
 // targetProblem says why blocks [p, p+n) must not be written or freed
-// through an on-disk pointer, or "" when they may.
+// through an on-disk pointer, or "" when they may. With bigalloc the
+// whole clusters holding them are looked at: a cluster is metadata's or a
+// file's, never both.
 func (t *tx) targetProblem(p, n uint64) (string, error) {
+	if t.f.validRange(p, n) {
+		p, n = t.f.clusterSpan(p, n)
+	}
 	r, meta, err := t.metadataIn(p, n)
 	if err != nil {
 		return "", err
