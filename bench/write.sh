@@ -108,7 +108,7 @@ bench() {
 	cp --sparse=always "$pristine" "$img"
 	drss=$("$TIMEFMT" -f %M debugfs -w -f "$work/debugfs.cmds" "$img" 2>&1 >/dev/null | tail -1)
 	check debugfs "$img"
-	printf '%s %s %s %s' "$(printf '%s\n' "${ti[@]}" | median)" "$irss" "$(printf '%s\n' "${td[@]}" | median)" "$drss"
+	printf '%s %s %s %s\n' "$(printf '%s\n' "${ti[@]}" | median)" "$irss" "$(printf '%s\n' "${td[@]}" | median)" "$drss"
 }
 
 printf '%-6s %14s %16s %15s %17s\n' size inject_ms inject_rss_kib debugfs_ms debugfs_rss_kib
@@ -116,7 +116,8 @@ for size in 1G 20G 1T; do
 	pristine=$work/$size.pristine.img
 	truncate -s "$size" "$pristine"
 	mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1 -d "$src" "$pristine"
-	read -r ims irss dms drss <<<"$(bench "$work/$size.img" "$pristine")"
+	bench "$work/$size.img" "$pristine" >"$work/res" # an unclean result stops the script here
+	read -r ims irss dms drss <"$work/res"
 	printf '%-6s %14s %16s %15s %17s\n' "$size" "$ims" "$irss" "$dms" "$drss"
 	rm -f "$pristine" "$work/$size.img"
 done
