@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"math/big"
 	"strconv"
 	"strings"
 
@@ -69,8 +70,8 @@ func yescryptMiB(c int) int {
 }
 
 // Hash hashes plain with scheme s and a fresh salt from crypto/rand. cost
-// is the yescrypt cost factor 1..11 (0: the default, 5); other schemes
-// ignore it.
+// is the yescrypt cost factor 1..11 (0: the default, 5), or the rounds of
+// sha512/sha256 (1000..999999999; 0: the default, 5000); md5 ignores it.
 func Hash(plain string, s Scheme, cost int) (string, error) {
 	setting, err := Setting(s, cost)
 	if err != nil {
@@ -94,6 +95,13 @@ func Setting(s Scheme, cost int) (string, error) {
 		n, prefix := 16, map[Scheme]string{SHA512: "$6$", SHA256: "$5$", MD5: "$1$"}[s]
 		if s == MD5 {
 			n = 8
+		} else if cost != 0 {
+			if cost < MinSHARounds || cost > MaxSHARounds {
+				return "", fmt.Errorf("%w: %d %s rounds (want %d..%d)", ErrScheme, cost, s, MinSHARounds, MaxSHARounds)
+			}
+			if cost != DefaultSHARounds { // as shadow writes it: the default is implied
+				prefix += "rounds=" + strconv.Itoa(cost) + "$"
+			}
 		}
 		salt, err := RandomString(n, itoa64)
 		if err != nil {
@@ -156,15 +164,32 @@ func HashSetting(plain, setting string) (string, error) {
 	return "", fmt.Errorf("%w: %q (want $y$, $6$, $5$ or $1$)", ErrScheme, setting)
 }
 
+// The rounds of sha512-crypt and sha256-crypt: glibc's and libxcrypt's
+// default and limits, and the most a guest's login.defs may ask for here.
+// A guest's SHA_CRYPT_MAX_ROUNDS can reach a billion rounds (minutes of
+// CPU per hash): like the yescrypt cost it is capped, with a note, at
+// MaxGuestSHARounds (about half a second).
+const (
+	DefaultSHARounds  = 5000
+	MinSHARounds      = 1000
+	MaxSHARounds      = 999999999
+	MaxGuestSHARounds = 1000000
+)
+
 // Default reads a guest's /etc/login.defs content: the scheme its
-// ENCRYPT_METHOD names (yescrypt, sha512, sha256, md5) and its
-// YESCRYPT_COST_FACTOR. Without the file or the key the scheme is sha512
-// (glibc's crypt has had it since 2.7); a method this package cannot make
-// (DES, BCRYPT) or a cost out of range also falls back, and note says
-// why.
+// ENCRYPT_METHOD names (yescrypt, sha512, sha256, md5) and its cost —
+// YESCRYPT_COST_FACTOR for yescrypt, SHA_CRYPT_MIN_ROUNDS and
+// SHA_CRYPT_MAX_ROUNDS for sha512 and sha256, chosen as shadow's passwd
+// and chpasswd choose (one bound alone fixes the rounds, both give a
+// random count between them, a minimum above the maximum wins, the result
+// clamped to 1000..999999999; neither: 0, the default 5000). Without the
+// file or the key the scheme is sha512 (glibc's crypt has had it since
+// 2.7); a method this package cannot make (DES, BCRYPT) or a cost out of
+// range also falls back, and note says why.
 func Default(loginDefs []byte) (s Scheme, cost int, note string) {
 	s, cost = SHA512, 0
 	method := ""
+	minRounds, maxRounds := -1, -1
 	sc := bufio.NewScanner(bytes.NewReader(loginDefs))
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	for sc.Scan() {
@@ -186,18 +211,64 @@ func Default(loginDefs []byte) (s Scheme, cost int, note string) {
 				c = MaxGuestCost
 			}
 			cost = c
+		case "SHA_CRYPT_MIN_ROUNDS", "SHA_CRYPT_MAX_ROUNDS":
+			r, err := strconv.ParseInt(f[1], 0, 64)
+			if err != nil || r < 0 {
+				note = fmt.Sprintf("%s %q ignored (want a number of rounds)", f[0], f[1])
+				continue
+			}
+			r = min(r, MaxSHARounds+1)
+			if f[0] == "SHA_CRYPT_MIN_ROUNDS" {
+				minRounds = int(r)
+			} else {
+				maxRounds = int(r)
+			}
 		}
 	}
-	if method == "" {
-		return SHA512, 0, note
-	}
-	if p, err := ParseScheme(method); err == nil {
-		if p != Yescrypt {
-			cost = 0
+	p := SHA512
+	if method != "" {
+		var err error
+		if p, err = ParseScheme(method); err != nil {
+			return SHA512, 0, fmt.Sprintf("ENCRYPT_METHOD %s is not made here; sha512 used", method)
 		}
+	}
+	switch p {
+	case Yescrypt:
 		return p, cost, note
+	case SHA512, SHA256:
+		rounds, rnote := shaRounds(minRounds, maxRounds)
+		if rnote != "" {
+			note = rnote
+		}
+		return p, rounds, note
 	}
-	return SHA512, 0, fmt.Sprintf("ENCRYPT_METHOD %s is not made here; sha512 used", method)
+	return p, 0, note
+}
+
+// shaRounds picks the rounds login.defs' bounds ask for (-1: unset).
+func shaRounds(lo, hi int) (rounds int, note string) {
+	if lo < 0 && hi < 0 {
+		return 0, ""
+	}
+	if lo < 0 {
+		lo = hi
+	}
+	if hi < 0 || lo > hi {
+		hi = lo
+	}
+	rounds = lo
+	if hi > lo {
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(hi-lo)+1))
+		if err == nil {
+			rounds += int(n.Int64())
+		}
+	}
+	rounds = max(min(rounds, MaxSHARounds), MinSHARounds)
+	if rounds > MaxGuestSHARounds {
+		note = fmt.Sprintf("SHA_CRYPT rounds %d would take minutes per hash; %d used", rounds, MaxGuestSHARounds)
+		rounds = MaxGuestSHARounds
+	}
+	return rounds, note
 }
 
 // Prefix returns the crypt prefix of a scheme ("$y$", "$6$", ...).

@@ -27,6 +27,9 @@ func TestHashMatchesLibxcrypt(t *testing.T) {
 			if s != Yescrypt && cost != 5 {
 				continue
 			}
+			if s != Yescrypt {
+				cost = 0 // sha and md5: the default rounds
+			}
 			st, err := Setting(s, cost)
 			if err != nil {
 				t.Fatal(err)
@@ -49,6 +52,37 @@ func TestHashMatchesLibxcrypt(t *testing.T) {
 				t.Errorf("rehash of %q = %q, %v", got, again, err)
 			}
 		}
+	}
+}
+
+// TestDefaultSHARoundsRange: both bounds give a count between them, and
+// the setting Hash makes with it is one libxcrypt reads the same way.
+func TestDefaultSHARoundsRange(t *testing.T) {
+	seen := map[int]bool{}
+	for range 40 {
+		s, r, note := Default([]byte("ENCRYPT_METHOD SHA512\nSHA_CRYPT_MIN_ROUNDS 5000\nSHA_CRYPT_MAX_ROUNDS 5003\n"))
+		if s != SHA512 || r < 5000 || r > 5003 || note != "" {
+			t.Fatalf("%s %d %q, want sha512 with 5000..5003 rounds", s, r, note)
+		}
+		seen[r] = true
+	}
+	if len(seen) < 2 {
+		t.Fatalf("40 draws between 5000 and 5003 all gave %v", seen)
+	}
+	for _, r := range []int{DefaultSHARounds, 6000} {
+		h, err := Hash("s3cret", SHA512, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if has := strings.HasPrefix(h, "$6$rounds="); has != (r != DefaultSHARounds) {
+			t.Fatalf("%d rounds: %q (the default is written implied, as shadow does)", r, h)
+		}
+		if want := libxcrypt(t, "s3cret", h); h != want {
+			t.Fatalf("%d rounds: %q, libxcrypt %q", r, h, want)
+		}
+	}
+	if _, err := Hash("x", SHA256, 999); err == nil {
+		t.Fatal("999 rounds accepted (below libxcrypt's 1000)")
 	}
 }
 
@@ -96,6 +130,18 @@ func TestDefault(t *testing.T) {
 		{"ENCRYPT_METHOD DES\n", SHA512, 0, true},
 		{"ENCRYPT_METHOD YESCRYPT\nYESCRYPT_COST_FACTOR 11\n", Yescrypt, MaxGuestCost, true},
 		{"ENCRYPT_METHOD BCRYPT\n", SHA512, 0, true},
+		// shadow's SHA_CRYPT_MIN_ROUNDS / SHA_CRYPT_MAX_ROUNDS (RHEL's
+		// hardening guides set them): one bound fixes the rounds, a
+		// minimum above the maximum wins, the result is clamped to
+		// 1000.., a guest's billion rounds capped with a note.
+		{"ENCRYPT_METHOD SHA512\nSHA_CRYPT_MIN_ROUNDS 100000\n", SHA512, 100000, false},
+		{"SHA_CRYPT_MAX_ROUNDS 65536\n", SHA512, 65536, false},
+		{"ENCRYPT_METHOD SHA256\nSHA_CRYPT_MIN_ROUNDS 9000\nSHA_CRYPT_MAX_ROUNDS 8000\n", SHA256, 9000, false},
+		{"SHA_CRYPT_MIN_ROUNDS 10\n", SHA512, MinSHARounds, false},
+		{"SHA_CRYPT_MIN_ROUNDS 999999999\n", SHA512, MaxGuestSHARounds, true},
+		{"SHA_CRYPT_MIN_ROUNDS 77777777777777777777\n", SHA512, 0, true},
+		{"ENCRYPT_METHOD YESCRYPT\nSHA_CRYPT_MIN_ROUNDS 100000\n", Yescrypt, 0, false},
+		{"ENCRYPT_METHOD MD5\nSHA_CRYPT_MIN_ROUNDS 100000\n", MD5, 0, false},
 	} {
 		s, cost, note := Default([]byte(c.defs))
 		if s != c.s || cost != c.cost || (note != "") != c.note {
