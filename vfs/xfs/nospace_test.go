@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/vfs"
+	"github.com/guestinject/guestinject/vfs/xfs/layout"
 )
 
 // TestNearlyFull: on a filesystem mkfs.xfs filled (one file taking all
@@ -138,10 +139,16 @@ func TestNearlyFull(t *testing.T) {
 				}
 			}
 			refused("remote symlink", func() error { return f.Symlink(strings.Repeat("t", 1000), "/long") })
-			if err := f.MakePath("/d/" + strings.Repeat("e", 250)); err != nil {
+			// Names of half the inode's data fork: one fits in /d's
+			// inode, the second needs a directory block.
+			fork := int(f.geo.inodeSize) - layout.InodeCoreV2Size
+			if f.geo.crc {
+				fork = int(f.geo.inodeSize) - layout.InodeCoreV3Size
+			}
+			if err := f.MakePath("/d/" + strings.Repeat("e", fork/2)); err != nil {
 				t.Fatal(err) // in the inodes: no block needed
 			}
-			refused("directory growth", func() error { return f.MakePath("/d/" + strings.Repeat("g", 250)) })
+			refused("directory growth", func() error { return f.MakePath("/d/" + strings.Repeat("g", fork/2)) })
 			// A batch keeps the operations before the one that failed.
 			b := openRWOpts(t, img, &Options{Batch: true})
 			if err := b.Truncate("/f0", 0); err != nil {
@@ -165,7 +172,7 @@ func TestNearlyFull(t *testing.T) {
 					t.Fatalf("%s: %d bytes, %v; want %d", p, len(got), err, len(want))
 				}
 			}
-			for _, p := range []string{"/huge", "/long", "/later", "/d/" + strings.Repeat("g", 250)} {
+			for _, p := range []string{"/huge", "/long", "/later", "/d/" + strings.Repeat("g", fork/2)} {
 				if ok, _ := g.HasFile(p); ok {
 					t.Fatalf("%s exists after its refusal", p)
 				}
