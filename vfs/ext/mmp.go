@@ -1,16 +1,16 @@
 package ext
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/guestinject/guestinject/errs"
 	"github.com/guestinject/guestinject/vfs/ext/layout"
 )
 
 // ErrInUse: the filesystem may be in use elsewhere (MMP says a node holds
 // it); Options.Force writes anyway.
-var ErrInUse = errors.New("ext: filesystem may be mounted")
+var ErrInUse = errs.NewForceable(errs.ErrInUse, "ext: filesystem may be mounted")
 
 // checkMMP reads the multi-mount protection block of an mmp filesystem
 // and refuses one that a node or e2fsck may be using. The block itself
