@@ -299,9 +299,8 @@ func (f *FS) journalPlan(l *jlog, log *jbd2.Log, base io.ReaderAt, nums []uint64
 // markRecover sets needs_recovery in a primary superblock's bytes and
 // refreshes its checksum.
 func (f *FS) markRecover(sb []byte) {
-	const incompatOff = 0x60
-	v := binary.LittleEndian.Uint32(sb[incompatOff:]) | uint32(layout.IncompatRecover)
-	binary.LittleEndian.PutUint32(sb[incompatOff:], v)
+	v := binary.LittleEndian.Uint32(sb[layout.SuperblockIncompatOffset:]) | uint32(layout.IncompatRecover)
+	binary.LittleEndian.PutUint32(sb[layout.SuperblockIncompatOffset:], v)
 	if f.geo.metaCsum {
 		putLE32(sb[layout.SuperblockChecksumOffset:], crc32c(^uint32(0), sb[:layout.SuperblockChecksumOffset]))
 	}
