@@ -14,6 +14,7 @@ package imports
 import (
 	"errors"
 
+	"github.com/guestinject/guestinject/errs"
 	"github.com/guestinject/guestinject/formats"
 )
 
@@ -21,15 +22,15 @@ import (
 // classes (formats.ErrCorrupt, formats.ErrUnsupportedFormat, ...).
 var (
 	// ErrChecksum: the source does not match the checksum given.
-	ErrChecksum = errors.New("checksum mismatch")
+	ErrChecksum = errs.New(errs.ErrCorrupt, "checksum mismatch")
 	// ErrFetch: the source could not be fetched whole (an HTTP status
 	// of 4xx or 5xx, a transfer cut short).
 	ErrFetch = errors.New("fetching the source failed")
 	// ErrArchive: the archive holds no disk, or several and no choice
 	// was made (--disk N), or the choice names nothing.
-	ErrArchive = errors.New("cannot choose the disk in the archive")
+	ErrArchive = errs.New(errs.ErrAmbiguous, "cannot choose the disk in the archive")
 	// ErrNesting: more compression and archive layers than MaxLayers.
-	ErrNesting = errors.New("too many nested compression or archive layers")
+	ErrNesting = errs.New(errs.ErrUnsupported, "too many nested compression or archive layers")
 	// ErrTooSmall: --size is smaller than the disk imported.
 	ErrTooSmall = formats.ErrTooSmall
 	// ErrUnsupported: a format or feature recognised and refused.

@@ -1,13 +1,13 @@
 package inject
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"path"
 	"strconv"
 	"strings"
 
+	"github.com/guestinject/guestinject/errs"
 	"github.com/guestinject/guestinject/vfs"
 )
 
@@ -44,7 +44,7 @@ const (
 
 // ErrInitUnknown: the guest has neither /etc/systemd/system nor
 // /etc/init.d or /etc/rc.d, so no runner can be installed.
-var ErrInitUnknown = errors.New("cannot tell the guest's init system")
+var ErrInitUnknown = errs.New(errs.ErrAmbiguous, "cannot tell the guest's init system")
 
 func opFirstboot(c *opCtx, arg string) error {
 	if arg == "" {

@@ -10,24 +10,26 @@ package lvm
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
+
+	"github.com/guestinject/guestinject/errs"
 )
 
-// Errors of the package; test with errors.Is.
+// Errors of the package; test with errors.Is. Each wraps one errs class
+// (ErrNotPV: errs.ErrUnsupported, ErrMissingPV: errs.ErrNotFound).
 var (
 	// ErrNotPV: no LVM2 label in the first sectors.
-	ErrNotPV = errors.New("not an LVM2 physical volume")
+	ErrNotPV = errs.New(errs.ErrUnsupported, "not an LVM2 physical volume")
 	// ErrCorrupt: a structure or the metadata text is inconsistent.
-	ErrCorrupt = errors.New("corrupt LVM2 metadata")
+	ErrCorrupt = errs.New(errs.ErrCorrupt, "corrupt LVM2 metadata")
 	// ErrUnsupported: a logical volume whose segment type this package
 	// does not map (thin, RAID, mirror, cache, snapshot…).
-	ErrUnsupported = errors.New("unsupported LVM2 logical volume")
+	ErrUnsupported = errs.New(errs.ErrUnsupported, "unsupported LVM2 logical volume")
 	// ErrNotFound: no such logical volume.
-	ErrNotFound = errors.New("no such logical volume")
+	ErrNotFound = errs.New(errs.ErrNotFound, "no such logical volume")
 	// ErrMissingPV: a physical volume the logical volume uses was not given.
-	ErrMissingPV = errors.New("physical volume missing")
+	ErrMissingPV = errs.New(errs.ErrNotFound, "physical volume missing")
 )
 
 // Limits on what is read from disk.

@@ -1,27 +1,29 @@
 package partition
 
 import (
-	"errors"
 	"fmt"
+
+	"github.com/guestinject/guestinject/errs"
 )
 
 // Sentinel errors. Every error this package returns wraps one of them (or
-// the reader's own I/O error), so callers test with errors.Is.
+// the reader's own I/O error), so callers test with errors.Is. Each wraps
+// the errs class of the same name.
 var (
 	// ErrCorrupt: a partition table is damaged or hostile (bad CRCs on
 	// both GPT copies, an EBR chain that loops or leaves its extended
 	// partition, an entry count no real table has).
-	ErrCorrupt = errors.New("partition table corrupt")
+	ErrCorrupt = errs.New(errs.ErrCorrupt, "partition table corrupt")
 	// ErrOutOfRange: an access or a partition lies outside its section or
 	// outside the disk.
-	ErrOutOfRange = errors.New("out of range")
+	ErrOutOfRange = errs.New(errs.ErrOutOfRange, "out of range")
 	// ErrReadOnly: a write to a Section built over a reader that cannot write.
-	ErrReadOnly = errors.New("section is read-only")
+	ErrReadOnly = errs.New(errs.ErrReadOnly, "section is read-only")
 	// ErrNotFound: no partition has the number asked for.
-	ErrNotFound = errors.New("no such partition")
+	ErrNotFound = errs.New(errs.ErrNotFound, "no such partition")
 	// ErrUnsupported: a valid but unsupported layout (e.g. a sector size
 	// other than 512 or 4096).
-	ErrUnsupported = errors.New("unsupported")
+	ErrUnsupported = errs.New(errs.ErrUnsupported, "unsupported")
 )
 
 // Error locates a failure on the disk: which structure, at which LBA and
@@ -59,4 +61,14 @@ func corrupt(where string, lba int64, ss int, format string, args ...any) error 
 // ioError wraps a read failure of the structure at byte offset off.
 func ioError(where string, off int64, err error) error {
 	return &Error{Where: where, LBA: -1, Offset: off, Msg: "read failed", Err: err}
+}
+
+// As lets errors.As convert an *Error to the project's located error,
+// *errs.Error (Block is the LBA).
+func (e *Error) As(target any) bool {
+	p, ok := target.(**errs.Error)
+	if ok {
+		*p = &errs.Error{What: e.Where, Block: e.LBA, Offset: e.Offset, Err: e.Err}
+	}
+	return ok
 }

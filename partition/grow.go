@@ -7,12 +7,14 @@ import (
 	"hash/crc32"
 	"io"
 	"sort"
+
+	"github.com/guestinject/guestinject/errs"
 )
 
 // ErrCannotGrow: the partition cannot be extended to the end of the disk
 // (another partition lies after it, the table is a kind Grow does not
 // rewrite, the disk is smaller than the table says). Nothing was written.
-var ErrCannotGrow = fmt.Errorf("partition cannot grow")
+var ErrCannotGrow = errs.New(errs.ErrUnsupported, "partition cannot grow")
 
 // growFudge is the least growth worth a rewrite, as cloud-utils' growpart
 // judges it (GROWPART_FUDGE, 1 MiB): less is reported as no change.

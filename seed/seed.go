@@ -10,7 +10,6 @@ package seed
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -20,11 +19,12 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/guestinject/guestinject/errs"
 	"github.com/guestinject/guestinject/inject"
 )
 
 // ErrInvalid is the class of every refused input.
-var ErrInvalid = errors.New("invalid seed input")
+var ErrInvalid = errs.New(errs.ErrInvalid, "invalid seed input")
 
 // Format is a seed layout.
 type Format string

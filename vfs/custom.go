@@ -1,10 +1,11 @@
 package vfs
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
+
+	"github.com/guestinject/guestinject/errs"
 )
 
 // Limits the customisation operations share across backends.
@@ -21,7 +22,7 @@ const (
 
 // ErrLinkLimit: a hard link would give an object more names than its
 // filesystem can count (EMLINK).
-var ErrLinkLimit = errors.New("too many links")
+var ErrLinkLimit = errs.New(errs.ErrUnsupported, "too many links")
 
 // xattrPrefixes are the attribute namespaces Linux knows.
 var xattrPrefixes = []string{"user.", "trusted.", "security.", "system."}

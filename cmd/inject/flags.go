@@ -305,7 +305,10 @@ Flags:
                               run would (no space left, a refused filesystem)
                                 e.g. inject --dry-run --key id.pub ./rootfs
   --json                      machine-readable report on stdout (inject and
-                              inspect)
+                              inspect); a failure adds "error_class":
+                              corrupt, unsupported, read-only, in-use,
+                              unclean, not-found, no-space, out-of-range,
+                              invalid, ambiguous, denied (or failed, usage)
                                 e.g. inject --json --meta a=b ./rootfs | jq .
                                      inject inspect --json disk.qcow2
   -q, --quiet                 no report on stdout (errors still on stderr)

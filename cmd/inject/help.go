@@ -33,7 +33,8 @@ Describe an image: format, virtual size, qcow2 details, backing chain,
 partition table, filesystems, the guest root and its OS (from
 os-release). A backing file that is missing or that the backing policy
 denies is reported, and the image itself still described (exit 0). With
---json a failure prints {"target", "ok": false, "error"} on stdout too.
+--json a failure prints {"target", "ok": false, "error", "error_class"}
+on stdout too.
 
   e.g. inject inspect disk.qcow2
        inject inspect --json -U running-vm.qcow2

@@ -3,9 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/guestinject/guestinject/vfs/ext"
 	"os"
 
+	"github.com/guestinject/guestinject/errs"
 	"github.com/guestinject/guestinject/formats"
 	"github.com/guestinject/guestinject/inject/diskimage"
 	"github.com/guestinject/guestinject/vfs"
@@ -166,17 +166,19 @@ func imageWhere(path string, im *diskimage.Image) string {
 	return path + " (whole disk)"
 }
 
-// explainOpen adds what a user can do to the errors that need it.
+// explainOpen adds what a user can do to the errors that need it, by
+// class: whichever layer refused (the image's lock or ext's multi-mount
+// protection, a backing file, root detection), the class says what helps.
 func explainOpen(path string, err error) error {
 	switch {
-	case errors.Is(err, formats.ErrInUse):
-		return fmt.Errorf("%s: image is in use by another process (a running VM?); stop it or work on a copy (cat, ls and inspect read it anyway with -U): %w", path, err)
-	case errors.Is(err, formats.ErrBackingDenied):
-		return fmt.Errorf("%w (pass --backing allow to open it anyway)", err)
-	case errors.Is(err, diskimage.ErrManyRoots), errors.Is(err, diskimage.ErrNoRoot):
-		return fmt.Errorf("%w (choose with --partition N, or --partition none for a filesystem on the whole disk)", err)
-	case errors.Is(err, ext.ErrUnclean), errors.Is(err, ext.ErrInUse), errors.Is(err, ext.ErrOrphans):
+	case errors.Is(err, errs.ErrForceable): // ext: unclean, orphan inodes, MMP
 		return fmt.Errorf("%w (nothing was written; --force writes anyway)", err)
+	case errors.Is(err, errs.ErrInUse):
+		return fmt.Errorf("%s: image is in use by another process (a running VM?); stop it or work on a copy (cat, ls and inspect read it anyway with -U): %w", path, err)
+	case errors.Is(err, errs.ErrDenied): // the backing policy
+		return fmt.Errorf("%w (pass --backing allow to open it anyway)", err)
+	case errors.Is(err, errs.ErrAmbiguous): // root detection: none or several
+		return fmt.Errorf("%w (choose with --partition N, or --partition none for a filesystem on the whole disk)", err)
 	}
 	return err
 }

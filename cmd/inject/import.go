@@ -123,9 +123,11 @@ func parseImportArgs(args []string) (*importArgs, error) {
 // importJSON is import's --json report.
 type importJSON struct {
 	*imports.Result
-	OK        bool        `json:"ok"`
-	Error     string      `json:"error,omitempty"`
-	Injection *jsonReport `json:"injection,omitempty"`
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+	// ErrorClass: as the injection report's error_class.
+	ErrorClass string      `json:"error_class,omitempty"`
+	Injection  *jsonReport `json:"injection,omitempty"`
 }
 
 func runImport(args []string, stdout, stderr io.Writer) int {
@@ -189,7 +191,7 @@ func (a *importArgs) injectInto(p *imports.Pending, data *inject.Data) (*inject.
 
 func (a *importArgs) failed(stdout, stderr io.Writer, rep *inject.Report, err error) int {
 	if a.inj.json {
-		r := importJSON{Result: &imports.Result{Source: a.Source, Output: a.Output, Format: a.Format}, Error: err.Error()}
+		r := importJSON{Result: &imports.Result{Source: a.Source, Output: a.Output, Format: a.Format}, Error: err.Error(), ErrorClass: errorClass(err)}
 		if rep != nil {
 			r.Injection = &jsonReport{Target: a.Output, Filesystem: a.inj.where, Report: rep}
 		}
@@ -197,7 +199,8 @@ func (a *importArgs) failed(stdout, stderr io.Writer, rep *inject.Report, err er
 	}
 	if rep != nil {
 		a.inj.reportFailure(stderr, rep, err)
-		return exitFail
+		_, status := classify(err)
+		return status
 	}
 	return fail(stderr, err)
 }

@@ -303,7 +303,8 @@ func runParsed(a *injectArgs, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		a.reportFailure(stderr, rep, err)
-		return exitFail
+		_, status := classify(err)
+		return status
 	}
 	return exitOK
 }

@@ -62,7 +62,7 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		err = fmt.Errorf("inspect: %w", explainOpen(pos[0], err))
 		if asJSON {
-			writeJSON(stdout, jsonError{Target: pos[0], Error: err.Error()})
+			writeJSON(stdout, jsonError{Target: pos[0], Error: err.Error(), ErrorClass: errorClass(err)})
 		}
 		return fail(stderr, err)
 	}
@@ -80,6 +80,8 @@ type jsonError struct {
 	Target string `json:"target"`
 	OK     bool   `json:"ok"`
 	Error  string `json:"error"`
+	// ErrorClass: as the injection report's error_class.
+	ErrorClass string `json:"error_class"`
 }
 
 // printInspect writes the report for a person.

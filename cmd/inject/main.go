@@ -64,12 +64,13 @@ func usagef(format string, a ...any) error {
 // fail reports err on stderr and returns its exit status: 2 for a usage
 // error (with a pointer to --help), else 1.
 func fail(stderr io.Writer, err error) int {
-	if isUsage(err) {
+	class, status := classify(err)
+	if class == classUsage {
 		fmt.Fprintf(stderr, "inject: %v\nRun 'inject --help' for usage.\n", err)
-		return exitUsage
+		return status
 	}
 	fmt.Fprintf(stderr, "inject: %v\n", err)
-	return exitFail
+	return status
 }
 
 // isUsage reports whether err is a bad command line.

@@ -25,6 +25,9 @@ type jsonReport struct {
 	Grown *diskimage.Growth `json:"grown,omitempty"`
 	OK    bool              `json:"ok"`
 	Error string            `json:"error,omitempty"`
+	// ErrorClass is the failure's class (package errs: "corrupt",
+	// "unsupported", "read-only", "in-use", ...; "failed" for none).
+	ErrorClass string `json:"error_class,omitempty"`
 	// RootPassword is the password --root-password random generated,
 	// present only when it was set (never in a dry run).
 	RootPassword string `json:"root_password,omitempty"`
@@ -36,7 +39,7 @@ type jsonReport struct {
 
 func (a *injectArgs) printJSONError(stdout io.Writer, err error) {
 	if a.json {
-		writeJSON(stdout, jsonReport{Target: a.target, Error: err.Error(), Report: &inject.Report{DryRun: a.dryRun, Items: []inject.ItemReport{}}})
+		writeJSON(stdout, jsonReport{Target: a.target, Error: err.Error(), ErrorClass: errorClass(err), Report: &inject.Report{DryRun: a.dryRun, Items: []inject.ItemReport{}}})
 	}
 }
 
@@ -58,7 +61,7 @@ func (a *injectArgs) printReport(out io.Writer, rep *inject.Report, err error) {
 	if a.json {
 		r := jsonReport{Target: a.target, Filesystem: a.where, OK: err == nil, Report: rep, Grown: a.grown}
 		if err != nil {
-			r.Error = err.Error()
+			r.Error, r.ErrorClass = err.Error(), errorClass(err)
 		} else if !rep.DryRun {
 			r.Overlay = a.overlay.path
 			r.RootPassword = passwordSet(rep, a.random)

@@ -4,38 +4,41 @@
 package diskerr
 
 import (
-	"errors"
 	"fmt"
+
+	"github.com/guestinject/guestinject/errs"
 )
 
 // Error classes. Every error returned by the format packages wraps one of
-// these, usually inside an *Error that says what and where.
+// these, usually inside an *Error that says what and where. Each wraps
+// one class of package errs (ErrCorrupt is errs.ErrCorrupt, ErrDirty
+// errs.ErrUnclean, ErrBackingDenied errs.ErrDenied, ...).
 var (
 	// ErrUnsupportedFormat: the container was recognised (vmdk, vhd, ...)
 	// but cannot be read yet.
-	ErrUnsupportedFormat = errors.New("image format not supported yet")
+	ErrUnsupportedFormat = errs.New(errs.ErrUnsupported, "image format not supported yet")
 	// ErrUnsupported: a feature of a supported format that is refused
 	// (encryption, external data file, unknown incompatible feature).
-	ErrUnsupported = errors.New("unsupported image feature")
+	ErrUnsupported = errs.New(errs.ErrUnsupported, "unsupported image feature")
 	// ErrCorrupt: on-disk metadata is inconsistent or out of bounds.
-	ErrCorrupt = errors.New("corrupt image")
+	ErrCorrupt = errs.New(errs.ErrCorrupt, "corrupt image")
 	// ErrInUse: another process (a running VM) holds the image.
-	ErrInUse = errors.New("image is in use")
+	ErrInUse = errs.New(errs.ErrInUse, "image is in use")
 	// ErrBackingDenied: the backing-file policy refused a backing file.
-	ErrBackingDenied = errors.New("backing file denied by policy")
+	ErrBackingDenied = errs.New(errs.ErrDenied, "backing file denied by policy")
 	// ErrBackingChain: the backing chain loops or is too deep.
-	ErrBackingChain = errors.New("invalid backing chain")
+	ErrBackingChain = errs.New(errs.ErrCorrupt, "invalid backing chain")
 	// ErrReadOnly: a write to an image opened read-only.
-	ErrReadOnly = errors.New("image is read-only")
+	ErrReadOnly = errs.New(errs.ErrReadOnly, "image is read-only")
 	// ErrDirty: the image is marked dirty (lazy refcounts not yet repaired).
-	ErrDirty = errors.New("image is marked dirty; repair it with 'qemu-img check -r all' first")
+	ErrDirty = errs.New(errs.ErrUnclean, "image is marked dirty; repair it with 'qemu-img check -r all' first")
 	// ErrTooSmall: a requested size is smaller than what it must hold
 	// (an overlay smaller than its base, like nova's ImageTooLarge).
-	ErrTooSmall = errors.New("size smaller than the base image")
+	ErrTooSmall = errs.New(errs.ErrInvalid, "size smaller than the base image")
 	// ErrOutOfRange: an access beyond the virtual disk.
-	ErrOutOfRange = errors.New("access beyond the end of the virtual disk")
+	ErrOutOfRange = errs.New(errs.ErrOutOfRange, "access beyond the end of the virtual disk")
 	// ErrNoSpace: a table would exceed its implementation limit.
-	ErrNoSpace = errors.New("image metadata limit reached")
+	ErrNoSpace = errs.New(errs.ErrNoSpace, "image metadata limit reached")
 )
 
 // Error locates a failure: which structure, at which byte offset of which file.
@@ -85,4 +88,14 @@ func WithPath(path string, err error) error {
 		return &c
 	}
 	return fmt.Errorf("%s: %w", path, err)
+}
+
+// As lets errors.As convert an *Error to the project's located error,
+// *errs.Error (the file is the image).
+func (e *Error) As(target any) bool {
+	p, ok := target.(**errs.Error)
+	if ok {
+		*p = &errs.Error{Image: e.Path, What: e.What, Block: -1, Offset: e.Offset, Err: e.Err}
+	}
+	return ok
 }

@@ -9,7 +9,6 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"math/big"
 	"strconv"
@@ -20,11 +19,13 @@ import (
 	_ "github.com/GehirnInc/crypt/sha256_crypt" // registers $5$
 	_ "github.com/GehirnInc/crypt/sha512_crypt" // registers $6$
 	"github.com/openwall/yescrypt-go"
+
+	"github.com/guestinject/guestinject/errs"
 )
 
 // ErrScheme is an unknown scheme, a cost out of range or a malformed
 // setting.
-var ErrScheme = errors.New("unsupported password hash setting")
+var ErrScheme = errs.New(errs.ErrUnsupported, "unsupported password hash setting")
 
 // Scheme is a crypt(3) hashing method, named as virt-customize's
 // --password-crypto and login.defs' ENCRYPT_METHOD (lower case) name them.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/guestinject/guestinject/errs"
 	"github.com/guestinject/guestinject/formats"
 	"github.com/guestinject/guestinject/inject/diskimage/stage"
 	"github.com/guestinject/guestinject/partition"
@@ -16,7 +17,7 @@ import (
 // ErrCannotGrow: Options.Grow cannot be done (the partition is not the
 // last one, its filesystem cannot grow, ...); nothing was written. The
 // partition and ext layers' own errors are wrapped too.
-var ErrCannotGrow = errors.New("cannot grow")
+var ErrCannotGrow = errs.New(errs.ErrUnsupported, "cannot grow")
 
 // Growth is what Options.Grow did to the disk.
 type Growth struct {

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/guestinject/guestinject/errs"
 	"github.com/guestinject/guestinject/formats"
 	"github.com/guestinject/guestinject/inject/diskimage/stage"
 	"github.com/guestinject/guestinject/lvm"
@@ -30,15 +31,15 @@ import (
 var (
 	// ErrNoRoot: no partition holds an ext filesystem that looks like a
 	// guest root. The error lists what each partition holds.
-	ErrNoRoot = errors.New("no guest root filesystem found")
+	ErrNoRoot = errs.New(errs.ErrAmbiguous, "no guest root filesystem found")
 	// ErrManyRoots: several partitions look like a guest root (a
 	// multi-boot disk); pick one with Partition.
-	ErrManyRoots = errors.New("several partitions look like a guest root")
+	ErrManyRoots = errs.New(errs.ErrAmbiguous, "several partitions look like a guest root")
 	// ErrBadPartition: the Partition option names no usable partition.
-	ErrBadPartition = errors.New("no such partition")
+	ErrBadPartition = errs.New(errs.ErrNotFound, "no such partition")
 	// ErrNotExt: the chosen partition holds no filesystem this tool can
 	// open (it names what it holds instead).
-	ErrNotExt = errors.New("partition holds no ext2/3/4 filesystem")
+	ErrNotExt = errs.New(errs.ErrUnsupported, "partition holds no ext2/3/4 filesystem")
 )
 
 // Options say how to open an image and which filesystem to serve.
@@ -118,7 +119,7 @@ func Open(path string, o Options) (*Image, error) {
 	im, err := openOn(disk, o)
 	if err != nil {
 		disk.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, errs.In(path, "", err)
 	}
 	return im, nil
 }
@@ -328,7 +329,7 @@ func (im *Image) openFS(sec fsDevice, disk formats.Disk, o Options) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", im.where(), err)
+		return errs.In("", im.where(), err)
 	}
 	im.FS = fsys
 	return nil

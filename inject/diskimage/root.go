@@ -30,7 +30,8 @@ type Candidate struct {
 	Extended  bool   `json:"extended,omitempty"`
 	ReadError string `json:"-"`
 
-	fs RootProbe // the filesystem opened to look for the root markers (*ext.FS or *xfs.FS)
+	err error     // why the filesystem could not be opened, when it could not
+	fs  RootProbe // the filesystem opened to look for the root markers (*ext.FS or *xfs.FS)
 }
 
 func (c Candidate) String() string {
@@ -137,7 +138,7 @@ func identify(c *Candidate, sec *partition.Section) bool {
 func probeRoot(c *Candidate, sec *partition.Section) {
 	fsys, err := openProbe(sec, c.Kind)
 	if err != nil {
-		c.Why = "cannot open: " + err.Error()
+		c.Why, c.err = "cannot open: "+err.Error(), err
 		return
 	}
 	c.fs = fsys
@@ -166,10 +167,41 @@ func findRoot(cands []Candidate) (Candidate, error) {
 	case 1:
 		return roots[0], nil
 	case 0:
-		return Candidate{}, fmt.Errorf("%w; %s", ErrNoRoot, listCandidates(cands))
+		err := fmt.Errorf("%w; %s", ErrNoRoot, listCandidates(cands))
+		if cause := loneFailure(cands); cause != nil {
+			// the one filesystem there is failed to open: its class
+			// (corrupt, unsupported...) is the failure's, not ambiguity
+			err = &causedError{err: err, cause: cause}
+		}
+		return Candidate{}, err
 	}
 	return Candidate{}, fmt.Errorf("%w (choose one with --partition N); %s", ErrManyRoots, listCandidates(roots))
 }
+
+// loneFailure returns why the filesystem could not be opened when the
+// disk holds exactly one ext or XFS filesystem and it could not be.
+func loneFailure(cands []Candidate) error {
+	var failed error
+	for _, c := range cands {
+		switch {
+		case c.fs != nil:
+			return nil
+		case c.err == nil:
+		case failed != nil:
+			return nil
+		default:
+			failed = c.err
+		}
+	}
+	return failed
+}
+
+// causedError is err (its message and sentinel) with the cause that
+// decides its class first in its chain.
+type causedError struct{ err, cause error }
+
+func (e *causedError) Error() string   { return e.err.Error() }
+func (e *causedError) Unwrap() []error { return []error{e.cause, e.err} }
 
 // loneFS returns the one candidate holding a filesystem the engines opened,
 // when there is exactly one.

@@ -19,16 +19,17 @@ package selabel
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io/fs"
 	"regexp"
 	"strings"
+
+	"github.com/guestinject/guestinject/errs"
 )
 
 // ErrPolicy: a file_contexts file cannot be used (a malformed line, an
 // expression that does not compile, too many specs).
-var ErrPolicy = errors.New("unusable SELinux file_contexts")
+var ErrPolicy = errs.New(errs.ErrUnsupported, "unusable SELinux file_contexts")
 
 // Limits against a hostile policy: the specs read and a line's length.
 const (

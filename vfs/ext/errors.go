@@ -1,9 +1,9 @@
 package ext
 
 import (
-	"errors"
 	"fmt"
 
+	"github.com/guestinject/guestinject/errs"
 	"github.com/guestinject/guestinject/vfs"
 )
 
@@ -12,7 +12,7 @@ import (
 // match them with errors.Is.
 var (
 	// ErrNotExt: the bytes hold no ext2/3/4 superblock.
-	ErrNotExt = errors.New("ext: not an ext2/3/4 filesystem")
+	ErrNotExt = errs.New(errs.ErrUnsupported, "ext: not an ext2/3/4 filesystem")
 	// ErrUnsupportedFeature: the filesystem (or an object in it) uses a
 	// feature this engine refuses to read.
 	ErrUnsupportedFeature = fmt.Errorf("ext: %w", vfs.ErrUnsupported)
@@ -20,7 +20,7 @@ var (
 	ErrChecksum = fmt.Errorf("ext: checksum mismatch: %w", vfs.ErrCorrupt)
 	// ErrNeedsRecovery: the journal holds transactions not yet written to
 	// the filesystem (see Options.AllowDirtyJournal).
-	ErrNeedsRecovery = errors.New("ext: journal needs recovery")
+	ErrNeedsRecovery = errs.New(errs.ErrUnclean, "ext: journal needs recovery")
 )
 
 // CorruptError reports inconsistent metadata: which structure, which one,
@@ -64,4 +64,25 @@ func badChecksum(what string, num uint64, ino uint32, off int64, got, want uint3
 // unsupported wraps ErrUnsupportedFeature with what was refused.
 func unsupported(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrUnsupportedFeature, fmt.Sprintf(format, args...))
+}
+
+// As lets errors.As convert a CorruptError to the project's located
+// error, *errs.Error. What keeps the number as the message prints it
+// ("directory block 4400", "group descriptor 3"): Num is a group, a
+// logical or a physical block depending on What.
+func (e *CorruptError) As(target any) bool {
+	p, ok := target.(**errs.Error)
+	if !ok {
+		return false
+	}
+	l := &errs.Error{What: e.What, Inode: uint64(e.Ino), Block: -1, Offset: e.Offset, Err: e.Err}
+	switch e.What {
+	case "inode":
+		l.Inode = e.Num
+	case "superblock", "journal superblock":
+	default:
+		l.What = fmt.Sprintf("%s %d", e.What, e.Num)
+	}
+	*p = l
+	return true
 }

@@ -153,8 +153,9 @@ func (m *extentMapper) descend(l uint64) error {
 	return nil
 }
 
-// emptyLeaf stands for a leaf with no extents (a hole before a subtree).
-var emptyLeaf = []byte{0x0A, 0xF3, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+// emptyLeaf stands for a leaf with no extents (a hole before a subtree);
+// it is only read.
+var emptyLeaf = layout.EmptyExtentLeaf()
 
 // inLeaf maps l within the current leaf: inside an extent, or in the hole
 // up to the next extent (or the end of the leaf's range).

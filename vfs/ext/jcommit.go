@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/guestinject/guestinject/errs"
 	"github.com/guestinject/guestinject/vfs/ext/jbd2"
 	"github.com/guestinject/guestinject/vfs/ext/layout"
 )
@@ -65,7 +66,7 @@ func (s *freshSet) fresh(b uint64) bool { return s.alloc[b] && !s.freed[b] }
 // ErrNotJournaled wraps the reason JournalCommit gives for not
 // journaling: the caller then writes the staged writes in the engine's
 // own order, with its barriers (writeorder.go).
-var ErrNotJournaled = errors.New("the commit cannot go through the journal")
+var ErrNotJournaled = errs.New(errs.ErrUnsupported, "the commit cannot go through the journal")
 
 // ErrNoJournal: the filesystem has no journal (ext2, ^has_journal); it
 // wraps ErrNotJournaled.
@@ -308,9 +309,8 @@ func (f *FS) journalPlan(l *jlog, log *jbd2.Log, base io.ReaderAt, nums []uint64
 // markRecover sets needs_recovery in a primary superblock's bytes and
 // refreshes its checksum.
 func (f *FS) markRecover(sb []byte) {
-	const incompatOff = 0x60
-	v := binary.LittleEndian.Uint32(sb[incompatOff:]) | uint32(layout.IncompatRecover)
-	binary.LittleEndian.PutUint32(sb[incompatOff:], v)
+	v := binary.LittleEndian.Uint32(sb[layout.SuperblockIncompatOffset:]) | uint32(layout.IncompatRecover)
+	binary.LittleEndian.PutUint32(sb[layout.SuperblockIncompatOffset:], v)
 	if f.geo.metaCsum {
 		putLE32(sb[layout.SuperblockChecksumOffset:], crc32c(^uint32(0), sb[:layout.SuperblockChecksumOffset]))
 	}

@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/guestinject/guestinject/errs"
 	"github.com/guestinject/guestinject/vfs/ext/layout"
 )
 
 // ErrOrphans: the filesystem holds orphan inodes (unlinked while open, or
 // being truncated) that the kernel would clean up at mount. The engine
 // does not process them; e2fsck does.
-var ErrOrphans = errors.New("ext: filesystem has orphan inodes")
+var ErrOrphans = errs.NewForceable(errs.ErrUnclean, "ext: filesystem has orphan inodes")
 
 // Orphan limits: how far the s_last_orphan chain is followed and how many
 // orphan_file blocks are read before counting stops.

@@ -141,12 +141,6 @@ func (l *jlog) plan() ([]loggedBlock, uint32, error) {
 	return plan, end + 1, err
 }
 
-// Journal superblock field offsets (big-endian).
-const (
-	jsbSequenceOff = 0x18
-	jsbStartOff    = 0x1C
-)
-
 // emptied returns the journal superblock as it is once the log is
 // replayed: no log (s_start 0), the next transaction numbered next, the
 // checksum updated; and its byte offset in the filesystem.
@@ -159,8 +153,8 @@ func (l *jlog) emptied(next uint32) ([]byte, int64, error) {
 	if binary.BigEndian.Uint32(buf) != layout.JournalMagic {
 		return nil, 0, corrupt("journal superblock", 0, l.j.Inode, off, "magic %#x", binary.BigEndian.Uint32(buf))
 	}
-	binary.BigEndian.PutUint32(buf[jsbSequenceOff:], next)
-	binary.BigEndian.PutUint32(buf[jsbStartOff:], 0)
+	binary.BigEndian.PutUint32(buf[layout.JournalSequenceOffset:], next)
+	binary.BigEndian.PutUint32(buf[layout.JournalStartOffset:], 0)
 	if l.csum23 {
 		clear(buf[layout.JournalCsumOffset : layout.JournalCsumOffset+4])
 		binary.BigEndian.PutUint32(buf[layout.JournalCsumOffset:], crc32c(^uint32(0), buf))

@@ -1,16 +1,16 @@
 package ext
 
 import (
-	"errors"
 	"fmt"
 	"math/bits"
 
+	"github.com/guestinject/guestinject/errs"
 	"github.com/guestinject/guestinject/vfs/ext/layout"
 )
 
 // ErrCannotGrow: the filesystem cannot be grown offline by this engine
 // (the reason is in the message); nothing was written.
-var ErrCannotGrow = errors.New("ext: filesystem cannot grow")
+var ErrCannotGrow = errs.New(errs.ErrUnsupported, "ext: filesystem cannot grow")
 
 // GrowReport says what Grow did.
 type GrowReport struct {

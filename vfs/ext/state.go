@@ -4,12 +4,13 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/guestinject/guestinject/errs"
 	"github.com/guestinject/guestinject/vfs/ext/layout"
 )
 
 // ErrUnclean: the superblock says the filesystem was not cleanly unmounted
 // or has errors; Options.Force writes anyway.
-var ErrUnclean = errors.New("ext: filesystem is not clean")
+var ErrUnclean = errs.NewForceable(errs.ErrUnclean, "ext: filesystem is not clean")
 
 // checkWritableState decides, before anything is written, whether the
 // filesystem may be written. In order:

@@ -49,19 +49,19 @@ func stSetMMP(t *testing.T, img string, seq uint32, badSum bool) {
 	}
 	sb, _ := layout.DecodeSuperblock(b[1024:])
 	bs := 1024 << sb.LogBlockSize
-	m := b[int(sb.MMPBlock)*bs:][:mmpSize]
+	m := b[int(sb.MMPBlock)*bs:][:layout.MMPSize]
 	binary.LittleEndian.PutUint32(m[4:], seq)
-	clear(m[mmpNodeOff : mmpNodeOff+mmpNodeLen])
-	copy(m[mmpNodeOff:], "busy-node")
+	clear(m[layout.MMPNodeOff : layout.MMPNodeOff+layout.MMPNodeLen])
+	copy(m[layout.MMPNodeOff:], "busy-node")
 	seed := crc32c(^uint32(0), sb.UUID[:])
 	if sb.FeatureIncompat.Has(layout.IncompatCsumSeed) {
 		seed = sb.ChecksumSeed
 	}
-	sum := crc32c(seed, m[:mmpChecksumOff])
+	sum := crc32c(seed, m[:layout.MMPChecksumOff])
 	if badSum {
 		sum++
 	}
-	binary.LittleEndian.PutUint32(m[mmpChecksumOff:], sum)
+	binary.LittleEndian.PutUint32(m[layout.MMPChecksumOff:], sum)
 	if err := os.WriteFile(img, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestWritableStateMMP(t *testing.T) {
 	if _, err := stCheck(t, img, Options{}); err != nil {
 		t.Fatalf("clean MMP refused: %v", err)
 	}
-	for _, seq := range []uint32{0x1234, mmpSeqFsck} {
+	for _, seq := range []uint32{0x1234, layout.MMPSeqFsck} {
 		stSetMMP(t, img, seq, false)
 		_, err := stCheck(t, img, Options{})
 		if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), "busy-node") {
@@ -85,7 +85,7 @@ func TestWritableStateMMP(t *testing.T) {
 			t.Errorf("MMP seq %#x with Force: got %v, warnings %q", seq, err, warns)
 		}
 	}
-	stSetMMP(t, img, mmpSeqClean, true)
+	stSetMMP(t, img, layout.MMPSeqClean, true)
 	if _, err := stCheck(t, img, Options{Force: true}); !errors.Is(err, ErrChecksum) {
 		t.Errorf("bad MMP checksum: got %v, want ErrChecksum even with Force", err)
 	}
@@ -255,7 +255,7 @@ func TestWritableStateJournalErrno(t *testing.T) {
 		name string
 		off  int
 		val  uint32
-	}{{"errno", 0x20, 0xFFFFFFFB}, {"stale-log", jsbStartOff, 1}} {
+	}{{"errno", 0x20, 0xFFFFFFFB}, {"stale-log", layout.JournalStartOffset, 1}} {
 		img := stMkfs(t, "-O", "^metadata_csum")
 		out := testtool.Run(t, "debugfs", "-R", "bmap <8> 0", img) // journal block 0
 		fields := strings.Fields(string(out))

@@ -34,12 +34,13 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/guestinject/guestinject/errs"
 	"github.com/guestinject/guestinject/vfs"
 )
 
 // ErrChanged is wrapped when a guest object changed between resolution and
 // use (something else is modifying the directory).
-var ErrChanged = errors.New("guest object changed while being opened")
+var ErrChanged = errs.New(errs.ErrInUse, "guest object changed while being opened")
 
 // FS is a host directory holding a guest root.
 type FS struct {

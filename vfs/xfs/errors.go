@@ -1,9 +1,9 @@
 package xfs
 
 import (
-	"errors"
 	"fmt"
 
+	"github.com/guestinject/guestinject/errs"
 	"github.com/guestinject/guestinject/vfs"
 )
 
@@ -12,7 +12,7 @@ import (
 // match them with errors.Is.
 var (
 	// ErrNotXFS: the bytes hold no XFS superblock.
-	ErrNotXFS = errors.New("xfs: not an XFS filesystem")
+	ErrNotXFS = errs.New(errs.ErrUnsupported, "xfs: not an XFS filesystem")
 	// ErrUnsupportedFeature: the filesystem (or an object in it) uses a
 	// feature this engine refuses to read.
 	ErrUnsupportedFeature = fmt.Errorf("xfs: %w", vfs.ErrUnsupported)
@@ -20,7 +20,7 @@ var (
 	ErrChecksum = fmt.Errorf("xfs: checksum mismatch: %w", vfs.ErrCorrupt)
 	// ErrNeedsRecovery: the log holds transactions not yet written to the
 	// filesystem, or its state cannot be told (see Options.AllowDirtyLog).
-	ErrNeedsRecovery = errors.New("xfs: log needs recovery")
+	ErrNeedsRecovery = errs.New(errs.ErrUnclean, "xfs: log needs recovery")
 )
 
 // CorruptError reports inconsistent metadata: which structure, where it
@@ -82,4 +82,18 @@ func (w where) badChecksum(got, want uint32) error {
 // unsupported wraps ErrUnsupportedFeature with what was refused.
 func unsupported(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrUnsupportedFeature, fmt.Sprintf(format, args...))
+}
+
+// As lets errors.As convert a CorruptError to the project's located
+// error, *errs.Error.
+func (e *CorruptError) As(target any) bool {
+	p, ok := target.(**errs.Error)
+	if ok {
+		what := e.What
+		if e.AG >= 0 {
+			what = fmt.Sprintf("%s in AG %d", what, e.AG)
+		}
+		*p = &errs.Error{What: what, Inode: e.Ino, Block: e.Block, Offset: e.Offset, Err: e.Err}
+	}
+	return ok
 }

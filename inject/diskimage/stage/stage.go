@@ -24,6 +24,8 @@ import (
 	"io"
 	"slices"
 	"sync"
+
+	"github.com/guestinject/guestinject/errs"
 )
 
 // DefaultLimit bounds the bytes a Stage holds when New is given no limit.
@@ -32,11 +34,11 @@ const DefaultLimit = 1 << 30
 // Errors of the package; test with errors.Is.
 var (
 	// ErrLimit: the staged writes would exceed the Stage's limit.
-	ErrLimit = errors.New("staged writes exceed the staging limit")
+	ErrLimit = errs.New(errs.ErrNoSpace, "staged writes exceed the staging limit")
 	// ErrDone: the Stage was already committed or discarded.
-	ErrDone = errors.New("staging area already committed or discarded")
+	ErrDone = errs.New(errs.ErrInvalid, "staging area already committed or discarded")
 	// ErrOutOfRange: a write outside the device.
-	ErrOutOfRange = errors.New("write outside the staged device")
+	ErrOutOfRange = errs.New(errs.ErrOutOfRange, "write outside the staged device")
 )
 
 // Device is what a Stage reads from and, on Commit, writes to.

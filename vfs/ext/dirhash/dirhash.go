@@ -26,8 +26,9 @@
 package dirhash
 
 import (
-	"errors"
 	"fmt"
+
+	"github.com/guestinject/guestinject/errs"
 )
 
 // Version is a directory hash algorithm, numbered as in the ext4 on-disk
@@ -70,7 +71,7 @@ func (v Version) String() string {
 // ErrUnsupportedHash is wrapped by the error Hash returns for SipHash
 // (used only by directories that are both encrypted and casefolded, whose
 // names this package cannot see in clear) and for unknown versions.
-var ErrUnsupportedHash = errors.New("unsupported directory hash version")
+var ErrUnsupportedHash = errs.New(errs.ErrUnsupported, "unsupported directory hash version")
 
 // EOF32 is the kernel's EXT4_HTREE_EOF_32BIT, the end-of-directory
 // position of 32-bit readdir cookies. No real name may hash to it

@@ -1,18 +1,19 @@
 package dirhash
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"unicode/utf8"
 
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/guestinject/guestinject/errs"
 )
 
 // ErrInvalidUTF8 is wrapped by the error Fold returns for a name that is
 // not valid UTF-8.
-var ErrInvalidUTF8 = errors.New("name is not valid UTF-8")
+var ErrInvalidUTF8 = errs.New(errs.ErrInvalid, "name is not valid UTF-8")
 
 // Fold returns the form of name that a casefold directory (EXT4_CASEFOLD_FL,
 // utf8 encoding) hashes and compares, as the kernel's utf8 "nfdicf" tables

@@ -22,11 +22,11 @@ package jbd2
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"time"
 
+	"github.com/guestinject/guestinject/errs"
 	"github.com/guestinject/guestinject/vfs/ext/layout"
 )
 
@@ -34,9 +34,9 @@ import (
 var (
 	// ErrUnsupported: the journal has a feature or a shape this writer
 	// does not write (the caller then does not journal).
-	ErrUnsupported = errors.New("journal cannot be written by this writer")
+	ErrUnsupported = errs.New(errs.ErrUnsupported, "journal cannot be written by this writer")
 	// ErrTooSmall: the transaction does not fit in the log area.
-	ErrTooSmall = errors.New("transaction larger than the journal")
+	ErrTooSmall = errs.New(errs.ErrNoSpace, "transaction larger than the journal")
 )
 
 // Log is the geometry and checksum flavour of a journal's circular log.

@@ -2,6 +2,14 @@ package layout
 
 import "encoding/binary"
 
+// EmptyExtentLeaf returns a leaf node with no extents (room for one):
+// what a lookup stands in for a hole before a subtree.
+func EmptyExtentLeaf() []byte {
+	b := make([]byte, ExtentHeaderSize+ExtentEntrySize)
+	PutExtentHeader(b, ExtentHeader{Magic: ExtentMagic, Max: 1})
+	return b
+}
+
 // PutExtentHeader writes a node header at the start of b.
 func PutExtentHeader(b []byte, h ExtentHeader) {
 	binary.LittleEndian.PutUint16(b[0x0:], h.Magic)

@@ -12,7 +12,11 @@ const (
 	JournalSuperblockV2    = 4
 	JournalBlockRevoke     = 5
 	JournalCsumOffset      = 0xFC
-	JournalCsumTypeCRC32C  = 4
+	// JournalSequenceOffset and JournalStartOffset: s_sequence and
+	// s_start, the fields a replay or a commit rewrites in place.
+	JournalSequenceOffset = 0x18
+	JournalStartOffset    = 0x1C
+	JournalCsumTypeCRC32C = 4
 )
 
 // JournalHeader is journal_header_t, at the start of every journal

@@ -31,6 +31,7 @@ func TestStructSizes(t *testing.T) {
 		{"QuotaInfo", QuotaInfo{}, QuotaInfoSize},
 		{"QuotaDataHeader", QuotaDataHeader{}, QuotaDataHdrSize},
 		{"QuotaEntryV1", QuotaEntryV1{}, QuotaEntryV1Size},
+		{"MMP", MMP{}, MMPSize},
 	} {
 		if got := binary.Size(c.v); got != c.want {
 			t.Errorf("%s: %d bytes, want %d", c.name, got, c.want)
@@ -117,5 +118,56 @@ func TestDecodeTime(t *testing.T) {
 	s, ns := DecodeTime(0xFFFFFFFF, 1|(500<<2))
 	if s != -1+1<<32 || ns != 500 {
 		t.Fatalf("got %d %d", s, ns)
+	}
+}
+
+// TestInPlaceOffsets pins the offsets writers patch in place without
+// encoding the whole structure: each names the field the struct puts
+// there.
+func TestInPlaceOffsets(t *testing.T) {
+	sb := make([]byte, SuperblockSize)
+	binary.LittleEndian.PutUint16(sb[0x38:], Magic)
+	binary.LittleEndian.PutUint32(sb[SuperblockIncompatOffset:], 0x1234)
+	s, err := DecodeSuperblock(sb)
+	if err != nil || s.FeatureIncompat != 0x1234 {
+		t.Errorf("SuperblockIncompatOffset: FeatureIncompat %#x, %v", s.FeatureIncompat, err)
+	}
+	jb := make([]byte, JournalSuperblockSize)
+	binary.BigEndian.PutUint32(jb[JournalSequenceOffset:], 77)
+	binary.BigEndian.PutUint32(jb[JournalStartOffset:], 5)
+	binary.BigEndian.PutUint32(jb[JournalCsumOffset:], 0xABCD)
+	j, err := DecodeJournalSuperblock(jb)
+	if err != nil || j.Sequence != 77 || j.Start != 5 || j.Checksum != 0xABCD {
+		t.Errorf("journal superblock offsets: %+v, %v", j, err)
+	}
+	mb := make([]byte, MMPSize)
+	binary.LittleEndian.PutUint32(mb[4:], MMPSeqFsck)
+	copy(mb[MMPNodeOff:], "node")
+	copy(mb[MMPDevOff:], "dev")
+	binary.LittleEndian.PutUint32(mb[MMPChecksumOff:], 0x5566)
+	m, err := DecodeMMP(mb)
+	if err != nil || m.Seq != MMPSeqFsck || string(m.NodeName[:4]) != "node" || string(m.BdevName[:3]) != "dev" || m.Checksum != 0x5566 {
+		t.Errorf("MMP offsets: seq %#x node %q dev %q sum %#x, %v", m.Seq, m.NodeName[:4], m.BdevName[:3], m.Checksum, err)
+	}
+	if _, err := DecodeMMP(mb[:MMPSize-1]); err == nil {
+		t.Error("a short MMP block decoded")
+	}
+}
+
+// TestEmptyExtentLeaf: the stand-in for a hole is a valid leaf header
+// with no entries and room for one, the bytes e2fsprogs would write.
+func TestEmptyExtentLeaf(t *testing.T) {
+	b := EmptyExtentLeaf()
+	want := []byte{0x0A, 0xF3, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	if string(b) != string(want) {
+		t.Fatalf("% x, want % x", b, want)
+	}
+	h, err := DecodeExtentHeader(b)
+	if err != nil || h.Magic != ExtentMagic || h.Entries != 0 || h.Max != 1 || h.Depth != 0 {
+		t.Errorf("header %+v, %v", h, err)
+	}
+	b[0] = 0
+	if EmptyExtentLeaf()[0] != 0x0A {
+		t.Error("EmptyExtentLeaf shares its bytes between calls")
 	}
 }

@@ -120,6 +120,10 @@ type Superblock struct {
 // checksum covers the bytes before it.
 const SuperblockChecksumOffset = 0x3FC
 
+// SuperblockIncompatOffset is the offset of FeatureIncompat, which a
+// commit sets needs_recovery in without re-encoding the superblock.
+const SuperblockIncompatOffset = 0x60
+
 // DecodeSuperblock decodes a superblock from the start of b.
 func DecodeSuperblock(b []byte) (*Superblock, error) {
 	var s Superblock
