@@ -13,7 +13,6 @@ import (
 	"github.com/guestinject/guestinject/inject"
 	"github.com/guestinject/guestinject/internal/testtool"
 	"github.com/guestinject/guestinject/vfs/xfs"
-	"github.com/guestinject/guestinject/vfs/xfs/layout"
 	"github.com/guestinject/guestinject/vfs/xfs/oracletest"
 )
 
@@ -161,10 +160,34 @@ func TestImageInjectXFSQcow2GPT(t *testing.T) {
 	checkXFSInjected(t, q, part)
 }
 
+// XFS log record constants (xfs_log_format.h), for dirtyXFSLog.
+const (
+	xlogBBSize        = 512        // a log basic block
+	xlogHeaderMagic   = 0xFEEDBABE // XLOG_HEADER_MAGIC_NUM
+	xlogOpHeaderSize  = 12         // xlog_op_header
+	xlogUnmountTrans  = 0x20       // XLOG_UNMOUNT_TRANS in oh_flags
+	xlogOpHeaderFlags = 9          // offset of oh_flags
+)
+
+// xfsSBField reads a numeric field of the primary superblock with xfs_db.
+func xfsSBField(t *testing.T, img, field string) int64 {
+	t.Helper()
+	out := string(testtool.Run(t, "xfs_db", "-r", "-c", "sb 0", "-c", "print "+field, img))
+	v, ok := strings.CutPrefix(strings.TrimSpace(out), field+" = ")
+	if !ok {
+		t.Fatalf("xfs_db print %s: %q", field, out)
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	must(t, err)
+	return n
+}
+
 // dirtyXFSLog clears the unmount flag of the last log record of img, as a
-// crash of the mounted filesystem leaves it.
+// crash of the mounted filesystem leaves it. xfs_db locates the log.
 func dirtyXFSLog(t *testing.T, img string) {
 	t.Helper()
+	logStart, agBlkLog := xfsSBField(t, img, "logstart"), xfsSBField(t, img, "agblklog")
+	agBlocks, blockSize := xfsSBField(t, img, "agblocks"), xfsSBField(t, img, "blocksize")
 	fh, err := os.OpenFile(img, os.O_RDWR, 0)
 	must(t, err)
 	defer fh.Close()
@@ -172,21 +195,20 @@ func dirtyXFSLog(t *testing.T, img string) {
 	must(t, err)
 	f, err := xfs.Open(fh, st.Size(), nil)
 	must(t, err)
-	sb := f.Superblock()
-	ag, agbno := sb.LogStart>>sb.AGBlkLog, sb.LogStart&(1<<sb.AGBlkLog-1)
-	base := int64(ag*uint64(sb.AGBlocks)+agbno) * int64(sb.BlockSize)
-	hb := make([]byte, layout.BBSize)
+	ag, agbno := logStart>>agBlkLog, logStart&(1<<agBlkLog-1)
+	base := (ag*agBlocks + agbno) * blockSize
+	hb := make([]byte, xlogBBSize)
 	for rec := f.Log().HeadBlock - 1; rec >= 0; rec-- {
-		_, err := fh.ReadAt(hb, base+rec*layout.BBSize)
+		_, err := fh.ReadAt(hb, base+rec*xlogBBSize)
 		must(t, err)
-		if binary.BigEndian.Uint32(hb) != layout.LogHeaderMagic {
+		if binary.BigEndian.Uint32(hb) != xlogHeaderMagic {
 			continue
 		}
-		op := make([]byte, layout.LogOpHeaderSize)
-		off := base + (rec+1)*layout.BBSize
+		op := make([]byte, xlogOpHeaderSize)
+		off := base + (rec+1)*xlogBBSize
 		_, err = fh.ReadAt(op, off)
 		must(t, err)
-		op[9] &^= layout.LogUnmountTrans
+		op[xlogOpHeaderFlags] &^= xlogUnmountTrans
 		_, err = fh.WriteAt(op, off)
 		must(t, err)
 		return

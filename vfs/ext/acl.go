@@ -3,7 +3,7 @@ package ext
 import (
 	"encoding/binary"
 
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // aclToXattr converts a POSIX ACL from ext4's compact on-disk form

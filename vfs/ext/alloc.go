@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/guestinject/guestinject/vfs"
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // errNoSpace builds the ENOSPC-style error of a failed allocation.

@@ -1,7 +1,7 @@
 package ext
 
 import (
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // txGroup is a transaction's view of one block group: a copy of its

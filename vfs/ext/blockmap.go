@@ -1,6 +1,6 @@
 package ext
 
-import "github.com/guestinject/guestinject/vfs/ext/layout"
+import "github.com/guestinject/guestinject/vfs/ext/internal/layout"
 
 // blockMap maps logical blocks through the ext2/ext3 block map: 12 direct
 // pointers, then single, double and triple indirect blocks.

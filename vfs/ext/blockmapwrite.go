@@ -1,7 +1,7 @@
 package ext
 
 import (
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // bmPath is where logical block l sits in an ext2/ext3 block map: the

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // The directory write engine works on blocks it is handed, never on the

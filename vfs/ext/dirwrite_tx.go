@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/guestinject/guestinject/vfs"
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // The directory operations the vfs face calls inside a transaction.

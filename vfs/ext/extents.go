@@ -3,7 +3,7 @@ package ext
 import (
 	"sort"
 
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // extentMapper walks an inode's extent tree. It remembers the last leaf it

@@ -3,7 +3,7 @@ package ext
 import (
 	"sort"
 
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // xext is one extent of a file map being changed.

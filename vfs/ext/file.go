@@ -3,7 +3,7 @@ package ext
 import (
 	"io"
 
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // fileData reads the content of an inode: through its block mapper, or

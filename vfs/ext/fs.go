@@ -7,7 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // Options tune Open.
@@ -147,8 +147,9 @@ func Open(r io.ReaderAt, size int64, opts *Options) (*FS, error) {
 	return f, nil
 }
 
-// Superblock returns a copy of the decoded superblock.
-func (f *FS) Superblock() layout.Superblock {
+// sbCopy returns a copy of the decoded superblock (for tests; the
+// layout structs are not API).
+func (f *FS) sbCopy() layout.Superblock {
 	defer f.rlock()()
 	return *f.sb
 }

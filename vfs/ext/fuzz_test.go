@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // overlay is an image in memory with one patched range, so each fuzz

@@ -1,7 +1,7 @@
 package ext
 
 import (
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // groupDesc returns the validated descriptor of group g, reading its

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/vfs"
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // smallSrc is a tiny tree for the tests that damage an image.
@@ -146,7 +146,7 @@ func TestNeedsRecovery(t *testing.T) {
 	if err != nil || !strings.Contains(warned, "in memory") {
 		t.Fatalf("open: %v, warning %q", err, warned)
 	}
-	if !f.Info().Journal.NeedsRecovery || f.Superblock().FeatureIncompat.Has(layout.IncompatRecover) {
+	if !f.Info().Journal.NeedsRecovery || f.sbCopy().FeatureIncompat.Has(layout.IncompatRecover) {
 		t.Fatal("Info must report the image's dirty journal, the view must be replayed")
 	}
 	if _, err := f.ReadFile("/etc/passwd"); err != nil {

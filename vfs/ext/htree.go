@@ -3,7 +3,7 @@ package ext
 import (
 	"sort"
 
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // The directory hash and the casefolding, from package dirhash (wired in

@@ -7,7 +7,7 @@ import (
 	"sort"
 
 	"github.com/guestinject/guestinject/vfs"
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // Writing hash-tree (dir_index) directories, as the kernel does: a name

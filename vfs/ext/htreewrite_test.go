@@ -9,7 +9,7 @@ import (
 
 	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/ext/dirhash"
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 var testSeed = [4]uint32{0x1234, 0x5678, 0x9abc, 0xdef0}

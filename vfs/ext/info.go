@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // Info summarises a filesystem, as dumpe2fs -h would.
@@ -32,9 +32,9 @@ type Info struct {
 	Compat          []string
 	Incompat        []string
 	ROCompat        []string
-	UnknownROCompat layout.ROCompatFeature // unknown ro_compat bits (read-only open allowed)
-	Clean           bool                   // cleanly unmounted
-	Errors          bool                   // errors recorded
+	UnknownROCompat uint32 // unknown ro_compat bits (read-only open allowed)
+	Clean           bool   // cleanly unmounted
+	Errors          bool   // errors recorded
 	Journal         JournalStatus
 	DefHashVersion  uint8
 	HashUnsigned    bool
@@ -69,7 +69,7 @@ func (f *FS) Info() Info {
 		Label: cString(sb.VolumeName[:]), UUID: sb.UUID, LastMounted: cString(sb.LastMounted[:]),
 		Revision: sb.RevLevel, MinorRevision: sb.MinorRevLevel,
 		Compat: sb.FeatureCompat.Names(), Incompat: sb.FeatureIncompat.Names(), ROCompat: sb.FeatureROCompat.Names(),
-		UnknownROCompat: sb.FeatureROCompat.Unknown(),
+		UnknownROCompat: uint32(sb.FeatureROCompat.Unknown()),
 		Clean:           sb.State&layout.StateValid != 0, Errors: sb.State&layout.StateErrors != 0,
 		Journal: f.journalStatus(), DefHashVersion: sb.DefHashVersion, HashUnsigned: f.geo.hashUnsigned,
 		HashSeed: sb.HashSeed, Checksums: "none",

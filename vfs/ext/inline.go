@@ -1,7 +1,7 @@
 package ext
 
 import (
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // inlineParentSize is the parent inode number that opens an inline

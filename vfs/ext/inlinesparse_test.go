@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/internal/testtool"
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // TestWriteInlineSizePastStoredBytes: an inline-data file whose size is

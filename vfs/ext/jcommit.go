@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/guestinject/guestinject/errs"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 	"github.com/guestinject/guestinject/vfs/ext/jbd2"
-	"github.com/guestinject/guestinject/vfs/ext/layout"
 )
 
 // One journaled commit per injection (see writeorder.go for the order and
@@ -107,7 +107,7 @@ func (f *FS) JournalCommit(base io.ReaderAt, written [][2]int64, now time.Time) 
 	if err != nil {
 		return nil, err
 	}
-	log, err := jbd2.FromSuperblock(l.j.Raw, l.bs)
+	log, err := jbd2.FromSuperblock(l.j.raw, l.bs)
 	if err != nil {
 		return not("ext: %v", err)
 	}
@@ -152,7 +152,7 @@ func (f *FS) liveLog(l *jlog, base io.ReaderAt) (*logTail, error) {
 		return nil, fmt.Errorf("ext: the on-disk journal holds a log (s_start %d) that was not replayed: %w", jsb.Start, ErrNotJournaled)
 	}
 	old := *l.j
-	old.Start, old.Sequence, old.Raw = jsb.Start, jsb.Sequence, jsb
+	old.Start, old.Sequence, old.raw = jsb.Start, jsb.Sequence, jsb
 	ol := *l
 	ol.j = &old
 	sc, err := ol.scan() // the log blocks are not staged: this reads the disk's

@@ -3,7 +3,7 @@ package ext
 import (
 	"fmt"
 
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // JournalKind says where a filesystem's journal lives.
@@ -73,12 +73,12 @@ type Journal struct {
 	Start        uint32 // first block of the log, 0 when the journal is empty
 	Errno        int32
 	Version      int // 1 or 2
-	Incompat     layout.JournalIncompat
+	incompat     layout.JournalIncompat
 	Features     []string
 	ChecksumType uint8
 	NumFCBlocks  uint32
 	UUID         [16]byte
-	Raw          *layout.JournalSuperblock
+	raw          *layout.JournalSuperblock // the decoded superblock, for the replay and the commit
 }
 
 // Journal reads and validates the internal journal's superblock. It fails
@@ -113,9 +113,9 @@ func (f *FS) checkJournal(in *inode, buf []byte, s *layout.JournalSuperblock) (*
 		return nil, corrupt("journal superblock", 0, in.num, -1, format, args...)
 	}
 	j := &Journal{Inode: in.num, BlockSize: s.BlockSize, MaxLen: s.MaxLen, First: s.First,
-		Sequence: s.Sequence, Start: s.Start, Errno: s.Errno, Incompat: s.FeatureIncompat,
+		Sequence: s.Sequence, Start: s.Start, Errno: s.Errno, incompat: s.FeatureIncompat,
 		Features: s.FeatureIncompat.Names(), ChecksumType: s.ChecksumType, NumFCBlocks: s.NumFcBlks,
-		UUID: s.UUID, Raw: s}
+		UUID: s.UUID, raw: s}
 	switch s.Header.BlockType {
 	case layout.JournalSuperblockV1:
 		j.Version = 1
@@ -145,7 +145,7 @@ func (f *FS) checkJournal(in *inode, buf []byte, s *layout.JournalSuperblock) (*
 
 // checkJournalV2 checks features and the superblock checksum.
 func (f *FS) checkJournalV2(j *Journal, buf []byte, bad func(string, ...any) (*Journal, error)) (*Journal, error) {
-	s := j.Raw
+	s := j.raw
 	if u := s.FeatureIncompat &^ layout.JournalIncompatKnown; u != 0 {
 		return nil, unsupported("journal incompat features %#x", uint32(u))
 	}

@@ -1,7 +1,7 @@
 package ext
 
 import (
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // run is a stretch of a file's logical blocks mapped the same way: to

@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/guestinject/guestinject/errs"
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // ErrInUse: the filesystem may be in use elsewhere (MMP says a node holds

@@ -7,7 +7,7 @@ import (
 	"io"
 
 	"github.com/guestinject/guestinject/errs"
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // ErrOrphans: the filesystem holds orphan inodes (unlinked while open, or

@@ -3,7 +3,7 @@ package ext
 import (
 	"slices"
 
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // Quota accounting (the quota ro_compat feature).

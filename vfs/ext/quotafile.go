@@ -3,7 +3,7 @@ package ext
 import (
 	"encoding/binary"
 
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // quotaFile is one quota file (layout/quota.go) being changed by a

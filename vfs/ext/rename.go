@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/guestinject/guestinject/vfs"
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 var _ vfs.Renamer = (*FS)(nil)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // Journal replay follows the jbd2 recovery algorithm in three passes:

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // jlog is an internal jbd2 journal prepared for replay: its superblock,
@@ -32,14 +32,14 @@ func (f *FS) openLog() (*jlog, error) {
 	if err != nil {
 		return nil, err
 	}
-	if j.Incompat.Has(layout.JournalIncompatFastCommit) || j.NumFCBlocks != 0 {
+	if j.incompat.Has(layout.JournalIncompatFastCommit) || j.NumFCBlocks != 0 {
 		return nil, unsupported("journal fast commits (journal_fast_commit): replay with e2fsck")
 	}
 	l := &jlog{f: f, j: j, bs: int(f.geo.blockSize)}
 	if j.Version == 2 {
-		l.inc = j.Incompat
+		l.inc = j.incompat
 		l.csum23 = l.inc&(layout.JournalIncompatCsumV2|layout.JournalIncompatCsumV3) != 0
-		l.compat = !l.csum23 && j.Raw.FeatureCompat.Has(layout.JournalCompatChecksum)
+		l.compat = !l.csum23 && j.raw.FeatureCompat.Has(layout.JournalCompatChecksum)
 	}
 	if l.csum23 {
 		l.seed = crc32c(^uint32(0), j.UUID[:])

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/vfs"
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // A synthetic journal: blocks [0, maxLen) of an in-memory "filesystem"
@@ -199,7 +199,7 @@ func (s *synthLog) seq0() uint32 {
 func synthJlog(img []byte, inc layout.JournalIncompat, compat bool, uuid [16]byte, seq, start, maxLen uint32) *jlog {
 	f := &FS{r: bytes.NewReader(img), size: int64(len(img))}
 	f.geo.blockSize, f.geo.logBlock, f.geo.blocksCount = synthBS, 10, synthBlocks
-	j := &Journal{Inode: 8, BlockSize: synthBS, MaxLen: maxLen, First: 1, Start: start, Sequence: seq, Version: 2, Incompat: inc, UUID: uuid}
+	j := &Journal{Inode: 8, BlockSize: synthBS, MaxLen: maxLen, First: 1, Start: start, Sequence: seq, Version: 2, incompat: inc, UUID: uuid}
 	l := &jlog{f: f, j: j, bs: synthBS, inc: inc, runs: []run{{lblk: 0, n: uint64(maxLen), pblk: 0}}}
 	l.csum23 = inc&(layout.JournalIncompatCsumV2|layout.JournalIncompatCsumV3) != 0
 	l.compat = compat && !l.csum23

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/internal/testtool"
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // rpCase is one filesystem shape whose journal debugfs fills.
@@ -203,7 +203,7 @@ func rpReplayFile(t *testing.T, img string) (int, error) {
 		return 0, err
 	}
 	n, err := rpReplay(f)
-	if err == nil && f.Superblock().FeatureIncompat.Has(layout.IncompatRecover) {
+	if err == nil && f.sbCopy().FeatureIncompat.Has(layout.IncompatRecover) {
 		t.Errorf("needs_recovery still set after replay")
 	}
 	return n, err

@@ -9,7 +9,7 @@ import (
 	"sort"
 
 	"github.com/guestinject/guestinject/vfs"
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // A journal that needs recovery is replayed into memory first: the

@@ -5,7 +5,7 @@ import (
 	"math/bits"
 
 	"github.com/guestinject/guestinject/errs"
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // ErrCannotGrow: the filesystem cannot be grown offline by this engine

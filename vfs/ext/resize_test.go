@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/internal/testtool"
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // copyFile copies src to dst, keeping holes.
@@ -52,7 +52,7 @@ func growImage(t testing.TB, img string) GrowReport {
 	if err != nil {
 		t.Fatalf("Grow: %v", err)
 	}
-	if sb := f.Superblock(); sb.BlocksCount() != rep.NewBlocks {
+	if sb := f.sbCopy(); sb.BlocksCount() != rep.NewBlocks {
 		t.Fatalf("after Grow the FS reports %d blocks, the report %d", sb.BlocksCount(), rep.NewBlocks)
 	}
 	return rep

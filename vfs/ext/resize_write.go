@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // Write-out of a Grow. Everything is built in memory first; the writes go

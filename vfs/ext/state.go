@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/guestinject/guestinject/errs"
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // ErrUnclean: the superblock says the filesystem was not cleanly unmounted

@@ -13,7 +13,7 @@ import (
 
 	"github.com/guestinject/guestinject/internal/testtool"
 	"github.com/guestinject/guestinject/vfs"
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // stMkfs makes a small ext4 image with extra mkfs arguments.
@@ -139,7 +139,7 @@ func TestWritableStateReplays(t *testing.T) {
 	var warns []string
 	f, fh := stOpenRW(t, img, Options{Writable: true, Warn: func(m string) { warns = append(warns, m) }})
 	defer fh.Close()
-	if f.Superblock().FeatureIncompat.Has(layout.IncompatRecover) {
+	if f.sbCopy().FeatureIncompat.Has(layout.IncompatRecover) {
 		t.Errorf("needs_recovery still set in the replayed view")
 	}
 	if n, ok := f.JournalReplayed(); !ok || n != 1 {
@@ -288,7 +288,7 @@ func TestWritableStateOrphanPresentCleared(t *testing.T) {
 	orig, _ := os.ReadFile(img)
 	f, fh := stOpenRW(t, img, Options{Writable: true})
 	defer fh.Close()
-	if f.Superblock().FeatureROCompat.Has(layout.ROCompatOrphanPresent) {
+	if f.sbCopy().FeatureROCompat.Has(layout.ROCompatOrphanPresent) {
 		t.Error("orphan_present still set in the view")
 	}
 	if now, _ := os.ReadFile(img); !bytes.Equal(now, orig) {
@@ -400,7 +400,7 @@ func TestReplayRecountsFreeCounts(t *testing.T) {
 		}
 		blocks, inodes = blocks+uint64(d.FreeBlocksCount()), inodes+uint64(d.FreeInodesCount())
 	}
-	if sb := ro.Superblock(); sb.FreeBlocksCount() != blocks || uint64(sb.FreeInodesCount) != inodes {
+	if sb := ro.sbCopy(); sb.FreeBlocksCount() != blocks || uint64(sb.FreeInodesCount) != inodes {
 		t.Errorf("superblock counts %d blocks, %d inodes free; the descriptors %d and %d", sb.FreeBlocksCount(), sb.FreeInodesCount, blocks, inodes)
 	}
 }

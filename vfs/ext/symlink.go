@@ -5,7 +5,7 @@ import (
 	"io"
 
 	"github.com/guestinject/guestinject/vfs"
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // readlink returns the target of symlink in: inline in i_block (fast), in

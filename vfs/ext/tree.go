@@ -4,7 +4,7 @@ import (
 	"io/fs"
 
 	"github.com/guestinject/guestinject/vfs"
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 var errNotDir = vfs.ErrNotDir

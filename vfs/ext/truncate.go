@@ -3,7 +3,7 @@ package ext
 import (
 	"fmt"
 
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // mapBlock maps logical block lblk of in (a file, directory or slow

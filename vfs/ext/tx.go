@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/guestinject/guestinject/vfs"
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // blockKind says what a block written by a transaction holds; it orders

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // commit finishes the transaction and writes it: first everything that

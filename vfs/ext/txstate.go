@@ -5,7 +5,7 @@ import (
 	"io"
 
 	"github.com/guestinject/guestinject/vfs"
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // checkResult is the outcome of the checks made before an FS's first

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/vfs"
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 	"github.com/guestinject/guestinject/vfs/vfstest"
 )
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/internal/testtool"
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // extentRows parses debugfs `ex` of p into its rows (level, logical

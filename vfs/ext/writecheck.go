@@ -5,7 +5,7 @@ import (
 	"sort"
 
 	"github.com/guestinject/guestinject/vfs"
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // Writes through on-disk pointers.

@@ -3,7 +3,7 @@ package ext
 import (
 	"sort"
 
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // maxXattrValue bounds one value (the kernel's XATTR_SIZE_MAX).

@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/guestinject/guestinject/vfs"
-	"github.com/guestinject/guestinject/vfs/xfs/layout"
+	"github.com/guestinject/guestinject/vfs/xfs/internal/layout"
 )
 
 // ErrNoSpace: an allocation group (or the filesystem) has no free extent

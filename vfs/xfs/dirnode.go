@@ -7,7 +7,7 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/guestinject/guestinject/vfs/xfs/layout"
+	"github.com/guestinject/guestinject/vfs/xfs/internal/layout"
 )
 
 // writeIndex writes the leaf entries and bests of a leaf or node

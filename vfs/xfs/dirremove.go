@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/guestinject/guestinject/vfs/xfs/layout"
+	"github.com/guestinject/guestinject/vfs/xfs/internal/layout"
 )
 
 // dirRemoveEntry removes name from directory dir, whatever its form, and

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/guestinject/guestinject/vfs"
-	"github.com/guestinject/guestinject/vfs/xfs/layout"
+	"github.com/guestinject/guestinject/vfs/xfs/internal/layout"
 )
 
 var _ vfs.Renamer = (*FS)(nil)

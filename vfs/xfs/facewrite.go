@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/guestinject/guestinject/vfs"
-	"github.com/guestinject/guestinject/vfs/xfs/layout"
+	"github.com/guestinject/guestinject/vfs/xfs/internal/layout"
 )
 
 // The write side of vfs.FS and its optional interfaces, a thin face over

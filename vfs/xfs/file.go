@@ -5,7 +5,7 @@ import (
 	"io"
 	"sort"
 
-	"github.com/guestinject/guestinject/vfs/xfs/layout"
+	"github.com/guestinject/guestinject/vfs/xfs/internal/layout"
 )
 
 // fileData reads a regular file's content through its extent map: holes

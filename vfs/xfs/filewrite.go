@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/guestinject/guestinject/vfs"
-	"github.com/guestinject/guestinject/vfs/xfs/layout"
+	"github.com/guestinject/guestinject/vfs/xfs/internal/layout"
 )
 
 // maxExtentBlocks is the longest extent a bmap record holds (21 bits).

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/guestinject/guestinject/vfs/xfs/layout"
+	"github.com/guestinject/guestinject/vfs/xfs/internal/layout"
 )
 
 // Options tune Open.
@@ -83,9 +83,6 @@ func Open(r io.ReaderAt, size int64, opts *Options) (*FS, error) {
 	}
 	return f, nil
 }
-
-// Superblock returns a copy of the decoded primary superblock.
-func (f *FS) Superblock() layout.Superblock { return *f.sb }
 
 // BlockSize returns the filesystem block size in bytes.
 func (f *FS) BlockSize() int { return int(f.geo.blockSize) }

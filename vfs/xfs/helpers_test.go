@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/guestinject/guestinject/vfs/xfs/layout"
+	"github.com/guestinject/guestinject/vfs/xfs/internal/layout"
 	"github.com/guestinject/guestinject/vfs/xfs/oracletest"
 )
 

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"time"
 
-	"github.com/guestinject/guestinject/vfs/xfs/layout"
+	"github.com/guestinject/guestinject/vfs/xfs/internal/layout"
 )
 
 // freeForks returns every block inode in owns: the data fork's extents

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/guestinject/guestinject/vfs"
-	"github.com/guestinject/guestinject/vfs/xfs/layout"
+	"github.com/guestinject/guestinject/vfs/xfs/internal/layout"
 )
 
 // inode is a decoded, validated on-disk inode.

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/guestinject/guestinject/vfs/xfs/layout"
+	"github.com/guestinject/guestinject/vfs/xfs/internal/layout"
 )
 
 // LogState is what Open learnt from the log.

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/vfs"
-	"github.com/guestinject/guestinject/vfs/xfs/layout"
+	"github.com/guestinject/guestinject/vfs/xfs/internal/layout"
 )
 
 // TestNearlyFull: on a filesystem mkfs.xfs filled (one file taking all

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/vfs"
-	"github.com/guestinject/guestinject/vfs/xfs/layout"
+	"github.com/guestinject/guestinject/vfs/xfs/internal/layout"
 )
 
 // smallImage makes a default (v5) image of a tiny tree.

@@ -3,7 +3,7 @@ package xfs
 import (
 	"encoding/binary"
 
-	"github.com/guestinject/guestinject/vfs/xfs/layout"
+	"github.com/guestinject/guestinject/vfs/xfs/internal/layout"
 )
 
 // The reference-count btree of a reflink filesystem: per AG, one record

@@ -3,7 +3,7 @@ package xfs
 import (
 	"math/bits"
 
-	"github.com/guestinject/guestinject/vfs/xfs/layout"
+	"github.com/guestinject/guestinject/vfs/xfs/internal/layout"
 )
 
 // geometry is what Open derives from the validated superblock.

@@ -1,7 +1,7 @@
 package xfs
 
 import (
-	"github.com/guestinject/guestinject/vfs/xfs/layout"
+	"github.com/guestinject/guestinject/vfs/xfs/internal/layout"
 )
 
 // maxSymlinkLen is the longest target XFS stores (its own limit, the

@@ -9,7 +9,7 @@ import (
 
 	"github.com/guestinject/guestinject/vfs"
 
-	"github.com/guestinject/guestinject/vfs/xfs/layout"
+	"github.com/guestinject/guestinject/vfs/xfs/internal/layout"
 )
 
 // bufKind says what a metadata buffer holds, and so where commit stamps

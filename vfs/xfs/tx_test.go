@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/guestinject/guestinject/vfs/xfs/layout"
+	"github.com/guestinject/guestinject/vfs/xfs/internal/layout"
 )
 
 // openRW opens img for writing through the engine's internal API.

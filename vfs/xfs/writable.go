@@ -5,7 +5,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/guestinject/guestinject/vfs/xfs/layout"
+	"github.com/guestinject/guestinject/vfs/xfs/internal/layout"
 )
 
 // readWriterAt is the device of a writable FS.

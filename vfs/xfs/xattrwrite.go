@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/guestinject/guestinject/vfs"
-	"github.com/guestinject/guestinject/vfs/xfs/layout"
+	"github.com/guestinject/guestinject/vfs/xfs/internal/layout"
 )
 
 // Extended attribute writes (vfs.XattrWriter), in the two forms the

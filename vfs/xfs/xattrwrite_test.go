@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/vfs"
-	"github.com/guestinject/guestinject/vfs/xfs/layout"
+	"github.com/guestinject/guestinject/vfs/xfs/internal/layout"
 )
 
 // attrFormats are the filesystems the attribute writer is tested on:
@@ -133,7 +133,7 @@ func TestXattrWriteForms(t *testing.T) {
 				}
 			}
 			set("security.selinux", []byte("system_u:object_r:etc_t:s0\x00"))
-			if sb := openImage(t, img, nil).Superblock(); sb.Version() == 4 && sb.Bits()&layout.VersionAttr == 0 {
+			if sb := openImage(t, img, nil).sb; sb.Version() == 4 && sb.Bits()&layout.VersionAttr == 0 {
 				t.Errorf("v4 superblock without the ATTR bit after the first attr fork")
 			}
 			set("user.a", []byte("1"))

@@ -27,7 +27,7 @@ import (
 	"time"
 
 	"github.com/guestinject/guestinject/errs"
-	"github.com/guestinject/guestinject/vfs/ext/layout"
+	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
 // Errors of the package; test with errors.Is.
