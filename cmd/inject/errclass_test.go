@@ -27,7 +27,6 @@ import (
 	"github.com/guestinject/guestinject/seed"
 	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/ext"
-	"github.com/guestinject/guestinject/vfs/ext/jbd2"
 	"github.com/guestinject/guestinject/vfs/local"
 	"github.com/guestinject/guestinject/vfs/xfs"
 )
@@ -51,7 +50,7 @@ var layerErrors = map[string][]error{
 	"unsupported": {
 		formats.ErrUnsupported, formats.ErrUnsupportedFormat, diskerr.Unsupported("encryption"), imports.ErrUnsupported,
 		partition.ErrUnsupported, partition.ErrCannotGrow, lvm.ErrUnsupported, lvm.ErrNotPV,
-		vfs.ErrUnsupported, vfs.ErrLinkLimit, ext.ErrUnsupportedFeature, ext.ErrNotExt, ext.ErrCannotGrow, jbd2.ErrUnsupported,
+		vfs.ErrUnsupported, vfs.ErrLinkLimit, ext.ErrUnsupportedFeature, ext.ErrNotExt, ext.ErrCannotGrow,
 		xfs.ErrUnsupportedFeature, xfs.ErrNotXFS,
 		diskimage.ErrNotExt, diskimage.ErrCannotGrow, inject.ErrUnsafeSymlink, inject.ErrNetworkConflict,
 	},
@@ -66,7 +65,7 @@ var layerErrors = map[string][]error{
 		vfs.ErrUnknownUser, vfs.PathErr("open", "/etc/x", fs.ErrNotExist),
 	},
 	"no-space": {
-		diskerr.ErrNoSpace, vfs.ErrNoSpace, xfs.ErrNoSpace, jbd2.ErrTooSmall, stage.ErrLimit,
+		diskerr.ErrNoSpace, vfs.ErrNoSpace, xfs.ErrNoSpace, stage.ErrLimit,
 	},
 	"out-of-range": {
 		formats.ErrOutOfRange, partition.ErrOutOfRange, stage.ErrOutOfRange,

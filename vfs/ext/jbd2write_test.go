@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/guestinject/guestinject/vfs/ext/internal/jbd2"
 	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
-	"github.com/guestinject/guestinject/vfs/ext/jbd2"
 )
 
 // TestJbd2WriterReplays writes, with vfs/ext/jbd2, two transactions into

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/guestinject/guestinject/errs"
+	"github.com/guestinject/guestinject/vfs/ext/internal/jbd2"
 	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
-	"github.com/guestinject/guestinject/vfs/ext/jbd2"
 )
 
 // One journaled commit per injection (see writeorder.go for the order and
