@@ -74,7 +74,9 @@ type Reader interface {
 	Readlink(path string) (string, error)
 }
 
-// XattrReader is served by backends that have extended attributes.
+// XattrReader is served by backends that have extended attributes. Like
+// XattrWriter, it does not follow a final symlink: a link's own attributes
+// (its SELinux label) are read, as lgetxattr reads them.
 type XattrReader interface {
 	// ListXattr returns the full names ("user.foo", "security.selinux")
 	// of path's extended attributes, sorted.

@@ -181,11 +181,11 @@ func (f *FS) Readlink(p string) (string, error) {
 	return t, nil
 }
 
-// ListXattr returns the names of the extended attributes of p (symlinks
-// followed), sorted.
+// ListXattr returns the names of the extended attributes of p, sorted; a
+// final symlink is not followed (its own attributes, as llistxattr).
 func (f *FS) ListXattr(p string) ([]string, error) {
 	defer f.rlock()()
-	_, in, err := f.resolve("listxattr", p, true)
+	_, in, err := f.resolve("listxattr", p, false)
 	if err != nil {
 		return nil, err
 	}
@@ -208,11 +208,12 @@ func visibleXattrs(xs []xattr) []xattr {
 	return out
 }
 
-// GetXattr returns the value of attribute name of p (symlinks followed);
+// GetXattr returns the value of attribute name of p (a final symlink not
+// followed, as lgetxattr, like SetXattr);
 // POSIX ACLs come in the xattr interface's format.
 func (f *FS) GetXattr(p, name string) ([]byte, error) {
 	defer f.rlock()()
-	_, in, err := f.resolve("getxattr", p, true)
+	_, in, err := f.resolve("getxattr", p, false)
 	if err != nil {
 		return nil, err
 	}
