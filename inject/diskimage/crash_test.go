@@ -58,6 +58,9 @@ func (d *crashDisk) WriteAt(p []byte, off int64) (int, error) {
 	if off < 0 || off+int64(len(p)) > int64(len(d.b)) {
 		return 0, fmt.Errorf("write at %d outside the %d-byte disk", off, len(d.b))
 	}
+	if d.block <= 0 {
+		return 0, fmt.Errorf("crashDisk made without the filesystem's block size")
+	}
 	copy(d.b[off:], p)
 	for o, rest := off, p; len(rest) > 0; {
 		n := min(int64(len(rest)), d.block-o%d.block)

@@ -1,6 +1,7 @@
 package diskimage
 
 import (
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -36,7 +37,7 @@ func TestQuotaCrashAtEveryWrite(t *testing.T) {
 		inject.Operation{Name: "write", Arg: "/srv/q/a:owned by a new id"},
 		inject.Operation{Name: "chown", Arg: "4242:4343:/srv/q/a"},
 		inject.Operation{Name: "chown", Arg: "5151:5252:/srv/q"})
-	d := &crashDisk{b: append([]byte(nil), raw...)}
+	d := &crashDisk{b: append([]byte(nil), raw...), block: 1024 << binary.LittleEndian.Uint32(raw[1024+24:])}
 	im, err := OpenDisk(d, Options{Writable: true, Partition: "none", Warn: func(m string) {
 		if strings.Contains(m, "unjournaled") {
 			t.Errorf("not journaled: %s", m)
