@@ -3,6 +3,7 @@ package xfs
 import (
 	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io/fs"
 	"slices"
@@ -132,6 +133,21 @@ func (f *FS) SetXattr(p, name string, value []byte) error {
 		ents := slices.Clone(st.ents)
 		ents[i] = attrEnt{attrKey: key, value: value}
 		if err := f.checkLeafFits(in.ino, ents); err != nil {
+			return vfs.PathErr("setxattr", p, err)
+		}
+		// The removal and the set are built together once, written
+		// never, so that what only the set refuses (a fork that must
+		// become a bmap btree, a deeper node) fails before the removal
+		// has landed.
+		if err := f.inTx(func(t *tx) error {
+			if err := t.attrChange(in.ino, key, nil, true, now); err != nil {
+				return err
+			}
+			if err := t.attrChange(in.ino, key, value, false, now); err != nil {
+				return err
+			}
+			return errRehearsed
+		}); !errors.Is(err, errRehearsed) {
 			return vfs.PathErr("setxattr", p, err)
 		}
 		if err := f.inTx(func(t *tx) error { return t.attrChange(in.ino, key, nil, true, now) }); err != nil {
