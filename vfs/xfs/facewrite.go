@@ -237,15 +237,20 @@ func (f *FS) rewrite(ino uint64, data []byte, appending bool, now time.Time) err
 
 // checkRoom refuses, before the truncation of a rewrite commits, new
 // content of n bytes for file in that cannot fit even in the free space
-// plus all the file's blocks: the write would certainly fail with
-// ErrNoSpace after the old content was gone (outside a staged injection,
-// which discards both).
+// (what the kernel's reserve leaves of it) plus all the file's blocks:
+// the write would certainly fail with ErrNoSpace after the old content
+// was gone (outside a staged injection, which discards both).
 func (f *FS) checkRoom(in *inode, n int) error {
 	var p [8]byte
 	if err := f.readAt(p[:], 0x90, at("superblock", 0)); err != nil { // sb_fdblocks
 		return err
 	}
 	free := binary.BigEndian.Uint64(p[:])
+	if r := f.globalReserve(); free > r { // the kernel's reserve is not the file's to take
+		free -= r
+	} else {
+		free = 0
+	}
 	need := (uint64(n) + uint64(f.geo.blockSize) - 1) >> f.geo.blockLog
 	if need > free+in.core.NBlocks {
 		return fmt.Errorf("%w: %d blocks of new content for inode %d, %d free with the %d its old content frees", ErrNoSpace, need, in.ino, free, in.core.NBlocks)
