@@ -34,9 +34,9 @@ func (f *FS) Rename(oldpath, newpath string) error {
 			return err
 		}
 	}
-	ro, err := vfs.Resolve[uint64](tree{f}, oldpath, false)
+	ro, err := f.lresolve("rename", oldpath)
 	if err != nil {
-		return vfs.Relabel("rename", oldpath, err)
+		return err
 	}
 	switch {
 	case ro.Path == "/" || ro.Name == "":
@@ -44,9 +44,9 @@ func (f *FS) Rename(oldpath, newpath string) error {
 	case !ro.Exists:
 		return vfs.PathErr("rename", oldpath, fs.ErrNotExist)
 	}
-	rn, err := vfs.Resolve[uint64](tree{f}, newpath, false)
+	rn, err := f.lresolve("rename", newpath)
 	if err != nil {
-		return vfs.Relabel("rename", newpath, err)
+		return err
 	}
 	if rn.Path == "/" || rn.Name == "" {
 		return vfs.PathErr("rename", newpath, fmt.Errorf("the root: %w", fs.ErrInvalid))

@@ -523,9 +523,9 @@ func (f *FS) Remove(p string) error {
 	if err := f.writable("remove", p); err != nil {
 		return err
 	}
-	r, err := vfs.Resolve[uint64](tree{f}, p, false)
+	r, err := f.lresolve("remove", p)
 	if err != nil {
-		return vfs.Relabel("remove", p, err)
+		return err
 	}
 	switch {
 	case r.Path == "/" || r.Name == "":
@@ -599,9 +599,9 @@ func (f *FS) Link(oldpath, newpath string) error {
 	if in.isDir() {
 		return vfs.PathErr("link", oldpath, vfs.ErrIsDir)
 	}
-	r, err := vfs.Resolve[uint64](tree{f}, newpath, false)
+	r, err := f.lresolve("link", newpath)
 	if err != nil {
-		return vfs.Relabel("link", newpath, err)
+		return err
 	}
 	if r.Exists {
 		return vfs.PathErr("link", newpath, fs.ErrExist)
