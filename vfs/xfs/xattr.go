@@ -208,32 +208,45 @@ func (f *FS) attrLeaf(in *inode, b []byte, fb uint64, out *[]xattr) (uint32, err
 
 // shortformXattrs decodes attributes held inside the inode.
 func (f *FS) shortformXattrs(in *inode) ([]xattr, error) {
+	var out []xattr
+	err := walkSFAttrs(in, func(_ int, fl byte, name, value []byte) error {
+		if fl&layout.AttrIncomplete == 0 {
+			out = append(out, xattr{name: fullName(fl, string(name)), local: value})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// walkSFAttrs checks the short-form attribute header of in and calls fn
+// with each entry's index, flags, name and value (slices of the inode's
+// attr fork), every length bounded by the header's total size first.
+func walkSFAttrs(in *inode, fn func(i int, fl byte, name, value []byte) error) error {
 	w := at("short-form attrs", in.ino)
 	h, err := layout.DecodeAttrSFHdr(in.attr)
 	if err != nil {
-		return nil, w.corrupt("%v", err)
+		return w.corrupt("%v", err)
 	}
 	if int(h.TotSize) > len(in.attr) || h.TotSize < layout.AttrSFHdrSize {
-		return nil, w.corrupt("total size %d does not fit the %d-byte attr fork", h.TotSize, len(in.attr))
+		return w.corrupt("total size %d does not fit the %d-byte attr fork", h.TotSize, len(in.attr))
 	}
 	b := in.attr[:h.TotSize]
-	var out []xattr
 	pos := layout.AttrSFHdrSize
 	for i := 0; i < int(h.Count); i++ {
 		if pos+layout.AttrSFEntrySize > len(b) {
-			return nil, w.corrupt("entry %d runs past the %d bytes", i, len(b))
+			return w.corrupt("entry %d runs past the %d bytes", i, len(b))
 		}
 		nl, vl, fl := int(b[pos]), int(b[pos+1]), b[pos+2]
 		q := pos + layout.AttrSFEntrySize
 		if q+nl+vl > len(b) {
-			return nil, w.corrupt("entry %d (%d-byte name, %d-byte value) runs past the %d bytes", i, nl, vl, len(b))
+			return w.corrupt("entry %d (%d-byte name, %d-byte value) runs past the %d bytes", i, nl, vl, len(b))
 		}
-		if fl&layout.AttrIncomplete == 0 {
-			out = append(out, xattr{name: fullName(fl, string(b[q:q+nl])), local: b[q+nl : q+nl+vl]})
+		if err := fn(i, fl, b[q:q+nl], b[q+nl:q+nl+vl]); err != nil {
+			return err
 		}
 		pos = q + nl + vl
 	}
-	return out, nil
+	return nil
 }
 
 // xattrValue returns the value of x, reading remote blocks when needed.

@@ -415,34 +415,23 @@ func (f *FS) parseAttrLeaf(in *inode, st *attrState, b []byte, fb uint64, back, 
 // sfAttrEnts decodes the short-form attributes of in with their flags.
 func (f *FS) sfAttrEnts(in *inode) ([]attrEnt, error) {
 	w := at("short-form attrs", in.ino)
-	h, err := layout.DecodeAttrSFHdr(in.attr)
-	if err != nil {
-		return nil, w.corrupt("%v", err)
-	}
-	if int(h.TotSize) > len(in.attr) || h.TotSize < layout.AttrSFHdrSize {
-		return nil, w.corrupt("total size %d does not fit the %d-byte attr fork", h.TotSize, len(in.attr))
-	}
-	b := in.attr[:h.TotSize]
 	var out []attrEnt
-	pos := layout.AttrSFHdrSize
-	for i := 0; i < int(h.Count); i++ {
-		if pos+layout.AttrSFEntrySize > len(b) {
-			return nil, w.corrupt("entry %d runs past the %d bytes", i, len(b))
-		}
-		nl, vl, fl := int(b[pos]), int(b[pos+1]), b[pos+2]
-		q := pos + layout.AttrSFEntrySize
-		if nl == 0 || q+nl+vl > len(b) {
-			return nil, w.corrupt("entry %d (%d-byte name, %d-byte value) runs past the %d bytes", i, nl, vl, len(b))
+	err := walkSFAttrs(in, func(i int, fl byte, name, value []byte) error {
+		if len(name) == 0 {
+			return w.corrupt("entry %d has an empty name", i)
 		}
 		if fl&^(layout.AttrRoot|layout.AttrSecure) != 0 || fl == layout.AttrRoot|layout.AttrSecure {
-			return nil, unsupported("writing the attributes of inode %d: short-form entry %d has flags %#x; run xfs_repair", in.ino, i, fl)
+			return unsupported("writing the attributes of inode %d: short-form entry %d has flags %#x; run xfs_repair", in.ino, i, fl)
 		}
-		e := attrEnt{attrKey: attrKey{fl, string(b[q : q+nl])}, value: slices.Clone(b[q+nl : q+nl+vl])}
+		e := attrEnt{attrKey: attrKey{fl, string(name)}, value: slices.Clone(value)}
 		if slices.ContainsFunc(out, func(o attrEnt) bool { return o.attrKey == e.attrKey }) {
-			return nil, w.corrupt("attribute %q stored twice", fullName(fl, e.name))
+			return w.corrupt("attribute %q stored twice", fullName(fl, e.name))
 		}
 		out = append(out, e)
-		pos = q + nl + vl
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
