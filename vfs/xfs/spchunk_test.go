@@ -242,3 +242,107 @@ func bitsOnes16(x uint16) int {
 	}
 	return n
 }
+
+// TestSparseInodeChunkMerge: a sparse allocation in the other half of a
+// chunk that already has a sparse record merges into that record (as
+// xfs_inobt_insert_sprec does) instead of adding a second one for the
+// same chunk. The AG is arranged so that the only short free extents are
+// the chunk's halves, one after the other: the record ends with no hole,
+// 64 inodes, all free, and xfs_repair -n is clean; the inodes then serve
+// new files.
+func TestSparseInodeChunkMerge(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"sparse", []string{"-i", "sparse=1", "-m", "rmapbt=0"}},
+		{"sparse-rmapbt", []string{"-i", "sparse=1", "-m", "rmapbt=1"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			img := emptyImage(t, c.args...)
+			f := openRW(t, img)
+			sp := f.sb.SpinoAlign
+			inoPB := uint32(1) << f.geo.inoPBLog
+			chunkBlocks := 64 / inoPB
+			align := f.sb.InoAlignMT
+			if align != chunkBlocks || sp == 0 || chunkBlocks != 2*sp {
+				t.Fatalf("mkfs geometry: chunk %d blocks, inoalignmt %d, spino_align %d", chunkBlocks, align, sp)
+			}
+			tr, err := f.begin()
+			if err != nil {
+				t.Fatal(err)
+			}
+			fa, err := tr.allocGroup(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := tr.inodeGroup(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sparse := func() {
+				t.Helper()
+				_, il := a.inobt.root()
+				resv, err := fa.kernelReserve()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := a.newSparseChunk(fa, uint64(chunkBlocks), uint64(align), uint64(il+1), uint64(resv)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// mkfs leaves short free extents near the AG's start (a
+			// sparse allocation takes the shortest that fits): sparse
+			// chunks take them first, records of their own.
+			hi := fa.bno.agLength()/align*align - chunkBlocks
+			for i := 0; ; i++ {
+				_, fc, _, ok, err := fa.findAligned(sp, sp, align, hi)
+				if err != nil || !ok {
+					t.Fatalf("no room for a sparse chunk: %v", err)
+				}
+				if fc >= 64 {
+					break
+				}
+				if i == 16 {
+					t.Fatal("short free extents never ran out")
+				}
+				sparse()
+			}
+			chunk, err := fa.allocAligned(chunkBlocks, align, ownInodes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, half := range []uint32{1, 0} {
+				if err := fa.free(chunk+half*sp, sp, ownInodes); err != nil {
+					t.Fatal(err)
+				}
+				sparse()
+			}
+			if err := tr.commit(); err != nil {
+				t.Fatal(err)
+			}
+			repairClean(t, img)
+			startino := uint64(chunk) << f.geo.inoPBLog
+			var found []([4]uint64)
+			for _, r := range inobtRecs(t, img, 0) {
+				if r[0] == startino {
+					found = append(found, r)
+				}
+			}
+			if len(found) != 1 || found[0] != [4]uint64{startino, 0, 64, 64} {
+				t.Fatalf("inobt records of chunk %d (blocks %d..): %v, want one [startino, holemask 0, count 64, freecount 64]", startino, chunk, found)
+			}
+			for i := 0; i < 80; i++ {
+				if err := f.AppendFile(fmt.Sprintf("/f%d", i), nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			repairClean(t, img)
+			g := openImage(t, img, nil)
+			ents, err := g.ReadDir("/")
+			if err != nil || len(ents) != 80 {
+				t.Fatalf("root lists %d names, %v; want 80", len(ents), err)
+			}
+		})
+	}
+}
