@@ -591,6 +591,11 @@ const maxAlignedScan = 1 << 16
 // align (AG-relative), from the shortest free extent that has room for
 // them, for inode chunks.
 func (a *agAlloc) allocAligned(n, align uint32, o rmapOwner) (uint32, error) {
+	return a.allocAlignedIn(n, align, 0, a.bno.agLength(), o)
+}
+
+// allocAlignedIn is allocAligned with the blocks inside [lo, hi).
+func (a *agAlloc) allocAlignedIn(n, align, lo, hi uint32, o rmapOwner) (uint32, error) {
 	if n == 0 || align == 0 {
 		return 0, fmt.Errorf("xfs: aligned allocation of %d blocks at %d (a bug)", n, align)
 	}
@@ -600,37 +605,50 @@ func (a *agAlloc) allocAligned(n, align uint32, o rmapOwner) (uint32, error) {
 	if _, err := a.usable(n, n); err != nil {
 		return 0, err
 	}
-	path, err := a.cnt.lookup(allocRec(0, n))
+	fs, fc, start, ok, err := a.findAligned(n, align, lo, hi)
 	if err != nil {
 		return 0, err
 	}
-	ok := path[0].blk.n() > 0
-	if ok {
-		if ok, err = a.cnt.step(path, 1); err != nil {
-			return 0, err
+	if !ok {
+		return 0, fmt.Errorf("%w: AG %d has no free extent holding %d blocks aligned to %d", ErrNoSpace, a.ag, n, align)
+	}
+	if err := a.takeFrom(fs, fc, start, n); err != nil {
+		return 0, err
+	}
+	if err := a.t.addFDBlocks(-int64(n)); err != nil {
+		return 0, err
+	}
+	if err := a.setLongest(); err != nil {
+		return 0, err
+	}
+	return start, a.mapAllocated(start, n, o)
+}
+
+// findAligned looks, changing nothing, for the shortest free extent
+// fs+fc holding n blocks from start, a multiple of align inside [lo, hi).
+func (a *agAlloc) findAligned(n, align, lo, hi uint32) (fs, fc, start uint32, ok bool, err error) {
+	path, err := a.cnt.lookup(allocRec(0, n))
+	if err != nil {
+		return 0, 0, 0, false, err
+	}
+	more := path[0].blk.n() > 0
+	if more {
+		if more, err = a.cnt.step(path, 1); err != nil {
+			return 0, 0, 0, false, err
 		}
 	}
-	for i := 0; ok && i < maxAlignedScan; i++ {
-		fs, fc := decodeAllocRec(path[0].rec())
+	for i := 0; more && i < maxAlignedScan; i++ {
+		fs, fc = decodeAllocRec(path[0].rec())
 		if err := a.checkFreeRec(fs, fc); err != nil {
-			return 0, err
+			return 0, 0, 0, false, err
 		}
-		start := (fs + align - 1) / align * align
-		if uint64(start)+uint64(n) <= uint64(fs)+uint64(fc) {
-			if err := a.takeFrom(fs, fc, start, n); err != nil {
-				return 0, err
-			}
-			if err := a.t.addFDBlocks(-int64(n)); err != nil {
-				return 0, err
-			}
-			if err := a.setLongest(); err != nil {
-				return 0, err
-			}
-			return start, a.mapAllocated(start, n, o)
+		from := uint64(max(fs, lo)+align-1) / uint64(align) * uint64(align)
+		if end := from + uint64(n); end <= uint64(fs)+uint64(fc) && end <= uint64(hi) {
+			return fs, fc, uint32(from), true, nil
 		}
-		if ok, err = a.cnt.step(path, 1); err != nil {
-			return 0, err
+		if more, err = a.cnt.step(path, 1); err != nil {
+			return 0, 0, 0, false, err
 		}
 	}
-	return 0, fmt.Errorf("%w: AG %d has no free extent holding %d blocks aligned to %d", ErrNoSpace, a.ag, n, align)
+	return 0, 0, 0, false, nil
 }

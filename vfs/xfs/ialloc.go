@@ -411,16 +411,40 @@ func (a *agInodes) newChunk() error {
 	}
 	need := uint64(chunkBlocks+align-1) + 2*uint64(il+1) + uint64(fa.minFreelist()) + uint64(resv)
 	if uint64(fa.agf32(agfFreeBlks)) < need || fa.agf32(agfLongest) < chunkBlocks+align-1 {
-		return fmt.Errorf("%w: AG %d has no room for an inode chunk", errNoChunkRoom, a.ag)
+		// No room for a full chunk: a part of one, as the kernel does
+		// on a sparse inode filesystem.
+		return a.newSparseChunk(fa, uint64(chunkBlocks), uint64(align), uint64(il+1), uint64(resv))
 	}
 	agbno, err := fa.allocAligned(chunkBlocks, align, ownInodes)
 	if err != nil {
 		return err
 	}
 	startIno := agbno << g.inoPBLog
+	if err := a.formatInodes(startIno, layout.InodesPerChunk); err != nil {
+		return err
+	}
+	rec := layout.InobtRec{StartIno: startIno, Count: layout.InodesPerChunk, FreeCount: layout.InodesPerChunk, Free: ^uint64(0)}
+	var enc [layout.InobtRecSize]byte
+	layout.EncodeInobtRec(enc[:], rec, a.sparse)
+	if err := a.inobt.insert(enc[:]); err != nil {
+		return err
+	}
+	if a.finobt != nil {
+		if err := a.finobt.insert(enc[:]); err != nil {
+			return err
+		}
+	}
+	return a.countNew(startIno, layout.InodesPerChunk)
+}
+
+// formatInodes formats n new inodes of the AG from agino first free (as
+// xfs_ialloc_inode_init does), in fresh buffers of the transaction.
+func (a *agInodes) formatInodes(first uint32, n int) error {
+	t := a.t
+	g := &t.f.geo
 	base := uint64(a.ag) << (g.agBlkLog + g.inoPBLog)
-	for i := uint64(0); i < layout.InodesPerChunk; i++ {
-		ino := base | uint64(startIno) + i
+	for i := 0; i < n; i++ {
+		ino := base | uint64(first) + uint64(i)
 		w := at("inode", ino)
 		b, err := t.newBuf(g.inoAddr(ino), int(g.inodeSize), kindInode, w)
 		if err != nil {
@@ -438,9 +462,120 @@ func (a *agInodes) newChunk() error {
 		binary.BigEndian.PutUint32(d[0x60:], layout.NullAGIno)
 		t.markDirty(b)
 	}
-	rec := layout.InobtRec{StartIno: startIno, Count: layout.InodesPerChunk, FreeCount: layout.InodesPerChunk, Free: ^uint64(0)}
+	return nil
+}
+
+// countNew adds n new free inodes of the chunk at startIno to the AGI's
+// and the superblock's counts.
+func (a *agInodes) countNew(startIno uint32, n int64) error {
+	a.addAGI32(layout.AGICountOffset, n)
+	a.addAGI32(layout.AGIFreeCountOffset, n)
+	a.setAGI32(layout.AGINewInoOffset, startIno)
+	if err := a.t.addSB64(sbICountOffset, n); err != nil {
+		return err
+	}
+	return a.t.addSB64(sbIFreeOffset, n)
+}
+
+// newSparseChunk allocates a part of an inode chunk when no full one
+// fits, as the kernel's xfs_ialloc_ag_alloc does on a filesystem with
+// sparse inodes: sb_spino_align blocks aligned to sb_spino_align, inside
+// an aligned chunk that lies wholly in the AG (past its first chunk, as
+// the kernel's min_agbno), owned by the inodes (rmap). The inobt and
+// finobt record of that chunk is in sparse format: ir_holemask has a bit
+// set per 4 inodes not allocated, ir_count the inodes present; when the
+// chunk already has a sparse record, the new inodes merge into it (as
+// xfs_inobt_insert_sprec does). It fails with errNoChunkRoom, before any
+// change, without the feature or without room.
+func (a *agInodes) newSparseChunk(fa *agAlloc, chunkBlocks, align, levels, resv uint64) error {
+	t := a.t
+	g := &t.f.geo
+	if !a.sparse {
+		return fmt.Errorf("%w: AG %d has no room for an inode chunk", errNoChunkRoom, a.ag)
+	}
+	sp := uint64(t.f.sb.SpinoAlign)
+	inoPB := uint64(1) << g.inoPBLog
+	// The geometry mkfs gives sparse inode filesystems: chunks aligned
+	// to their size, sb_spino_align dividing it into whole hole bits.
+	if align != chunkBlocks || sp == 0 || chunkBlocks%sp != 0 || sp*inoPB%layout.InodesPerHoleBit != 0 {
+		return fmt.Errorf("%w: AG %d has no room for a full inode chunk, and sparse chunks of %d blocks in %d-block chunks aligned to %d are not supported",
+			errNoChunkRoom, a.ag, sp, chunkBlocks, align)
+	}
+	length := uint64(fa.bno.agLength())
+	lo, hi := align, length/align*align
+	if hi < chunkBlocks || hi-chunkBlocks < lo {
+		return fmt.Errorf("%w: AG %d is too small for a sparse inode chunk", errNoChunkRoom, a.ag)
+	}
+	hi -= chunkBlocks // the kernel's max_agbno: the chunk's whole range stays inside the AG
+	need := sp + 2*levels + uint64(fa.minFreelist()) + resv
+	noRoom := fmt.Errorf("%w: AG %d has no room for an inode chunk, full or sparse", errNoChunkRoom, a.ag)
+	if uint64(fa.agf32(agfFreeBlks)) < need || uint64(fa.agf32(agfLongest)) < sp {
+		return noRoom
+	}
+	if _, _, _, ok, err := fa.findAligned(uint32(sp), uint32(sp), uint32(lo), uint32(hi)); err != nil {
+		return err
+	} else if !ok {
+		return noRoom
+	}
+	agbno, err := fa.allocAlignedIn(uint32(sp), uint32(sp), uint32(lo), uint32(hi), ownInodes)
+	if err != nil {
+		return err
+	}
+	chunk := uint64(agbno) / align * align
+	startIno := uint32(chunk << g.inoPBLog)
+	first := uint32(uint64(agbno) << g.inoPBLog)
+	n := sp * inoPB
+	bitsPer := uint64(layout.InodesPerHoleBit)
+	present := uint16((1<<(n/bitsPer) - 1) << ((uint64(first - startIno)) / bitsPer))
+	if err := a.formatInodes(first, int(n)); err != nil {
+		return err
+	}
+	var key [layout.InobtKeySize]byte
+	binary.BigEndian.PutUint32(key[:], startIno)
+	path, err := a.inobt.lookup(key[:])
+	if err != nil {
+		return err
+	}
+	w := a.inobt.where(path[0].blk.agbno)
 	var enc [layout.InobtRecSize]byte
-	layout.EncodeInobtRec(enc[:], rec, a.sparse)
+	if path[0].idx >= 0 && a.inobt.cmp(path[0].blk.key(path[0].idx), key[:]) == 0 {
+		// The chunk's record: the new inodes fill some of its holes.
+		old := layout.DecodeInobtRec(path[0].rec(), true)
+		if !old.Consistent() || old.HoleMask&present != present {
+			return w.corrupt("sparse inode chunk %d: its record (holes %#04x) already holds the inodes of free blocks %d..%d", startIno, old.HoleMask, agbno, uint64(agbno)+sp-1)
+		}
+		rec := old
+		rec.HoleMask &^= present
+		rec.Count += uint8(n)
+		rec.FreeCount += uint32(n)
+		rec.Free |= ^layout.InobtRec{HoleMask: ^present}.Holes()
+		layout.EncodeInobtRec(enc[:], rec, true)
+		a.inobt.update(path, enc[:])
+		if a.finobt != nil {
+			if old.FreeCount == 0 {
+				err = a.finobt.insert(enc[:])
+			} else {
+				err = a.updateRec(a.finobt, startIno, enc[:], false)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return a.countNew(startIno, int64(n))
+	}
+	// No record for the chunk; none may overlap its range either.
+	binary.BigEndian.PutUint32(key[:], startIno+layout.InodesPerChunk-1)
+	if path, err = a.inobt.lookup(key[:]); err != nil {
+		return err
+	}
+	if path[0].idx >= 0 {
+		prev := binary.BigEndian.Uint32(path[0].blk.key(path[0].idx))
+		if prev >= startIno || uint64(prev)+layout.InodesPerChunk > uint64(startIno) {
+			return a.inobt.where(path[0].blk.agbno).corrupt("inode chunk %d overlaps the free blocks of chunk %d", prev, startIno)
+		}
+	}
+	rec := layout.InobtRec{StartIno: startIno, HoleMask: ^present, Count: uint8(n), FreeCount: uint32(n), Free: ^uint64(0)}
+	layout.EncodeInobtRec(enc[:], rec, true)
 	if err := a.inobt.insert(enc[:]); err != nil {
 		return err
 	}
@@ -449,13 +584,7 @@ func (a *agInodes) newChunk() error {
 			return err
 		}
 	}
-	a.addAGI32(layout.AGICountOffset, layout.InodesPerChunk)
-	a.addAGI32(layout.AGIFreeCountOffset, layout.InodesPerChunk)
-	a.setAGI32(layout.AGINewInoOffset, startIno)
-	if err := t.addSB64(sbICountOffset, layout.InodesPerChunk); err != nil {
-		return err
-	}
-	return t.addSB64(sbIFreeOffset, layout.InodesPerChunk)
+	return a.countNew(startIno, int64(n))
 }
 
 // errNoChunkRoom: an AG cannot take a new inode chunk, found before
