@@ -23,24 +23,9 @@ type sfEntry struct {
 // dirInodeBuf returns the transaction's buffer of directory inode ino
 // and its decoded core.
 func (t *tx) dirInodeBuf(ino uint64) (*txBuf, *layout.InodeCore, error) {
-	g := &t.f.geo
-	off := g.inoAddr(ino)
-	w := at("directory inode", ino)
-	if off < 0 {
-		return nil, nil, w.corrupt("inode number lies outside the filesystem")
-	}
-	w.off = off
-	b, err := t.buf(off, int(g.inodeSize), kindInode, className, w)
+	b, c, err := t.inodeBufAs(ino, "directory inode", className)
 	if err != nil {
 		return nil, nil, err
-	}
-	// Validate it as the read side does (magic, CRC, self-description).
-	if _, err := t.f.decodeInode(ino, b.data, w); err != nil {
-		return nil, nil, err
-	}
-	c, err := layout.DecodeInodeCore(b.data)
-	if err != nil {
-		return nil, nil, w.corrupt("%v", err)
 	}
 	if c.Mode&vfs.UnixTypeMask != vfs.UnixDir {
 		return nil, nil, fmt.Errorf("xfs: inode %d: %w", ino, vfs.ErrNotDir)

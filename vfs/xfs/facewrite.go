@@ -372,14 +372,21 @@ func (f *FS) changeInode(op, p string, follow bool, change func(d []byte, c *lay
 // inodeBuf returns the transaction's buffer of in-use inode ino and its
 // decoded core.
 func (t *tx) inodeBuf(ino uint64) (*txBuf, *layout.InodeCore, error) {
+	return t.inodeBufAs(ino, "inode", classOwner)
+}
+
+// inodeBufAs is inodeBuf with the write class the buffer joins and the
+// name errors give the inode: the inode is checked as the read side
+// checks it (magic, CRC, self-description) before its core is decoded.
+func (t *tx) inodeBufAs(ino uint64, what string, class wclass) (*txBuf, *layout.InodeCore, error) {
 	g := &t.f.geo
 	off := g.inoAddr(ino)
-	w := at("inode", ino)
+	w := at(what, ino)
 	if off < 0 {
 		return nil, nil, w.corrupt("inode number lies outside the filesystem")
 	}
 	w.off = off
-	b, err := t.buf(off, int(g.inodeSize), kindInode, classOwner, w)
+	b, err := t.buf(off, int(g.inodeSize), kindInode, class, w)
 	if err != nil {
 		return nil, nil, err
 	}
