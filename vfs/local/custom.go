@@ -169,18 +169,15 @@ func (l *FS) Link(oldpath, newpath string) error {
 	return err
 }
 
-// attrHandle resolves p (a final symlink not followed) and opens a
-// handle checked to be that object with a single link unless it is a
-// directory (see sameHandle): attribute and time changes go through it.
-func (l *FS) attrHandle(op, p string) (*os.File, error) {
+// attrChange resolves p (a final symlink not followed) and runs fn on a
+// handle of that object, as SetPermissions does (see change): attribute
+// and time changes go through it.
+func (l *FS) attrChange(op, p string, fn func(h *os.File) error) error {
 	n, err := l.lexisting(op, p)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := singleLink(op, p, n.fi); err != nil {
-		return nil, err
-	}
-	return l.sameHandle(op, p, n)
+	return l.change(op, p, n, fn)
 }
 
 // SetXattr creates or replaces the attribute name of p (a final symlink
@@ -189,15 +186,7 @@ func (l *FS) SetXattr(p, name string, value []byte) error {
 	if err := vfs.CheckXattr(name, value); err != nil {
 		return vfs.PathErr("setxattr", p, err)
 	}
-	h, err := l.attrHandle("setxattr", p)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	if err := fdSetxattr(h, name, value); err != nil {
-		return guestErr("setxattr", p, xattrErr(name, err))
-	}
-	return nil
+	return l.attrChange("setxattr", p, func(h *os.File) error { return xattrErr(name, fdSetxattr(h, name, value)) })
 }
 
 // RemoveXattr deletes the attribute name of p; a missing one is
@@ -206,15 +195,7 @@ func (l *FS) RemoveXattr(p, name string) error {
 	if err := vfs.CheckXattr(name, nil); err != nil {
 		return vfs.PathErr("removexattr", p, err)
 	}
-	h, err := l.attrHandle("removexattr", p)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	if err := fdRemovexattr(h, name); err != nil {
-		return guestErr("removexattr", p, xattrErr(name, err))
-	}
-	return nil
+	return l.attrChange("removexattr", p, func(h *os.File) error { return xattrErr(name, fdRemovexattr(h, name)) })
 }
 
 // ListXattr returns the names of p's attributes, sorted (a final symlink
@@ -266,21 +247,13 @@ func xattrErr(name string, err error) error {
 // SetTimes sets p's access and modification times (the kernel sets the
 // change time) through a checked handle; a final symlink is not followed.
 func (l *FS) SetTimes(p string, atime, mtime time.Time) error {
-	h, err := l.attrHandle("utimes", p)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	if err := fdUtimes(h, atime, mtime); err != nil {
-		return guestErr("utimes", p, err)
-	}
-	return nil
+	return l.attrChange("utimes", p, func(h *os.File) error { return fdUtimes(h, atime, mtime) })
 }
 
 // Truncate sets the regular file p's size (a final symlink followed with
 // guest semantics, as truncate(2) does), through a descriptor opened
 // without following a symlink and checked, like the writes', to be the
-// file resolved with a single link.
+// file resolved with a single link (see sole).
 func (l *FS) Truncate(p string, size int64) error {
 	if size < 0 {
 		return vfs.PathErr("truncate", p, fmt.Errorf("negative size %d: %w", size, fs.ErrInvalid))
@@ -298,13 +271,5 @@ func (l *FS) Truncate(p string, size int64) error {
 	if err := singleLink("truncate", p, n.fi); err != nil {
 		return err
 	}
-	f, fi, err := l.openSame("truncate", p, n, os.O_WRONLY|syscall.O_NOFOLLOW)
-	if err != nil {
-		return err
-	}
-	if err := singleLink("truncate", p, fi); err != nil {
-		f.Close()
-		return err
-	}
-	return l.finish("truncate", p, f, func() error { return f.Truncate(size) })
+	return l.sole("truncate", p, n, os.O_WRONLY, func(f *os.File, _ fs.FileInfo) error { return f.Truncate(size) })
 }

@@ -7,6 +7,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// handleFlag opens a path-only descriptor, the handle attribute changes go
+// through.
+const handleFlag = unix.O_PATH
+
 // openHandle opens rel as a path-only descriptor (O_PATH; the os.Root adds
 // O_NOFOLLOW): the object itself is not opened, so a FIFO cannot block and
 // a device node has no open side effect, and the descriptor keeps naming
@@ -47,14 +51,8 @@ func procChmod(fd int, perm uint32) error {
 	return unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), perm)
 }
 
-func withFd(h *os.File, fn func(fd int) error) error {
-	rc, err := h.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var ferr error
-	if err := rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
-		return err
-	}
-	return ferr
+// renameNoReplace renames without replacing an existing new name
+// (renameat2 RENAME_NOREPLACE: EEXIST).
+func renameNoReplace(od int, oname string, nd int, nname string) error {
+	return unix.Renameat2(od, oname, nd, nname, unix.RENAME_NOREPLACE)
 }

@@ -3,9 +3,13 @@
 package local
 
 import (
+	"golang.org/x/sys/unix"
 	"os"
 	"syscall"
 )
+
+// handleFlag opens a handle read-only (there is no O_PATH here).
+const handleFlag = os.O_RDONLY
 
 // openHandle opens rel read-only and non-blocking (no O_PATH here), which
 // is enough for the regular files and directories the tree holds; the
@@ -26,4 +30,13 @@ func fdChmod(h *os.File, perm uint32) error {
 		return err
 	}
 	return ferr
+}
+
+// renameNoReplace gives the object a second name that must not exist yet
+// (link(2) never replaces: EEXIST), then drops the first one.
+func renameNoReplace(od int, oname string, nd int, nname string) error {
+	if err := unix.Linkat(od, oname, nd, nname, 0); err != nil {
+		return err
+	}
+	return unix.Unlinkat(od, oname, 0)
 }

@@ -12,15 +12,20 @@
 // before anything is written to it. A file with several hard links is
 // never changed: another of its names may be a host file outside.
 //
-// No host operation that changes an object goes by path after a check:
-// ownership and permissions are set through a descriptor (O_PATH on Linux)
-// that is checked with fstat to be the object resolved, with a single hard
-// link unless it is a directory; objects just made (directories, symlinks)
-// get their mode and owner the same way. What still goes by name creates
-// or removes a name inside a directory of the root and cannot reach a host
-// object outside it: mkdir and symlink (which never follow the new name),
-// O_EXCL creation, and unlink/rmdir (which remove a name, never an object's
-// other names).
+// No host operation that changes an object goes by path after a check.
+// A directory (which has no other name) is changed through a descriptor
+// (O_PATH on Linux) checked with fstat to be the object resolved. Any
+// other object is first moved, by one rename, into a private directory
+// made beside it for the change (see sole.go): only there does a link
+// count of one prove that no host name shares the object, since a hard
+// link swapped in and out cannot reach it; the change goes through a
+// descriptor of it there and the name moves back. New symlinks are made
+// in such a directory too and get their name last, without replacing
+// anything. What still goes by name creates or removes a name inside a
+// directory of the root and cannot reach a host object outside it: mkdir
+// (the new directory then gets its mode and owner through a checked
+// handle), O_EXCL creation, and unlink/rmdir (which remove a name, never
+// an object's other names).
 package local
 
 import (
@@ -33,6 +38,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/guestinject/guestinject/errs"
 	"github.com/guestinject/guestinject/vfs"
@@ -225,34 +232,32 @@ func (l *FS) mkdir(p, rel string) error {
 	if err := l.root.Mkdir(rel, 0o755); err != nil {
 		return guestErr("mkdir", p, err)
 	}
-	return l.fixNew("mkdir", p, rel, fs.ModeDir, 0o755)
+	return l.fixNewDir(p, rel)
 }
 
-// fixNew gives a just-created directory or symlink (typ) its mode (for a
-// directory, whatever the umask) and, when run as root, root:root,
-// through a handle checked to be an object of that type with one link:
-// if something else has taken the name since, nothing is changed.
-func (l *FS) fixNew(op, p, rel string, typ, perm fs.FileMode) error {
-	l.before(op+"-made", rel)
-	h, fi, err := l.handle(op, p, rel)
+// fixNewDir gives a just-created directory 0755 whatever the umask and,
+// when run as root, root:root, through a handle checked to be a
+// directory (which no host name can share): if something else has taken
+// the name since, nothing is changed.
+func (l *FS) fixNewDir(p, rel string) error {
+	const perm = 0o755
+	l.before("mkdir-made", rel)
+	h, fi, err := l.handle("mkdir", p, rel)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	if fi.Mode().Type() != typ {
-		return vfs.PathErr(op, p, ErrChanged)
+	if !fi.IsDir() {
+		return vfs.PathErr("mkdir", p, ErrChanged)
 	}
-	if err := singleLink(op, p, fi); err != nil {
-		return err
-	}
-	if typ == fs.ModeDir && fi.Mode()&vfs.PermMask != perm {
-		if err := fdChmod(h, vfs.UnixPerm(perm)); err != nil {
-			return guestErr(op, p, err)
+	if fi.Mode()&vfs.PermMask != perm {
+		if err := fdChmod(h, perm); err != nil {
+			return guestErr("mkdir", p, err)
 		}
 	}
 	if asRoot {
 		if err := fdChown(h, 0, 0); err != nil {
-			return guestErr(op, p, err)
+			return guestErr("mkdir", p, err)
 		}
 	}
 	return nil
@@ -273,10 +278,9 @@ func (l *FS) handle(op, p, rel string) (*os.File, fs.FileInfo, error) {
 	return h, fi, nil
 }
 
-// sameHandle opens a handle of the resolved object n and checks that it
-// is still n (same inode and type, so never a symlink swapped in) and has
-// a single hard link unless it is a directory: the checks are made on
-// what the handle names, which is what the change will reach.
+// sameHandle opens a handle of the resolved directory n and checks that
+// it is still n (same inode and type, so never a symlink swapped in): a
+// directory has no other name a change could reach.
 func (l *FS) sameHandle(op, p string, n node) (*os.File, error) {
 	l.before(op, n.rel)
 	h, fi, err := l.handle(op, p, n.rel)
@@ -284,13 +288,8 @@ func (l *FS) sameHandle(op, p string, n node) (*os.File, error) {
 		return nil, err
 	}
 	if !os.SameFile(fi, n.fi) || fi.Mode().Type() != n.fi.Mode().Type() {
-		err = vfs.PathErr(op, p, ErrChanged)
-	} else {
-		err = singleLink(op, p, fi)
-	}
-	if err != nil {
 		h.Close()
-		return nil, err
+		return nil, vfs.PathErr(op, p, ErrChanged)
 	}
 	return h, nil
 }
@@ -300,40 +299,36 @@ func absent(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, vfs.ErrNotDir)
 }
 
-// openWrite resolves p for writing and opens it write-only: an existing
-// regular file is opened without truncation and checked to be the object
-// resolved; a missing one is created 0644 with O_EXCL (through a dangling
-// final symlink, as open(O_CREAT) does, but never by following a link
-// that appears afterwards).
-func (l *FS) openWrite(op, p string, extra int) (*os.File, error) {
+// write resolves p for writing and runs fn on a write-only descriptor:
+// an existing regular file is opened without truncation while its only
+// name is in a private directory (see sole); a missing one is created
+// 0644 with O_EXCL (through a dangling final symlink, as open(O_CREAT)
+// does, but never by following a link that appears afterwards).
+func (l *FS) write(op, p string, extra int, fn func(f *os.File) error) error {
 	r, err := l.resolve(op, p, true)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if strings.HasSuffix(p, "/") { // only a directory may end in "/"
 		if r.Exists && !r.Node.fi.IsDir() {
-			return nil, vfs.PathErr(op, p, vfs.ErrNotDir)
+			return vfs.PathErr(op, p, vfs.ErrNotDir)
 		}
-		return nil, vfs.PathErr(op, p, vfs.ErrIsDir)
+		return vfs.PathErr(op, p, vfs.ErrIsDir)
 	}
 	if !r.Exists {
-		return l.create(op, p, join(r.Parent.rel, r.Name))
+		f, err := l.create(op, p, join(r.Parent.rel, r.Name))
+		if err != nil {
+			return err
+		}
+		return l.finish(op, p, f, func() error { return fn(f) })
 	}
 	if err := regular(op, p, r.Node.fi); err != nil {
-		return nil, err
+		return err
 	}
 	if err := singleLink(op, p, r.Node.fi); err != nil {
-		return nil, err
+		return err
 	}
-	f, fi, err := l.openSame(op, p, r.Node, os.O_WRONLY|extra)
-	if err != nil {
-		return nil, err
-	}
-	if err := singleLink(op, p, fi); err != nil { // a link made since the Lstat
-		f.Close()
-		return nil, err
-	}
-	return f, nil
+	return l.sole(op, p, r.Node, os.O_WRONLY|extra, func(f *os.File, _ fs.FileInfo) error { return fn(f) })
 }
 
 func (l *FS) create(op, p, rel string) (*os.File, error) {
@@ -395,11 +390,7 @@ func regular(op, p string, fi fs.FileInfo) error {
 
 // AppendFile appends data to the regular file p, creating it if missing.
 func (l *FS) AppendFile(p string, data []byte) error {
-	f, err := l.openWrite("append", p, os.O_APPEND)
-	if err != nil {
-		return err
-	}
-	return l.finish("append", p, f, func() error {
+	return l.write("append", p, os.O_APPEND, func(f *os.File) error {
 		_, err := f.Write(data)
 		return err
 	})
@@ -408,11 +399,7 @@ func (l *FS) AppendFile(p string, data []byte) error {
 // ReplaceFile sets the content of the regular file p, creating it if
 // missing; an existing file keeps its inode, mode and owner.
 func (l *FS) ReplaceFile(p string, data []byte) error {
-	f, err := l.openWrite("replace", p, 0)
-	if err != nil {
-		return err
-	}
-	return l.finish("replace", p, f, func() error {
+	return l.write("replace", p, 0, func(f *os.File) error {
 		if err := f.Truncate(0); err != nil {
 			return err
 		}
@@ -462,9 +449,9 @@ func (l *FS) HasFile(p string) (bool, error) {
 }
 
 // SetPermissions sets p's permission bits (following guest symlinks, so
-// a symlink itself is never changed), through a handle checked to be the
-// object resolved, with a single hard link unless it is a directory (see
-// sameHandle); anything swapped in since resolution is ErrChanged. Bits
+// a symlink itself is never changed) through a handle of the object
+// resolved, with a single hard link unless it is a directory (see
+// change); anything swapped in since resolution is ErrChanged. Bits
 // outside vfs.PermMask are refused with fs.ErrInvalid.
 func (l *FS) SetPermissions(p string, mode fs.FileMode) error {
 	if mode&^vfs.PermMask != 0 {
@@ -474,18 +461,7 @@ func (l *FS) SetPermissions(p string, mode fs.FileMode) error {
 	if err != nil {
 		return err
 	}
-	if err := singleLink("chmod", p, n.fi); err != nil {
-		return err
-	}
-	h, err := l.sameHandle("chmod", p, n)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	if err := fdChmod(h, vfs.UnixPerm(mode)); err != nil {
-		return guestErr("chmod", p, err)
-	}
-	return nil
+	return l.change("chmod", p, n, func(h *os.File) error { return fdChmod(h, vfs.UnixPerm(mode)) })
 }
 
 // SetOwnership changes p's owner and group (following guest symlinks);
@@ -494,7 +470,7 @@ func (l *FS) SetPermissions(p string, mode fs.FileMode) error {
 // symlink nor a hard link swapped in afterwards is changed or followed
 // (ErrChanged). A symlink itself is never given away here, as p's final
 // link is followed; Symlink gives the links it makes root:root (run as
-// root) through a handle of the link itself, never following it.
+// root) before they get their name.
 func (l *FS) SetOwnership(p, user, group string) error {
 	if err := vfs.CheckPath(p); err != nil {
 		return vfs.PathErr("chown", p, err)
@@ -507,16 +483,27 @@ func (l *FS) SetOwnership(p, user, group string) error {
 	if err != nil {
 		return err
 	}
-	if err := singleLink("chown", p, n.fi); err != nil {
-		return err
+	return l.change("chown", p, n, func(h *os.File) error { return fdChown(h, uid, gid) })
+}
+
+// change runs fn on a handle of the resolved object n: a directory (which
+// has no other names) through a handle checked to be n, anything else
+// while its only name is in a private directory (see sole). An object
+// resolved with several hard links is refused before anything moves.
+func (l *FS) change(op, p string, n node, fn func(h *os.File) error) error {
+	if !n.fi.IsDir() {
+		if err := singleLink(op, p, n.fi); err != nil {
+			return err
+		}
+		return l.sole(op, p, n, handleFlag, func(h *os.File, _ fs.FileInfo) error { return fn(h) })
 	}
-	h, err := l.sameHandle("chown", p, n)
+	h, err := l.sameHandle(op, p, n)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	if err := fdChown(h, uid, gid); err != nil {
-		return guestErr("chown", p, err)
+	if err := fn(h); err != nil {
+		return guestErr(op, p, err)
 	}
 	return nil
 }
@@ -623,10 +610,29 @@ func (l *FS) Symlink(target, p string) error {
 	}
 	rel := join(r.Parent.rel, r.Name)
 	l.before("symlink", rel)
-	if err := l.root.Symlink(target, rel); err != nil {
-		return guestErr("symlink", p, err)
+	return l.withPrivate("symlink", p, r.Parent.rel, func(pd int, q *private) error {
+		if err := l.newSymlink(target, rel, pd, q.fd, r.Name); err != nil {
+			unix.Unlinkat(q.fd, soleName, 0)
+			return guestErr("symlink", p, err)
+		}
+		return nil
+	})
+}
+
+// newSymlink makes the symlink in the private directory qd, gives it to
+// root:root when run as root (nobody else can swap it there) and only
+// then names it name in pd, failing if the name exists by then.
+func (l *FS) newSymlink(target, rel string, pd, qd int, name string) error {
+	if err := unix.Symlinkat(target, qd, soleName); err != nil {
+		return err
 	}
-	return l.fixNew("symlink", p, rel, fs.ModeSymlink, 0)
+	if asRoot {
+		if err := unix.Fchownat(qd, soleName, 0, 0, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return err
+		}
+	}
+	l.before("symlink-made", rel)
+	return publish(qd, pd, name)
 }
 
 // Remove deletes a file, a symlink (not its target) or an empty directory.
