@@ -3,7 +3,17 @@ package ext
 import (
 	"fmt"
 	"io/fs"
+
+	"github.com/guestinject/guestinject/vfs/ext/internal/dirblock"
 )
+
+// The directory write engine works on blocks it is handed, never on the
+// image: dirStore (dirwrite_tx.go adapts a transaction to it) gives it
+// modifiable copies of a directory's logical blocks and appends blocks;
+// the entries inside one leaf are dirblock's. Everything here keeps a
+// block valid at each step it returns from: rec_len chains that cover the
+// block exactly, the dirent tail and its checksum, dx count/limit pairs
+// and dx tails.
 
 // dirStore is what the directory writer needs from a transaction: the
 // logical blocks of one block-backed directory.
@@ -27,7 +37,7 @@ type dirStore interface {
 type dirw struct {
 	st        dirStore
 	ino       uint32
-	lf        leafFmt
+	lf        dirblock.Format
 	csum      bool   // metadata_csum: seal leaves and index nodes
 	seed      uint32 // the directory inode's checksum seed
 	indexed   bool   // an htree directory
@@ -68,7 +78,7 @@ func (w *dirw) checkLeaf(lblk uint64, b []byte) error {
 	if !w.csum {
 		return nil
 	}
-	ok, hasTail := leafChecksumOK(b, w.seed)
+	ok, hasTail := dirblock.ChecksumOK(b, w.seed)
 	switch {
 	case !hasTail:
 		return &CorruptError{What: "directory block", Num: lblk, Ino: w.ino, Offset: -1, Detail: "no checksum tail", Err: ErrChecksum}
@@ -81,7 +91,7 @@ func (w *dirw) checkLeaf(lblk uint64, b []byte) error {
 // sealLeaf recomputes the checksum of a leaf the writer changed.
 func (w *dirw) sealLeaf(b []byte) {
 	if w.csum {
-		sealLeaf(b, w.seed)
+		dirblock.Seal(b, w.seed)
 	}
 }
 
@@ -91,10 +101,10 @@ func (w *dirw) newLeaf() (uint64, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if len(b) != w.lf.bs {
-		return 0, nil, fmt.Errorf("ext: directory inode %d: new block of %d bytes, want %d", w.ino, len(b), w.lf.bs)
+	if len(b) != w.lf.BlockSize {
+		return 0, nil, fmt.Errorf("ext: directory inode %d: new block of %d bytes, want %d", w.ino, len(b), w.lf.BlockSize)
 	}
-	initLeaf(b, w.lf)
+	dirblock.Init(b, w.lf)
 	return lblk, b, nil
 }
 
@@ -109,7 +119,7 @@ func (w *dirw) linearAdd(name []byte, match func([]byte) bool, ino uint32, ftype
 		if err != nil {
 			return err
 		}
-		_, found, err := leafFind(b, w.lf, match)
+		_, found, err := dirblock.Find(b, w.lf, match)
 		if err != nil {
 			return w.leafCorrupt(lblk, err)
 		}
@@ -117,7 +127,7 @@ func (w *dirw) linearAdd(name []byte, match func([]byte) bool, ino uint32, ftype
 			return fs.ErrExist
 		}
 		if room < 0 {
-			if _, ok, _ := leafRoom(b, w.lf, direntSize(need)); ok {
+			if _, ok, _ := dirblock.Room(b, w.lf, direntSize(need)); ok {
 				room = int64(lblk)
 			}
 		}
@@ -141,8 +151,8 @@ func (w *dirw) linearAdd(name []byte, match func([]byte) bool, ino uint32, ftype
 	if err != nil {
 		return err
 	}
-	if ok, err := leafInsert(b, w.lf, name, ino, ftype); err != nil || !ok {
-		return fmt.Errorf("ext: directory inode %d: entry does not fit a leaf with room: %w", w.ino, errNoRoom)
+	if ok, err := dirblock.Insert(b, w.lf, name, ino, ftype); err != nil || !ok {
+		return fmt.Errorf("ext: directory inode %d: entry does not fit a leaf with room: %w", w.ino, dirblock.ErrNoRoom)
 	}
 	w.sealLeaf(b)
 	return nil
@@ -159,7 +169,7 @@ func (w *dirw) linearRemove(match func([]byte) bool) (uint32, error) {
 		if err != nil {
 			return 0, err
 		}
-		_, found, err := leafFind(b, w.lf, match)
+		_, found, err := dirblock.Find(b, w.lf, match)
 		if err != nil {
 			return 0, w.leafCorrupt(lblk, err)
 		}
@@ -181,13 +191,13 @@ func (w *dirw) hasNames() (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		if w.indexed && isDxNode(b, w.lf.bs) {
+		if w.indexed && isDxNode(b, w.lf.BlockSize) {
 			continue
 		}
 		if b, err = w.leafView(lblk); err != nil {
 			return false, err
 		}
-		found, err := leafHasNames(b, w.lf)
+		found, err := dirblock.HasNames(b, w.lf)
 		if err != nil {
 			return false, w.leafCorrupt(lblk, err)
 		}
@@ -204,7 +214,7 @@ func (w *dirw) removeIn(lblk uint64, match func([]byte) bool) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
-	ino, found, err := leafRemove(b, w.lf, match)
+	ino, found, err := dirblock.Remove(b, w.lf, match)
 	if err != nil {
 		return 0, w.leafCorrupt(lblk, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/guestinject/guestinject/vfs"
+	"github.com/guestinject/guestinject/vfs/ext/internal/dirblock"
 	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
@@ -94,7 +95,7 @@ func (t *tx) dirWriter(dir *inode) (*dirw, error) {
 	}
 	w := &dirw{
 		st: &txDirStore{t: t, dir: dir}, ino: dir.num,
-		lf:   leafFmt{bs: int(f.geo.blockSize), filetype: f.geo.filetype, tail: f.geo.metaCsum},
+		lf:   dirblock.Format{BlockSize: int(f.geo.blockSize), Filetype: f.geo.filetype, Tail: f.geo.metaCsum},
 		csum: f.geo.metaCsum, seed: dir.seed, indexed: f.indexed(dir), maxLevels: layout.DxMaxLevels,
 	}
 	if f.geo.largeDir {
@@ -265,7 +266,7 @@ func (t *tx) initDir(dir *inode, parent uint32) error {
 	if err != nil {
 		return err
 	}
-	initDotLeaf(b, w.lf, dir.num, parent)
+	dirblock.InitDot(b, w.lf, dir.num, parent)
 	w.sealLeaf(b)
 	t.dirtyInode(dir)
 	return nil

@@ -2,10 +2,11 @@ package ext
 
 import (
 	"fmt"
-	"github.com/guestinject/guestinject/internal/cache"
 	"io"
 	"sync"
 	"sync/atomic"
+
+	"github.com/guestinject/guestinject/internal/cache"
 
 	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )

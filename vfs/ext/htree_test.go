@@ -2,11 +2,12 @@ package ext
 
 import (
 	"fmt"
-	"github.com/guestinject/guestinject/internal/cache"
 	"io"
 	"os"
 	"sync/atomic"
 	"testing"
+
+	"github.com/guestinject/guestinject/internal/cache"
 
 	"github.com/guestinject/guestinject/internal/testtool"
 	"github.com/guestinject/guestinject/vfs/ext/internal/layout"

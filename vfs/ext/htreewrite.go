@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/guestinject/guestinject/vfs"
+	"github.com/guestinject/guestinject/vfs/ext/internal/dirblock"
 	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
@@ -64,7 +65,7 @@ func (w *dirw) dxCorrupt(lblk uint64, format string, args ...any) error {
 
 // dxLimit is how many entries fit an index block whose entries start at off.
 func (w *dirw) dxLimit(off int) int {
-	room := w.lf.bs - off
+	room := w.lf.BlockSize - off
 	if w.csum {
 		room -= layout.DxTailSize
 	}
@@ -172,7 +173,7 @@ func (w *dirw) dxDescend(p *dxPath, first bool) error {
 		if err != nil {
 			return err
 		}
-		if !isDxNode(b, w.lf.bs) {
+		if !isDxNode(b, w.lf.BlockSize) {
 			return w.dxCorrupt(blk, "index points to a block that is not an index node")
 		}
 		h := p.hash
@@ -217,7 +218,7 @@ func (w *dirw) dxFind(name []byte, match func([]byte) bool) (uint64, bool, error
 		if err != nil {
 			return 0, false, err
 		}
-		_, found, err := leafFind(b, w.lf, match)
+		_, found, err := dirblock.Find(b, w.lf, match)
 		if err != nil {
 			return 0, false, w.leafCorrupt(p.leaf, err)
 		}
@@ -264,7 +265,7 @@ func (w *dirw) dxAdd(name []byte, match func([]byte) bool, ino uint32, ftype uin
 		if err != nil {
 			return err
 		}
-		ok, err := leafInsert(b, w.lf, name, ino, ftype)
+		ok, err := dirblock.Insert(b, w.lf, name, ino, ftype)
 		if err != nil {
 			return w.leafCorrupt(p.leaf, err)
 		}
@@ -276,7 +277,7 @@ func (w *dirw) dxAdd(name []byte, match func([]byte) bool, ino uint32, ftype uin
 			return err
 		}
 	}
-	return fmt.Errorf("ext: directory inode %d: no room for the entry after splitting: %w", w.ino, errNoRoom)
+	return fmt.Errorf("ext: directory inode %d: no room for the entry after splitting: %w", w.ino, dirblock.ErrNoRoom)
 }
 
 // writable swaps the read-only view of a frame's block for the
@@ -317,7 +318,7 @@ func (w *dirw) dxMakeRoom(p *dxPath, leaf []byte) error {
 // dxSplitLeaf moves the upper half (by hash) of a full leaf into a new
 // block and indexes it from the bottom frame.
 func (w *dirw) dxSplitLeaf(p *dxPath, leaf []byte) error {
-	es, err := leafEntries(leaf, w.lf)
+	es, err := dirblock.Entries(leaf, w.lf)
 	if err != nil {
 		return w.leafCorrupt(p.leaf, err)
 	}
@@ -325,24 +326,24 @@ func (w *dirw) dxSplitLeaf(p *dxPath, leaf []byte) error {
 		return w.leafCorrupt(p.leaf, fmt.Errorf("a full leaf with %d entries", len(es)))
 	}
 	for i := range es {
-		if es[i].hash, err = w.hashName(es[i].name, p.info.HashVersion); err != nil {
+		if es[i].Hash, err = w.hashName(es[i].Name, p.info.HashVersion); err != nil {
 			return w.dxCorrupt(p.leaf, "hashing a name: %v", err)
 		}
 	}
-	sort.SliceStable(es, func(i, j int) bool { return es[i].hash < es[j].hash })
-	split := splitPoint(es, len(w.lf.usable(leaf)))
-	hash2 := es[split].hash
-	if es[split-1].hash == hash2 {
+	sort.SliceStable(es, func(i, j int) bool { return es[i].Hash < es[j].Hash })
+	split := splitPoint(es, len(w.lf.Usable(leaf)))
+	hash2 := es[split].Hash
+	if es[split-1].Hash == hash2 {
 		hash2 |= 1 // the run of equal hashes continues in the new block
 	}
 	lblk, nb, err := w.newLeaf()
 	if err != nil {
 		return err
 	}
-	if err := fillLeaf(nb, w.lf, es[split:]); err != nil {
+	if err := dirblock.Fill(nb, w.lf, es[split:]); err != nil {
 		return err
 	}
-	if err := fillLeaf(leaf, w.lf, es[:split]); err != nil {
+	if err := dirblock.Fill(leaf, w.lf, es[:split]); err != nil {
 		return err
 	}
 	w.sealLeaf(nb)
@@ -360,10 +361,10 @@ func (w *dirw) dxSplitLeaf(p *dxPath, leaf []byte) error {
 // end, entries move while they fill at most half the block (counting half
 // of the entry that crosses the middle), as the kernel splits; at least
 // one entry stays and one moves.
-func splitPoint(es []leafEntry, usable int) int {
+func splitPoint(es []dirblock.Entry, usable int) int {
 	size, move := 0, 0
 	for i := len(es) - 1; i > 0; i-- {
-		s := layout.DirentSize(len(es[i].name))
+		s := layout.DirentSize(len(es[i].Name))
 		if size+s/2 > usable/2 {
 			break
 		}
@@ -379,11 +380,11 @@ func (w *dirw) dxNewNode() (uint64, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if len(b) != w.lf.bs {
-		return 0, nil, fmt.Errorf("ext: directory inode %d: new block of %d bytes, want %d", w.ino, len(b), w.lf.bs)
+	if len(b) != w.lf.BlockSize {
+		return 0, nil, fmt.Errorf("ext: directory inode %d: new block of %d bytes, want %d", w.ino, len(b), w.lf.BlockSize)
 	}
 	clear(b)
-	layout.PutDirent(b, 0, w.lf.bs, nil, 0, w.lf.filetype)
+	layout.PutDirent(b, 0, w.lf.BlockSize, nil, 0, w.lf.Filetype)
 	return lblk, b, nil
 }
 
@@ -443,8 +444,8 @@ func (w *dirw) dxAddLevel(p *dxPath) error {
 func (w *dirw) initDxRoot(b []byte, self, parent uint32, version uint8, leaf uint64) {
 	clear(b)
 	dot := layout.DirentSize(1)
-	layout.PutDirent(b, self, dot, []byte("."), layout.FTDir, w.lf.filetype)
-	layout.PutDirent(b[dot:], parent, w.lf.bs-dot, []byte(".."), layout.FTDir, w.lf.filetype)
+	layout.PutDirent(b, self, dot, []byte("."), layout.FTDir, w.lf.Filetype)
+	layout.PutDirent(b[dot:], parent, w.lf.BlockSize-dot, []byte(".."), layout.FTDir, w.lf.Filetype)
 	layout.PutDxRootInfo(b, layout.DxRootInfo{HashVersion: version, InfoLength: layout.DxRootInfoSize})
 	off := layout.DxRootEntries
 	layout.PutDxCountLimit(b, off, layout.DxCountLimit{Limit: uint16(w.dxLimit(off)), Count: 1})
@@ -461,11 +462,11 @@ func (w *dirw) toIndexed() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	es, err := leafEntries(b, w.lf)
+	es, err := dirblock.Entries(b, w.lf)
 	if err != nil {
 		return false, w.leafCorrupt(0, err)
 	}
-	if len(es) < 2 || string(es[0].name) != "." || string(es[1].name) != ".." {
+	if len(es) < 2 || string(es[0].Name) != "." || string(es[1].Name) != ".." {
 		return false, nil
 	}
 	lblk, nb, err := w.newLeaf()
@@ -475,12 +476,12 @@ func (w *dirw) toIndexed() (bool, error) {
 	if lblk != 1 {
 		return false, fmt.Errorf("ext: directory inode %d: new leaf at block %d, want 1", w.ino, lblk)
 	}
-	if err := fillLeaf(nb, w.lf, es[2:]); err != nil {
+	if err := dirblock.Fill(nb, w.lf, es[2:]); err != nil {
 		return false, err
 	}
 	w.sealLeaf(nb)
 	version := w.makeIndexed()
 	w.indexed = true
-	w.initDxRoot(b, es[0].ino, es[1].ino, version, 1)
+	w.initDxRoot(b, es[0].Ino, es[1].Ino, version, 1)
 	return true, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/ext/dirhash"
+	"github.com/guestinject/guestinject/vfs/ext/internal/dirblock"
 	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
@@ -18,7 +19,7 @@ var testSeed = [4]uint32{0x1234, 0x5678, 0x9abc, 0xdef0}
 // empty leaf.
 func newIndexed(bs int, csum bool, maxLevels int, version uint8) (*dirw, *memDir) {
 	st := &memDir{bs: bs}
-	w := &dirw{st: st, ino: 12, lf: leafFmt{bs: bs, filetype: true, tail: csum}, csum: csum, seed: 0x5eed,
+	w := &dirw{st: st, ino: 12, lf: dirblock.Format{BlockSize: bs, Filetype: true, Tail: csum}, csum: csum, seed: 0x5eed,
 		indexed: true, maxLevels: maxLevels,
 		hashName: func(name []byte, v uint8) (uint32, error) {
 			h, _, err := dirhash.Hash(name, dirhash.Version(v), testSeed)
@@ -86,14 +87,14 @@ func checkNode(t *testing.T, w *dirw, fr dxFrame, levels int, lo, hi uint64, hiI
 		if b, err = w.leaf(blk); err != nil {
 			t.Fatal(err)
 		}
-		es, err := leafEntries(b, w.lf)
+		es, err := dirblock.Entries(b, w.lf)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, le := range es {
-			h, _ := w.hashName(le.name, v)
+			h, _ := w.hashName(le.Name, v)
 			if uint64(h) < elo || uint64(h) > ehi || uint64(h) == ehi && !incl {
-				t.Fatalf("leaf %d: %q hashes to %#x outside [%#x, %#x] (inclusive %v)", blk, le.name, h, elo, ehi, incl)
+				t.Fatalf("leaf %d: %q hashes to %#x outside [%#x, %#x] (inclusive %v)", blk, le.Name, h, elo, ehi, incl)
 			}
 		}
 		total += len(es)
@@ -264,7 +265,7 @@ func TestLinearBecomesIndexed(t *testing.T) {
 		t.Fatalf("%d names at depth %d", got, depth)
 	}
 	root, _ := st.block(0)
-	if names := names(t, root, leafFmt{bs: 1024, filetype: true}); fmt.Sprint(names) != "[. ..]" {
+	if names := names(t, root, dirblock.Format{BlockSize: 1024, Filetype: true}); fmt.Sprint(names) != "[. ..]" {
 		t.Fatalf("root entries %v", names)
 	}
 }

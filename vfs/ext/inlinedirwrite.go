@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 
+	"github.com/guestinject/guestinject/vfs/ext/internal/dirblock"
 	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
@@ -47,8 +48,8 @@ func (t *tx) writeInlineDir(dir *inode, d *inlineDir) error {
 	return t.setInline(dir, append(append([]byte(nil), d.ib...), d.val...))
 }
 
-func (t *tx) inlineLeafFmt() leafFmt {
-	return leafFmt{bs: int(t.f.geo.blockSize), filetype: t.f.geo.filetype}
+func (t *tx) inlineLeafFmt() dirblock.Format {
+	return dirblock.Format{BlockSize: int(t.f.geo.blockSize), Filetype: t.f.geo.filetype}
 }
 
 func (t *tx) inlineCorrupt(dir *inode, region int, err error) error {
@@ -59,7 +60,7 @@ func (t *tx) inlineCorrupt(dir *inode, region int, err error) error {
 func (t *tx) inlineFind(dir *inode, d *inlineDir, match func([]byte) bool) (int, error) {
 	lf := t.inlineLeafFmt()
 	for i := 0; i < 2; i++ {
-		_, found, err := leafFind(d.region(i), lf, match)
+		_, found, err := dirblock.Find(d.region(i), lf, match)
 		if err != nil {
 			return -1, t.inlineCorrupt(dir, i, err)
 		}
@@ -84,12 +85,12 @@ func (t *tx) inlineAdd(dir *inode, name []byte, match func([]byte) bool, ino uin
 	}
 	lf := t.inlineLeafFmt()
 	for i := 0; i < 2; i++ {
-		if ok, _ := leafInsert(d.region(i), lf, name, ino, ftype); ok {
+		if ok, _ := dirblock.Insert(d.region(i), lf, name, ino, ftype); ok {
 			return t.writeInlineDir(dir, d)
 		}
 	}
 	grown := growInlineValue(d.val, lf, layout.DirentSize(len(name)))
-	if ok, _ := leafInsert(grown, lf, name, ino, ftype); ok {
+	if ok, _ := dirblock.Insert(grown, lf, name, ino, ftype); ok {
 		err := t.writeInlineDir(dir, &inlineDir{ib: d.ib, val: grown})
 		if !isNoRoom(err) {
 			return err
@@ -108,28 +109,28 @@ func (t *tx) inlineAdd(dir *inode, name []byte, match func([]byte) bool, ino uin
 // growInlineValue returns the system.data value lengthened by n bytes of
 // free space: the last entry's rec_len covers them, or, in an empty
 // value, one unused entry does.
-func growInlineValue(val []byte, lf leafFmt, n int) []byte {
+func growInlineValue(val []byte, lf dirblock.Format, n int) []byte {
 	out := append(append([]byte(nil), val...), make([]byte, n)...)
 	if len(val) == 0 {
-		layout.PutDirent(out, 0, n, nil, 0, lf.filetype)
+		layout.PutDirent(out, 0, n, nil, 0, lf.Filetype)
 		return out
 	}
 	last := -1
-	walkLeaf(val, lf, func(s slot) bool { last = s.off; return false })
+	dirblock.Walk(val, lf, func(s dirblock.Slot) bool { last = s.Off; return false })
 	if last < 0 {
 		return val // unreadable: the caller's insert fails and the directory moves out
 	}
 	d, _ := layout.DecodeDirent(out[last:])
-	binary.LittleEndian.PutUint16(out[last+4:], layout.EncodeRecLen(d.RecLength(lf.bs)+n))
+	binary.LittleEndian.PutUint16(out[last+4:], layout.EncodeRecLen(d.RecLength(lf.BlockSize)+n))
 	return out
 }
 
 // inlineDirToBlock moves inline directory dir out to its first block.
 func (t *tx) inlineDirToBlock(dir *inode, d *inlineDir) error {
 	lf := t.inlineLeafFmt()
-	var es []leafEntry
+	var es []dirblock.Entry
 	for i := 0; i < 2; i++ {
-		more, err := leafEntries(d.region(i), lf)
+		more, err := dirblock.Entries(d.region(i), lf)
 		if err != nil {
 			return t.inlineCorrupt(dir, i, err)
 		}
@@ -146,11 +147,11 @@ func (t *tx) inlineDirToBlock(dir *inode, d *inlineDir) error {
 	if err != nil {
 		return err
 	}
-	initDotLeaf(b, w.lf, dir.num, le32(d.ib, 0))
+	dirblock.InitDot(b, w.lf, dir.num, le32(d.ib, 0))
 	w.sealLeaf(b)
 	for _, e := range es {
-		if err := w.linearAdd(e.name, func(n []byte) bool { return string(n) == string(e.name) }, e.ino, e.ftype); err != nil {
-			return fmt.Errorf("moving entry %q out of inline directory inode %d: %w", e.name, dir.num, err)
+		if err := w.linearAdd(e.Name, func(n []byte) bool { return string(n) == string(e.Name) }, e.Ino, e.Ftype); err != nil {
+			return fmt.Errorf("moving entry %q out of inline directory inode %d: %w", e.Name, dir.num, err)
 		}
 	}
 	return nil
@@ -164,7 +165,7 @@ func (t *tx) inlineRemove(dir *inode, match func([]byte) bool) (uint32, error) {
 	}
 	lf := t.inlineLeafFmt()
 	for i := 0; i < 2; i++ {
-		ino, found, err := leafRemove(d.region(i), lf, match)
+		ino, found, err := dirblock.Remove(d.region(i), lf, match)
 		if err != nil {
 			return 0, t.inlineCorrupt(dir, i, err)
 		}
@@ -183,7 +184,7 @@ func (t *tx) inlineHasNames(dir *inode) (bool, error) {
 	}
 	lf := t.inlineLeafFmt()
 	for i := 0; i < 2; i++ {
-		has, err := leafHasNames(d.region(i), lf)
+		has, err := dirblock.HasNames(d.region(i), lf)
 		if err != nil || has {
 			return has, err
 		}

@@ -4,9 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/guestinject/guestinject/internal/cache"
 	"io"
 	"sort"
+
+	"github.com/guestinject/guestinject/internal/cache"
 
 	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
