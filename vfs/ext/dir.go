@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io/fs"
 
+	"github.com/guestinject/guestinject/vfs/ext/internal/dirblock"
 	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
@@ -126,40 +127,36 @@ func (f *FS) checkLeafChecksum(dir *inode, b []byte, pblk uint64) error {
 }
 
 // parseDirEntries walks the entries of one directory block (or inline
-// region) b, bounding every rec_len and name_len by b.
+// region) b with dirblock.Walk, which bounds every rec_len and name_len
+// by b; live entries are checked and handed to fn.
 func (f *FS) parseDirEntries(b []byte, lblk uint64, dir *inode, fn func(dirEntry) bool) (bool, error) {
-	what := "directory block"
-	if dir.flag(layout.FlagInlineData) {
-		what = "inline directory part" // 0: i_block, 1: system.data
-	}
-	bad := func(off int, format string, args ...any) (bool, error) {
-		return false, corrupt(what, lblk, dir.num, -1, "entry at offset %d: "+format, append([]any{off}, args...)...)
-	}
-	for off := 0; off < len(b); {
-		if off+layout.DirentHeaderSize > len(b) {
-			return bad(off, "truncated header")
+	stop := false
+	var bad error
+	lf := dirblock.Format{BlockSize: len(b), Filetype: f.geo.filetype}
+	err := dirblock.Walk(b, lf, func(s dirblock.Slot) bool {
+		if s.Ino == 0 {
+			return false
 		}
-		d, _ := layout.DecodeDirent(b[off:])
-		rl := d.RecLength(len(b))
-		nl := d.NameLength(f.geo.filetype)
-		switch {
-		case rl < layout.DirentSize(1) || rl%4 != 0 || rl > len(b)-off:
-			return bad(off, "rec_len %d", rl)
-		case d.Inode != 0 && (layout.DirentSize(nl) > rl || nl > layout.MaxNameLen):
-			return bad(off, "name_len %d does not fit rec_len %d", nl, rl)
+		d, _ := layout.DecodeDirent(b[s.Off:])
+		e, err := f.checkEntry(d, dirblock.Name(b, s))
+		if err != nil {
+			bad = &dirblock.Error{Off: s.Off, Detail: err.Error()}
+			return true
 		}
-		if d.Inode != 0 {
-			e, err := f.checkEntry(d, b[off+layout.DirentHeaderSize:off+layout.DirentHeaderSize+nl])
-			if err != nil {
-				return bad(off, "%v", err)
-			}
-			if fn(e) {
-				return true, nil
-			}
-		}
-		off += rl
+		stop = fn(e)
+		return stop
+	})
+	if err == nil {
+		err = bad
 	}
-	return false, nil
+	if err != nil {
+		what := "directory block"
+		if dir.flag(layout.FlagInlineData) {
+			what = "inline directory part" // 0: i_block, 1: system.data
+		}
+		return false, corrupt(what, lblk, dir.num, -1, "%v", err)
+	}
+	return stop, nil
 }
 
 // errBadEntry describes an entry with an impossible name or inode.

@@ -47,7 +47,8 @@ type Error struct {
 func (e *Error) Error() string { return fmt.Sprintf("entry at offset %d: %s", e.Off, e.Detail) }
 
 // Walk calls fn for each entry of the usable part of b, bounding
-// every rec_len and name_len by it, until fn returns true.
+// every rec_len by it and every live name_len by it and by 255, until fn
+// returns true. The engine's reads and writes both walk leaves here.
 func Walk(b []byte, lf Format, fn func(s Slot) bool) error {
 	u := lf.Usable(b)
 	for off := 0; off < len(u); {
@@ -59,7 +60,7 @@ func Walk(b []byte, lf Format, fn func(s Slot) bool) error {
 		switch {
 		case s.RecLen < layout.DirentSize(1) || s.RecLen%4 != 0 || s.RecLen > len(u)-off:
 			return &Error{off, fmt.Sprintf("rec_len %d", s.RecLen)}
-		case s.Ino != 0 && (s.NameLen == 0 || layout.DirentSize(s.NameLen) > s.RecLen):
+		case s.Ino != 0 && (s.NameLen == 0 || s.NameLen > layout.MaxNameLen || layout.DirentSize(s.NameLen) > s.RecLen):
 			return &Error{off, fmt.Sprintf("name_len %d does not fit rec_len %d", s.NameLen, s.RecLen)}
 		}
 		if fn(s) {
