@@ -5,7 +5,6 @@ import (
 	"slices"
 	"unicode/utf8"
 
-	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/guestinject/guestinject/errs"
@@ -44,10 +43,9 @@ func Fold(name []byte) ([]byte, error) {
 	if !utf8.Valid(name) {
 		return nil, fmt.Errorf("dirhash: casefold %q: %w", name, ErrInvalidUTF8)
 	}
-	caser := cases.Fold()
 	rs := make([]rune, 0, len(name))
 	for _, r := range string(name) {
-		rs = appendFolded(rs, caser, r)
+		rs = appendFolded(rs, r)
 	}
 	reorderMarks(rs)
 	out := make([]byte, 0, len(name))
@@ -60,12 +58,13 @@ func Fold(name []byte) ([]byte, error) {
 }
 
 // appendFolded appends the nfdicf mapping of r: its canonical
-// decomposition, case folded, decomposed again. The mapping works one
+// decomposition, case folded (foldtable.go, generated from x/text's full
+// folding), decomposed again. The mapping works one
 // character at a time, like the kernel's tables, and leaves the ordering
 // of combining marks to reorderMarks (x/text's normalizer, given a whole
 // name, would break runs of more than 30 marks with U+034F; the kernel
 // does not).
-func appendFolded(rs []rune, caser cases.Caser, r rune) []rune {
+func appendFolded(rs []rune, r rune) []rune {
 	if r < utf8.RuneSelf { // ASCII: no decomposition, simple folding
 		if 'A' <= r && r <= 'Z' {
 			r += 'a' - 'A'
@@ -76,11 +75,26 @@ func appendFolded(rs []rune, caser cases.Caser, r rune) []rune {
 		return append(rs, r)
 	}
 	for _, d := range norm.NFD.String(string(r)) {
-		for _, f := range caser.String(string(d)) {
-			rs = append(rs, []rune(norm.NFD.String(string(cherokeeUpper(f))))...)
+		f, ok := foldRune(d)
+		if !ok {
+			rs = append(rs, d)
+			continue
+		}
+		for _, c := range f {
+			rs = append(rs, []rune(norm.NFD.String(string(c)))...)
 		}
 	}
 	return rs
+}
+
+// foldRune returns what full case folding makes of r (foldtable.go),
+// and false when it leaves r as it is.
+func foldRune(r rune) (string, bool) {
+	i, ok := slices.BinarySearch(foldKeys[:], r)
+	if !ok {
+		return "", false
+	}
+	return foldTo[i], true
 }
 
 // reorderMarks puts every run of combining marks (canonical combining
@@ -107,19 +121,6 @@ func reorderMarks(rs []rune) {
 
 func combiningClass(r rune) uint8 {
 	return norm.NFD.PropertiesString(string(r)).CCC()
-}
-
-// cherokeeUpper undoes a deviation of golang.org/x/text's folding from
-// CaseFolding.txt: Unicode folds Cherokee to its uppercase letters
-// (U+13A0..U+13F5, stable since Unicode 8), x/text to the lowercase ones.
-func cherokeeUpper(r rune) rune {
-	switch {
-	case r >= 0xab70 && r <= 0xabbf:
-		return r - (0xab70 - 0x13a0)
-	case r >= 0x13f8 && r <= 0x13fd:
-		return r - 8
-	}
-	return r
 }
 
 // newer lists the characters whose folding or decomposition was added
