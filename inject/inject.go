@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 
 	"github.com/guestinject/guestinject/vfs"
 )
@@ -179,6 +180,12 @@ func run(fsys vfs.FS, data *Data, opts *Options, write bool) (*Report, error) {
 // prepare validates every item and computes its writes, in apply order.
 func prepare(fsys vfs.FS, d *Data) []*item {
 	var items []*item
+	var ps []Password
+	if d.AdminPassword != nil {
+		ps = append(ps, *d.AdminPassword)
+	}
+	ps = append(ps, d.Passwords...)
+	hs := hashAhead(fsys, ps) // hashed while the other items are planned
 	seen := map[string]bool{}
 	if len(d.Keys) > 0 {
 		items = append(items, prepareKeys(fsys, d.Keys, d.KeyUser, d.SELinuxRelabel))
@@ -198,14 +205,11 @@ func prepare(fsys vfs.FS, d *Data) []*item {
 	if len(d.Meta) > 0 {
 		items = append(items, prepareMeta(d.Meta))
 	}
-	if d.AdminPassword != nil || len(d.Passwords) > 0 {
-		var ps []Password
-		if d.AdminPassword != nil {
-			ps = append(ps, *d.AdminPassword)
-		}
-		items = append(items, preparePasswords(fsys, append(ps, d.Passwords...)))
-	}
+	at := len(items)
 	items = append(items, prepareFiles(fsys, d.Files)...)
+	if len(ps) > 0 { // planned last, to give the hashes the most time, but applied in its place
+		items = slices.Insert(items, at, preparePasswords(fsys, ps, hs))
+	}
 	return items
 }
 

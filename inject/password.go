@@ -42,9 +42,9 @@ type Password struct {
 }
 
 // field is the shadow password field p asks for, and what the report says
-// of it; guestDefault is the guest's scheme for Crypto "" (with its
-// yescrypt cost and a note when login.defs was not followed).
-func (p *Password) field(guestDefault func() (crypt.Scheme, int, string)) (field, what string, err error) {
+// of it; hs gives the guest's scheme for Crypto "" (with its yescrypt cost
+// and a note when login.defs was not followed) and the hashes.
+func (p *Password) field(fsys vfs.FS, hs *hasher) (field, what string, err error) {
 	n := 0
 	for _, set := range []bool{p.Plain != "", p.Hash != "", p.Disabled} {
 		if set {
@@ -71,13 +71,11 @@ func (p *Password) field(guestDefault func() (crypt.Scheme, int, string)) (field
 		if strings.IndexByte(p.Plain, 0) >= 0 {
 			return "", "", fmt.Errorf("%w: NUL byte in password", ErrInvalidPassword)
 		}
-		s, cost, note := crypt.Scheme(p.Crypto), 0, ""
-		if p.Crypto == CryptoGuest {
-			s, cost, note = guestDefault()
-		} else if _, err := crypt.ParseScheme(string(p.Crypto)); err != nil {
+		s, cost, note, ok := hs.scheme(fsys, p.Crypto)
+		if !ok {
 			return "", "", fmt.Errorf("%w: unknown crypto %q (want yescrypt, sha512, sha256 or md5)", ErrInvalidPassword, p.Crypto)
 		}
-		h, err := crypt.Hash(p.Plain, s, cost)
+		h, err := hs.hash(p.Plain, s, cost)
 		if err != nil {
 			return "", "", fmt.Errorf("%w: %w", ErrInvalidPassword, err)
 		}
@@ -96,7 +94,7 @@ func (p *Password) field(guestDefault func() (crypt.Scheme, int, string)) (field
 // /etc/shadow that changes field 2 of each user's line and nothing else.
 // Every user must be in /etc/passwd and /etc/shadow; the users missing
 // are named together in one error.
-func preparePasswords(fsys vfs.FS, ps []Password) *item {
+func preparePasswords(fsys vfs.FS, ps []Password, hs *hasher) *item {
 	it := newItem(KindPassword, ShadowPath)
 	seen := map[string]bool{}
 	var missing []string
@@ -121,12 +119,8 @@ func preparePasswords(fsys vfs.FS, ps []Password) *item {
 	if len(missing) > 0 {
 		return it.fail(&userError{name: missing[0], others: missing[1:], file: vfs.PasswdPath, cause: missingErr})
 	}
-	var defs *guestScheme
-	guestDefault := func() (crypt.Scheme, int, string) {
-		if defs == nil {
-			defs = readGuestScheme(fsys)
-		}
-		return defs.s, defs.cost, defs.note
+	if hs == nil {
+		hs = &hasher{}
 	}
 	shadow, err := readGuest(fsys, ShadowPath)
 	if err != nil {
@@ -134,7 +128,7 @@ func preparePasswords(fsys vfs.FS, ps []Password) *item {
 	}
 	var summary []string
 	for i := range ps {
-		field, what, err := ps[i].field(guestDefault)
+		field, what, err := ps[i].field(fsys, hs)
 		if err != nil {
 			return it.fail(err)
 		}
@@ -146,6 +140,75 @@ func preparePasswords(fsys vfs.FS, ps []Password) *item {
 	it.replace(ShadowPath, shadow)
 	it.rep.Summary = strings.Join(summary, "; ")
 	return it
+}
+
+// hasher hashes passwords. Hashing (a few ms for sha512-crypt, more for
+// yescrypt) is most of an injection's CPU time, so hashAhead starts the
+// hashes a run will need on other goroutines before the other items are
+// planned; hash then waits for one of those, or computes the hash when
+// none was started for it.
+type hasher struct {
+	defs  *guestScheme // the guest's default scheme, read once
+	ahead map[hashKey]*hashJob
+}
+
+type hashKey struct {
+	plain string
+	s     crypt.Scheme
+	cost  int
+}
+
+type hashJob struct {
+	done chan struct{}
+	h    string
+	err  error
+	used bool // a hash serves one user: two with one password get two salts
+}
+
+// hashAhead starts hashing each plain password of ps with the scheme
+// field will choose for it.
+func hashAhead(fsys vfs.FS, ps []Password) *hasher {
+	hs := &hasher{ahead: map[hashKey]*hashJob{}}
+	for _, p := range ps {
+		if p.Plain == "" || p.Hash != "" || p.Disabled || strings.IndexByte(p.Plain, 0) >= 0 {
+			continue
+		}
+		s, cost, _, ok := hs.scheme(fsys, p.Crypto)
+		k := hashKey{p.Plain, s, cost}
+		if !ok || hs.ahead[k] != nil {
+			continue
+		}
+		j := &hashJob{done: make(chan struct{})}
+		hs.ahead[k] = j
+		go func() {
+			j.h, j.err = crypt.Hash(k.plain, k.s, k.cost)
+			close(j.done)
+		}()
+	}
+	return hs
+}
+
+// scheme is the scheme c names, or the guest's for CryptoGuest, with its
+// cost and a note; ok is false for an unknown name.
+func (hs *hasher) scheme(fsys vfs.FS, c Crypto) (s crypt.Scheme, cost int, note string, ok bool) {
+	if c != CryptoGuest {
+		_, err := crypt.ParseScheme(string(c))
+		return crypt.Scheme(c), 0, "", err == nil
+	}
+	if hs.defs == nil {
+		hs.defs = readGuestScheme(fsys)
+	}
+	return hs.defs.s, hs.defs.cost, hs.defs.note, true
+}
+
+// hash returns a hash of plain, waiting for one started ahead.
+func (hs *hasher) hash(plain string, s crypt.Scheme, cost int) (string, error) {
+	if j := hs.ahead[hashKey{plain, s, cost}]; j != nil && !j.used {
+		<-j.done
+		j.used = true
+		return j.h, j.err
+	}
+	return crypt.Hash(plain, s, cost)
 }
 
 // guestScheme is the guest's default hash scheme.

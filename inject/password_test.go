@@ -58,6 +58,25 @@ func TestPasswordSHA512(t *testing.T) {
 	})
 }
 
+// TestPasswordsHashedAheadKeepOwnSalts: the hashes started before the
+// items are planned serve one user each, so two users given one password
+// (and the scheme the guest names for both) get two salts, and each hash
+// verifies.
+func TestPasswordsHashedAheadKeepOwnSalts(t *testing.T) {
+	forEachGuest(t, func(t *testing.T, g guest) {
+		d := &Data{Keys: []string{demoKey}, Passwords: []Password{{User: "root", Plain: "same"}, {User: "debian", Plain: "same"}}}
+		_, err := Apply(g.fs, d, nil)
+		must(t, err)
+		after := read(t, g.fs, ShadowPath)
+		a, b := shadowHash(t, after, "root"), shadowHash(t, after, "debian")
+		if a == b {
+			t.Errorf("root and debian got one hash (one salt): %q", a)
+		}
+		verify(t, a, "same")
+		verify(t, b, "same")
+	})
+}
+
 func TestPasswordMD5ForOtherUser(t *testing.T) {
 	forEachGuest(t, func(t *testing.T, g guest) {
 		before := read(t, g.fs, ShadowPath)
