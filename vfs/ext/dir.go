@@ -138,7 +138,7 @@ func (f *FS) parseDirEntries(b []byte, lblk uint64, dir *inode, fn func(dirEntry
 			return false
 		}
 		d, _ := layout.DecodeDirent(b[s.Off:])
-		e, err := f.checkEntry(d, dirblock.Name(b, s))
+		e, err := f.checkEntry(&d, dirblock.Name(b, s))
 		if err != nil {
 			bad = &dirblock.Error{Off: s.Off, Detail: err.Error()}
 			return true

@@ -56,7 +56,7 @@ func (m *extentMapper) checkNode(b []byte, blk uint64, depth int) (*layout.Exten
 			return nil, err
 		}
 	}
-	return h, m.checkEntries(b, blk, h)
+	return &h, m.checkEntries(b, blk, &h)
 }
 
 // checkTail verifies the checksum after the node's max entries.

@@ -30,16 +30,21 @@ type DirentTail struct {
 }
 
 // DecodeDirent decodes an entry head from the start of b.
-func DecodeDirent(b []byte) (*Dirent, error) {
-	var d Dirent
-	return &d, decode(b, &d, "directory entry")
+func DecodeDirent(b []byte) (Dirent, error) {
+	if len(b) < DirentHeaderSize {
+		return Dirent{}, short("directory entry", DirentHeaderSize, len(b))
+	}
+	return Dirent{Inode: le.Uint32(b), RecLen: le.Uint16(b[4:]), NameLen: b[6], FileType: b[7]}, nil
 }
 
 // DecodeDirentTail decodes a tail from the last DirentTailSize bytes of a
 // block.
-func DecodeDirentTail(block []byte) (*DirentTail, error) {
-	var t DirentTail
-	return &t, decode(sub(block, len(block)-DirentTailSize), &t, "directory tail")
+func DecodeDirentTail(block []byte) (DirentTail, error) {
+	b := sub(block, len(block)-DirentTailSize)
+	if len(b) < DirentTailSize {
+		return DirentTail{}, short("directory tail", DirentTailSize, len(b))
+	}
+	return DirentTail{ReservedZero1: le.Uint32(b), RecLen: le.Uint16(b[4:]), ReservedZero2: b[6], ReservedFT: b[7], Checksum: le.Uint32(b[8:])}, nil
 }
 
 // IsTail reports whether t has the shape of a dirent tail.

@@ -2,7 +2,9 @@
 // the jbd2 journal, and nothing else: no I/O, no policy. Each structure is a
 // Go struct whose fields mirror the disk byte for byte (a hex comment gives
 // each field's offset, a size test pins each struct), decoded from a byte
-// slice with encoding/binary.
+// slice with encoding/binary; the small structures read once per entry
+// (dirents, extents) are decoded by hand instead, as fast as reading the
+// fields, and a test holds each to what encoding/binary decodes.
 //
 // Naming: fields keep the on-disk names without their prefix (s_, bg_, i_,
 // ee_, ...). A value split over two fields keeps both halves raw, as Lo and
@@ -24,11 +26,18 @@ import (
 func decode(b []byte, v any, what string) error {
 	n := binary.Size(v)
 	if len(b) < n {
-		return fmt.Errorf("%s needs %d bytes, have %d", what, n, len(b))
+		return short(what, n, len(b))
 	}
 	_, err := binary.Decode(b[:n], binary.LittleEndian, v)
 	return err
 }
+
+// short is decode's error for a buffer too short for what.
+func short(what string, n, have int) error {
+	return fmt.Errorf("%s needs %d bytes, have %d", what, n, have)
+}
+
+var le = binary.LittleEndian
 
 // encode writes v into the start of b in little-endian order (b must be
 // long enough); it is the inverse of decode, used by tests and writers.

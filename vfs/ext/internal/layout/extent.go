@@ -38,21 +38,29 @@ type ExtentIndex struct {
 }
 
 // DecodeExtentHeader decodes a node header from the start of b.
-func DecodeExtentHeader(b []byte) (*ExtentHeader, error) {
-	var h ExtentHeader
-	return &h, decode(b, &h, "extent header")
+func DecodeExtentHeader(b []byte) (ExtentHeader, error) {
+	if len(b) < ExtentHeaderSize {
+		return ExtentHeader{}, short("extent header", ExtentHeaderSize, len(b))
+	}
+	return ExtentHeader{Magic: le.Uint16(b), Entries: le.Uint16(b[2:]), Max: le.Uint16(b[4:]), Depth: le.Uint16(b[6:]), Generation: le.Uint32(b[8:])}, nil
 }
 
 // DecodeExtent decodes the i-th leaf entry of node b.
-func DecodeExtent(b []byte, i int) (*Extent, error) {
-	var e Extent
-	return &e, decode(sub(b, ExtentHeaderSize+i*ExtentEntrySize), &e, "extent")
+func DecodeExtent(b []byte, i int) (Extent, error) {
+	e := sub(b, ExtentHeaderSize+i*ExtentEntrySize)
+	if len(e) < ExtentEntrySize {
+		return Extent{}, short("extent", ExtentEntrySize, len(e))
+	}
+	return Extent{Block: le.Uint32(e), Len: le.Uint16(e[4:]), StartHi: le.Uint16(e[6:]), StartLo: le.Uint32(e[8:])}, nil
 }
 
 // DecodeExtentIndex decodes the i-th index entry of node b.
-func DecodeExtentIndex(b []byte, i int) (*ExtentIndex, error) {
-	var e ExtentIndex
-	return &e, decode(sub(b, ExtentHeaderSize+i*ExtentEntrySize), &e, "extent index")
+func DecodeExtentIndex(b []byte, i int) (ExtentIndex, error) {
+	e := sub(b, ExtentHeaderSize+i*ExtentEntrySize)
+	if len(e) < ExtentEntrySize {
+		return ExtentIndex{}, short("extent index", ExtentEntrySize, len(e))
+	}
+	return ExtentIndex{Block: le.Uint32(e), LeafLo: le.Uint32(e[4:]), LeafHi: le.Uint16(e[8:]), Unused: le.Uint16(e[10:])}, nil
 }
 
 // Start joins the physical start block halves.
