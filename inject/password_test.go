@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	"github.com/GehirnInc/crypt"
+	_ "github.com/GehirnInc/crypt/md5_crypt"    // verify checks with another implementation
+	_ "github.com/GehirnInc/crypt/sha256_crypt" // than the one that made the hash
+	_ "github.com/GehirnInc/crypt/sha512_crypt"
 
 	"github.com/guestinject/guestinject/vfs"
 )

@@ -12,10 +12,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/GehirnInc/crypt"
-	_ "github.com/GehirnInc/crypt/sha512_crypt" // registers $6$
-
 	"github.com/guestinject/guestinject/inject"
+	"github.com/guestinject/guestinject/inject/crypt"
 )
 
 // q quotes s as a YAML double-quoted scalar (JSON's string syntax is a
@@ -38,7 +36,7 @@ func passwordHash(p *Password, iid string) (string, error) {
 	for i := range salt {
 		salt[i] = alphabet[int(sum[i])%len(alphabet)]
 	}
-	h, err := crypt.NewFromHash("$6$").Generate([]byte(p.Plain), append([]byte("$6$"), salt...))
+	h, err := crypt.HashSetting(p.Plain, "$6$"+string(salt))
 	if err != nil {
 		return "", fmt.Errorf("%w: password: %w", ErrInvalid, err)
 	}

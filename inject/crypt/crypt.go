@@ -15,9 +15,7 @@ import (
 	"strings"
 
 	gcrypt "github.com/GehirnInc/crypt"
-	_ "github.com/GehirnInc/crypt/md5_crypt"    // registers $1$
-	_ "github.com/GehirnInc/crypt/sha256_crypt" // registers $5$
-	_ "github.com/GehirnInc/crypt/sha512_crypt" // registers $6$
+	_ "github.com/GehirnInc/crypt/md5_crypt" // registers $1$
 	"github.com/openwall/yescrypt-go"
 
 	"github.com/guestinject/guestinject/errs"
@@ -147,16 +145,21 @@ func HashSetting(plain, setting string) (string, error) {
 			return "", fmt.Errorf("%w: %q: %w", ErrScheme, setting, err)
 		}
 		return string(h), nil
-	case strings.HasPrefix(setting, "$6$"), strings.HasPrefix(setting, "$5$"), strings.HasPrefix(setting, "$1$"):
-		prefix := setting[:3]
-		fields := 3 // "$6$salt$hash": a whole hash, whose hash part is dropped
-		if strings.HasPrefix(setting[3:], "rounds=") {
-			fields++
+	case strings.HasPrefix(setting, "$6$"), strings.HasPrefix(setting, "$5$"):
+		v := sha512Crypt
+		if setting[1] == '5' {
+			v = sha256Crypt
 		}
-		if strings.Count(setting, "$") >= fields {
+		h, err := v.shaCrypt(plain, setting)
+		if err != nil {
+			return "", fmt.Errorf("%w: %q: %w", ErrScheme, setting, err)
+		}
+		return h, nil
+	case strings.HasPrefix(setting, "$1$"):
+		if strings.Count(setting, "$") >= 3 { // "$1$salt$hash": a whole hash, whose hash part is dropped
 			setting = setting[:strings.LastIndexByte(setting, '$')]
 		}
-		h, err := gcrypt.NewFromHash(prefix).Generate([]byte(plain), []byte(setting))
+		h, err := gcrypt.NewFromHash("$1$").Generate([]byte(plain), []byte(setting))
 		if err != nil {
 			return "", fmt.Errorf("%w: %q: %w", ErrScheme, setting, err)
 		}

@@ -10,7 +10,15 @@ import (
 // perl-base, always installed); the test fails if it cannot run.
 func libxcrypt(t *testing.T, plain, setting string) string {
 	t.Helper()
-	out, err := exec.Command("perl", "-e", `print crypt($ARGV[0], $ARGV[1])`, plain, setting).Output()
+	return runPerl(t, `print crypt($ARGV[0], $ARGV[1])`, "", plain, setting)
+}
+
+// runPerl runs script with stdin and args and returns its output.
+func runPerl(t *testing.T, script, stdin string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("perl", append([]string{"-e", script}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("perl crypt (libxcrypt oracle): %v", err)
 	}
