@@ -9,10 +9,10 @@ package dirblock
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 
+	"github.com/guestinject/guestinject/errs"
 	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
@@ -244,7 +244,7 @@ func ChecksumOK(b []byte, seed uint32) (ok, hasTail bool) {
 }
 
 // ErrNoRoom is returned when an entry does not fit where it must go.
-var ErrNoRoom = errors.New("no room")
+var ErrNoRoom = errs.New(errs.ErrNoSpace, "no room in the directory block")
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
