@@ -70,3 +70,28 @@ func SplitFinal(p string) (string, bool, error) {
 	}
 	return q, q != p, nil
 }
+
+// ResolveEntry resolves p for an operation that names an entry and does
+// not follow a final symlink (Rename, Remove, Link, the attribute and time
+// changes): SplitFinal's checks, then Resolve without following the last
+// component; a trailing slash requires a directory. Errors name op and p.
+func ResolveEntry[N any](t Tree[N], op, p string) (Resolved[N], error) {
+	q, slash, err := SplitFinal(p)
+	if err != nil {
+		return Resolved[N]{}, PathErr(op, p, err)
+	}
+	r, err := Resolve(t, q, false)
+	if err != nil {
+		return r, Relabel(op, p, err)
+	}
+	if slash && r.Exists {
+		typ, err := t.Type(r.Node)
+		if err != nil {
+			return r, PathErr(op, p, err)
+		}
+		if !typ.IsDir() {
+			return r, PathErr(op, p, ErrNotDir)
+		}
+	}
+	return r, nil
+}

@@ -81,27 +81,10 @@ func (f *FS) changeNoFollow(op, p string, change func(t *tx, in *inode) error) e
 	return nil
 }
 
-// lresolve resolves p without following its final component, after
-// vfs.SplitFinal's checks; a trailing slash requires a directory.
+// lresolve resolves p for an operation that names an entry without
+// following a final symlink (see vfs.ResolveEntry).
 func (f *FS) lresolve(op, p string) (vfs.Resolved[uint32], error) {
-	q, slash, err := vfs.SplitFinal(p)
-	if err != nil {
-		return vfs.Resolved[uint32]{}, vfs.PathErr(op, p, err)
-	}
-	r, err := vfs.Resolve[uint32](tree{f}, q, false)
-	if err != nil {
-		return r, vfs.Relabel(op, p, err)
-	}
-	if slash && r.Exists {
-		typ, err := tree{f}.Type(r.Node)
-		if err != nil {
-			return r, vfs.PathErr(op, p, err)
-		}
-		if !typ.IsDir() {
-			return r, vfs.PathErr(op, p, vfs.ErrNotDir)
-		}
-	}
-	return r, nil
+	return vfs.ResolveEntry[uint32](tree{f}, op, p)
 }
 
 // Times returns the access, modification and change times of the object

@@ -21,19 +21,12 @@ var (
 	_ vfs.Truncater   = (*FS)(nil)
 )
 
-// lresolve resolves p without following its final component (after
-// vfs.SplitFinal's checks); a trailing slash requires a directory.
+// lresolve resolves p for an operation that names an entry without
+// following a final symlink (see vfs.ResolveEntry), host errors mapped.
 func (l *FS) lresolve(op, p string) (vfs.Resolved[node], error) {
-	q, slash, err := vfs.SplitFinal(p)
-	if err != nil {
-		return vfs.Resolved[node]{}, vfs.PathErr(op, p, err)
-	}
-	r, err := vfs.Resolve[node](tree{l.root}, q, false)
+	r, err := vfs.ResolveEntry[node](tree{l.root}, op, p)
 	if err != nil {
 		return r, guestErr(op, p, err)
-	}
-	if slash && r.Exists && !r.Node.fi.IsDir() {
-		return r, vfs.PathErr(op, p, vfs.ErrNotDir)
 	}
 	return r, nil
 }

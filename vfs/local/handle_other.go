@@ -3,9 +3,10 @@
 package local
 
 import (
-	"golang.org/x/sys/unix"
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // handleFlag opens a handle read-only (there is no O_PATH here).
@@ -21,15 +22,7 @@ func (l *FS) openHandle(rel string) (*os.File, error) {
 func fdChown(h *os.File, uid, gid int) error { return h.Chown(uid, gid) }
 
 func fdChmod(h *os.File, perm uint32) error {
-	rc, err := h.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var ferr error
-	if err := rc.Control(func(fd uintptr) { ferr = syscall.Fchmod(int(fd), perm) }); err != nil {
-		return err
-	}
-	return ferr
+	return withFd(h, func(fd int) error { return syscall.Fchmod(fd, perm) })
 }
 
 // renameNoReplace gives the object a second name that must not exist yet

@@ -15,21 +15,10 @@ import (
 // in memory, so a guest-chosen size must not become an allocation.
 const maxFileSize = 1 << 30
 
-// lresolve resolves p without following its final component, after
-// vfs.SplitFinal's checks; a trailing slash requires a directory.
+// lresolve resolves p for an operation that names an entry without
+// following a final symlink (see vfs.ResolveEntry).
 func (f *FS) lresolve(op, p string) (vfs.Resolved[*node], error) {
-	q, slash, err := vfs.SplitFinal(p)
-	if err != nil {
-		return vfs.Resolved[*node]{}, vfs.PathErr(op, p, err)
-	}
-	r, err := f.resolve(q, false)
-	if err != nil {
-		return r, rewrap(op, p, err)
-	}
-	if slash && r.Exists && !r.Node.mode.IsDir() {
-		return r, vfs.PathErr(op, p, vfs.ErrNotDir)
-	}
-	return r, nil
+	return vfs.ResolveEntry[*node](tree{f}, op, p)
 }
 
 // lexisting is lresolve for an object that must exist.

@@ -54,27 +54,8 @@ func (f *FS) resolve(op, p string, follow bool) (vfs.Resolved[uint64], *inode, e
 	return r, in, nil
 }
 
-// lresolve resolves p for an operation that names an entry and does not
-// follow a final symlink (Rename, Remove, Link): a final "." or ".." is
-// fs.ErrInvalid (vfs.SplitFinal), and a trailing slash requires a
-// directory.
+// lresolve resolves p for an operation that names an entry without
+// following a final symlink (see vfs.ResolveEntry).
 func (f *FS) lresolve(op, p string) (vfs.Resolved[uint64], error) {
-	q, slash, err := vfs.SplitFinal(p)
-	if err != nil {
-		return vfs.Resolved[uint64]{}, vfs.PathErr(op, p, err)
-	}
-	r, err := vfs.Resolve[uint64](tree{f}, q, false)
-	if err != nil {
-		return r, vfs.Relabel(op, p, err)
-	}
-	if slash && r.Exists {
-		typ, err := tree{f}.Type(r.Node)
-		if err != nil {
-			return r, vfs.PathErr(op, p, err)
-		}
-		if !typ.IsDir() {
-			return r, vfs.PathErr(op, p, vfs.ErrNotDir)
-		}
-	}
-	return r, nil
+	return vfs.ResolveEntry[uint64](tree{f}, op, p)
 }
