@@ -160,6 +160,9 @@ func run(fsys vfs.FS, data *Data, opts *Options, write bool) (*Report, error) {
 	} else {
 		items = prepare(fsys, data)
 		simulate(fsys, items)
+		if len(data.Ops) > 0 {
+			settle(items) // the operations are planned on the items' content
+		}
 		items = append(items, prepareOps(fsys, items, data.Ops, data.HostOwners)...)
 	}
 	if data.SELinuxRelabel {

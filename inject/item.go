@@ -26,6 +26,7 @@ type item struct {
 type step struct {
 	Action
 	data        []byte
+	later       func() ([]byte, error) // OpReplace: the final data, of len(data), given when written
 	mode        fs.FileMode
 	user, group string
 	time        time.Time // OpTimes
@@ -52,6 +53,35 @@ func (it *item) append(p string, data []byte) {
 
 func (it *item) replace(p string, data []byte) {
 	it.steps = append(it.steps, step{Action: Action{Op: OpReplace, Path: p, Bytes: len(data)}, data: data})
+}
+
+// replaceLater plans a replace of p with planned, whose final bytes (of
+// the same length) later gives when the step runs.
+func (it *item) replaceLater(p string, planned []byte, later func() ([]byte, error)) {
+	it.steps = append(it.steps, step{Action: Action{Op: OpReplace, Path: p, Bytes: len(planned)}, data: planned, later: later})
+}
+
+// settle gives the steps planned with their final bytes to come (a
+// password hash still being computed) those bytes now, waiting for them:
+// for what is planned on the items' content.
+func settle(items []*item) {
+	for _, it := range items {
+		for i := 0; it.err == nil && i < len(it.steps); i++ {
+			s := &it.steps[i]
+			if s.later == nil {
+				continue
+			}
+			data, err := s.later()
+			if err == nil && len(data) != len(s.data) {
+				err = fmt.Errorf("internal error: %d bytes planned for %s, %d given", len(s.data), s.Path, len(data))
+			}
+			if err != nil {
+				it.fail(err)
+				break
+			}
+			s.data, s.later = data, nil
+		}
+	}
 }
 
 func (it *item) chmod(p string, m fs.FileMode) {
@@ -87,7 +117,17 @@ func (s *step) run(fsys vfs.FS) error {
 	case OpAppend:
 		return fsys.AppendFile(s.Path, s.data)
 	case OpReplace:
-		return fsys.ReplaceFile(s.Path, s.data)
+		data := s.data
+		if s.later != nil {
+			var err error
+			if data, err = s.later(); err != nil {
+				return err
+			}
+			if len(data) != len(s.data) {
+				return fmt.Errorf("internal error: %d bytes planned for %s, %d given", len(s.data), s.Path, len(data))
+			}
+		}
+		return fsys.ReplaceFile(s.Path, data)
 	case OpChmod:
 		return fsys.SetPermissions(s.Path, s.mode)
 	case OpChown:

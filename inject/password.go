@@ -43,8 +43,10 @@ type Password struct {
 
 // field is the shadow password field p asks for, and what the report says
 // of it; hs gives the guest's scheme for Crypto "" (with its yescrypt cost
-// and a note when login.defs was not followed) and the hashes.
-func (p *Password) field(fsys vfs.FS, hs *hasher) (field, what string, err error) {
+// and a note when login.defs was not followed) and the hashes. When the
+// hash is still being computed, field has its final length but not its
+// bytes, and wait gives the final field.
+func (p *Password) field(fsys vfs.FS, hs *hasher) (field, what string, wait func() (string, error), err error) {
 	n := 0
 	for _, set := range []bool{p.Plain != "", p.Hash != "", p.Disabled} {
 		if set {
@@ -53,41 +55,47 @@ func (p *Password) field(fsys vfs.FS, hs *hasher) (field, what string, err error
 	}
 	switch {
 	case n > 1:
-		return "", "", fmt.Errorf("%w: give one of a password, a hash and disabled", ErrInvalidPassword)
+		return "", "", nil, fmt.Errorf("%w: give one of a password, a hash and disabled", ErrInvalidPassword)
 	case n == 0 && p.Locked:
 		p.Disabled = true // virt-customize: "locked" alone is locked:disabled
 	case n == 0:
-		return "", "", fmt.Errorf("%w: empty password", ErrInvalidPassword)
+		return "", "", nil, fmt.Errorf("%w: empty password", ErrInvalidPassword)
 	}
 	switch {
 	case p.Disabled:
 		field, what = "*", "password disabled"
 	case p.Hash != "":
 		if err := validHash(p.Hash); err != nil {
-			return "", "", err
+			return "", "", nil, err
 		}
 		field, what = p.Hash, "hash set"
 	default:
 		if strings.IndexByte(p.Plain, 0) >= 0 {
-			return "", "", fmt.Errorf("%w: NUL byte in password", ErrInvalidPassword)
+			return "", "", nil, fmt.Errorf("%w: NUL byte in password", ErrInvalidPassword)
 		}
 		s, cost, note, ok := hs.scheme(fsys, p.Crypto)
 		if !ok {
-			return "", "", fmt.Errorf("%w: unknown crypto %q (want yescrypt, sha512, sha256 or md5)", ErrInvalidPassword, p.Crypto)
+			return "", "", nil, fmt.Errorf("%w: unknown crypto %q (want yescrypt, sha512, sha256 or md5)", ErrInvalidPassword, p.Crypto)
 		}
-		h, err := hs.hash(p.Plain, s, cost)
+		h, w, err := hs.hash(p.Plain, s, cost)
 		if err != nil {
-			return "", "", fmt.Errorf("%w: %w", ErrInvalidPassword, err)
+			return "", "", nil, fmt.Errorf("%w: %w", ErrInvalidPassword, err)
 		}
-		field, what = h, string(s)+" hash set"
+		field, what, wait = h, string(s)+" hash set", w
 		if note != "" {
 			what += " (" + note + ")"
 		}
 	}
 	if p.Locked {
 		field, what = "!"+field, "locked, "+what
+		if w := wait; w != nil {
+			wait = func() (string, error) {
+				h, err := w()
+				return "!" + h, err
+			}
+		}
 	}
-	return field, what, nil
+	return field, what, wait, nil
 }
 
 // preparePasswords plans every password change as one item: one rewrite of
@@ -127,17 +135,43 @@ func preparePasswords(fsys vfs.FS, ps []Password, hs *hasher) *item {
 		return it.fail(err)
 	}
 	var summary []string
+	type later struct {
+		user string
+		wait func() (string, error)
+	}
+	var waits []later
 	for i := range ps {
-		field, what, err := ps[i].field(fsys, hs)
+		field, what, wait, err := ps[i].field(fsys, hs)
 		if err != nil {
 			return it.fail(err)
 		}
 		if shadow, err = SetShadowHash(shadow, ps[i].User, field); err != nil {
 			return it.fail(err)
 		}
+		if wait != nil {
+			waits = append(waits, later{ps[i].User, wait})
+		}
 		summary = append(summary, ps[i].User+": "+what)
 	}
-	it.replace(ShadowPath, shadow)
+	if len(waits) == 0 {
+		it.replace(ShadowPath, shadow)
+	} else {
+		// The hashes are still being computed: the file is planned at
+		// its final size and gets its final bytes when it is written.
+		it.replaceLater(ShadowPath, shadow, func() ([]byte, error) {
+			out := shadow
+			for _, l := range waits {
+				field, err := l.wait()
+				if err != nil {
+					return nil, fmt.Errorf("%w: %w", ErrInvalidPassword, err)
+				}
+				if out, err = SetShadowHash(out, l.user, field); err != nil {
+					return nil, err
+				}
+			}
+			return out, nil
+		})
+	}
 	it.rep.Summary = strings.Join(summary, "; ")
 	return it
 }
@@ -145,8 +179,10 @@ func preparePasswords(fsys vfs.FS, ps []Password, hs *hasher) *item {
 // hasher hashes passwords. Hashing (a few ms for sha512-crypt, more for
 // yescrypt) is most of an injection's CPU time, so hashAhead starts the
 // hashes a run will need on other goroutines before the other items are
-// planned; hash then waits for one of those, or computes the hash when
-// none was started for it.
+// planned; hash hands out one of those as a promise (the password item is
+// planned with the hash's length and waits for its bytes only when it is
+// written, so the hash runs while every item is planned and the ones
+// before it are written), or computes the hash when none was started.
 type hasher struct {
 	defs  *guestScheme // the guest's default scheme, read once
 	ahead map[hashKey]*hashJob
@@ -159,10 +195,12 @@ type hashKey struct {
 }
 
 type hashJob struct {
-	done chan struct{}
-	h    string
-	err  error
-	used bool // a hash serves one user: two with one password get two salts
+	setting string // the scheme, parameters and salt
+	n       int    // the hash's length
+	done    chan struct{}
+	h       string
+	err     error
+	used    bool // a hash serves one user: two with one password get two salts
 }
 
 // hashAhead starts hashing each plain password of ps with the scheme
@@ -180,8 +218,20 @@ func hashAhead(fsys vfs.FS, ps []Password) *hasher {
 		}
 		j := &hashJob{done: make(chan struct{})}
 		hs.ahead[k] = j
+		var err error
+		if j.setting, err = crypt.Setting(k.s, k.cost); err == nil {
+			j.n, err = crypt.HashLen(j.setting)
+		}
+		if err != nil {
+			j.err = err
+			close(j.done)
+			continue
+		}
 		go func() {
-			j.h, j.err = crypt.Hash(k.plain, k.s, k.cost)
+			j.h, j.err = crypt.HashSetting(k.plain, j.setting)
+			if j.err == nil && len(j.h) != j.n {
+				j.err = fmt.Errorf("internal error: %d-byte hash, %d planned", len(j.h), j.n)
+			}
 			close(j.done)
 		}()
 	}
@@ -201,14 +251,25 @@ func (hs *hasher) scheme(fsys vfs.FS, c Crypto) (s crypt.Scheme, cost int, note 
 	return hs.defs.s, hs.defs.cost, hs.defs.note, true
 }
 
-// hash returns a hash of plain, waiting for one started ahead.
-func (hs *hasher) hash(plain string, s crypt.Scheme, cost int) (string, error) {
+// hash returns a hash of plain. For a hash started ahead it returns at
+// once, with a stand-in of the hash's length (its setting, then dots) and
+// wait, which gives the hash when it is done.
+func (hs *hasher) hash(plain string, s crypt.Scheme, cost int) (h string, wait func() (string, error), err error) {
 	if j := hs.ahead[hashKey{plain, s, cost}]; j != nil && !j.used {
-		<-j.done
 		j.used = true
-		return j.h, j.err
+		select {
+		case <-j.done:
+			return j.h, nil, j.err
+		default:
+		}
+		stand := j.setting + "$" + strings.Repeat(".", j.n-len(j.setting)-1)
+		return stand, func() (string, error) {
+			<-j.done
+			return j.h, j.err
+		}, nil
 	}
-	return crypt.Hash(plain, s, cost)
+	h, err = crypt.Hash(plain, s, cost)
+	return h, nil, err
 }
 
 // guestScheme is the guest's default hash scheme.

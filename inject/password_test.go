@@ -10,6 +10,7 @@ import (
 	_ "github.com/GehirnInc/crypt/sha256_crypt" // than the one that made the hash
 	_ "github.com/GehirnInc/crypt/sha512_crypt"
 
+	icrypt "github.com/guestinject/guestinject/inject/crypt"
 	"github.com/guestinject/guestinject/vfs"
 )
 
@@ -254,6 +255,64 @@ func TestHashKnownAnswers(t *testing.T) {
 		must(t, err)
 		if got != c.want {
 			t.Errorf("%s%s: %s, want %s", c.prefix, c.salt, got, c.want)
+		}
+	}
+}
+
+// TestPasswordHashPlannedByLength: the password item is planned while its
+// hash is still being computed, with the hash's length; the file written
+// holds the real hash, and operations planned on the shadow's content
+// (append-line to it, copy of it) see the real hash too, never the stand-in.
+func TestPasswordHashPlannedByLength(t *testing.T) {
+	forEachGuest(t, func(t *testing.T, g guest) {
+		d := &Data{AdminPassword: &Password{Plain: "s3cret pass", Crypto: CryptoSHA512, Locked: true},
+			Ops: ops("append-line", "/etc/shadow:svc:*:19900:0:99999:7:::", "copy", "/etc/shadow:/root/shadow.copy")}
+		rep, err := Apply(g.fs, d, nil)
+		must(t, err)
+		after := read(t, g.fs, ShadowPath)
+		h := shadowHash(t, after, "root")
+		if !strings.HasPrefix(h, "!$6$") || strings.Contains(h, "..") {
+			t.Fatalf("root's field %q", h)
+		}
+		verify(t, h[1:], "s3cret pass")
+		if !strings.Contains(after, "\nsvc:*:19900:0:99999:7:::") {
+			t.Errorf("the appended line is missing:\n%s", after)
+		}
+		if c := read(t, g.fs, "/root/shadow.copy"); c != after {
+			t.Errorf("copy of the shadow:\n%s\nwant:\n%s", c, after)
+		}
+		for _, it := range rep.Items {
+			for _, a := range it.Actions {
+				if it.Kind == KindPassword && a.Op == OpReplace && a.Bytes != len(after)-len("svc:*:19900:0:99999:7:::\n") {
+					t.Errorf("planned %d bytes for the shadow, it has %d before the appended line", a.Bytes, len(after)-len("svc:*:19900:0:99999:7:::\n"))
+				}
+			}
+		}
+	})
+}
+
+// TestPasswordStandInLength: a hash started ahead is handed out as a
+// stand-in of its final length, and its wait gives the hash.
+func TestPasswordStandInLength(t *testing.T) {
+	for _, c := range []Crypto{CryptoSHA512, CryptoSHA256, CryptoMD5, CryptoYescrypt} {
+		hs := hashAhead(nil, []Password{{Plain: "pw", Crypto: c}})
+		s, err := icrypt.ParseScheme(string(c))
+		must(t, err)
+		stand, wait, err := hs.hash("pw", s, 0)
+		must(t, err)
+		if wait == nil {
+			if len(stand) < 20 {
+				t.Errorf("%s: hash %q", c, stand)
+			}
+			continue // finished already
+		}
+		h, err := wait()
+		must(t, err)
+		if len(h) != len(stand) || !strings.HasPrefix(stand, h[:strings.LastIndexByte(h, '$')+1]) {
+			t.Errorf("%s: stand-in %q for hash %q", c, stand, h)
+		}
+		if again, err := icrypt.HashSetting("pw", h); err != nil || again != h {
+			t.Errorf("%s: hash %q does not check: %q, %v", c, h, again, err)
 		}
 	}
 }

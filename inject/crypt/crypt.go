@@ -111,6 +111,25 @@ func Setting(s Scheme, cost int) (string, error) {
 	return "", fmt.Errorf("%w: scheme %q", ErrScheme, s)
 }
 
+// HashLen is the length of HashSetting's result for a setting as Setting
+// makes it (prefix, parameters, salt; not a whole hash): the setting, a
+// '$' and the digest, whose length each scheme fixes. It lets a caller
+// plan a shadow file's size before the hash is done.
+func HashLen(setting string) (int, error) {
+	digest := 0
+	switch {
+	case strings.HasPrefix(setting, "$y$"), strings.HasPrefix(setting, "$5$"):
+		digest = 43 // 32 bytes
+	case strings.HasPrefix(setting, "$6$"):
+		digest = 86 // 64 bytes
+	case strings.HasPrefix(setting, "$1$"):
+		digest = 22 // 16 bytes
+	default:
+		return 0, fmt.Errorf("%w: %q (want $y$, $6$, $5$ or $1$)", ErrScheme, setting)
+	}
+	return len(setting) + 1 + digest, nil
+}
+
 // YescryptSetting is the "$y$" setting libxcrypt makes for a cost factor
 // (1..11, 0: the default) and salt: cost 1 and 2 use r=8 and N=2^(cost+9),
 // higher costs r=32 and N=2^(cost+7); flags "j" (yescrypt's defaults, p=1).

@@ -1,6 +1,7 @@
 package crypt
 
 import (
+	"errors"
 	"os/exec"
 	"strings"
 	"testing"
@@ -179,4 +180,36 @@ func FuzzDefault(f *testing.F) {
 			t.Fatalf("%q: %s %d", b, s, cost)
 		}
 	})
+}
+
+// TestHashLen holds HashLen to the length of every scheme's hash, so a
+// shadow file planned with it has the size the hash gives it.
+func TestHashLen(t *testing.T) {
+	for _, c := range []struct {
+		s    Scheme
+		cost int
+	}{{SHA512, 0}, {SHA512, 1000}, {SHA512, 12345}, {SHA256, 0}, {SHA256, 5001}, {MD5, 0}, {Yescrypt, 1}, {Yescrypt, 2}, {Yescrypt, 3}} {
+		setting, err := Setting(c.s, c.cost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := HashLen(setting)
+		if err != nil {
+			t.Fatalf("%s: %v", setting, err)
+		}
+		for _, plain := range []string{"x", "s3cret pass", strings.Repeat("p", 200)} {
+			h, err := HashSetting(plain, setting)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(h) != n {
+				t.Errorf("%s cost %d: HashLen %d, hash %q has %d", c.s, c.cost, n, h, len(h))
+			}
+		}
+	}
+	for _, bad := range []string{"", "$2b$10$abc", "6$salt"} {
+		if _, err := HashLen(bad); !errors.Is(err, ErrScheme) {
+			t.Errorf("HashLen(%q) = %v, want ErrScheme", bad, err)
+		}
+	}
 }
