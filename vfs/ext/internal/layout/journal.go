@@ -1,7 +1,5 @@
 package layout
 
-import "encoding/binary"
-
 // jbd2 constants. The journal is big-endian, unlike the filesystem.
 const (
 	JournalMagic           = 0xC03B3998
@@ -56,12 +54,11 @@ type JournalSuperblock struct {
 // DecodeJournalSuperblock decodes a jbd2 superblock from the start of b.
 func DecodeJournalSuperblock(b []byte) (*JournalSuperblock, error) {
 	var s JournalSuperblock
-	n := binary.Size(&s)
-	if len(b) < n {
-		return nil, decode(b, &s, "journal superblock")
+	if len(b) < s.size() {
+		return nil, short("journal superblock", s.size(), len(b))
 	}
-	_, err := binary.Decode(b[:n], binary.BigEndian, &s)
-	return &s, err
+	s.get(b) // big-endian, as codec.go's generator knows
+	return &s, nil
 }
 
 // JournalCompat and JournalIncompat are the journal's feature words.
