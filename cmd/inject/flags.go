@@ -223,7 +223,9 @@ Flags:
                               "root_password" in the report; a dry run shows
                               none) | disabled (*) | locked (!*) |
                               locked:password:TEXT | locked:file:PATH |
-                              locked:random (! before the hash)
+                              locked:random (! before the hash); and a
+                              prepared crypt(3) hash, written as is:
+                              hash:HASH | hash-file:PATH | locked:hash:HASH
                                 e.g. --root-password file:./root-pw.txt
   --password USER:SELECTOR    the same for any user of the guest's
                               /etc/passwd (repeatable; one rewrite of

@@ -13,8 +13,9 @@ import (
 // parseSelector reads a virt-customize password SELECTOR for user, the
 // value of flag (--root-password, --password): password:TEXT, file:PATH
 // (its first line), random, disabled, and locked, locked:disabled,
-// locked:password:TEXT, locked:file:PATH, locked:random. random is the
-// generated password, if any.
+// locked:password:TEXT, locked:file:PATH, locked:random; and ours,
+// hash:HASH and hash-file:PATH (a prepared crypt(3) hash, written as it
+// is), also after locked:. random is the generated password, if any.
 func parseSelector(flag, user, sel, crypto string) (p *inject.Password, random string, err error) {
 	p = &inject.Password{User: user, Crypto: inject.Crypto(crypto)}
 	rest := sel
@@ -34,6 +35,20 @@ func parseSelector(flag, user, sel, crypto string) (p *inject.Password, random s
 			return nil, "", fmt.Errorf("%s: %w", flag, err)
 		}
 		p.Plain = line
+	case "hash", "hash-file":
+		h := val
+		if kind == "hash-file" {
+			line, err := firstLine(val)
+			if err != nil {
+				return nil, "", fmt.Errorf("%s: %w", flag, err)
+			}
+			h = line
+		}
+		if !looksHashed(h) {
+			return nil, "", usagef("%s %s: %q is not a crypt(3) hash ($id$..., or 13 characters of DES)", flag, kind, h)
+		}
+		p.Hash = h
+		return p, "", nil
 	case "random", "disabled":
 		if hasVal {
 			return nil, "", usagef("%s %s takes no value", flag, kind)
@@ -49,12 +64,30 @@ func parseSelector(flag, user, sel, crypto string) (p *inject.Password, random s
 		p.Plain = r
 		return p, r, nil
 	default:
-		return nil, "", usagef("%s %q: want password:TEXT, file:PATH, random, disabled, or locked[:...] of those", flag, sel)
+		return nil, "", usagef("%s %q: want password:TEXT, file:PATH, random, disabled, hash:HASH, hash-file:PATH, or locked[:...] of those", flag, sel)
 	}
 	if p.Plain == "" {
 		return nil, "", usagef("%s: empty password", flag)
 	}
 	return p, "", nil
+}
+
+// looksHashed reports whether h has the shape of a crypt(3) hash: "$id$"
+// and more, or DES's 13 characters of ./0-9A-Za-z. It keeps a password
+// given to hash: by mistake out of /etc/shadow.
+func looksHashed(h string) bool {
+	if strings.HasPrefix(h, "$") {
+		return len(h) > 3 && strings.Count(h, "$") >= 3
+	}
+	if len(h) != 13 {
+		return false
+	}
+	for _, c := range []byte(h) {
+		if !(c == '.' || c == '/' || '0' <= c && c <= '9' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z') {
+			return false
+		}
+	}
+	return true
 }
 
 // checkCrypto validates --password-crypto.

@@ -60,6 +60,33 @@ func TestPasswordFlags(t *testing.T) {
 	}
 }
 
+// TestPasswordHashSelector: hash:HASH and hash-file:PATH write a prepared
+// hash as it is (locked: puts ! before it); what is not shaped like a
+// crypt(3) hash is refused, the guest unchanged.
+func TestPasswordHashSelector(t *testing.T) {
+	dir := guestDir(t)
+	root := "$6$saltsaltsaltsalt$" + strings.Repeat("A", 86)
+	deb := "$y$j9T$abcdefghijklmnopqrstuv$0123456789012345678901234567890123456789012"
+	hf := writeTemp(t, "hash", deb+"\nignored\n")
+	_, errOut, code := cli("--root-password", "hash:"+root, "--password", "debian:locked:hash-file:"+hf, "--password", "sshd:hash:abcdefghij.AB", dir)
+	wantCode(t, code, exitOK, errOut)
+	for user, want := range map[string]string{"root": root, "debian": "!" + deb, "sshd": "abcdefghij.AB"} {
+		if f := shadowField(t, dir, user); f != want {
+			t.Errorf("%s: %q, want %q", user, f, want)
+		}
+	}
+	before := tree(t, dir)
+	for _, bad := range []string{"hash:s3cret", "hash:", "hash:$6$", "hash:abcdefghij:AB", "hash-file:" + writeTemp(t, "plain", "s3cret\n")} {
+		_, errOut, code := cli("--root-password", bad, dir)
+		if code != exitUsage || !strings.Contains(errOut, "is not a crypt(3) hash") {
+			t.Errorf("%s: code %d, stderr %q", bad, code, errOut)
+		}
+	}
+	if tree(t, dir) != before {
+		t.Error("guest changed")
+	}
+}
+
 func TestPasswordFlagRefusals(t *testing.T) {
 	dir := guestDir(t)
 	before := tree(t, dir)
