@@ -166,7 +166,9 @@ func (t *tx) writeBlocks() error {
 		if !t.f.validBlock(b.num) {
 			return fmt.Errorf("ext: internal error: writing %s %d outside the filesystem", b.kind, b.num)
 		}
-		if err := t.writeAt(b.buf, int64(b.num)*bs, b.kind.String(), b.num); err != nil {
+		// Owned: after commit b.buf is dropped or kept read-only by
+		// refreshCaches.
+		if err := t.writeAtOwned(b.buf, int64(b.num)*bs, b.kind.String(), b.num, true); err != nil {
 			return err
 		}
 	}
@@ -185,12 +187,29 @@ func (t *tx) sync(where string) error {
 	return nil
 }
 
+// ownedWriter is a device that can keep a written buffer rather than copy
+// it (a staging area): the writer gives the buffer away and never changes
+// it again.
+type ownedWriter interface {
+	WriteAtOwned(p []byte, off int64) (int, error)
+}
+
 // writeAt writes p at off, inside the image.
 func (t *tx) writeAt(p []byte, off int64, what string, num uint64) error {
+	return t.writeAtOwned(p, off, what, num, false)
+}
+
+// writeAtOwned is writeAt; with owned, p is never changed after (a
+// transaction block at commit) and a device that can keep it does.
+func (t *tx) writeAtOwned(p []byte, off int64, what string, num uint64, owned bool) error {
 	if off < 0 || off+int64(len(p)) > t.f.size {
 		return fmt.Errorf("ext: internal error: writing %s %d at %#x outside the image", what, num, off)
 	}
-	if _, err := t.w.WriteAt(p, off); err != nil {
+	write := t.w.WriteAt
+	if ow, ok := t.w.(ownedWriter); ok && owned {
+		write = ow.WriteAtOwned
+	}
+	if _, err := write(p, off); err != nil {
 		return fmt.Errorf("ext: writing %s %d at offset %#x: %w", what, num, off, err)
 	}
 	return nil
@@ -202,7 +221,7 @@ func (t *tx) refreshCaches(sb *layout.Superblock) {
 	f.forgetOwners(t.released)
 	for n, b := range t.blocks {
 		if _, ok := f.blocks.Get(n); ok {
-			f.blocks.Put(n, append([]byte(nil), b.buf...))
+			f.blocks.Put(n, b.buf) // the tx is done with it; cached blocks are read-only
 		}
 	}
 	for g, gr := range t.groups {

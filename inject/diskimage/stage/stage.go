@@ -108,7 +108,15 @@ func (s *Stage) Staged() (bytes int64, writes int) {
 }
 
 // WriteAt logs a copy of p at off; nothing reaches the device.
-func (s *Stage) WriteAt(p []byte, off int64) (int, error) {
+func (s *Stage) WriteAt(p []byte, off int64) (int, error) { return s.log1(p, off, false) }
+
+// WriteAtOwned is WriteAt for a caller that gives p away: the Stage logs
+// p itself, not a copy, and neither it nor the caller changes p after.
+// The ext engine writes its transaction's blocks this way (they are
+// fresh buffers it drops, or keeps read-only in its cache, after commit).
+func (s *Stage) WriteAtOwned(p []byte, off int64) (int, error) { return s.log1(p, off, true) }
+
+func (s *Stage) log1(p []byte, off int64, owned bool) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -127,7 +135,10 @@ func (s *Stage) WriteAt(p []byte, off int64) (int, error) {
 		return 0, fmt.Errorf("stage: too many writes: %w", ErrLimit)
 	}
 	idx := int32(len(s.log))
-	s.log = append(s.log, entry{off: off, data: slices.Clone(p)})
+	if !owned {
+		p = slices.Clone(p)
+	}
+	s.log = append(s.log, entry{off: off, data: p})
 	for c := off >> chunkShift; c <= (off+int64(len(p))-1)>>chunkShift; c++ {
 		s.chunks[c] = append(s.chunks[c], idx)
 	}

@@ -41,8 +41,8 @@ func newDev(size int) *memDev {
 	return d
 }
 
-// Random overlapping writes and reads against a plain byte slice given the
-// same writes: every read sees the latest bytes; the device is untouched
+// Random overlapping writes (copied, or owned) and reads against a plain
+// byte slice given the same writes: every read sees the latest bytes; the device is untouched
 // until Commit, then equals the model, written in the engine's order with
 // its barriers.
 func TestStageReadsSeeWritesAndCommitKeepsOrder(t *testing.T) {
@@ -69,10 +69,19 @@ func TestStageReadsSeeWritesAndCommitKeepsOrder(t *testing.T) {
 			for j := range p {
 				p[j] = byte(rng.Uint32())
 			}
-			if _, err := s.WriteAt(p, int64(off)); err != nil {
+			// WriteAt keeps a copy: the caller may reuse p at once.
+			// WriteAtOwned keeps p, which the caller leaves alone.
+			write, reuse := s.WriteAt, true
+			if i%2 == 1 {
+				write, reuse = s.WriteAtOwned, false
+			}
+			if _, err := write(p, int64(off)); err != nil {
 				t.Fatal(err)
 			}
 			copy(model[off:], p)
+			if reuse {
+				clear(p)
+			}
 			want = append(want, fmt.Sprintf("w %d %d", off, n))
 		default:
 			p := make([]byte, n)

@@ -115,7 +115,8 @@ func (l *Log) Need(n, r int) int {
 }
 
 // Block is a filesystem block to log: its number and its new contents
-// (BlockSize bytes).
+// (BlockSize bytes). Write never changes Data, and the log block it
+// returns for it may share Data's bytes (unless escaped).
 type Block struct {
 	Home uint64
 	Data []byte
@@ -227,9 +228,10 @@ func (w *writer) descriptors(blocks []Block) error {
 			if blk.Home > 0xFFFFFFFF && !w.l.Incompat.Has(layout.JournalIncompat64Bit) {
 				return fmt.Errorf("jbd2: logging block %d needs journal_64bit: %w", blk.Home, ErrUnsupported)
 			}
-			c := append([]byte(nil), blk.Data...)
+			c := blk.Data // logged as it is, unless escaped (a copy)
 			var flags layout.JournalTagFlag
 			if binary.BigEndian.Uint32(c) == layout.JournalMagic {
+				c = append([]byte(nil), c...)
 				clear(c[:4]) // escaped: replay restores the magic
 				flags |= layout.TagEscape
 			}
