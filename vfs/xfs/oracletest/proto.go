@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // WriteProtofile writes to w a mkfs.xfs protofile that reproduces the host
@@ -91,7 +93,7 @@ func entry(w io.Writer, name, p string, st fs.FileInfo, depth int) error {
 		}
 		fmt.Fprintf(w, " %s\n", t)
 	case 'c', 'b':
-		fmt.Fprintf(w, " %d %d\n", unixMajor(sys.Rdev), unixMinor(sys.Rdev))
+		fmt.Fprintf(w, " %d %d\n", unix.Major(uint64(sys.Rdev)), unix.Minor(uint64(sys.Rdev)))
 	case 'p':
 		fmt.Fprintln(w)
 	case 'd':
@@ -116,6 +118,3 @@ func entry(w io.Writer, name, p string, st fs.FileInfo, depth int) error {
 	}
 	return nil
 }
-
-func unixMajor(d uint64) uint64 { return (d>>8)&0xfff | (d>>32)&^0xfff }
-func unixMinor(d uint64) uint64 { return d&0xff | (d>>12)&^0xff }
