@@ -444,3 +444,40 @@ func TestAllocDefaultV5(t *testing.T) {
 		t.Fatalf("refcount btree fields changed:\n%s\nwas\n%s", got, ref)
 	}
 }
+
+// TestFreeCowStagingRefused: a copy-on-write staging record (left by a
+// crash during a reflink copy-on-write; its key sorts after every shared
+// record) over a block the file maps is found and the free refused, even
+// when a shared record past the file ends the walk of shared records.
+func TestFreeCowStagingRefused(t *testing.T) {
+	img := emptyImage(t)
+	f := openRW(t, img)
+	bs := f.BlockSize()
+	if err := f.ReplaceFile("/staged", pattern(bs*4, 2)); err != nil {
+		t.Fatal(err)
+	}
+	ino := mustIno(t, f, "/staged")
+	fsb := dbField(t, img, "u3.bmx[0].startblock", fmt.Sprintf("inode %d", ino))
+	ag := fsb >> f.geo.agBlkLog
+	agbno := fsb & (1<<f.geo.agBlkLog - 1)
+	xfsDBWrite(t, img, fmt.Sprintf("agf %d", ag), "addr refcntroot", "write numrecs 2",
+		fmt.Sprintf("write recs[1].startblock %d", agbno+100), "write recs[1].blockcount 1", "write recs[1].refcount 2",
+		fmt.Sprintf("write recs[2].startblock %d", agbno+2), "write recs[2].blockcount 1", "write recs[2].refcount 1",
+		"write recs[2].cowflag 1")
+	before := fileSum(t, img)
+	f = openRW(t, img)
+	for what, err := range map[string]error{
+		"truncate": f.Truncate("/staged", int64(bs)),
+		"remove":   f.Remove("/staged"),
+	} {
+		if !errors.Is(err, ErrUnsupportedFeature) || !strings.Contains(err.Error(), "copy-on-write") {
+			t.Fatalf("%s of a file with a block under a copy-on-write staging record: %v, want a refusal naming it", what, err)
+		}
+	}
+	if fileSum(t, img) != before {
+		t.Fatal("a refused operation changed the image")
+	}
+	if err := f.Truncate("/staged", int64(bs)*3); err != nil {
+		t.Fatalf("truncating after the staged block: %v", err)
+	}
+}

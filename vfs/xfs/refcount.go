@@ -44,14 +44,29 @@ const maxRefcountScan = 1 << 20
 
 // checkNotShared refuses, on a reflink filesystem, to free n blocks at
 // agbno when any of them has a reference-count record (another file
-// shares it) or a copy-on-write staging record covers them.
+// shares it) or a copy-on-write staging record covers them. The two kinds
+// live in two key ranges of the one tree (staging keys carry bit 31), so
+// each range is searched from its own key.
 func (a *agAlloc) checkNotShared(agbno, n uint32) error {
 	if a.t.f.sb.FeaturesROCompat&layout.ROCompatReflink == 0 {
 		return nil
 	}
 	bt := a.refcountTree()
+	if err := a.refcountOverlap(bt, agbno, n, false); err != nil {
+		return err
+	}
+	return a.refcountOverlap(bt, agbno, n, true)
+}
+
+// refcountOverlap refuses when a record of one kind (shared, or
+// copy-on-write staging when cow) overlaps blocks agbno..agbno+n-1.
+func (a *agAlloc) refcountOverlap(bt *sbtree, agbno, n uint32, cow bool) error {
 	var key [refcountKeySize]byte
-	binary.BigEndian.PutUint32(key[:], agbno)
+	flag := uint32(0)
+	if cow {
+		flag = refcountCowFlag
+	}
+	binary.BigEndian.PutUint32(key[:], agbno|flag)
 	path, err := bt.lookup(key[:])
 	if err != nil {
 		return err
@@ -66,17 +81,19 @@ func (a *agAlloc) checkNotShared(agbno, n uint32) error {
 	for i := 0; i < maxRefcountScan; i++ {
 		r := path[0].blk.ent(path[0].idx)
 		start, count, refs := binary.BigEndian.Uint32(r), binary.BigEndian.Uint32(r[4:]), binary.BigEndian.Uint32(r[8:])
-		if start&refcountCowFlag != 0 {
-			if s := start &^ refcountCowFlag; uint64(s) < end && uint64(s)+uint64(count) > uint64(agbno) {
-				return unsupported("freeing blocks %d..%d of AG %d: a copy-on-write staging extent covers them (mount the filesystem once to clean it up)", agbno, end-1, a.ag)
-			}
-		} else {
-			if uint64(start) >= end {
-				return nil
-			}
-			if uint64(start)+uint64(count) > uint64(agbno) {
-				return unsupported("freeing blocks %d..%d of AG %d: %d of them are shared with another file (refcount %d); truncating or removing a reflinked file is not done", agbno, end-1, a.ag, count, refs)
-			}
+		switch {
+		case start&refcountCowFlag != flag && !cow:
+			return nil // past the shared records: the staging ones follow
+		case start&refcountCowFlag != flag:
+			// A shared record before the first staging one: step on.
+		case uint64(start&^refcountCowFlag) >= end:
+			return nil
+		case uint64(start&^refcountCowFlag)+uint64(count) <= uint64(agbno):
+			// Ends before the blocks: step on.
+		case cow:
+			return unsupported("freeing blocks %d..%d of AG %d: a copy-on-write staging extent covers them (mount the filesystem once to clean it up)", agbno, end-1, a.ag)
+		default:
+			return unsupported("freeing blocks %d..%d of AG %d: %d of them are shared with another file (refcount %d); truncating or removing a reflinked file is not done", agbno, end-1, a.ag, count, refs)
 		}
 		ok, err := bt.step(path, 1)
 		if err != nil || !ok {

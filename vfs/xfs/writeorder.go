@@ -36,8 +36,9 @@ package xfs
 //     mapping; its blocks are allocation state, classAlloc, new ones
 //     fresh). reflink is accepted: the engine allocates
 //     only fresh extents and never shares one, so the refcount btree is
-//     untouched; freeing blocks on a reflink filesystem is refused until
-//     the free path checks the refcount btree for shared extents;
+//     untouched; freeing reads it first (refcount.go) and refuses, at
+//     that operation, to free an extent another file shares, since
+//     dropping one reference is not written;
 //   - a realtime subvolume, quota accounting (sb_qflags with an
 //     accounting bit: the dquots would go stale), and large extent
 //     counters (nrext64) until the inode layer writes them;
