@@ -319,3 +319,38 @@ func TestQuotaFileInRegularInodeRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestRenameIntoProjectRefused: moving a file of another project into a
+// PROJINHERIT directory is refused, as the kernel refuses it (EXDEV),
+// before any write; moves inside the project's tree, and out of it, are
+// made.
+func TestRenameIntoProjectRefused(t *testing.T) {
+	img := mkfs(t, "", 32, quotaImages[2].args...)
+	testtool.Run(t, "debugfs", "-w", "-R", "mkdir /p", img)
+	testtool.Run(t, "debugfs", "-w", "-R", "set_inode_field /p projid 42", img)
+	testtool.Run(t, "debugfs", "-w", "-R", "set_inode_field /p flags 0x20080000", img)
+	testtool.Output(t, "e2fsck", "-fy", img) // debugfs leaves the quota files behind
+	w := openW(t, img)
+	for _, err := range []error{w.ReplaceFile("/f", []byte("outside\n")), w.MakePath("/p/q"), w.ReplaceFile("/p/q/in", []byte("inside\n"))} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := imageSum(t, img)
+	for _, to := range []string{"/p/f", "/p/q/f"} {
+		err := w.Rename("/f", to)
+		if !errors.Is(err, ErrUnsupportedFeature) || !strings.Contains(err.Error(), "project 42") {
+			t.Fatalf("rename /f %s: %v, want a refusal naming project 42", to, err)
+		}
+	}
+	if imageSum(t, img) != before {
+		t.Fatal("a refused rename changed the image")
+	}
+	if err := w.Rename("/p/q/in", "/p/in"); err != nil {
+		t.Fatalf("a move inside the project's tree: %v", err)
+	}
+	if err := w.Rename("/p/in", "/out"); err != nil {
+		t.Fatalf("a move out of the project's tree: %v", err)
+	}
+	fsckQuota(t, img)
+}

@@ -61,6 +61,9 @@ func (f *FS) Rename(oldpath, newpath string) error {
 			failed = oldpath
 			return fmt.Errorf("inode %d is immutable or append-only: %w", in.num, fs.ErrPermission)
 		}
+		if err := t.checkProjectMove(in, n.Parent); err != nil {
+			return err
+		}
 		if n.Exists {
 			if err := t.renameTarget(in, n.Parent, n.Name, n.Node); err != nil {
 				return err
@@ -72,6 +75,27 @@ func (f *FS) Rename(oldpath, newpath string) error {
 		return vfs.PathErr("rename", failed, err)
 	}
 	return nil
+}
+
+// checkProjectMove refuses to move in into directory parent when parent
+// gives its tree a project (PROJINHERIT) other than in's. The kernel
+// refuses such a rename (EXDEV: mv then copies, and the copy takes the
+// directory's project); moving the inode would leave a file of another
+// project inside the tree, outside the directory quota meant to hold it.
+func (t *tx) checkProjectMove(in *inode, parent uint32) error {
+	dir, err := t.inode(parent)
+	if err != nil {
+		return err
+	}
+	if !dir.flag(layout.FlagProjinherit) {
+		return nil
+	}
+	want, have := quotaIDs(dir)[layout.QuotaProject], quotaIDs(in)[layout.QuotaProject]
+	if want == have {
+		return nil
+	}
+	return fmt.Errorf("%w: moving inode %d (project %d) into directory inode %d, whose tree is project %d (PROJINHERIT): the kernel refuses this rename too (EXDEV); copy it instead",
+		ErrUnsupportedFeature, in.num, have, dir.num, want)
 }
 
 // renameTarget checks the object a rename replaces (inode ino, name in
