@@ -206,14 +206,20 @@ func (t *tx) touchInode(b *txBuf, c *layout.InodeCore, now time.Time) {
 }
 
 // create makes an empty file, directory or device node name in
-// directory dir, owned by uid:gid: an inode from an existing
-// chunk near the directory, then the entry.
+// directory dir, owned by uid:gid, with what it inherits from dir
+// (newInode.inheritFrom): an inode from an existing chunk near the
+// directory, then the entry.
 func (t *tx) create(dir uint64, name string, mode, uid, gid uint32, now time.Time) (uint64, error) {
 	g := &t.f.geo
 	n := newInode{mode: mode, uid: uid, gid: gid, nlink: 1, now: now}
 	if mode&vfs.UnixTypeMask == vfs.UnixDir {
 		n.nlink, n.parent = 2, dir
 	}
+	pd, err := t.f.inode(dir)
+	if err != nil {
+		return 0, err
+	}
+	n.inheritFrom(pd.core)
 	ino, err := t.ialloc(uint32(dir>>(g.agBlkLog+g.inoPBLog)), n)
 	if err != nil {
 		return 0, err

@@ -157,6 +157,16 @@ var errRehearsed = errors.New("xfs: rehearsal (not an error)")
 
 // checkRename applies rename(2)'s rules before anything is written.
 func (f *FS) checkRename(src *inode, ro, rn vfs.Resolved[uint64]) error {
+	// A PROJINHERIT directory keeps its tree in its project: the kernel
+	// refuses (EXDEV) to rename in an inode of another project.
+	dir, err := f.inode(rn.Parent)
+	if err != nil {
+		return err
+	}
+	if dir.core.Flags&layout.FlagProjInherit != 0 && dir.core.Projid() != src.core.Projid() {
+		return unsupported("moving inode %d (project %d) into directory inode %d, whose tree is project %d (PROJINHERIT): the kernel refuses this rename too (EXDEV); copy it instead",
+			src.ino, src.core.Projid(), dir.ino, dir.core.Projid())
+	}
 	if rn.Exists {
 		dst, err := f.inode(rn.Node)
 		if err != nil {

@@ -239,6 +239,51 @@ type newInode struct {
 	nlink    uint32
 	parent   uint64 // for a directory: its parent
 	now      time.Time
+
+	// What the new inode inherits from its directory (inheritFrom).
+	flags            layout.InodeFlag
+	flags2           layout.InodeFlag2 // version 3 inodes only
+	projid           uint32
+	extsize, cowsize uint32
+}
+
+// inheritFrom sets in n what the kernel gives a new inode made in
+// directory parent (xfs_inode_inherit_flags and the initial project id):
+// the project under PROJINHERIT, whatever the type; for a directory
+// RTINHERIT, EXTSZINHERIT with the extent size hint and PROJINHERIT; for
+// a regular file EXTSIZE with the hint under EXTSZINHERIT (realtime
+// placement is never inherited: a realtime subvolume is refused); for
+// both the NOATIME, NODUMP, SYNC, NOSYMLINKS, NODEFRAG and FILESTREAM
+// flags, and on version 3 inodes COWEXTSIZE with its hint and DAX.
+// Symlinks and device nodes get the project only.
+func (n *newInode) inheritFrom(parent *layout.InodeCore) {
+	pf := parent.Flags
+	if pf&layout.FlagProjInherit != 0 {
+		n.projid = parent.Projid()
+	}
+	var f layout.InodeFlag
+	switch n.mode & vfs.UnixTypeMask {
+	case vfs.UnixDir:
+		f = pf & (layout.FlagRtInherit | layout.FlagExtSzInherit | layout.FlagProjInherit)
+	case vfs.UnixRegular:
+		if pf&layout.FlagExtSzInherit != 0 {
+			f = layout.FlagExtSize
+		}
+	default:
+		return
+	}
+	if pf&layout.FlagExtSzInherit != 0 {
+		n.extsize = parent.ExtSize
+	}
+	f |= pf & (layout.FlagNoAtime | layout.FlagNoDump | layout.FlagSync | layout.FlagNoSymlinks |
+		layout.FlagNoDefrag | layout.FlagFilestream)
+	n.flags = f
+	if parent.Version >= 3 {
+		n.flags2 = parent.Flags2 & (layout.Flag2CowExtSize | layout.Flag2DAX)
+		if n.flags2&layout.Flag2CowExtSize != 0 {
+			n.cowsize = parent.CowExtSize
+		}
+	}
 }
 
 // ialloc allocates an inode, preferring AG agHint, and initialises it as
@@ -327,6 +372,10 @@ func (t *tx) initInode(ino uint64, n newInode) error {
 		AFormat:      layout.FormatExtents,
 		Gen:          gen,
 		NextUnlinked: layout.NullAGIno,
+		ProjidLo:     uint16(n.projid),
+		ProjidHi:     uint16(n.projid >> 16),
+		Flags:        n.flags,
+		ExtSize:      n.extsize,
 	}
 	big := g.bigtimeFS
 	ts := layout.MakeTimestamp(n.now, big)
@@ -339,6 +388,8 @@ func (t *tx) initInode(ino uint64, n newInode) error {
 		if big {
 			c.Flags2 |= layout.Flag2Bigtime
 		}
+		c.Flags2 |= n.flags2
+		c.CowExtSize = n.cowsize
 	}
 	fork := d[core:]
 	switch n.mode & vfs.UnixTypeMask {
