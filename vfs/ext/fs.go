@@ -6,8 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/guestinject/guestinject/internal/cache"
-
 	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
 
@@ -45,14 +43,6 @@ type Options struct {
 // DefaultMaxReadFileSize is ReadFile's default cap.
 const DefaultMaxReadFileSize = 1 << 30
 
-// Cache sizes: small and fixed, whatever the filesystem's size.
-const (
-	blockCacheEntries = 64
-	inodeCacheEntries = 256
-	descCacheEntries  = 256
-	ownerEntries      = 1 << 14 // blocks remembered with the inode that uses them (writecheck.go)
-)
-
 // FS is an open ext2/3/4 filesystem. It is safe for concurrent use:
 // reads (Stat, ReadFile, ReadDir, File.ReadAt, …) run in parallel with
 // each other, and each write operation (MakePath, AppendFile, Symlink,
@@ -68,10 +58,7 @@ type FS struct {
 	sb   *layout.Superblock
 	geo  geometry
 
-	blocks *cache.LRU[uint64, []byte]
-	inodes *cache.LRU[uint32, *inode]
-	descs  *cache.LRU[uint32, *layout.GroupDesc]
-	owners *cache.LRU[uint64, blockOwner] // the inode each recently read inode block belongs to
+	cache readCache // what was read from the image (readcache.go)
 
 	// Write engine state (tx.go): one transaction at a time, and the
 	// outcome of the checks made before the first write.
@@ -132,10 +119,7 @@ func Open(r io.ReaderAt, size int64, opts *Options) (*FS, error) {
 		return nil, err
 	}
 	f.openBlocks = f.sb.BlocksCount()
-	f.blocks = cache.NewLRU[uint64, []byte](blockCacheEntries)
-	f.inodes = cache.NewLRU[uint32, *inode](inodeCacheEntries)
-	f.descs = cache.NewLRU[uint32, *layout.GroupDesc](descCacheEntries)
-	f.owners = cache.NewLRU[uint64, blockOwner](ownerEntries)
+	f.cache = newReadCache()
 	if f.opts.Writable || f.opts.CheckWritable {
 		// Refusals, and the journal replay in memory, before anything else.
 		if err := f.openWritable(); err != nil {
@@ -208,16 +192,16 @@ func (f *FS) block(n uint64, what string, ino uint32) ([]byte, error) {
 		return nil, corrupt(what, n, ino, -1, "block number out of range (filesystem has %d blocks)", f.geo.blocksCount)
 	}
 	if ino != 0 && f.opts.Writable {
-		f.noteOwner(n, ino, what)
+		f.cache.noteOwner(n, ino, what)
 	}
-	if b, ok := f.blocks.Get(n); ok {
+	if b, ok := f.cache.blocks.Get(n); ok {
 		return b, nil
 	}
 	b := make([]byte, f.geo.blockSize)
 	if err := f.readAt(b, int64(n)*f.geo.blockSize, what, n); err != nil {
 		return nil, err
 	}
-	f.blocks.Put(n, b)
+	f.cache.blocks.Put(n, b)
 	return b, nil
 }
 

@@ -10,7 +10,7 @@ func (f *FS) groupDesc(g uint32) (*layout.GroupDesc, error) {
 	if g >= f.geo.groups {
 		return nil, corrupt("group descriptor", uint64(g), 0, -1, "group out of range (%d groups)", f.geo.groups)
 	}
-	if d, ok := f.descs.Get(g); ok {
+	if d, ok := f.cache.descs.Get(g); ok {
 		return d, nil
 	}
 	blk := f.descBlockLoc(g / f.geo.descPerBlock)
@@ -31,7 +31,7 @@ func (f *FS) groupDesc(g uint32) (*layout.GroupDesc, error) {
 	if err := f.checkDesc(g, d, at); err != nil {
 		return nil, err
 	}
-	f.descs.Put(g, d)
+	f.cache.descs.Put(g, d)
 	return d, nil
 }
 

@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/guestinject/guestinject/internal/cache"
-
 	"github.com/guestinject/guestinject/internal/testtool"
 	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
@@ -86,9 +84,7 @@ func TestHtreeLookup(t *testing.T) {
 			for i := 0; i < n; i += 7 {
 				name := "/many/" + manyName(i)
 				before := cr.n.Load()
-				f.inodes = cache.NewLRU[uint32, *inode](inodeCacheEntries)
-				f.blocks = cache.NewLRU[uint64, []byte](blockCacheEntries)
-				f.descs = cache.NewLRU[uint32, *layout.GroupDesc](descCacheEntries)
+				f.cache.drop()
 				b, err := f.ReadFile(name)
 				if err != nil || string(b) != fmt.Sprint(i) {
 					t.Fatalf("%s: %q %v", name, b, err)

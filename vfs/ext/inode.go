@@ -28,7 +28,7 @@ func (f *FS) inode(n uint32) (*inode, error) {
 	if n == 0 || n > f.sb.InodesCount {
 		return nil, corrupt("inode", uint64(n), 0, -1, "inode number out of range (%d inodes)", f.sb.InodesCount)
 	}
-	if in, ok := f.inodes.Get(n); ok {
+	if in, ok := f.cache.inodes.Get(n); ok {
 		return in, nil
 	}
 	rec, at, err := f.inodeRecord(n)
@@ -39,7 +39,7 @@ func (f *FS) inode(n uint32) (*inode, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.inodes.Put(n, in)
+	f.cache.inodes.Put(n, in)
 	return in, nil
 }
 

@@ -7,8 +7,6 @@ import (
 	"io"
 	"sort"
 
-	"github.com/guestinject/guestinject/internal/cache"
-
 	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
@@ -343,8 +341,6 @@ func (f *FS) reload() error {
 	if err := f.loadSuperblock(); err != nil {
 		return err
 	}
-	f.blocks = cache.NewLRU[uint64, []byte](blockCacheEntries)
-	f.inodes = cache.NewLRU[uint32, *inode](inodeCacheEntries)
-	f.descs = cache.NewLRU[uint32, *layout.GroupDesc](descCacheEntries)
+	f.cache.drop()
 	return nil
 }

@@ -218,27 +218,27 @@ func (t *tx) writeAtOwned(p []byte, off int64, what string, num uint64, owned bo
 // refreshCaches brings the read caches in step with what was written.
 func (t *tx) refreshCaches(sb *layout.Superblock) {
 	f := t.f
-	f.forgetOwners(t.released)
+	f.cache.forgetOwners(t.released)
 	for n, b := range t.blocks {
-		if _, ok := f.blocks.Get(n); ok {
-			f.blocks.Put(n, b.buf) // the tx is done with it; cached blocks are read-only
+		if _, ok := f.cache.blocks.Get(n); ok {
+			f.cache.blocks.Put(n, b.buf) // the tx is done with it; cached blocks are read-only
 		}
 	}
 	for g, gr := range t.groups {
 		if gr.descDirty {
 			d := gr.desc
-			f.descs.Put(g, &d)
+			f.cache.descs.Put(g, &d)
 		}
 	}
 	for ino := range t.dirty {
 		in := t.inodes[ino]
 		if in.raw.LinksCount == 0 && !in.flag(layout.FlagEAInode) {
-			f.inodes.Delete(ino) // freed
+			f.cache.inodes.Delete(ino) // freed
 			continue
 		}
 		c := in.clone()
 		c.size, _ = f.inodeSize(c, -1)
-		f.inodes.Put(ino, c)
+		f.cache.inodes.Put(ino, c)
 	}
 	*f.sb = *sb
 }

@@ -30,7 +30,7 @@ import (
 //     marked free is corruption, and the allocator may already have given
 //     it away);
 //   - it is not a block the engine read recently for another inode, or
-//     as another kind of block (FS.owners: a bounded LRU filled by
+//     as another kind of block (FS.cache.owners: a bounded LRU filled by
 //     FS.block with directory blocks, extent nodes, indirect and xattr
 //     blocks, emptied of the blocks each commit frees). A lookup reads
 //     every directory on its path, so a file mapped onto one of them is
@@ -296,40 +296,16 @@ func (t *tx) targetProblem(p, n uint64) (string, error) {
 	return fmt.Sprintf("block %d is marked free in the block bitmap of group %d", b, t.f.groupOf(b)), nil
 }
 
-// blockOwner is the inode a block was read for, and as what; other is
-// set when the block was also read for another inode or as another kind
-// (a cross-link: any write through it is refused).
-type blockOwner struct {
-	ino   uint32
-	what  string // the f.block "what": "directory block", "extent node", ...
-	other *blockOwner
-}
-
-// noteOwner remembers that block n was read as what for inode ino.
-func (f *FS) noteOwner(n uint64, ino uint32, what string) {
-	f.owners.Update(n, func(o blockOwner, ok bool) blockOwner {
-		shared := what == "xattr block" && o.what == what
-		if ok && (o.ino != ino || o.what != what) && !shared && o.other == nil {
-			o.other = &blockOwner{ino: ino, what: what}
-			return o
-		}
-		if ok {
-			return o
-		}
-		return blockOwner{ino: ino, what: what}
-	})
-}
-
 // ownerConflict says whether block p, about to be written as a block of
 // the given kind of inode ino, was read by the engine as a block of
 // another inode, or as another kind of block of the same one. Only
-// blocks read recently (FS.owners is a bounded LRU) are known; xattr
+// blocks read recently (FS.cache.owners is a bounded LRU) are known; xattr
 // blocks are shared between inodes by design and not checked.
 func (t *tx) ownerConflict(kind blockKind, ino uint32, p uint64) (string, bool) {
 	if kind == kindXattr {
 		return "", false
 	}
-	o, ok := t.f.owners.Get(p)
+	o, ok := t.f.cache.owners.Get(p)
 	if !ok {
 		return "", false
 	}
@@ -348,49 +324,6 @@ func article(what string) string {
 		return "an " + what
 	}
 	return "a " + what
-}
-
-// ownedElsewhere finds a block of [start, start+n) the engine read for
-// another inode than ino, or for two inodes. The cost is the smaller of
-// n and the number of blocks remembered.
-func (f *FS) ownedElsewhere(ino uint32, start, n uint64) (uint64, blockOwner, bool) {
-	bad := func(o blockOwner) bool {
-		return o.other != nil || (o.ino != ino && o.what != "xattr block")
-	}
-	if n > ownerEntries {
-		return f.owners.Find(func(b uint64, o blockOwner) bool { return b >= start && b-start < n && bad(o) })
-	}
-	for b := start; b < start+n; b++ {
-		if o, ok := f.owners.Get(b); ok && bad(o) {
-			return b, o, true
-		}
-	}
-	return 0, blockOwner{}, false
-}
-
-// forgetOwners drops what FS.owners knows of blocks the transaction
-// freed (commit): they may be reused for anything.
-func (f *FS) forgetOwners(runs []blockRun) {
-	total := uint64(0)
-	for _, r := range runs {
-		total += r.n
-	}
-	if total > ownerEntries {
-		f.owners.DeleteIf(func(b uint64) bool {
-			for _, r := range runs {
-				if b >= r.start && b-r.start < r.n {
-					return true
-				}
-			}
-			return false
-		})
-		return
-	}
-	for _, r := range runs {
-		for b := r.start; b < r.start+r.n; b++ {
-			f.owners.Delete(b)
-		}
-	}
 }
 
 // checkPlaced refuses to write block p as the metadata self (a bitmap or
@@ -478,7 +411,7 @@ func (t *tx) checkFree(ino uint32, start, n uint64) error {
 			why = fmt.Sprintf("block %d is marked free in the block bitmap of group %d", b, t.f.groupOf(b))
 			break
 		}
-		b, o, found := t.f.ownedElsewhere(ino, start, n)
+		b, o, found := t.f.cache.ownedElsewhere(ino, start, n)
 		if !found {
 			return nil
 		}
