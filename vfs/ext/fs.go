@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"sync/atomic"
 
 	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
@@ -60,23 +59,7 @@ type FS struct {
 
 	cache readCache // what was read from the image (readcache.go)
 
-	// Write engine state (tx.go): one transaction at a time, and the
-	// outcome of the checks made before the first write.
-	writeMu    sync.Mutex
-	writeCheck *checkResult
-	wmeta      *fixedMetaCache // metadata outside the descriptors (writecheck.go)
-
-	// pend is what the checks before the first write decided to write
-	// (replay_write.go): reads see it, the first commit writes it.
-	pend atomic.Pointer[pending]
-	// replayBlocks and replayDone record a journal replay (made at Open).
-	replayBlocks int
-	replayDone   bool
-	// fresh and openBlocks serve the journaled commit (jcommit.go): the
-	// blocks this open allocated that were free at open, and the block
-	// count at open.
-	fresh      freshSet
-	openBlocks uint64
+	wr writeState // the write engine's (writestate.go)
 }
 
 // geometry is what Open derives from the validated superblock.
@@ -118,7 +101,7 @@ func Open(r io.ReaderAt, size int64, opts *Options) (*FS, error) {
 	if err := f.loadSuperblock(); err != nil {
 		return nil, err
 	}
-	f.openBlocks = f.sb.BlocksCount()
+	f.wr.openBlocks = f.sb.BlocksCount()
 	f.cache = newReadCache()
 	if f.opts.Writable || f.opts.CheckWritable {
 		// Refusals, and the journal replay in memory, before anything else.
@@ -150,7 +133,7 @@ func (f *FS) readAt(p []byte, off int64, what string, num uint64) error {
 	if err := f.readDisk(p, off, what, num); err != nil {
 		return err
 	}
-	if pd := f.pend.Load(); pd != nil {
+	if pd := f.wr.pend.Load(); pd != nil {
 		return pd.overlay(p, off)
 	}
 	return nil

@@ -84,8 +84,8 @@ var ErrNoJournal = fmt.Errorf("no journal: %w", ErrNotJournaled)
 // in the staging area) keeps its live log: the transaction is appended
 // after it (liveLog).
 func (f *FS) JournalCommit(base io.ReaderAt, written [][2]int64, now time.Time) ([]Op, error) {
-	f.writeMu.Lock()
-	defer f.writeMu.Unlock()
+	f.wr.mu.Lock()
+	defer f.wr.mu.Unlock()
 	not := func(format string, args ...any) ([]Op, error) {
 		return nil, fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrNotJournaled)
 	}
@@ -94,8 +94,8 @@ func (f *FS) JournalCommit(base io.ReaderAt, written [][2]int64, now time.Time) 
 		return nil, ErrNoJournal
 	case js.Kind == JournalExternal:
 		return not("ext: the journal is on an external device")
-	case f.sb.BlocksCount() != f.openBlocks:
-		return not("ext: the filesystem was grown from %d to %d blocks", f.openBlocks, f.sb.BlocksCount())
+	case f.sb.BlocksCount() != f.wr.openBlocks:
+		return not("ext: the filesystem was grown from %d to %d blocks", f.wr.openBlocks, f.sb.BlocksCount())
 	case len(written) == 0:
 		return nil, nil
 	}
@@ -148,7 +148,7 @@ func (f *FS) liveLog(l *jlog, base io.ReaderAt) (*logTail, error) {
 		}
 		return nil, nil
 	}
-	if !f.replayDone || jsb.Start < l.j.First || jsb.Start >= l.j.MaxLen {
+	if !f.wr.replayDone || jsb.Start < l.j.First || jsb.Start >= l.j.MaxLen {
 		return nil, fmt.Errorf("ext: the on-disk journal holds a log (s_start %d) that was not replayed: %w", jsb.Start, ErrNotJournaled)
 	}
 	old := *l.j
@@ -225,7 +225,7 @@ func (f *FS) journalPlan(l *jlog, log *jbd2.Log, base io.ReaderAt, nums []uint64
 			finalSB = append([]byte(nil), buf[in:in+layout.SuperblockSize]...)
 			f.markRecover(buf[in : in+layout.SuperblockSize])
 		}
-		if f.fresh.fresh(b) && b != sbBlk {
+		if f.wr.fresh.fresh(b) && b != sbBlk {
 			fresh = append(fresh, Op{Off: int64(b) * bs, Data: buf})
 			continue
 		}

@@ -57,12 +57,12 @@ type syncer interface{ Sync() error }
 // the first write commits; Info.JournalReplayPending says whether it has
 // reached the image yet.
 func (f *FS) JournalReplayed() (blocks int, replayed bool) {
-	return f.replayBlocks, f.replayDone
+	return f.wr.replayBlocks, f.wr.replayDone
 }
 
 // replayPending reports whether a replay is held in memory, not written.
 func (f *FS) replayPending() bool {
-	pd := f.pend.Load()
+	pd := f.wr.pend.Load()
 	return pd != nil && pd.log != nil
 }
 
@@ -78,7 +78,7 @@ func (f *FS) replayPending() bool {
 // validation) is refused with an error wrapping ErrNeedsRecovery and the
 // cause, and the FS is left as it was.
 func (f *FS) replayInMemory() (replayed int, err error) {
-	if f.pend.Load() != nil { // the replay comes first: nothing may be pending under it
+	if f.wr.pend.Load() != nil { // the replay comes first: nothing may be pending under it
 		return 0, fmt.Errorf("%w: internal error: a replay over pending changes", ErrNeedsRecovery)
 	}
 	defer func() {
@@ -87,7 +87,7 @@ func (f *FS) replayInMemory() (replayed int, err error) {
 		}
 		if err != nil {
 			replayed = 0
-			f.pend.Store(nil)
+			f.wr.pend.Store(nil)
 			if rerr := f.reload(); rerr != nil {
 				err = fmt.Errorf("%w (and reloading the superblock: %w)", err, rerr)
 			}
@@ -112,7 +112,7 @@ func (f *FS) replayInMemory() (replayed int, err error) {
 	if pd.jsb, pd.jsbOff, err = l.emptied(next); err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrNeedsRecovery, err)
 	}
-	f.pend.Store(pd)
+	f.wr.pend.Store(pd)
 	err = f.editSuper("after journal replay", func(sb *layout.Superblock) {
 		sb.FeatureIncompat &^= layout.IncompatRecover
 	})
@@ -122,7 +122,7 @@ func (f *FS) replayInMemory() (replayed int, err error) {
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrNeedsRecovery, err)
 	}
-	f.replayBlocks, f.replayDone = len(plan), true
+	f.wr.replayBlocks, f.wr.replayDone = len(plan), true
 	return len(plan), nil
 }
 
@@ -234,14 +234,14 @@ func (f *FS) editSuper(when string, edit func(sb *layout.Superblock)) error {
 	if sb.FeatureROCompat.Has(layout.ROCompatMetadataCsum) {
 		binary.LittleEndian.PutUint32(buf[layout.SuperblockChecksumOffset:], crc32c(^uint32(0), buf[:layout.SuperblockChecksumOffset]))
 	}
-	old, pd := f.pend.Load(), &pending{}
+	old, pd := f.wr.pend.Load(), &pending{}
 	if old != nil {
 		*pd = *old
 	}
 	pd.sb = buf
-	f.pend.Store(pd)
+	f.wr.pend.Store(pd)
 	if err := f.reload(); err != nil {
-		f.pend.Store(old) // the view as it was
+		f.wr.pend.Store(old) // the view as it was
 		return errors.Join(fmt.Errorf("ext: the superblock %s: %w", when, err), f.reload())
 	}
 	return nil
@@ -281,7 +281,7 @@ func (f *FS) recountFree() error {
 // through w: called by the first commit before its own blocks. Once
 // written, reads go to the image alone.
 func (f *FS) flushPending(w io.WriterAt) error {
-	pd := f.pend.Load()
+	pd := f.wr.pend.Load()
 	if pd == nil {
 		return nil
 	}
@@ -298,7 +298,7 @@ func (f *FS) flushPending(w io.WriterAt) error {
 			return err
 		}
 	}
-	f.pend.Store(nil)
+	f.wr.pend.Store(nil)
 	return nil
 }
 

@@ -108,9 +108,9 @@ func (f *FS) begin() (*tx, error) {
 	if !f.opts.Writable || !ok {
 		return nil, fmt.Errorf("ext: opened read-only: %w", vfs.ErrReadOnly)
 	}
-	f.writeMu.Lock()
+	f.wr.mu.Lock()
 	if err := f.checkWritable(); err != nil {
-		f.writeMu.Unlock()
+		f.wr.mu.Unlock()
 		return nil, err
 	}
 	return &tx{
@@ -127,7 +127,7 @@ func (t *tx) abort() {
 		return
 	}
 	t.closed = true
-	t.f.writeMu.Unlock()
+	t.f.wr.mu.Unlock()
 }
 
 // metaBlock returns the transaction's copy of block n to modify in place;

@@ -35,7 +35,7 @@ func (t *tx) commit() error {
 		return err
 	}
 	t.refreshCaches(sb)
-	t.f.fresh.record(t.allocated, t.released)
+	t.f.wr.fresh.record(t.allocated, t.released)
 	return t.sync("after the superblock")
 }
 

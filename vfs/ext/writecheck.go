@@ -127,14 +127,14 @@ func (t *tx) groupMeta(g uint32) ([]metaRun, error) {
 // fixedMeta returns the metadata not tied to a group's descriptor, sorted
 // and without overlaps: the internal journal's blocks, the MMP block and
 // the resize inode's double-indirect block. It is computed once per FS,
-// on the first check (writes are serialised by writeMu; nothing the
+// on the first check (writes are serialised by wr.mu; nothing the
 // engine writes moves them).
 func (f *FS) fixedMeta() ([]metaRun, error) {
-	if f.wmeta != nil {
-		return f.wmeta.runs, f.wmeta.err
+	if f.wr.fixedMeta != nil {
+		return f.wr.fixedMeta.runs, f.wr.fixedMeta.err
 	}
 	runs, err := f.loadFixedMeta()
-	f.wmeta = &fixedMetaCache{runs, err}
+	f.wr.fixedMeta = &fixedMetaCache{runs, err}
 	return runs, err
 }
 

@@ -3,10 +3,47 @@ package ext
 import (
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 
 	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/ext/internal/layout"
 )
+
+// writeState is the write engine's state on an FS (tx.go): one
+// transaction at a time, the outcome of the checks made before the first
+// write, what those checks left pending, and what the journaled commit
+// (jcommit.go) needs to know of this open. Only the write engine touches
+// it, under these rules:
+//
+//   - mu serialises the transactions: begin takes it and the transaction
+//     holds it until commit or abort; JournalCommit takes it too. A write
+//     operation takes it with opMu already held for writing.
+//   - check is set once, by checkWritable: at Open, before the FS is
+//     shared, or under mu. fixedMeta is filled once, under mu, and fresh
+//     is changed and read under mu.
+//   - pend is read by every read (FS.readAt), with or without mu: it is
+//     set at Open and cleared, under mu and opMu held for writing, by the
+//     first commit.
+//   - replayBlocks, replayDone and openBlocks are set at Open and only
+//     read after.
+type writeState struct {
+	mu        sync.Mutex
+	check     *checkResult
+	fixedMeta *fixedMetaCache // metadata outside the descriptors (writecheck.go)
+
+	// pend is what the checks before the first write decided to write
+	// (replay_write.go): reads see it, the first commit writes it.
+	pend atomic.Pointer[pending]
+	// replayBlocks and replayDone record a journal replay (made at Open).
+	replayBlocks int
+	replayDone   bool
+	// fresh and openBlocks serve the journaled commit (jcommit.go): the
+	// blocks this open allocated that were free at open, and the block
+	// count at open.
+	fresh      freshSet
+	openBlocks uint64
+}
 
 // checkResult is the outcome of the checks made before an FS's first
 // write (they may replay the journal, which is done once).
@@ -20,8 +57,8 @@ type checkResult struct{ err error }
 // remembered: the checks run once per FS, at Open (Options.Writable or
 // Options.CheckWritable).
 func (f *FS) checkWritable() error {
-	if f.writeCheck != nil {
-		return f.writeCheck.err
+	if f.wr.check != nil {
+		return f.wr.check.err
 	}
 	pre := *f.sb
 	// orphan_present is decided on the replayed view: cleared when the
@@ -37,7 +74,7 @@ func (f *FS) checkWritable() error {
 	if err == nil && f.sb.FeatureIncompat.Has(layout.IncompatRecover) {
 		err = fmt.Errorf("%w: the journal still needs recovery", ErrNeedsRecovery)
 	}
-	f.writeCheck = &checkResult{err}
+	f.wr.check = &checkResult{err}
 	return err
 }
 
