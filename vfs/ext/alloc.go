@@ -310,7 +310,7 @@ func (t *tx) applyInodeFrees() error {
 		clearBit(b, idx)
 		d := &gr.desc
 		d.SetFreeInodesCount(d.FreeInodesCount() + 1)
-		if in := t.inodes[ino]; in != nil && in.isDir() {
+		if in := t.inodes.copies[ino]; in != nil && in.isDir() {
 			d.SetUsedDirsCount(d.UsedDirsCount() - 1)
 		}
 		gr.ibDirty, gr.descDirty = true, true

@@ -36,7 +36,7 @@ func (t *tx) freshInode(ino uint32) (*inode, error) {
 	if in.flag(layout.FlagExtents) {
 		setEmptyExtentRoot(in)
 	}
-	t.inodes[ino] = in
+	t.inodes.copies[ino] = in
 	if t.born == nil {
 		t.born = map[uint32]bool{}
 	}
@@ -157,8 +157,8 @@ func (t *tx) encodeInode(in *inode) {
 
 // flushInodes encodes every dirty inode into its inode table block.
 func (t *tx) flushInodes() error {
-	for ino := range t.dirty {
-		in := t.inodes[ino]
+	for ino := range t.inodes.dirty {
+		in := t.inodes.copies[ino]
 		blk, off, err := t.inodeLoc(ino)
 		if err != nil {
 			return err

@@ -95,7 +95,7 @@ func (t *tx) quotaDeltas(q [layout.NumQuotaTypes]uint32) (map[quotaKey]quotaDelt
 		freed[ino] = true
 	}
 	d := map[quotaKey]quotaDelta{}
-	for ino := range t.dirty {
+	for ino := range t.inodes.dirty {
 		if !f.quotaCounted(ino) {
 			continue
 		}
@@ -107,7 +107,7 @@ func (t *tx) quotaDeltas(q [layout.NumQuotaTypes]uint32) (map[quotaKey]quotaDelt
 			f.quotaCharge(d, q, old, -1)
 		}
 		if !freed[ino] {
-			f.quotaCharge(d, q, t.inodes[ino], +1)
+			f.quotaCharge(d, q, t.inodes.copies[ino], +1)
 		}
 	}
 	for k, v := range d {

@@ -78,8 +78,7 @@ type tx struct {
 	w         io.WriterAt
 	now       time.Time
 	blocks    map[uint64]*txBlock
-	inodes    map[uint32]*inode // the tx's copies
-	dirty     map[uint32]bool   // inodes to encode at commit
+	inodes    txInodes
 	groups    map[uint32]*txGroup
 	files     map[uint32]*fileMap  // extent maps being changed
 	meta      map[uint32][]metaRun // metadata runs per group (writecheck.go)
@@ -94,6 +93,16 @@ type tx struct {
 	written         int64 // bytes written, for s_kbytes_written
 	setLargeFile    bool  // a file passed 2 GiB: set large_file
 	closed          bool
+}
+
+// txInodes is a transaction's inodes: its own copy of each inode it read
+// (t.inode) or allocated (t.allocInode), which it changes in place and
+// reads back, and which of them to encode and write at commit (set by
+// t.dirtyInode). Like the rest of the tx, only the goroutine running the
+// transaction touches it, while the tx holds FS.wr.mu.
+type txInodes struct {
+	copies map[uint32]*inode // the tx's copies
+	dirty  map[uint32]bool   // inodes to encode at commit
 }
 
 // blockRun is a run of physical blocks.
@@ -115,7 +124,7 @@ func (f *FS) begin() (*tx, error) {
 	}
 	return &tx{
 		f: f, w: w, now: time.Now(),
-		blocks: map[uint64]*txBlock{}, inodes: map[uint32]*inode{}, dirty: map[uint32]bool{},
+		blocks: map[uint64]*txBlock{}, inodes: txInodes{copies: map[uint32]*inode{}, dirty: map[uint32]bool{}},
 		groups: map[uint32]*txGroup{}, files: map[uint32]*fileMap{},
 	}, nil
 }
@@ -187,7 +196,7 @@ func (t *tx) forget(n uint64) { delete(t.blocks, n) }
 // inode returns the transaction's mutable copy of inode ino (validated as
 // the read side does). Record changes with dirtyInode.
 func (t *tx) inode(ino uint32) (*inode, error) {
-	if in, ok := t.inodes[ino]; ok {
+	if in, ok := t.inodes.copies[ino]; ok {
 		return in, nil
 	}
 	in, err := t.f.inode(ino)
@@ -195,7 +204,7 @@ func (t *tx) inode(ino uint32) (*inode, error) {
 		return nil, err
 	}
 	c := in.clone()
-	t.inodes[ino] = c
+	t.inodes.copies[ino] = c
 	return c, nil
 }
 
@@ -205,8 +214,8 @@ func (t *tx) inode(ino uint32) (*inode, error) {
 // fields holds in-inode xattrs and is written as it stands.
 func (t *tx) dirtyInode(in *inode) {
 	in.raw.Encode(in.rec) // keep rec (read by iblock and the xattr code) in step
-	t.inodes[in.num] = in
-	t.dirty[in.num] = true
+	t.inodes.copies[in.num] = in
+	t.inodes.dirty[in.num] = true
 }
 
 // clone deep-copies an inode.

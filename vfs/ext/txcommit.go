@@ -230,8 +230,8 @@ func (t *tx) refreshCaches(sb *layout.Superblock) {
 			f.cache.descs.Put(g, &d)
 		}
 	}
-	for ino := range t.dirty {
-		in := t.inodes[ino]
+	for ino := range t.inodes.dirty {
+		in := t.inodes.copies[ino]
 		if in.raw.LinksCount == 0 && !in.flag(layout.FlagEAInode) {
 			f.cache.inodes.Delete(ino) // freed
 			continue

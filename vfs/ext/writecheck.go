@@ -445,7 +445,7 @@ func (t *tx) checkWrites() error {
 			}
 		}
 	}
-	for ino := range t.dirty {
+	for ino := range t.inodes.dirty {
 		blk, _, err := t.inodeLoc(ino)
 		if err != nil {
 			return err
