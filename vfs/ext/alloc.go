@@ -23,7 +23,7 @@ func (t *tx) allocBlocks(goal, n uint64) (uint64, uint64, error) {
 	if n == 0 {
 		return 0, 0, fmt.Errorf("ext: internal error: allocating 0 blocks")
 	}
-	if int64(f.sb.FreeBlocksCount())+t.freeBlocksDelta < int64(f.ratio()) {
+	if int64(f.sb.FreeBlocksCount())+t.space.blocksDelta < int64(f.ratio()) {
 		if f.bigalloc() {
 			return 0, 0, errNoSpace("no free cluster (%d blocks each) left", f.ratio())
 		}
@@ -82,8 +82,7 @@ func (t *tx) allocIn(g uint32, from, n uint64) (uint64, uint64, error) {
 	}
 	gr.desc.SetFreeBlocksCount(gr.desc.FreeBlocksCount() - uint32(got))
 	gr.bbDirty, gr.descDirty = true, true
-	t.freeBlocksDelta -= int64(got * r) // the superblock counts blocks
-	t.allocated = append(t.allocated, blockRun{start, got * r})
+	t.space.recordAlloc(start, got*r)
 	return start, got * r, nil
 }
 
@@ -138,11 +137,7 @@ func (t *tx) freeBlocks(ino uint32, start, n uint64) error {
 	for i := uint64(0); i < n; i++ {
 		t.forget(start + i)
 	}
-	if k := len(t.freed); k > 0 && t.freed[k-1].start+t.freed[k-1].n == start {
-		t.freed[k-1].n += n
-		return nil
-	}
-	t.freed = append(t.freed, blockRun{start, n})
+	t.space.recordFree(start, n)
 	return nil
 }
 
@@ -150,7 +145,7 @@ func (t *tx) freeBlocks(ino uint32, start, n uint64) error {
 // bigalloc; commit, step 2).
 func (t *tx) applyFrees() error {
 	ratio := t.f.ratio()
-	for _, r := range t.freed {
+	for _, r := range t.space.freed {
 		for blk := r.start; blk < r.start+r.n; {
 			g := t.f.groupOf(blk)
 			gr, err := t.group(g)
@@ -174,11 +169,11 @@ func (t *tx) applyFrees() error {
 			}
 			gr.desc.SetFreeBlocksCount(gr.desc.FreeBlocksCount() + freed)
 			gr.bbDirty, gr.descDirty = true, true
-			t.freeBlocksDelta += int64(uint64(freed) * ratio) // the superblock counts blocks
+			t.space.blocksDelta += int64(uint64(freed) * ratio) // the superblock counts blocks
 		}
 	}
-	t.released = append(t.released, t.freed...)
-	t.freed = nil
+	t.space.released = append(t.space.released, t.space.freed...)
+	t.space.freed = nil
 	return nil
 }
 
@@ -190,7 +185,7 @@ func (t *tx) applyFrees() error {
 // calls dirtyInode once it has set it up.
 func (t *tx) allocInode(parent uint32, dir bool) (*inode, error) {
 	f := t.f
-	if f.sb.FreeInodesCount == 0 && t.freeInodesDelta >= 0 {
+	if f.sb.FreeInodesCount == 0 && t.space.inodesDelta >= 0 {
 		return nil, errNoSpace("no free inode")
 	}
 	pg := (parent - 1) / f.geo.ipg
@@ -270,7 +265,7 @@ func (t *tx) takeInode(gr *txGroup, idx uint32, dir bool) {
 		}
 	}
 	gr.ibDirty, gr.descDirty = true, true
-	t.freeInodesDelta--
+	t.space.inodesDelta--
 }
 
 // freeInode releases in at commit: its blocks (and xattr block, when it
@@ -288,13 +283,13 @@ func (t *tx) freeInode(in *inode) error {
 	in.raw.LinksCount = 0
 	in.raw.Dtime = uint32(t.now.Unix())
 	t.dirtyInode(in)
-	t.ifreed = append(t.ifreed, in.num)
+	t.space.recordInodeFree(in.num)
 	return nil
 }
 
 // applyInodeFrees clears the bitmap bits of freed inodes (commit).
 func (t *tx) applyInodeFrees() error {
-	for _, ino := range t.ifreed {
+	for _, ino := range t.space.ifreed {
 		g, idx := (ino-1)/t.f.geo.ipg, uint64((ino-1)%t.f.geo.ipg)
 		gr, err := t.group(g)
 		if err != nil {
@@ -314,9 +309,9 @@ func (t *tx) applyInodeFrees() error {
 			d.SetUsedDirsCount(d.UsedDirsCount() - 1)
 		}
 		gr.ibDirty, gr.descDirty = true, true
-		t.freeInodesDelta++
+		t.space.inodesDelta++
 	}
-	t.ifreed = nil
+	t.space.ifreed = nil
 	return nil
 }
 

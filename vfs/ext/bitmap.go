@@ -15,7 +15,7 @@ type txGroup struct {
 
 // group returns the transaction's view of group g.
 func (t *tx) group(g uint32) (*txGroup, error) {
-	if gr, ok := t.groups[g]; ok {
+	if gr, ok := t.space.groups[g]; ok {
 		return gr, nil
 	}
 	d, err := t.f.groupDesc(g)
@@ -23,7 +23,7 @@ func (t *tx) group(g uint32) (*txGroup, error) {
 		return nil, err
 	}
 	gr := &txGroup{g: g, desc: *d}
-	t.groups[g] = gr
+	t.space.groups[g] = gr
 	return gr, nil
 }
 

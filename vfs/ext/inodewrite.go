@@ -37,10 +37,7 @@ func (t *tx) freshInode(ino uint32) (*inode, error) {
 		setEmptyExtentRoot(in)
 	}
 	t.inodes.copies[ino] = in
-	if t.born == nil {
-		t.born = map[uint32]bool{}
-	}
-	t.born[ino] = true
+	t.space.recordBorn(ino)
 	return in, nil
 }
 

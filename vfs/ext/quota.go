@@ -90,8 +90,8 @@ func (f *FS) quotaCharge(d map[quotaKey]quotaDelta, q [layout.NumQuotaTypes]uint
 // disk (nothing for an inode it allocated; nothing now for one it frees).
 func (t *tx) quotaDeltas(q [layout.NumQuotaTypes]uint32) (map[quotaKey]quotaDelta, error) {
 	f := t.f
-	freed := make(map[uint32]bool, len(t.ifreed))
-	for _, ino := range t.ifreed {
+	freed := make(map[uint32]bool, len(t.space.ifreed))
+	for _, ino := range t.space.ifreed {
 		freed[ino] = true
 	}
 	d := map[quotaKey]quotaDelta{}
@@ -99,7 +99,7 @@ func (t *tx) quotaDeltas(q [layout.NumQuotaTypes]uint32) (map[quotaKey]quotaDelt
 		if !f.quotaCounted(ino) {
 			continue
 		}
-		if !t.born[ino] {
+		if !t.space.born[ino] {
 			old, err := f.inode(ino) // the read cache holds the inode as on disk
 			if err != nil {
 				return nil, err

@@ -630,7 +630,7 @@ func (g *grower) counts() error {
 	}
 	if last := g.oldGroups - 1; g.tailGrown > 0 && !g.touched[last] && !g.uninitSet {
 		// Still (or now) BLOCK_UNINIT: only its free count changes.
-		gr := g.t.groups[last]
+		gr := g.t.space.groups[last]
 		gr.desc.SetFreeBlocksCount(gr.desc.FreeBlocksCount() + uint32(g.tailGrown))
 		delta += int64(g.tailGrown)
 		g.lastDesc = true
@@ -675,7 +675,7 @@ func (g *grower) uninitTail() error {
 	if _, err := g.bitmap(last); err != nil { // loads the group, clears the padding
 		return err
 	}
-	gr := g.t.groups[last]
+	gr := g.t.space.groups[last]
 	real, err := g.bitmap(last)
 	if err != nil {
 		return err

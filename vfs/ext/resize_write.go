@@ -57,7 +57,7 @@ func (g *grower) write() error {
 	}
 	sort.Slice(olds, func(i, j int) bool { return olds[i] < olds[j] })
 	for _, n := range olds {
-		gr := g.t.groups[n]
+		gr := g.t.space.groups[n]
 		if f.geo.metaCsum {
 			gr.desc.SetBlockBitmapCsum(g.t.bitmapCsum(gr.bb, g.t.bbBytes()), f.geo.descSize)
 		}
@@ -155,10 +155,10 @@ func (g *grower) descTable() ([][]byte, error) {
 		}
 	}
 	for n := range g.touched {
-		enc(n, &g.t.groups[n].desc)
+		enc(n, &g.t.space.groups[n].desc)
 	}
 	for _, n := range g.descOnly {
-		enc(n, &g.t.groups[n].desc)
+		enc(n, &g.t.space.groups[n].desc)
 	}
 	for n := g.oldGroups; n < g.newGroups; n++ {
 		enc(n, g.desc(n))

@@ -74,25 +74,16 @@ type txBlock struct {
 // references. A tx is not safe for concurrent use; writes to one FS are
 // serialised (begin takes a lock that commit/abort release).
 type tx struct {
-	f         *FS
-	w         io.WriterAt
-	now       time.Time
-	blocks    map[uint64]*txBlock
-	inodes    txInodes
-	groups    map[uint32]*txGroup
-	files     map[uint32]*fileMap  // extent maps being changed
-	meta      map[uint32][]metaRun // metadata runs per group (writecheck.go)
-	freed     []blockRun           // blocks to free at commit
-	released  []blockRun           // blocks freed at commit (applyFrees), for refreshCaches
-	allocated []blockRun           // blocks allocated (allocIn), for the journaled commit's fresh set
-	ifreed    []uint32             // inodes to free at commit
-	born      map[uint32]bool      // inodes allocated (freshInode): on disk they were free
-
-	freeBlocksDelta int64
-	freeInodesDelta int64
-	written         int64 // bytes written, for s_kbytes_written
-	setLargeFile    bool  // a file passed 2 GiB: set large_file
-	closed          bool
+	f            *FS
+	w            io.WriterAt
+	now          time.Time
+	blocks       map[uint64]*txBlock
+	inodes       txInodes
+	space        txSpace
+	files        map[uint32]*fileMap // extent maps being changed
+	written      int64               // bytes written, for s_kbytes_written
+	setLargeFile bool                // a file passed 2 GiB: set large_file
+	closed       bool
 }
 
 // txInodes is a transaction's inodes: its own copy of each inode it read
@@ -104,6 +95,57 @@ type txInodes struct {
 	copies map[uint32]*inode // the tx's copies
 	dirty  map[uint32]bool   // inodes to encode at commit
 }
+
+// txSpace is a transaction's allocation bookkeeping: its view of the
+// block groups it touched (their descriptors and bitmaps), the metadata
+// runs it computed per group for the write checks, the blocks and inodes
+// it allocated and freed, and what that does to the superblock's free
+// counts. Frees are queued (freed, ifreed) and applied to the bitmaps
+// at commit (applyFrees, applyInodeFrees), so the tx does not reuse
+// what it frees. Like the rest of the tx, only the goroutine running the
+// transaction touches it, while the tx holds FS.wr.mu.
+type txSpace struct {
+	groups    map[uint32]*txGroup
+	meta      map[uint32][]metaRun // metadata runs per group (writecheck.go)
+	freed     []blockRun           // blocks to free at commit
+	released  []blockRun           // blocks freed at commit (applyFrees), for refreshCaches
+	allocated []blockRun           // blocks allocated (allocIn), for the journaled commit's fresh set
+	ifreed    []uint32             // inodes to free at commit
+	born      map[uint32]bool      // inodes allocated (freshInode): on disk they were free
+
+	blocksDelta int64 // change in the superblock's free block count
+	inodesDelta int64 // change in the superblock's free inode count
+}
+
+// recordAlloc records blocks [start, start+n) taken from the bitmaps
+// (allocIn): n fewer free blocks, and a run for the journaled commit's
+// fresh set.
+func (s *txSpace) recordAlloc(start, n uint64) {
+	s.blocksDelta -= int64(n) // the superblock counts blocks
+	s.allocated = append(s.allocated, blockRun{start, n})
+}
+
+// recordFree queues blocks [start, start+n) to be freed at commit,
+// merged into the last queued run when they follow it.
+func (s *txSpace) recordFree(start, n uint64) {
+	if k := len(s.freed); k > 0 && s.freed[k-1].start+s.freed[k-1].n == start {
+		s.freed[k-1].n += n
+		return
+	}
+	s.freed = append(s.freed, blockRun{start, n})
+}
+
+// recordBorn records that inode ino was allocated (freshInode): on disk
+// it was free.
+func (s *txSpace) recordBorn(ino uint32) {
+	if s.born == nil {
+		s.born = map[uint32]bool{}
+	}
+	s.born[ino] = true
+}
+
+// recordInodeFree queues inode ino to be freed at commit.
+func (s *txSpace) recordInodeFree(ino uint32) { s.ifreed = append(s.ifreed, ino) }
 
 // blockRun is a run of physical blocks.
 type blockRun struct{ start, n uint64 }
@@ -125,7 +167,7 @@ func (f *FS) begin() (*tx, error) {
 	return &tx{
 		f: f, w: w, now: time.Now(),
 		blocks: map[uint64]*txBlock{}, inodes: txInodes{copies: map[uint32]*inode{}, dirty: map[uint32]bool{}},
-		groups: map[uint32]*txGroup{}, files: map[uint32]*fileMap{},
+		space: txSpace{groups: map[uint32]*txGroup{}}, files: map[uint32]*fileMap{},
 	}, nil
 }
 

@@ -35,7 +35,7 @@ func (t *tx) commit() error {
 		return err
 	}
 	t.refreshCaches(sb)
-	t.f.wr.fresh.record(t.allocated, t.released)
+	t.f.wr.fresh.record(t.space.allocated, t.space.released)
 	return t.sync("after the superblock")
 }
 
@@ -74,7 +74,7 @@ func (t *tx) prepare() error {
 // descriptors' flags, and encodes the descriptors with their checksums.
 func (t *tx) flushGroups() error {
 	f := t.f
-	for g, gr := range t.groups {
+	for g, gr := range t.space.groups {
 		d := &gr.desc
 		if gr.bbDirty {
 			t.blocks[d.BlockBitmap()] = &txBlock{num: d.BlockBitmap(), kind: kindBitmap, buf: gr.bb}
@@ -116,8 +116,8 @@ func (t *tx) flushGroups() error {
 // kbytes written, features, checksum.
 func (t *tx) superblock() ([]byte, *layout.Superblock, error) {
 	sb := *t.f.sb
-	free := int64(sb.FreeBlocksCount()) + t.freeBlocksDelta
-	ifree := int64(sb.FreeInodesCount) + t.freeInodesDelta
+	free := int64(sb.FreeBlocksCount()) + t.space.blocksDelta
+	ifree := int64(sb.FreeInodesCount) + t.space.inodesDelta
 	if free < 0 || ifree < 0 || uint64(free) > t.f.geo.blocksCount || ifree > int64(sb.InodesCount) {
 		return nil, nil, corrupt("superblock", 0, 0, layout.SuperblockOffset, "free counts would become %d blocks, %d inodes", free, ifree)
 	}
@@ -218,13 +218,13 @@ func (t *tx) writeAtOwned(p []byte, off int64, what string, num uint64, owned bo
 // refreshCaches brings the read caches in step with what was written.
 func (t *tx) refreshCaches(sb *layout.Superblock) {
 	f := t.f
-	f.cache.forgetOwners(t.released)
+	f.cache.forgetOwners(t.space.released)
 	for n, b := range t.blocks {
 		if _, ok := f.cache.blocks.Get(n); ok {
 			f.cache.blocks.Put(n, b.buf) // the tx is done with it; cached blocks are read-only
 		}
 	}
-	for g, gr := range t.groups {
+	for g, gr := range t.space.groups {
 		if gr.descDirty {
 			d := gr.desc
 			f.cache.descs.Put(g, &d)

@@ -99,7 +99,7 @@ func (r metaRun) String() string {
 // tables of every group of its flex group. They are computed once per
 // transaction and group.
 func (t *tx) groupMeta(g uint32) ([]metaRun, error) {
-	if r, ok := t.meta[g]; ok {
+	if r, ok := t.space.meta[g]; ok {
 		return r, nil
 	}
 	f := t.f
@@ -117,10 +117,10 @@ func (t *tx) groupMeta(g uint32) ([]metaRun, error) {
 		runs = append(runs, metaRun{d.BlockBitmap(), 1, metaBlockBitmap, h},
 			metaRun{d.InodeBitmap(), 1, metaInodeBitmap, h}, metaRun{d.InodeTable(), itn, metaInodeTable, h})
 	}
-	if t.meta == nil {
-		t.meta = map[uint32][]metaRun{}
+	if t.space.meta == nil {
+		t.space.meta = map[uint32][]metaRun{}
 	}
-	t.meta[g] = runs
+	t.space.meta[g] = runs
 	return runs, nil
 }
 
@@ -433,7 +433,7 @@ func (t *tx) checkFree(ino uint32, start, n uint64) error {
 // Call it after the frees are applied and before the bitmaps and inodes
 // are registered as blocks.
 func (t *tx) checkWrites() error {
-	for g, gr := range t.groups {
+	for g, gr := range t.space.groups {
 		if gr.bbDirty {
 			if err := t.checkPlaced(gr.desc.BlockBitmap(), metaRun{gr.desc.BlockBitmap(), 1, metaBlockBitmap, g}); err != nil {
 				return err
