@@ -83,7 +83,12 @@ var ErrNoJournal = fmt.Errorf("no journal: %w", ErrNotJournaled)
 // the filesystem was grown. A journal replayed at open (its replay held
 // in the staging area) keeps its live log: the transaction is appended
 // after it (liveLog).
+//
+// It may run concurrently with reads and with other writes: it holds opMu
+// for reading (so Grow's reload cannot replace the superblock it reads)
+// and then the write engine's mu, the order every write takes them in.
 func (f *FS) JournalCommit(base io.ReaderAt, written [][2]int64, now time.Time) ([]Op, error) {
+	defer f.rlock()()
 	f.wr.mu.Lock()
 	defer f.wr.mu.Unlock()
 	not := func(format string, args ...any) ([]Op, error) {

@@ -2,9 +2,12 @@ package ext
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestConcurrentReadWrite runs readers (Stat, ReadFile, ReadDir, a File
@@ -69,4 +72,52 @@ func TestConcurrentReadWrite(t *testing.T) {
 		t.Error(err)
 	}
 	fsck(t, img)
+}
+
+// TestConcurrentJournalCommitGrow runs JournalCommit (as the stage calls
+// it, at the end of an injection) against Grow on one FS: the documented
+// contract (JournalCommit holds opMu for reading) keeps Grow's reload of
+// the superblock from racing its reads; CI runs it with -race. Before the
+// grow it has nothing to commit; after, it refuses a grown filesystem.
+func TestConcurrentJournalCommitGrow(t *testing.T) {
+	img := mkfs(t, "", 32, "-t", "ext4")
+	if err := os.Truncate(img, 48<<20); err != nil {
+		t.Fatal(err)
+	}
+	fh, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	f, err := Open(fh, 48<<20, &Options{Writable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if _, err := f.JournalCommit(fh, nil, time.Now()); err != nil && !errors.Is(err, ErrNotJournaled) {
+				done <- err
+				return
+			}
+		}
+	}()
+	rep, err := f.Grow(48 << 20)
+	close(stop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("JournalCommit during Grow: %v", err)
+	}
+	if _, err := f.JournalCommit(fh, [][2]int64{{1024, 2048}}, time.Now()); !errors.Is(err, ErrNotJournaled) {
+		t.Fatalf("JournalCommit after growing to %d blocks: %v, want ErrNotJournaled", rep.NewBlocks, err)
+	}
 }

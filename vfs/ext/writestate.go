@@ -17,8 +17,9 @@ import (
 // it, under these rules:
 //
 //   - mu serialises the transactions: begin takes it and the transaction
-//     holds it until commit or abort; JournalCommit takes it too. A write
-//     operation takes it with opMu already held for writing.
+//     holds it until commit or abort; JournalCommit takes it too, with
+//     opMu held for reading. A write operation takes it with opMu already
+//     held for writing: opMu always first.
 //   - check is set once, by checkWritable: at Open, before the FS is
 //     shared, or under mu. fixedMeta is filled once, under mu, and fresh
 //     is changed and read under mu.
