@@ -1,6 +1,6 @@
 // Package vfs defines the small interface every guest filesystem backend
-// serves (a host directory holding a guest root, the in-process ext engine,
-// an in-memory tree for tests) and the guest-semantic helpers they share:
+// serves (a host directory holding a guest root, the in-process ext and XFS
+// engines, an in-memory tree for tests) and the guest-semantic helpers they share:
 // path resolution with symlinks that never leave the guest root, and owner
 // lookup against the guest's own /etc/passwd and /etc/group.
 //

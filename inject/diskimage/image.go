@@ -1,4 +1,4 @@
-// Package image opens a disk image as users have it — raw or qcow2, a thin
+// Package diskimage opens a disk image as users have it — raw or qcow2, a thin
 // overlay on a base, partitioned (MBR with logical partitions, GPT) or not —
 // finds the guest's root filesystem and serves it as a vfs.FS:
 //
