@@ -219,7 +219,7 @@ func (t *tx) create(dir uint64, name string, mode, uid, gid uint32, now time.Tim
 	if err != nil {
 		return 0, err
 	}
-	n.inheritFrom(pd.core)
+	n.inheritFrom(pd.core, g.agBlocks, t.f.sb.FeaturesROCompat&layout.ROCompatReflink != 0)
 	ino, err := t.ialloc(uint32(dir>>(g.agBlkLog+g.inoPBLog)), n)
 	if err != nil {
 		return 0, err

@@ -255,8 +255,13 @@ type newInode struct {
 // placement is never inherited: a realtime subvolume is refused); for
 // both the NOATIME, NODUMP, SYNC, NOSYMLINKS, NODEFRAG and FILESTREAM
 // flags, and on version 3 inodes COWEXTSIZE with its hint and DAX.
-// Symlinks and device nodes get the project only.
-func (n *newInode) inheritFrom(parent *layout.InodeCore) {
+// Symlinks and device nodes get the project only. A hint the inode
+// verifier would reject (zero, longer than an extent, or over half an AG
+// of agBlocks) is dropped with its flag, as the kernel drops it, so a bad
+// parent never makes a bad child; so is the copy-on-write hint on a
+// filesystem without reflink.
+func (n *newInode) inheritFrom(parent *layout.InodeCore, agBlocks uint64, reflink bool) {
+	validHint := func(v uint32) bool { return v != 0 && v <= maxExtentBlocks && uint64(v) <= agBlocks/2 }
 	pf := parent.Flags
 	if pf&layout.FlagProjInherit != 0 {
 		n.projid = parent.Projid()
@@ -273,14 +278,19 @@ func (n *newInode) inheritFrom(parent *layout.InodeCore) {
 		return
 	}
 	if pf&layout.FlagExtSzInherit != 0 {
-		n.extsize = parent.ExtSize
+		if validHint(parent.ExtSize) {
+			n.extsize = parent.ExtSize
+		} else {
+			f &^= layout.FlagExtSize | layout.FlagExtSzInherit
+		}
 	}
 	f |= pf & (layout.FlagNoAtime | layout.FlagNoDump | layout.FlagSync | layout.FlagNoSymlinks |
 		layout.FlagNoDefrag | layout.FlagFilestream)
 	n.flags = f
 	if parent.Version >= 3 {
-		n.flags2 = parent.Flags2 & (layout.Flag2CowExtSize | layout.Flag2DAX)
-		if n.flags2&layout.Flag2CowExtSize != 0 {
+		n.flags2 = parent.Flags2 & layout.Flag2DAX
+		if reflink && parent.Flags2&layout.Flag2CowExtSize != 0 && validHint(parent.CowExtSize) {
+			n.flags2 |= layout.Flag2CowExtSize
 			n.cowsize = parent.CowExtSize
 		}
 	}

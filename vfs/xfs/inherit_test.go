@@ -85,3 +85,38 @@ func TestNewInodesInherit(t *testing.T) {
 	}
 	repairClean(t, img)
 }
+
+// TestInheritDropsBadHints: a directory whose extent size or
+// copy-on-write hint the inode verifier would reject (here zero under
+// its flag, as a hostile image may hold) passes neither flag nor hint on,
+// as the kernel drops them: the new inode is one xfs_repair accepts.
+func TestInheritDropsBadHints(t *testing.T) {
+	img := emptyImage(t)
+	f := openRW(t, img)
+	if err := f.MakePath("/bad"); err != nil {
+		t.Fatal(err)
+	}
+	bad := mustIno(t, f, "/bad")
+	xfsDBWrite(t, img, fmt.Sprintf("inode %d", bad), "write core.extszinherit 1", "write core.extsize 0",
+		"write v3.cowextsz 1", "write v3.cowextsize 0", "write core.nodump 1")
+	f = openRW(t, img)
+	if err := f.ReplaceFile("/bad/f", []byte("x\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.MakePath("/bad/d"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/bad/f", "/bad/d"} {
+		ino := fmt.Sprintf("inode %d", mustIno(t, f, p))
+		for field, v := range map[string]uint64{"core.extsz": 0, "core.extszinherit": 0, "core.extsize": 0,
+			"v3.cowextsz": 0, "v3.cowextsize": 0, "core.nodump": 1} {
+			if got := dbField(t, img, field, ino); got != v {
+				t.Errorf("%s: %s = %d, want %d", p, field, got, v)
+			}
+		}
+	}
+	// Mended, the parent leaves an image xfs_repair finds clean: the
+	// children are.
+	xfsDBWrite(t, img, fmt.Sprintf("inode %d", bad), "write core.extszinherit 0", "write v3.cowextsz 0")
+	repairClean(t, img)
+}
