@@ -386,21 +386,14 @@ func TestFreeSharedRefused(t *testing.T) {
 		fmt.Sprintf("write recs[1].startblock %d", agbno+2), "write recs[1].blockcount 1", "write recs[1].refcount 2")
 	before := fileSum(t, img)
 	f = openRW(t, img)
-	for what, err := range map[string]error{
+	refusedUnchanged(t, img, before, "shared", map[string]error{
 		"replace":  f.ReplaceFile("/shared", []byte("x")),
 		"truncate": f.Truncate("/shared", int64(bs)),
 		"remove":   f.Remove("/shared"),
 		// Rename frees the replaced target in its second transaction:
 		// refused before the first (the new name) commits.
 		"rename over": f.Rename("/other", "/shared"),
-	} {
-		if !errors.Is(err, ErrUnsupportedFeature) || !strings.Contains(err.Error(), "shared") {
-			t.Fatalf("%s of a file with a shared block: %v, want a refusal naming the sharing", what, err)
-		}
-	}
-	if fileSum(t, img) != before {
-		t.Fatal("a refused operation changed the image")
-	}
+	})
 	// Past the shared block, truncation is allowed.
 	if err := f.Truncate("/shared", int64(bs)*3); err != nil {
 		t.Fatalf("truncating after the shared block: %v", err)
@@ -466,18 +459,26 @@ func TestFreeCowStagingRefused(t *testing.T) {
 		"write recs[2].cowflag 1")
 	before := fileSum(t, img)
 	f = openRW(t, img)
-	for what, err := range map[string]error{
+	refusedUnchanged(t, img, before, "copy-on-write", map[string]error{
 		"truncate": f.Truncate("/staged", int64(bs)),
 		"remove":   f.Remove("/staged"),
-	} {
-		if !errors.Is(err, ErrUnsupportedFeature) || !strings.Contains(err.Error(), "copy-on-write") {
-			t.Fatalf("%s of a file with a block under a copy-on-write staging record: %v, want a refusal naming it", what, err)
+	})
+	if err := f.Truncate("/staged", int64(bs)*3); err != nil {
+		t.Fatalf("truncating after the staged block: %v", err)
+	}
+}
+
+// refusedUnchanged requires every attempt (what was tried → its error) to
+// be refused with ErrUnsupportedFeature naming naming, and img to be
+// byte for byte what it was (before, its fileSum) when they were made.
+func refusedUnchanged(t *testing.T, img string, before [32]byte, naming string, attempts map[string]error) {
+	t.Helper()
+	for what, err := range attempts {
+		if !errors.Is(err, ErrUnsupportedFeature) || !strings.Contains(err.Error(), naming) {
+			t.Fatalf("%s: %v, want a refusal naming %q", what, err, naming)
 		}
 	}
 	if fileSum(t, img) != before {
 		t.Fatal("a refused operation changed the image")
-	}
-	if err := f.Truncate("/staged", int64(bs)*3); err != nil {
-		t.Fatalf("truncating after the staged block: %v", err)
 	}
 }
