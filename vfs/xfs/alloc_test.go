@@ -376,10 +376,7 @@ func TestFreeSharedRefused(t *testing.T) {
 	if err := f.ReplaceFile("/other", []byte("other\n")); err != nil {
 		t.Fatal(err)
 	}
-	ino := mustIno(t, f, "/shared")
-	fsb := dbField(t, img, "u3.bmx[0].startblock", fmt.Sprintf("inode %d", ino))
-	ag := fsb >> f.geo.agBlkLog
-	agbno := fsb & (1<<f.geo.agBlkLog - 1)
+	ag, agbno := firstExtent(t, f, img, "/shared")
 	// A refcount record over the file's third block, as a reflink copy
 	// made by the kernel would leave.
 	xfsDBWrite(t, img, fmt.Sprintf("agf %d", ag), "addr refcntroot", "write numrecs 1",
@@ -449,10 +446,7 @@ func TestFreeCowStagingRefused(t *testing.T) {
 	if err := f.ReplaceFile("/staged", pattern(bs*4, 2)); err != nil {
 		t.Fatal(err)
 	}
-	ino := mustIno(t, f, "/staged")
-	fsb := dbField(t, img, "u3.bmx[0].startblock", fmt.Sprintf("inode %d", ino))
-	ag := fsb >> f.geo.agBlkLog
-	agbno := fsb & (1<<f.geo.agBlkLog - 1)
+	ag, agbno := firstExtent(t, f, img, "/staged")
 	xfsDBWrite(t, img, fmt.Sprintf("agf %d", ag), "addr refcntroot", "write numrecs 2",
 		fmt.Sprintf("write recs[1].startblock %d", agbno+100), "write recs[1].blockcount 1", "write recs[1].refcount 2",
 		fmt.Sprintf("write recs[2].startblock %d", agbno+2), "write recs[2].blockcount 1", "write recs[2].refcount 1",
@@ -481,4 +475,12 @@ func refusedUnchanged(t *testing.T, img string, before [32]byte, naming string, 
 	if fileSum(t, img) != before {
 		t.Fatal("a refused operation changed the image")
 	}
+}
+
+// firstExtent returns the AG and AG block where the first extent of the
+// file at p starts, as xfs_db reads it from img.
+func firstExtent(t *testing.T, f *FS, img, p string) (ag, agbno uint64) {
+	t.Helper()
+	fsb := dbField(t, img, "u3.bmx[0].startblock", fmt.Sprintf("inode %d", mustIno(t, f, p)))
+	return fsb >> f.geo.agBlkLog, fsb & (1<<f.geo.agBlkLog - 1)
 }
